@@ -1,0 +1,38 @@
+//! Rust clients for the suite's services.
+//!
+//! [`ZeroClient`] talks to a set of zeros and always reaches the Raft leader: a follower answers
+//! `Unavailable` with the leader's address in the `leader-addr` metadata, and the client follows
+//! it; a dead zero is skipped. Every call carries the caller's trace context.
+
+mod zero;
+
+pub use zero::{LEADER_ADDR_METADATA, ZeroClient};
+
+use lodestar_runtime::telemetry::TracePropagation;
+use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// A channel that injects trace context into every request.
+pub type TracedChannel = InterceptedService<Channel, TracePropagation>;
+
+/// A lazily connected channel to `addr` (`host:port`, or a full `http://` URI).
+pub fn channel(addr: &str) -> Result<Channel, tonic::Status> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    Ok(Endpoint::from_shared(uri)
+        .map_err(|e| tonic::Status::invalid_argument(format!("bad address {addr:?}: {e}")))?
+        .connect_timeout(Duration::from_millis(500))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect_lazy())
+}
+
+/// [`channel`] with trace propagation.
+pub fn traced_channel(addr: &str) -> Result<TracedChannel, tonic::Status> {
+    Ok(InterceptedService::new(channel(addr)?, TracePropagation))
+}

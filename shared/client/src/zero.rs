@@ -1,0 +1,236 @@
+//! A zero client that finds and follows the Raft leader.
+
+use crate::{TracedChannel, traced_channel};
+use lodestar_proto::zero::zero_client::ZeroClient as RawZero;
+use lodestar_proto::zero::*;
+use parking_lot::Mutex;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tonic::{Code, Status};
+
+/// Metadata key in which a follower names the leader's gRPC address.
+pub const LEADER_ADDR_METADATA: &str = "leader-addr";
+
+/// How long a call keeps looking for a leader before it gives up.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A client for a set of zeros that always reaches the leader.
+#[derive(Debug)]
+pub struct ZeroClient {
+    addrs: Vec<String>,
+    state: Mutex<State>,
+    deadline: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Index into `addrs` (or a leader learned from metadata) to try first.
+    preferred: Option<String>,
+    next: usize,
+    channels: std::collections::HashMap<String, TracedChannel>,
+}
+
+impl ZeroClient {
+    /// A client for the zeros at `addrs` (`host:port`, comma-separated lists are split).
+    pub fn new<I, S>(addrs: I) -> Result<Self, Status>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let addrs: Vec<String> = addrs
+            .into_iter()
+            .flat_map(|a| {
+                a.as_ref()
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|a| !a.is_empty())
+            .collect();
+        if addrs.is_empty() {
+            return Err(Status::invalid_argument("no zero address given"));
+        }
+        Ok(ZeroClient {
+            addrs,
+            state: Mutex::new(State::default()),
+            deadline: DEFAULT_DEADLINE,
+        })
+    }
+
+    /// Changes how long one call may spend looking for a leader.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+
+    fn pick(&self) -> Result<(String, TracedChannel), Status> {
+        let mut state = self.state.lock();
+        let addr = match state.preferred.clone() {
+            Some(addr) => addr,
+            None => {
+                let addr = self.addrs[state.next % self.addrs.len()].clone();
+                state.preferred = Some(addr.clone());
+                addr
+            }
+        };
+        let channel = match state.channels.get(&addr) {
+            Some(c) => c.clone(),
+            None => {
+                let c = traced_channel(&addr)?;
+                state.channels.insert(addr.clone(), c.clone());
+                c
+            }
+        };
+        Ok((addr, channel))
+    }
+
+    fn failed(&self, addr: &str, leader_hint: Option<String>) {
+        let mut state = self.state.lock();
+        if state.preferred.as_deref() == Some(addr) {
+            state.preferred = leader_hint;
+            if state.preferred.is_none() {
+                state.next = state.next.wrapping_add(1);
+            }
+        }
+    }
+
+    /// Runs `call` against the leader, following redirects and skipping dead zeros.
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(RawZero<TracedChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let (addr, channel) = self.pick()?;
+            let status = match call(RawZero::new(channel)).await {
+                Ok(resp) => return Ok(resp.into_inner()),
+                Err(status) => status,
+            };
+            if status.code() != Code::Unavailable {
+                return Err(status);
+            }
+            let hint = status
+                .metadata()
+                .get(LEADER_ADDR_METADATA)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .filter(|h| !h.is_empty() && *h != addr);
+            let followed = hint.is_some();
+            self.failed(&addr, hint);
+            if start.elapsed() >= self.deadline {
+                return Err(Status::unavailable(format!(
+                    "no zero leader reachable at {} within {:?}: {}",
+                    self.addrs.join(","),
+                    self.deadline,
+                    status.message()
+                )));
+            }
+            if !followed {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(250));
+            }
+        }
+    }
+
+    /// `n` fresh timestamps (inclusive range).
+    pub async fn timestamps(&self, n: u64) -> Result<AssignedIds, Status> {
+        self.call(|mut c| async move {
+            c.timestamps(Num {
+                val: n,
+                ..Default::default()
+            })
+            .await
+        })
+        .await
+    }
+
+    /// A read-only timestamp.
+    pub async fn read_ts(&self) -> Result<u64, Status> {
+        let ids = self
+            .call(|mut c| async move {
+                c.timestamps(Num {
+                    read_only: true,
+                    ..Default::default()
+                })
+                .await
+            })
+            .await?;
+        Ok(ids.read_only)
+    }
+
+    /// Leases `n` ids of `kind` (UID or namespace).
+    pub async fn assign_ids(&self, kind: NumLeaseType, n: u64) -> Result<AssignedIds, Status> {
+        self.call(|mut c| async move {
+            c.assign_ids(Num {
+                val: n,
+                r#type: kind as i32,
+                ..Default::default()
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Makes sure the lease of `kind` (timestamps too) is at least `at_least`.
+    pub async fn bump(&self, kind: NumLeaseType, at_least: u64) -> Result<AssignedIds, Status> {
+        self.call(|mut c| async move {
+            let num = Num {
+                val: at_least,
+                r#type: kind as i32,
+                bump: true,
+                ..Default::default()
+            };
+            if kind == NumLeaseType::TxnTs {
+                c.timestamps(num).await
+            } else {
+                c.assign_ids(num).await
+            }
+        })
+        .await
+    }
+
+    pub async fn commit_or_abort(&self, req: CommitRequest) -> Result<CommitDecision, Status> {
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.commit_or_abort(req).await }
+        })
+        .await
+    }
+
+    pub async fn state(&self) -> Result<MembershipState, Status> {
+        self.call(|mut c| async move { c.state(StateRequest {}).await })
+            .await
+    }
+
+    pub async fn enterprise_state(&self) -> Result<EnterpriseStateResponse, Status> {
+        self.call(|mut c| async move { c.enterprise_state(EnterpriseStateRequest {}).await })
+            .await
+    }
+
+    pub async fn apply_license(&self, license: Vec<u8>) -> Result<ApplyLicenseResponse, Status> {
+        self.call(|mut c| {
+            let license = license.clone();
+            async move { c.apply_license(ApplyLicenseRequest { license }).await }
+        })
+        .await
+    }
+
+    pub async fn join_group(&self, req: ConnectRequest) -> Result<ConnectResponse, Status> {
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.join_group(req).await }
+        })
+        .await
+    }
+
+    pub async fn set_draining(&self, enable: bool) -> Result<DrainingResponse, Status> {
+        self.call(|mut c| async move { c.set_draining(DrainingRequest { enable }).await })
+            .await
+    }
+}

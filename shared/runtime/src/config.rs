@@ -1,0 +1,105 @@
+//! Flags shared by every service binary.
+
+use std::net::SocketAddr;
+
+/// Flags every service accepts. Flatten this into a service's own clap struct.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Added to every default port of the service, as Dgraph's `--port_offset`.
+    #[arg(
+        short = 'o',
+        long = "port_offset",
+        env = "LODESTAR_PORT_OFFSET",
+        default_value_t = 0
+    )]
+    pub port_offset: u16,
+
+    /// Address to bind the listeners to.
+    #[arg(
+        long = "bindall_addr",
+        env = "LODESTAR_BIND",
+        default_value = "0.0.0.0"
+    )]
+    pub bind: std::net::IpAddr,
+
+    /// OTLP/gRPC endpoint to export traces to (for example http://127.0.0.1:4317). The standard
+    /// OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variables work too.
+    #[arg(long = "otlp_endpoint", env = "LODESTAR_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(
+        long = "log_format",
+        env = "LODESTAR_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
+    /// The gRPC port, instead of the default shifted by `--port_offset`.
+    #[arg(long = "grpc_port", env = "LODESTAR_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
+
+    /// The HTTP port, instead of the default shifted by `--port_offset`.
+    #[arg(long = "http_port", env = "LODESTAR_HTTP_PORT")]
+    pub http_port: Option<u16>,
+
+    /// Log filter in `RUST_LOG` syntax.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl CommonArgs {
+    /// The gRPC listen address: `--grpc_port`, else `default_port + --port_offset`.
+    pub fn grpc_addr(&self, default_port: u16) -> Result<SocketAddr, crate::ServiceError> {
+        self.explicit_or(self.grpc_port, default_port)
+    }
+
+    /// The HTTP listen address: `--http_port`, else `default_port + --port_offset`.
+    pub fn http_addr(&self, default_port: u16) -> Result<SocketAddr, crate::ServiceError> {
+        self.explicit_or(self.http_port, default_port)
+    }
+
+    /// `explicit` when given, else `default_port` shifted by `--port_offset`.
+    pub fn explicit_or(
+        &self,
+        explicit: Option<u16>,
+        default_port: u16,
+    ) -> Result<SocketAddr, crate::ServiceError> {
+        match explicit {
+            Some(port) => Ok(SocketAddr::new(self.bind, port)),
+            None => self.addr(default_port),
+        }
+    }
+
+    /// The socket address for a default port shifted by `--port_offset`.
+    pub fn addr(&self, default_port: u16) -> Result<SocketAddr, crate::ServiceError> {
+        let port = default_port.checked_add(self.port_offset).ok_or_else(|| {
+            crate::ServiceError::invalid(format!(
+                "--port_offset {} moves port {default_port} past 65535",
+                self.port_offset
+            ))
+        })?;
+        Ok(SocketAddr::new(self.bind, port))
+    }
+}
+
+/// Default ports, as Dgraph's (zero, alpha) and the suite's own (auth, backup-worker).
+pub mod ports {
+    pub const ZERO_GRPC: u16 = 5080;
+    pub const ZERO_HTTP: u16 = 6080;
+    pub const ALPHA_INTERNAL_GRPC: u16 = 7080;
+    pub const ALPHA_HTTP: u16 = 8081;
+    pub const ALPHA_GRPC: u16 = 9080;
+    pub const AUTH_GRPC: u16 = 7070;
+    pub const AUTH_HTTP: u16 = 7071;
+    pub const BACKUP_GRPC: u16 = 7090;
+    pub const BACKUP_HTTP: u16 = 7091;
+    pub const GATEWAY_HTTP: u16 = 8080;
+}

@@ -1,0 +1,24 @@
+//! What every service of the suite shares at run time, so that each one starts, reports, traces
+//! and stops the same way:
+//!
+//! - [`config`]: the flags every binary has (`--port_offset`, telemetry, logging) and port math;
+//! - [`telemetry`]: structured logs, OpenTelemetry traces over OTLP, W3C trace context;
+//! - [`shutdown`]: one cancellation signal fanned out from SIGINT/SIGTERM;
+//! - [`serve`]: a gRPC server with health, reflection and the shared tower layers, and the HTTP
+//!   side port with `/health` and Prometheus `/metrics`;
+//! - [`error`]: the one mapping from an error code to a gRPC code and an HTTP status.
+
+pub mod config;
+pub mod error;
+mod main_support;
+pub mod metrics;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{ErrorCode, ServiceError};
+pub use main_support::run_main;
+pub use shutdown::Shutdown;
+
+/// The version every service reports, from the workspace.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

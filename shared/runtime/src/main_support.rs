@@ -1,0 +1,50 @@
+//! The shape of every service's `main`: build the runtime, set up telemetry and signals, run the
+//! service until the shutdown signal, and turn an error into a clear message and exit code 1.
+
+use crate::config::CommonArgs;
+use crate::{ServiceError, Shutdown};
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Runs `service` as the process's main task. `service` gets the shutdown handle and should
+/// return once everything it started has stopped.
+pub fn run_main<F, Fut>(name: &'static str, common: &CommonArgs, service: F) -> ExitCode
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), ServiceError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let _telemetry = crate::telemetry::init(name, common)?;
+        let shutdown = Shutdown::new();
+        shutdown
+            .on_signals()
+            .map_err(|e| ServiceError::internal(format!("cannot install signal handlers: {e}")))?;
+        tracing::info!(service = name, version = crate::VERSION, "starting");
+        let result = service(shutdown).await;
+        if let Err(e) = &result {
+            tracing::error!(service = name, error = %e, "stopped with an error");
+        } else {
+            tracing::info!(service = name, "stopped");
+        }
+        result
+    });
+    // Background tasks that ignore the signal must not hold the process past the grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

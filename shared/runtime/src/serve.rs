@@ -1,0 +1,315 @@
+//! Servers: a gRPC server with health, reflection, node info and the shared tower layers, and an
+//! HTTP side port with `/health` and `/metrics`. Both stop on the process's [`Shutdown`] signal:
+//! health turns NOT_SERVING first, listeners stop accepting, in-flight requests drain.
+
+use crate::{ServiceError, Shutdown, metrics, telemetry};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lodestar_proto::node::node_server::{Node, NodeServer};
+use lodestar_proto::node::{InfoRequest, NodeInfo};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tracing::Instrument;
+
+/// Binds a listener, with an error that says which port is taken and what to do.
+pub async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, ServiceError> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another process holds this port; stop it or shift every port with --port_offset)"
+        } else {
+            ""
+        };
+        ServiceError::unavailable(format!("cannot listen on {addr} for {what}: {e}{hint}"))
+    })
+}
+
+/// What a node reports about itself beyond its fixed identity; services update it as they go.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeStatus {
+    pub group: u32,
+    pub ongoing: Vec<String>,
+    pub indexing: Vec<String>,
+    pub ee_features: Vec<String>,
+}
+
+/// The identity and live status of one running service.
+#[derive(Clone, Debug)]
+pub struct NodeIdentity {
+    pub instance: &'static str,
+    pub address: String,
+    started: Instant,
+    status: watch::Receiver<NodeStatus>,
+    serving: watch::Receiver<bool>,
+}
+
+/// The writable side of a node's status and serving flag.
+#[derive(Debug)]
+pub struct NodeHandle {
+    pub identity: NodeIdentity,
+    pub status: watch::Sender<NodeStatus>,
+    serving: watch::Sender<bool>,
+}
+
+impl NodeHandle {
+    pub fn new(instance: &'static str, address: String) -> Self {
+        let (status, status_rx) = watch::channel(NodeStatus::default());
+        let (serving, serving_rx) = watch::channel(true);
+        NodeHandle {
+            identity: NodeIdentity {
+                instance,
+                address,
+                started: Instant::now(),
+                status: status_rx,
+                serving: serving_rx,
+            },
+            status,
+            serving,
+        }
+    }
+
+    /// Marks the node as stopping: health checks answer NOT_SERVING / 503 from now on.
+    pub fn stop_serving(&self) {
+        let _ = self.serving.send(false);
+    }
+}
+
+impl NodeIdentity {
+    pub fn info(&self) -> NodeInfo {
+        let status = self.status.borrow().clone();
+        NodeInfo {
+            instance: self.instance.to_string(),
+            address: self.address.clone(),
+            status: if self.is_serving() {
+                "healthy"
+            } else {
+                "unhealthy"
+            }
+            .to_string(),
+            group: status.group,
+            version: crate::VERSION.to_string(),
+            uptime: self.started.elapsed().as_secs() as i64,
+            last_echo: unix_now(),
+            ongoing: status.ongoing,
+            indexing: status.indexing,
+            ee_features: status.ee_features,
+        }
+    }
+
+    pub fn is_serving(&self) -> bool {
+        *self.serving.borrow()
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[tonic::async_trait]
+impl Node for NodeIdentity {
+    async fn info(
+        &self,
+        _request: tonic::Request<InfoRequest>,
+    ) -> Result<tonic::Response<NodeInfo>, tonic::Status> {
+        Ok(tonic::Response::new(NodeIdentity::info(self)))
+    }
+}
+
+/// Serves `routes` plus `grpc.health.v1`, reflection and `node.Node` on `listener` until the
+/// shutdown signal, then drains for at most [`crate::shutdown::GRACE`].
+pub async fn serve_grpc(
+    listener: TcpListener,
+    routes: Routes,
+    node: NodeIdentity,
+    shutdown: Shutdown,
+) -> Result<(), ServiceError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lodestar_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServiceError::internal(format!("reflection service: {e}")))?;
+    let mut serving = node.serving.clone();
+    let routes = routes
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(NodeServer::new(node));
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown.wait() => {}
+                _ = serving.wait_for(|s| !*s) => {}
+            }
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        }
+    };
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .layer(GrpcObserveLayer)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, stop);
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result.map_err(|e| ServiceError::internal(format!("gRPC server: {e}"))),
+        _ = async { shutdown.wait().await; tokio::time::sleep(crate::shutdown::GRACE).await } => {
+            tracing::warn!("gRPC connections still open after the grace period; closing them");
+            Ok(())
+        }
+    }
+}
+
+/// The HTTP routes every service has: `/health` and `/metrics`. Services merge their own.
+pub fn base_router(node: NodeIdentity) -> Router {
+    Router::new()
+        .route("/health", axum::routing::get(health))
+        .route("/metrics", axum::routing::get(metrics_text))
+        .with_state(Arc::new(node))
+}
+
+async fn health(State(node): State<Arc<NodeIdentity>>, headers: HeaderMap) -> Response {
+    let status = if node.is_serving() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let info = node.info();
+        let body = serde_json::json!({
+            "instance": info.instance,
+            "address": info.address,
+            "status": info.status,
+            "version": info.version,
+            "uptime": info.uptime,
+            "lastEcho": info.last_echo,
+        });
+        (status, axum::Json(body)).into_response()
+    } else if status == StatusCode::OK {
+        (status, "OK").into_response()
+    } else {
+        (status, "shutting down").into_response()
+    }
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(),
+    )
+        .into_response()
+}
+
+/// Serves `router` on `listener` with request tracing and metrics until the shutdown signal.
+pub async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+) -> Result<(), ServiceError> {
+    let router = router.layer(axum::middleware::from_fn(observe_http));
+    let server = axum::serve(listener, router).with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move { shutdown.wait().await }
+    });
+    tokio::select! {
+        result = server => result.map_err(|e| ServiceError::internal(format!("HTTP server: {e}"))),
+        _ = async { shutdown.wait().await; tokio::time::sleep(crate::shutdown::GRACE).await } => Ok(()),
+    }
+}
+
+async fn observe_http(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("http", otel.name = %format!("{} {}", req.method(), path), otel.kind = "server");
+    telemetry::set_parent_from(&span, req.headers());
+    let response = next.run(req).instrument(span).await;
+    metrics::HTTP_REQUESTS
+        .with_label_values(&[path.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// The tower layer every gRPC server uses: a span per request joined to the caller's trace,
+/// and request counts and latencies for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GrpcObserveLayer;
+
+impl<S> tower_layer::Layer<S> for GrpcObserveLayer {
+    type Service = GrpcObserve<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcObserve { inner }
+    }
+}
+
+/// See [`GrpcObserveLayer`].
+#[derive(Clone, Debug)]
+pub struct GrpcObserve<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower_service::Service<http::Request<B>> for GrpcObserve<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let method = req.uri().path().to_string();
+        let span = tracing::info_span!("grpc", otel.name = %method, otel.kind = "server", rpc.system = "grpc");
+        telemetry::set_parent_from(&span, req.headers());
+        // Take the service that was driven to readiness, leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let start = Instant::now();
+        Box::pin(async move {
+            let result = inner.call(req).instrument(span).await;
+            let code = match &result {
+                Ok(resp) => resp
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_string(),
+                Err(_) => "transport".to_string(),
+            };
+            metrics::GRPC_REQUESTS
+                .with_label_values(&[method.as_str(), code.as_str()])
+                .inc();
+            metrics::GRPC_LATENCY
+                .with_label_values(&[method.as_str()])
+                .observe(start.elapsed().as_secs_f64());
+            result
+        })
+    }
+}

@@ -1,1 +1,163 @@
-//! placeholder
+//! The gateway: the cluster's one HTTP front door (default port 8080). It serves Dgraph's GraphQL
+//! `/admin` endpoint, the HTTP license API (`POST /enterpriseLicense`), `/state`, `/health` and
+//! `/metrics`, translating each request into gRPC calls to zero, the alpha, auth and the
+//! backup-worker. It holds no state of its own.
+//!
+//! The pieces:
+//! - [`cluster`]: the [`Cluster`] trait with the backend calls the routes make, and
+//!   [`GrpcCluster`], its implementation over gRPC;
+//! - [`routes`]: [`router`], buildable without a socket, and [`GatewayState`];
+//! - [`admin`]: the `/admin` GraphQL schema;
+//! - [`health`]: the cluster-wide health check behind the `health` query.
+
+pub mod admin;
+pub mod cluster;
+pub mod health;
+pub mod routes;
+
+pub use cluster::{Cluster, GrpcCluster, Services};
+pub use routes::{GatewayState, router};
+
+use lodestar_runtime::config::{CommonArgs, ports};
+use lodestar_runtime::serve::{self, NodeHandle};
+use lodestar_runtime::{ServiceError, Shutdown};
+use std::sync::Arc;
+
+/// Flags of the `gateway` binary.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "The cluster's HTTP front door: /admin GraphQL, /enterpriseLicense, /state, /health"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Comma-separated gRPC addresses of the zeros.
+    #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
+    pub zero: String,
+
+    /// The alpha's public gRPC address.
+    #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
+    pub alpha: String,
+
+    /// The auth service's gRPC address.
+    #[arg(long, env = "LODESTAR_AUTH", default_value = "localhost:7070")]
+    pub auth: String,
+
+    /// The backup-worker's gRPC address.
+    #[arg(long, env = "LODESTAR_BACKUP", default_value = "localhost:7090")]
+    pub backup: String,
+}
+
+impl Args {
+    /// Checks the flags beyond what clap can, so that a mistake fails at startup.
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        if self.services().zeros.is_empty() {
+            return Err(ServiceError::invalid(
+                "--zero names no address: give at least one zero as host:port",
+            ));
+        }
+        for (flag, addr) in [
+            ("--alpha", &self.alpha),
+            ("--auth", &self.auth),
+            ("--backup", &self.backup),
+        ] {
+            if addr.trim().is_empty() {
+                return Err(ServiceError::invalid(format!(
+                    "{flag} is empty: give the service's gRPC address as host:port"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The service addresses the flags name.
+    pub fn services(&self) -> Services {
+        Services {
+            zeros: Services::split_zeros(&self.zero),
+            alpha: self.alpha.trim().to_string(),
+            auth: self.auth.trim().to_string(),
+            backup: self.backup.trim().to_string(),
+        }
+    }
+}
+
+/// Runs the gateway until `shutdown` fires.
+pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
+    args.validate()?;
+    let http_addr = args.common.http_addr(ports::GATEWAY_HTTP)?;
+    let listener = serve::bind(http_addr, "HTTP").await?;
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(http_addr.port());
+    let node = NodeHandle::new("gateway", format!("localhost:{port}"));
+    let services = args.services();
+    let cluster = Arc::new(GrpcCluster::new(&services.zeros)?);
+    tracing::info!(
+        port,
+        zero = %args.zero,
+        alpha = %services.alpha,
+        auth = %services.auth,
+        backup = %services.backup,
+        "gateway listening"
+    );
+    let state = GatewayState::new(cluster, services, node.identity.clone());
+    let result = tokio::join!(
+        serve::serve_http(listener, router(state), shutdown.clone()),
+        async {
+            // Health turns 503 as soon as the drain starts.
+            shutdown.wait().await;
+            node.stop_serving();
+        }
+    );
+    result.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_are_dgraph_and_suite_ports() {
+        let args = Args::try_parse_from(["gateway"]).unwrap();
+        assert_eq!(
+            args.services(),
+            Services {
+                zeros: vec!["localhost:5080".into()],
+                alpha: "localhost:9080".into(),
+                auth: "localhost:7070".into(),
+                backup: "localhost:7090".into(),
+            }
+        );
+        assert_eq!(
+            args.common.http_addr(ports::GATEWAY_HTTP).unwrap().port(),
+            8080
+        );
+    }
+
+    #[test]
+    fn port_offset_shifts_the_http_port_and_zeros_split() {
+        let args =
+            Args::try_parse_from(["gateway", "-o", "100", "--zero", "z1:5080,z2:5081"]).unwrap();
+        assert_eq!(
+            args.common.http_addr(ports::GATEWAY_HTTP).unwrap().port(),
+            8180
+        );
+        assert_eq!(args.services().zeros, vec!["z1:5080", "z2:5081"]);
+        let args = Args::try_parse_from(["gateway", "--http_port", "9999"]).unwrap();
+        assert_eq!(
+            args.common.http_addr(ports::GATEWAY_HTTP).unwrap().port(),
+            9999
+        );
+    }
+
+    #[test]
+    fn an_empty_zero_list_is_refused() {
+        let args = Args::try_parse_from(["gateway", "--zero", " , "]).unwrap();
+        assert!(args.validate().unwrap_err().message.contains("--zero"));
+    }
+}

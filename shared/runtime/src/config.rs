@@ -44,7 +44,11 @@ pub struct CommonArgs {
     pub http_port: Option<u16>,
 
     /// Log filter in `RUST_LOG` syntax.
-    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    #[arg(
+        long = "log",
+        env = "RUST_LOG",
+        default_value = "info,openraft=warn,fjall=warn,lsm_tree=warn,h2=warn,tower=warn"
+    )]
     pub log_filter: String,
 }
 

@@ -1,0 +1,631 @@
+//! The gateway's routes driven with `oneshot` against a fake cluster (this file's `FakeCluster`;
+//! the real services are exercised by the workspace's integration tests).
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use lodestar_gateway::{Cluster, GatewayState, Services, router};
+use lodestar_proto::node::NodeInfo;
+use lodestar_proto::zero::{
+    ApplyLicenseResponse, Group, License, Member, MembershipState, TabletInfo,
+};
+use lodestar_runtime::serve::NodeHandle;
+use lodestar_runtime::{ErrorCode, ServiceError};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+const GOOD_LICENSE: &str = "-----BEGIN PGP SIGNED MESSAGE-----\ngood\n";
+const BAD_LICENSE_MESSAGE: &str =
+    "while extracting enterprise details from the license: while decoding license file: EOF";
+
+/// How one fake service behaves when asked for its `Info`.
+#[derive(Clone)]
+enum Node {
+    Answers(NodeInfo),
+    Refuses,
+    Hangs,
+}
+
+struct FakeCluster {
+    state: Result<MembershipState, ServiceError>,
+    /// What zero says when a license is applied.
+    license_message: String,
+    nodes: HashMap<String, Node>,
+    licenses: Mutex<Vec<Vec<u8>>>,
+}
+
+#[tonic::async_trait]
+impl Cluster for FakeCluster {
+    async fn membership_state(&self) -> Result<MembershipState, ServiceError> {
+        self.state.clone()
+    }
+
+    async fn apply_license(&self, license: Vec<u8>) -> Result<ApplyLicenseResponse, ServiceError> {
+        self.licenses.lock().unwrap().push(license.clone());
+        if license == GOOD_LICENSE.as_bytes() {
+            Ok(ApplyLicenseResponse {
+                message: self.license_message.clone(),
+                license: None,
+            })
+        } else {
+            Err(ServiceError::invalid(BAD_LICENSE_MESSAGE))
+        }
+    }
+
+    async fn node_info(&self, addr: &str) -> Result<NodeInfo, ServiceError> {
+        match self.nodes.get(addr).cloned() {
+            Some(Node::Answers(info)) => Ok(info),
+            Some(Node::Hangs) => std::future::pending().await,
+            Some(Node::Refuses) | None => Err(ServiceError::unavailable(format!(
+                "cannot connect to {addr}: connection refused"
+            ))),
+        }
+    }
+}
+
+fn member(id: u64, group_id: u32, addr: &str, leader: bool) -> Member {
+    Member {
+        id,
+        group_id,
+        addr: addr.to_string(),
+        leader,
+        last_update: 1_700_000_000,
+        ..Default::default()
+    }
+}
+
+fn sample_state() -> MembershipState {
+    let tablet = TabletInfo {
+        predicate: "name".into(),
+        group_id: 1,
+        space: 1234,
+        move_ts: 7,
+        ..Default::default()
+    };
+    MembershipState {
+        counter: 12,
+        groups: [(
+            1,
+            Group {
+                members: [(3, member(3, 1, "alpha1:7080", true))]
+                    .into_iter()
+                    .collect(),
+                tablets: [("name".to_string(), tablet)].into_iter().collect(),
+                snapshot_ts: 40,
+                checksum: 99,
+            },
+        )]
+        .into_iter()
+        .collect(),
+        zeros: [
+            (2, member(2, 0, "zero2:5080", false)),
+            (1, member(1, 0, "zero1:5080", true)),
+        ]
+        .into_iter()
+        .collect(),
+        max_uid: 10_000,
+        max_txn_ts: 20_000,
+        max_raft_id: 3,
+        max_ns_id: 4,
+        removed: vec![member(9, 1, "gone:7080", false)],
+        cid: "c0ffee".into(),
+        license: Some(License {
+            user: String::new(),
+            max_nodes: u64::MAX,
+            expiry_ts: 1_800_000_000,
+            enabled: true,
+        }),
+        namespaces: vec![0, u64::MAX],
+        ..Default::default()
+    }
+}
+
+fn info(instance: &str, address: &str) -> NodeInfo {
+    NodeInfo {
+        instance: instance.into(),
+        address: address.into(),
+        status: "healthy".into(),
+        group: if instance == "alpha" { 1 } else { 0 },
+        version: "v0.1.0".into(),
+        uptime: 30,
+        last_echo: 1_700_000_100,
+        ongoing: vec![],
+        indexing: vec![],
+        ee_features: if instance == "alpha" {
+            vec!["backup_restore".into()]
+        } else {
+            vec![]
+        },
+    }
+}
+
+fn services() -> Services {
+    Services {
+        zeros: vec!["flagzero:5080".into()],
+        alpha: "alpha:9080".into(),
+        auth: "auth:7070".into(),
+        backup: "backup:7090".into(),
+    }
+}
+
+/// Every service answers, zero says it has two zeros.
+fn healthy_cluster() -> FakeCluster {
+    let nodes = [
+        ("zero1:5080", Node::Answers(info("zero", "zero1:5080"))),
+        ("zero2:5080", Node::Answers(info("zero", "zero2:5080"))),
+        (
+            "flagzero:5080",
+            Node::Answers(info("zero", "flagzero:5080")),
+        ),
+        ("alpha:9080", Node::Answers(info("alpha", "alpha1:7080"))),
+        ("auth:7070", Node::Answers(info("auth", "auth:7070"))),
+        (
+            "backup:7090",
+            Node::Answers(info("backup-worker", "backup:7090")),
+        ),
+    ]
+    .into_iter()
+    .map(|(a, n)| (a.to_string(), n))
+    .collect();
+    FakeCluster {
+        state: Ok(sample_state()),
+        license_message: "License applied.".into(),
+        nodes,
+        licenses: Mutex::new(Vec::new()),
+    }
+}
+
+struct Harness {
+    app: Router,
+    cluster: Arc<FakeCluster>,
+    node: NodeHandle,
+}
+
+fn harness(cluster: FakeCluster) -> Harness {
+    let cluster = Arc::new(cluster);
+    let node = NodeHandle::new("gateway", "localhost:8080".into());
+    let state = GatewayState::new(cluster.clone(), services(), node.identity.clone())
+        .with_probe_timeout(Duration::from_millis(200));
+    Harness {
+        app: router(state),
+        cluster,
+        node,
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn graphql(app: &Router, query: &str, variables: Value) -> (StatusCode, Value) {
+    let req = Request::post("/admin")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({ "query": query, "variables": variables }).to_string(),
+        ))
+        .unwrap();
+    let (status, body) = send(app, req).await;
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+const STATE_QUERY: &str = r#"{ state {
+    counter maxUID maxNsID maxTxnTs maxRaftId cid namespaces
+    groups { id snapshotTs checksum
+      members { id groupId addr leader amDead lastUpdate clusterInfoOnly forceGroupId }
+      tablets { groupId predicate force space remove readOnly moveTs } }
+    zeros { id addr leader }
+    removed { id addr }
+    license { user maxNodes expiryTs enabled } } }"#;
+
+#[tokio::test]
+async fn graphql_state_has_dgraph_field_names_and_uint64_strings() {
+    let h = harness(healthy_cluster());
+    let (status, body) = graphql(&h.app, STATE_QUERY, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("errors").is_none(), "{body}");
+    let s = &body["data"]["state"];
+    assert_eq!(s["counter"], "12");
+    assert_eq!(s["maxUID"], "10000");
+    assert_eq!(s["maxNsID"], "4");
+    assert_eq!(s["maxTxnTs"], "20000");
+    assert_eq!(s["maxRaftId"], "3");
+    assert_eq!(s["cid"], "c0ffee");
+    assert_eq!(s["namespaces"], json!(["0", "18446744073709551615"]));
+    assert_eq!(
+        s["license"],
+        json!({"user": "", "maxNodes": "18446744073709551615", "expiryTs": 1_800_000_000i64, "enabled": true})
+    );
+    assert_eq!(
+        s["groups"],
+        json!([{
+            "id": "1", "snapshotTs": "40", "checksum": "99",
+            "members": [{"id": "3", "groupId": "1", "addr": "alpha1:7080", "leader": true,
+                "amDead": false, "lastUpdate": "1700000000", "clusterInfoOnly": false,
+                "forceGroupId": false}],
+            "tablets": [{"groupId": "1", "predicate": "name", "force": false, "space": 1234,
+                "remove": false, "readOnly": false, "moveTs": "7"}],
+        }])
+    );
+    // Zeros in raft id order.
+    assert_eq!(
+        s["zeros"],
+        json!([{"id": "1", "addr": "zero1:5080", "leader": true},
+               {"id": "2", "addr": "zero2:5080", "leader": false}])
+    );
+    assert_eq!(s["removed"], json!([{"id": "9", "addr": "gone:7080"}]));
+}
+
+#[tokio::test]
+async fn graphql_camel_case_spellings_that_dgraph_does_not_use_are_rejected() {
+    let h = harness(healthy_cluster());
+    for field in ["maxUid", "maxNsId", "eeFeatures"] {
+        let query = if field == "eeFeatures" {
+            format!("{{ health {{ {field} }} }}")
+        } else {
+            format!("{{ state {{ {field} }} }}")
+        };
+        let (_, body) = graphql(&h.app, &query, json!({})).await;
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{field}: {body}");
+    }
+}
+
+/// Renders an introspected type reference as GraphQL writes it: `String`, `[Member]`, `T!`.
+fn type_ref(t: &Value) -> String {
+    match t["kind"].as_str().unwrap() {
+        "NON_NULL" => format!("{}!", type_ref(&t["ofType"])),
+        "LIST" => format!("[{}]", type_ref(&t["ofType"])),
+        _ => t["name"].as_str().unwrap().to_string(),
+    }
+}
+
+const TYPE_REF: &str = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
+
+async fn fields_of(app: &Router, type_name: &str) -> Vec<(String, String)> {
+    let query = format!(
+        "{{ __type(name: \"{type_name}\") {{ fields {{ name type {{ {TYPE_REF} }} }} \
+         inputFields {{ name type {{ {TYPE_REF} }} }} }} }}"
+    );
+    let (_, body) = graphql(app, &query, json!({})).await;
+    let t = &body["data"]["__type"];
+    let fields = if t["fields"].is_array() {
+        &t["fields"]
+    } else {
+        &t["inputFields"]
+    };
+    fields
+        .as_array()
+        .unwrap_or_else(|| panic!("no type {type_name}: {body}"))
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                type_ref(&f["type"]),
+            )
+        })
+        .collect()
+}
+
+fn expect(spec: &str) -> Vec<(String, String)> {
+    spec.split_whitespace()
+        .map(|f| {
+            let (name, ty) = f.split_once(':').unwrap();
+            (name.to_string(), ty.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn schema_types_match_dgraph_admin_schema() {
+    let h = harness(healthy_cluster());
+    let cases = [
+        (
+            "NodeState",
+            "instance:String address:String status:String group:String version:String \
+             uptime:Int64 lastEcho:Int64 ongoing:[String] indexing:[String] ee_features:[String]",
+        ),
+        (
+            "MembershipState",
+            "counter:UInt64 groups:[ClusterGroup] zeros:[Member] maxUID:UInt64 maxNsID:UInt64 \
+             maxTxnTs:UInt64 maxRaftId:UInt64 removed:[Member] cid:String license:License \
+             namespaces:[UInt64]",
+        ),
+        (
+            "ClusterGroup",
+            "id:UInt64 members:[Member] tablets:[Tablet] snapshotTs:UInt64 checksum:UInt64",
+        ),
+        (
+            "Member",
+            "id:UInt64 groupId:UInt64 addr:String leader:Boolean amDead:Boolean \
+             lastUpdate:UInt64 clusterInfoOnly:Boolean forceGroupId:Boolean",
+        ),
+        (
+            "Tablet",
+            "groupId:UInt64 predicate:String force:Boolean space:Int remove:Boolean \
+             readOnly:Boolean moveTs:UInt64",
+        ),
+        (
+            "License",
+            "user:String maxNodes:UInt64 expiryTs:Int64 enabled:Boolean",
+        ),
+        ("Response", "code:String message:String"),
+        ("EnterpriseLicensePayload", "response:Response"),
+        ("EnterpriseLicenseInput", "license:String!"),
+        ("Query", "health:[NodeState] state:MembershipState"),
+        ("Mutation", "enterpriseLicense:EnterpriseLicensePayload"),
+    ];
+    for (type_name, spec) in cases {
+        assert_eq!(
+            fields_of(&h.app, type_name).await,
+            expect(spec),
+            "{type_name}"
+        );
+    }
+    let (_, body) = graphql(
+        &h.app,
+        &format!(
+            "{{ __type(name: \"Mutation\") {{ fields {{ args {{ name type {{ {TYPE_REF} }} }} }} }} }}"
+        ),
+        json!({}),
+    )
+    .await;
+    let arg = &body["data"]["__type"]["fields"][0]["args"][0];
+    assert_eq!(arg["name"], "input");
+    assert_eq!(type_ref(&arg["type"]), "EnterpriseLicenseInput!");
+}
+
+const LICENSE_MUTATION: &str = "mutation($license: String!) { \
+    enterpriseLicense(input: {license: $license}) { response { code message } } }";
+
+#[tokio::test]
+async fn graphql_enterprise_license_success() {
+    let h = harness(healthy_cluster());
+    let (status, body) =
+        graphql(&h.app, LICENSE_MUTATION, json!({ "license": GOOD_LICENSE })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"data": {"enterpriseLicense": {"response": {"code": "Success", "message": "License applied."}}}})
+    );
+    assert_eq!(
+        *h.cluster.licenses.lock().unwrap(),
+        vec![GOOD_LICENSE.as_bytes().to_vec()]
+    );
+}
+
+#[tokio::test]
+async fn graphql_enterprise_license_passes_zeros_message_or_dgraphs_default() {
+    let mut cluster = healthy_cluster();
+    cluster.license_message = "License applied; expires 2027-01-01".into();
+    let h = harness(cluster);
+    let (_, body) = graphql(&h.app, LICENSE_MUTATION, json!({ "license": GOOD_LICENSE })).await;
+    assert_eq!(
+        body["data"]["enterpriseLicense"]["response"]["message"],
+        "License applied; expires 2027-01-01"
+    );
+
+    let mut cluster = healthy_cluster();
+    cluster.license_message = String::new();
+    let h = harness(cluster);
+    let (_, body) = graphql(&h.app, LICENSE_MUTATION, json!({ "license": GOOD_LICENSE })).await;
+    assert_eq!(
+        body["data"]["enterpriseLicense"]["response"]["message"],
+        "License applied."
+    );
+}
+
+#[tokio::test]
+async fn graphql_enterprise_license_rejected_keeps_zeros_message() {
+    let h = harness(healthy_cluster());
+    let (status, body) = graphql(&h.app, LICENSE_MUTATION, json!({ "license": "" })).await;
+    assert_eq!(status, StatusCode::OK, "GraphQL errors travel in a 200");
+    assert_eq!(body["data"]["enterpriseLicense"], Value::Null);
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["message"], BAD_LICENSE_MESSAGE);
+    assert_eq!(errors[0]["path"], json!(["enterpriseLicense"]));
+    assert_eq!(errors[0]["extensions"]["code"], "InvalidArgument");
+    assert_eq!(*h.cluster.licenses.lock().unwrap(), vec![Vec::<u8>::new()]);
+}
+
+fn post_license(body: &str) -> Request<Body> {
+    Request::post("/enterpriseLicense")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http_enterprise_license_success_is_200_with_dgraphs_body() {
+    let h = harness(healthy_cluster());
+    let (status, body) = send(&h.app, post_license(GOOD_LICENSE)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"code": "Success", "message": "License applied."})
+    );
+    assert_eq!(
+        *h.cluster.licenses.lock().unwrap(),
+        vec![GOOD_LICENSE.as_bytes().to_vec()]
+    );
+}
+
+#[tokio::test]
+async fn http_enterprise_license_rejected_is_400_with_zeros_message() {
+    let h = harness(healthy_cluster());
+    let (status, body) = send(&h.app, post_license("not a license")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["errors"][0]["message"], BAD_LICENSE_MESSAGE);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "InvalidArgument");
+}
+
+#[tokio::test]
+async fn http_state_is_zeros_state_json() {
+    let h = harness(healthy_cluster());
+    let (status, body) = send(&h.app, Request::get("/state").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        lodestar_proto::json::membership_state(&sample_state())
+    );
+    assert_eq!(body["maxUID"], "10000");
+}
+
+#[tokio::test]
+async fn http_state_without_zero_is_503_and_says_why() {
+    let mut cluster = healthy_cluster();
+    cluster.state = Err(ServiceError::new(
+        ErrorCode::Unavailable,
+        "no zero leader reachable at flagzero:5080",
+    ));
+    let h = harness(cluster);
+    let (status, body) = send(&h.app, Request::get("/state").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("no zero leader reachable"), "{body}");
+}
+
+const HEALTH_QUERY: &str = "{ health { instance address status group version uptime lastEcho ongoing indexing ee_features } }";
+
+#[tokio::test]
+async fn health_lists_every_service_with_dgraph_fields() {
+    let h = harness(healthy_cluster());
+    let (status, body) = graphql(&h.app, HEALTH_QUERY, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let nodes = body["data"]["health"].as_array().unwrap();
+    let seen: Vec<(&str, &str, &str)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["instance"].as_str().unwrap(),
+                n["address"].as_str().unwrap(),
+                n["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("zero", "zero1:5080", "healthy"),
+            ("zero", "zero2:5080", "healthy"),
+            ("alpha", "alpha1:7080", "healthy"),
+            ("auth", "auth:7070", "healthy"),
+            ("backup-worker", "backup:7090", "healthy"),
+            ("gateway", "localhost:8080", "healthy"),
+        ]
+    );
+    let alpha = &nodes[2];
+    assert_eq!(alpha["group"], "1");
+    assert_eq!(alpha["uptime"], 30);
+    assert_eq!(alpha["lastEcho"], 1_700_000_100i64);
+    assert_eq!(alpha["ee_features"], json!(["backup_restore"]));
+    assert_eq!(
+        nodes[5]["version"],
+        format!("{}", lodestar_runtime::VERSION)
+    );
+}
+
+#[tokio::test]
+async fn health_marks_services_that_do_not_answer_unhealthy() {
+    let mut cluster = healthy_cluster();
+    cluster.nodes.insert("auth:7070".into(), Node::Refuses);
+    cluster.nodes.insert("zero2:5080".into(), Node::Hangs);
+    let h = harness(cluster);
+    let start = Instant::now();
+    let (status, body) = graphql(&h.app, HEALTH_QUERY, json!({})).await;
+    // The hung zero costs one probe timeout (200 ms here), not forever.
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("errors").is_none(), "{body}");
+    let nodes = body["data"]["health"].as_array().unwrap();
+    let status_of = |address: &str| {
+        nodes
+            .iter()
+            .find(|n| n["address"] == address)
+            .unwrap_or_else(|| panic!("{address} missing from {body}"))["status"]
+            .clone()
+    };
+    assert_eq!(nodes.len(), 6);
+    assert_eq!(status_of("zero1:5080"), "healthy");
+    assert_eq!(status_of("zero2:5080"), "unhealthy");
+    assert_eq!(status_of("auth:7070"), "unhealthy");
+    assert_eq!(status_of("alpha1:7080"), "healthy");
+    let auth = nodes.iter().find(|n| n["address"] == "auth:7070").unwrap();
+    assert_eq!(auth["instance"], "auth");
+    assert_eq!(auth["version"], Value::Null);
+}
+
+#[tokio::test]
+async fn health_falls_back_to_the_zeros_given_by_flag() {
+    let mut cluster = healthy_cluster();
+    cluster.state = Err(ServiceError::unavailable("no zero leader"));
+    let h = harness(cluster);
+    let (_, body) = graphql(&h.app, "{ health { instance address status } }", json!({})).await;
+    assert_eq!(
+        body["data"]["health"][0],
+        json!({"instance": "zero", "address": "flagzero:5080", "status": "healthy"})
+    );
+    assert_eq!(body["data"]["health"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn http_health_says_ok_and_metrics_are_served() {
+    let h = harness(healthy_cluster());
+    let (status, body) = send(&h.app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "OK"));
+
+    let req = Request::get("/health")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let (_, body) = send(&h.app, req).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["instance"], "gateway");
+    assert_eq!(body["status"], "healthy");
+
+    let resp = h
+        .app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+}
+
+#[tokio::test]
+async fn http_health_turns_503_when_the_gateway_stops_serving() {
+    let h = harness(healthy_cluster());
+    h.node.stop_serving();
+    let (status, _) = send(&h.app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn admin_get_runs_a_query_or_opens_graphiql() {
+    let h = harness(healthy_cluster());
+    let req = Request::get("/admin?query=%7Bstate%7BmaxUID%7D%7D")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&h.app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"data": {"state": {"maxUID": "10000"}}})
+    );
+    let (status, body) = send(&h.app, Request::get("/admin").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("graphiql"), "{body}");
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: builds the workspace once (debug), prepares the Python clients in a
+# virtualenv from pinned versions, then runs every Rust and Python test against the built binaries.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+echo "==> building the workspace (debug)"
+cargo build --workspace --all-targets --locked
+
+venv="$root/.venv"
+req="$root/integration-tests/python/requirements.txt"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> creating the Python virtualenv for test clients"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+fi
+export LODESTAR_PYTHON="$venv/bin/python"
+
+echo "==> running the tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

@@ -1,0 +1,820 @@
+//! A cluster of real service processes: zeros, and optionally an alpha, auth, a backup worker
+//! and the gateway, each started from its built binary and waited on until healthy.
+
+use crate::ports::{Ports, ProcPorts};
+use crate::process::{Proc, Stopped};
+use anyhow::Context as _;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How many times a process is started on new free ports after "address in use".
+const PORT_ATTEMPTS: usize = 5;
+
+/// The services a cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    Zero,
+    Alpha,
+    Auth,
+    BackupWorker,
+    Gateway,
+}
+
+impl Service {
+    /// The binary's file name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Service::Zero => "zero",
+            Service::Alpha => "alpha",
+            Service::Auth => "auth",
+            Service::BackupWorker => "backup-worker",
+            Service::Gateway => "gateway",
+        }
+    }
+
+    /// Whether it listens on a gRPC port (all but the gateway).
+    pub fn has_grpc(self) -> bool {
+        self != Service::Gateway
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.binary())
+    }
+}
+
+/// Builds and starts a [`Cluster`]. By default: one zero, free ports, everything bound to
+/// 127.0.0.1, a fresh temporary directory, binaries from [`crate::bin_dir`].
+#[derive(Clone, Debug)]
+pub struct ClusterBuilder {
+    zeros: usize,
+    services: bool,
+    args: BTreeMap<Service, Vec<String>>,
+    env: BTreeMap<Service, Vec<(String, String)>>,
+    dir: Option<PathBuf>,
+    log_dir: Option<PathBuf>,
+    bin_dir: Option<PathBuf>,
+    ports: Ports,
+    bind: IpAddr,
+    health_timeout: Duration,
+    shutdown_grace: Duration,
+    quiet: bool,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            zeros: 1,
+            services: false,
+            args: BTreeMap::new(),
+            env: BTreeMap::new(),
+            dir: None,
+            log_dir: None,
+            bin_dir: None,
+            ports: Ports::Free,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            health_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::ZERO,
+            quiet: false,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many zeros (default 1). Zero 1 bootstraps the cluster; the others join it.
+    pub fn zeros(mut self, n: usize) -> Self {
+        self.zeros = n;
+        self
+    }
+
+    /// Also start an alpha, auth, a backup worker and the gateway (default false).
+    pub fn services(mut self, yes: bool) -> Self {
+        self.services = yes;
+        self
+    }
+
+    /// Adds `flag value` to the command line of every process of `service`.
+    pub fn arg(
+        mut self,
+        service: Service,
+        flag: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let args = self.args.entry(service).or_default();
+        args.push(flag.into());
+        args.push(value.into());
+        self
+    }
+
+    /// Adds a flag without a value to the command line of every process of `service`.
+    pub fn flag(mut self, service: Service, flag: impl Into<String>) -> Self {
+        self.args.entry(service).or_default().push(flag.into());
+        self
+    }
+
+    /// Sets an environment variable for every process of `service`.
+    pub fn env(
+        mut self,
+        service: Service,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.env
+            .entry(service)
+            .or_default()
+            .push((key.into(), value.into()));
+        self
+    }
+
+    /// `arg(Service::Zero, flag, value)`.
+    pub fn zero_arg(self, flag: impl Into<String>, value: impl Into<String>) -> Self {
+        self.arg(Service::Zero, flag, value)
+    }
+
+    /// `flag(Service::Zero, flag)`.
+    pub fn zero_flag(self, flag: impl Into<String>) -> Self {
+        self.flag(Service::Zero, flag)
+    }
+
+    /// `env(Service::Zero, key, value)`.
+    pub fn zero_env(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env(Service::Zero, key, value)
+    }
+
+    /// Runs the cluster in `dir` (created if missing, reused if present, never deleted) instead
+    /// of a fresh temporary directory.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Writes `<name>.log` files to `dir` instead of the cluster directory.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Takes the binaries from `dir` instead of [`crate::bin_dir`].
+    pub fn bin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.bin_dir = Some(dir.into());
+        self
+    }
+
+    /// How ports are chosen (default [`Ports::Free`]).
+    pub fn ports(mut self, ports: Ports) -> Self {
+        self.ports = ports;
+        self
+    }
+
+    /// The address every process binds (`--bindall_addr`, default 127.0.0.1).
+    pub fn bind(mut self, addr: IpAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// How long each process may take to become healthy (default 60 s).
+    pub fn health_timeout(mut self, timeout: Duration) -> Self {
+        self.health_timeout = timeout;
+        self
+    }
+
+    /// When a start fails, how long the processes already running get to exit after SIGTERM
+    /// before SIGKILL (default zero: SIGKILL at once).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Do not print progress to stderr.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Starts the zeros one after the other (zero 1 first), then the alpha, auth, the backup
+    /// worker and the gateway if asked, each waited on until `GET /health` answers 200.
+    pub async fn start(self) -> anyhow::Result<Cluster> {
+        self.start_until(std::future::pending()).await
+    }
+
+    /// [`ClusterBuilder::start`], abandoned when `cancel` completes first (the local launcher
+    /// passes its Ctrl-C signal). On failure or cancellation every process already started is
+    /// stopped and the cluster directory is kept for inspection; the error names its path.
+    pub async fn start_until(self, cancel: impl Future<Output = ()>) -> anyhow::Result<Cluster> {
+        anyhow::ensure!(self.zeros >= 1, "a cluster needs at least one zero");
+        let mut cluster = Cluster::prepare(self)?;
+        let result = tokio::select! {
+            result = cluster.start_procs() => result,
+            () = cancel => Err(anyhow::anyhow!("start-up interrupted")),
+        };
+        match result {
+            Ok(()) => Ok(cluster),
+            Err(e) => {
+                let grace = cluster.config.shutdown_grace;
+                for (name, stopped) in cluster.stop_all(grace).await {
+                    if let Err(err) = stopped {
+                        eprintln!("lodestar: stopping {name}: {err:#}");
+                    }
+                }
+                if cluster.temp.is_none() {
+                    return Err(e);
+                }
+                let dir = cluster.keep_dir();
+                Err(e.context(format!(
+                    "the cluster did not start; its directory is kept at {}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
+/// A running cluster. Dropping it SIGKILLs every process still running and deletes its
+/// temporary directory, except when the thread is panicking (or `LODESTAR_KEEP_CLUSTER=1`): then
+/// the directory is kept, its path printed with the last lines of every log.
+#[derive(Debug)]
+pub struct Cluster {
+    pub zeros: Vec<Proc>,
+    pub alpha: Option<Proc>,
+    pub auth: Option<Proc>,
+    pub backup: Option<Proc>,
+    pub gateway: Option<Proc>,
+    config: ClusterBuilder,
+    dir: PathBuf,
+    log_dir: PathBuf,
+    bin_dir: PathBuf,
+    host: String,
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Creates the directories and checks the binaries; starts nothing.
+    fn prepare(config: ClusterBuilder) -> anyhow::Result<Cluster> {
+        let (dir, temp) = match &config.dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let dir = dir
+                    .canonicalize()
+                    .with_context(|| format!("cannot resolve {}", dir.display()))?;
+                (dir, None)
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("lodestar-cluster-")
+                    .tempdir()
+                    .context("cannot create a temporary directory for the cluster")?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let log_dir = config.log_dir.clone().unwrap_or_else(|| dir.clone());
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("cannot create {}", log_dir.display()))?;
+        let bin_dir = config.bin_dir.clone().unwrap_or_else(crate::bin_dir);
+        let services: &[Service] = if config.services {
+            &[
+                Service::Zero,
+                Service::Alpha,
+                Service::Auth,
+                Service::BackupWorker,
+                Service::Gateway,
+            ]
+        } else {
+            &[Service::Zero]
+        };
+        for service in services {
+            crate::bin_path_in(&bin_dir, service.binary())?;
+        }
+        let host = connect_host(config.bind);
+        Ok(Cluster {
+            zeros: Vec::new(),
+            alpha: None,
+            auth: None,
+            backup: None,
+            gateway: None,
+            config,
+            dir,
+            log_dir,
+            bin_dir,
+            host,
+            temp,
+        })
+    }
+
+    async fn start_procs(&mut self) -> anyhow::Result<()> {
+        for _ in 0..self.config.zeros {
+            self.add_zero().await?;
+        }
+        if !self.config.services {
+            return Ok(());
+        }
+        let bind = self.config.bind.to_string();
+        let zeros = self.zero_addrs_flag();
+        let dir = self.dir.clone();
+        let host = self.host.clone();
+
+        let alpha = self
+            .launch(Service::Alpha, 0, Some(dir.join("p")), |p| {
+                alpha_args(p, &host, &bind, &dir, &zeros)
+            })
+            .await?;
+        let alpha_addr = alpha.grpc_addr();
+        self.alpha = Some(alpha);
+
+        let auth = self
+            .launch(Service::Auth, 0, None, |p| {
+                auth_args(p, &bind, &zeros, &alpha_addr)
+            })
+            .await?;
+        let auth_addr = auth.grpc_addr();
+        self.auth = Some(auth);
+
+        let backup = self
+            .launch(Service::BackupWorker, 0, Some(dir.join("bw")), |p| {
+                backup_args(p, &bind, &dir, &zeros, &alpha_addr)
+            })
+            .await?;
+        let backup_addr = backup.grpc_addr();
+        self.backup = Some(backup);
+
+        let gateway = self
+            .launch(Service::Gateway, 0, None, |p| {
+                gateway_args(p, &bind, &zeros, &alpha_addr, &auth_addr, &backup_addr)
+            })
+            .await?;
+        self.gateway = Some(gateway);
+        Ok(())
+    }
+
+    /// Starts one more zero (`--idx` = number of zeros + 1) that joins zero 1, and waits until it
+    /// is healthy. Zero 1 itself is started this way, without `--peer`.
+    pub async fn add_zero(&mut self) -> anyhow::Result<&mut Proc> {
+        let idx = self.zeros.len() + 1;
+        let peer = self.zeros.first().map(Proc::grpc_addr);
+        let bind = self.config.bind.to_string();
+        let dir = self.dir.clone();
+        let host = self.host.clone();
+        let zero = self
+            .launch(
+                Service::Zero,
+                idx,
+                Some(dir.join(format!("zero{idx}"))),
+                |p| zero_args(idx, p, &host, &bind, &dir, peer.as_deref()),
+            )
+            .await?;
+        self.zeros.push(zero);
+        Ok(self.zeros.last_mut().expect("just pushed"))
+    }
+
+    /// Starts one process and waits until it is healthy. With free ports, a start that fails
+    /// because a port was taken in the meantime is retried on new ports.
+    async fn launch(
+        &self,
+        service: Service,
+        zero_idx: usize,
+        data_dir: Option<PathBuf>,
+        make_args: impl Fn(ProcPorts) -> Vec<String>,
+    ) -> anyhow::Result<Proc> {
+        let name = match service {
+            Service::Zero => format!("zero{zero_idx}"),
+            other => other.binary().to_string(),
+        };
+        let bin = crate::bin_path_in(&self.bin_dir, service.binary())?;
+        let data_is_new = data_dir.as_deref().is_some_and(|d| !d.exists());
+        let mut attempt = 1;
+        loop {
+            let ports = self.config.ports.plan(service, zero_idx)?;
+            let mut args = make_args(ports);
+            args.extend(
+                self.config
+                    .args
+                    .get(&service)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            let mut proc = Proc::new(
+                name.clone(),
+                service,
+                self.host.clone(),
+                ports,
+                bin.clone(),
+                args,
+                self.dir.clone(),
+                self.log_dir.join(format!("{name}.log")),
+            );
+            proc.data_dir = data_dir.clone();
+            proc.env = self.config.env.get(&service).cloned().unwrap_or_default();
+            let started = Instant::now();
+            proc.start()?;
+            match proc.wait_healthy(self.config.health_timeout).await {
+                Ok(()) => {
+                    if !self.config.quiet {
+                        eprintln!(
+                            "lodestar: {name} is healthy in {:.1} s ({})",
+                            started.elapsed().as_secs_f64(),
+                            describe_ports(&proc)
+                        );
+                    }
+                    return Ok(proc);
+                }
+                Err(e) => {
+                    proc.kill9();
+                    if !(self.config.ports.is_free()
+                        && proc.failed_on_port_in_use()
+                        && attempt < PORT_ATTEMPTS)
+                    {
+                        return Err(e);
+                    }
+                    if !self.config.quiet {
+                        eprintln!(
+                            "lodestar: {name} lost a port to another process; retrying on new ports"
+                        );
+                    }
+                    // A data directory made by the failed run may record the old address.
+                    if let (true, Some(dir)) = (data_is_new, &data_dir) {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The directory holding the cluster's data (and, by default, its logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The directory holding the `<name>.log` files.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Keeps the cluster directory after the cluster is dropped, returning its path.
+    pub fn keep_dir(&mut self) -> PathBuf {
+        if let Some(temp) = self.temp.take() {
+            let _ = temp.keep();
+        }
+        self.dir.clone()
+    }
+
+    /// The gRPC addresses (`127.0.0.1:port`) of the zeros, zero 1 first.
+    pub fn zero_grpc_addrs(&self) -> Vec<String> {
+        self.zeros.iter().map(Proc::grpc_addr).collect()
+    }
+
+    /// The zeros' gRPC addresses as one comma-separated `--zero` value.
+    pub fn zero_addrs_flag(&self) -> String {
+        self.zero_grpc_addrs().join(",")
+    }
+
+    /// The HTTP base URL (`http://127.0.0.1:port`) of `zeros[i]`; `i` is 0-based, so zero 1 is
+    /// `zero_http(0)`.
+    pub fn zero_http(&self, i: usize) -> String {
+        self.zeros
+            .get(i)
+            .unwrap_or_else(|| panic!("the cluster has {} zeros, not {}", self.zeros.len(), i + 1))
+            .http_url()
+    }
+
+    /// The gateway's HTTP base URL. Panics when the cluster was built without services.
+    pub fn gateway_http(&self) -> String {
+        self.gateway
+            .as_ref()
+            .expect("no gateway: build the cluster with .services(true)")
+            .http_url()
+    }
+
+    /// The alpha's public gRPC address. Panics when the cluster was built without services.
+    pub fn alpha_grpc(&self) -> String {
+        self.alpha
+            .as_ref()
+            .expect("no alpha: build the cluster with .services(true)")
+            .grpc_addr()
+    }
+
+    /// Every process, in start order: zeros, alpha, auth, backup worker, gateway.
+    pub fn procs(&self) -> impl Iterator<Item = &Proc> {
+        self.zeros
+            .iter()
+            .chain(self.alpha.iter())
+            .chain(self.auth.iter())
+            .chain(self.backup.iter())
+            .chain(self.gateway.iter())
+    }
+
+    /// Every process, mutably, in start order.
+    pub fn procs_mut(&mut self) -> impl Iterator<Item = &mut Proc> {
+        self.zeros
+            .iter_mut()
+            .chain(self.alpha.iter_mut())
+            .chain(self.auth.iter_mut())
+            .chain(self.backup.iter_mut())
+            .chain(self.gateway.iter_mut())
+    }
+
+    /// The process called `name` (`zero2`, `alpha`, `backup-worker`…).
+    pub fn proc_mut(&mut self, name: &str) -> Option<&mut Proc> {
+        self.procs_mut().find(|p| p.name == name)
+    }
+
+    /// Sends SIGTERM to every running process at once, waits up to `grace` in all, and SIGKILLs
+    /// the stragglers. Returns each process's outcome, an error for those killed. A zero `grace`
+    /// SIGKILLs at once.
+    pub async fn stop_all(&mut self, grace: Duration) -> Vec<(String, anyhow::Result<Stopped>)> {
+        let mut running: Vec<&mut Proc> = self
+            .procs_mut()
+            .filter_map(|p| p.is_running().then_some(p))
+            .collect();
+        let mut outcomes = Vec::new();
+        if grace.is_zero() {
+            for p in running {
+                p.kill9();
+                outcomes.push((
+                    p.name.clone(),
+                    Err(anyhow::anyhow!("{} was killed", p.name)),
+                ));
+            }
+            return outcomes;
+        }
+        let since = Instant::now();
+        for p in running.iter_mut() {
+            if let Err(e) = p.sigterm() {
+                eprintln!("lodestar: {e:#}");
+            }
+        }
+        for p in running {
+            let outcome = p.wait_exit(since, grace).await;
+            outcomes.push((p.name.clone(), outcome));
+        }
+        outcomes
+    }
+
+    /// SIGKILLs every running process.
+    pub fn kill_all(&mut self) {
+        for p in self.procs_mut() {
+            p.kill9();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+        let panicking = std::thread::panicking();
+        let keep = std::env::var("LODESTAR_KEEP_CLUSTER").is_ok_and(|v| !v.is_empty() && v != "0");
+        if !(panicking || keep) || self.config.dir.is_some() {
+            return;
+        }
+        let dir = self.keep_dir();
+        eprintln!(
+            "lodestar: the cluster directory is kept at {}",
+            dir.display()
+        );
+        if panicking {
+            for p in self.procs() {
+                eprintln!(
+                    "---- last lines of {} ({}):\n{}",
+                    p.name,
+                    p.log_path.display(),
+                    p.log_tail(30)
+                );
+            }
+        }
+    }
+}
+
+/// The host to reach a process bound to `bind` at.
+fn connect_host(bind: IpAddr) -> String {
+    match bind {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    }
+}
+
+fn describe_ports(p: &Proc) -> String {
+    let mut parts = Vec::new();
+    if let Some(port) = p.grpc_port {
+        parts.push(format!("gRPC {port}"));
+    }
+    if let Some(port) = p.internal_port {
+        parts.push(format!("internal {port}"));
+    }
+    parts.push(format!("HTTP {}", p.http_port));
+    parts.join(", ")
+}
+
+fn common_args(p: ProcPorts, bind: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(grpc) = p.grpc {
+        args.extend(["--grpc_port".to_string(), grpc.to_string()]);
+    }
+    args.extend([
+        "--http_port".to_string(),
+        p.http.to_string(),
+        "--bindall_addr".to_string(),
+        bind.to_string(),
+    ]);
+    args
+}
+
+fn path_arg(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+/// `zero --idx N --my host:grpc --wal <dir>/zeroN <ports> [--peer zero1]`.
+fn zero_args(
+    idx: usize,
+    p: ProcPorts,
+    host: &str,
+    bind: &str,
+    dir: &Path,
+    peer: Option<&str>,
+) -> Vec<String> {
+    let grpc = p.grpc.expect("a zero has a gRPC port");
+    let mut args = vec![
+        "--idx".to_string(),
+        idx.to_string(),
+        "--my".to_string(),
+        format!("{host}:{grpc}"),
+        "--wal".to_string(),
+        path_arg(dir, &format!("zero{idx}")),
+    ];
+    args.extend(common_args(p, bind));
+    if let Some(peer) = peer {
+        args.extend(["--peer".to_string(), peer.to_string()]);
+    }
+    args
+}
+
+/// `alpha --zero .. --my host:internal -p <dir>/p <ports> --internal_port ..`.
+fn alpha_args(p: ProcPorts, host: &str, bind: &str, dir: &Path, zeros: &str) -> Vec<String> {
+    let internal = p.internal.expect("an alpha has an internal port");
+    let mut args = vec![
+        "--zero".to_string(),
+        zeros.to_string(),
+        "--my".to_string(),
+        format!("{host}:{internal}"),
+        "-p".to_string(),
+        path_arg(dir, "p"),
+        "--internal_port".to_string(),
+        internal.to_string(),
+    ];
+    args.extend(common_args(p, bind));
+    args
+}
+
+fn auth_args(p: ProcPorts, bind: &str, zeros: &str, alpha: &str) -> Vec<String> {
+    let mut args = vec![
+        "--zero".to_string(),
+        zeros.to_string(),
+        "--alpha".to_string(),
+        alpha.to_string(),
+    ];
+    args.extend(common_args(p, bind));
+    args
+}
+
+fn backup_args(p: ProcPorts, bind: &str, dir: &Path, zeros: &str, alpha: &str) -> Vec<String> {
+    let mut args = vec![
+        "--zero".to_string(),
+        zeros.to_string(),
+        "--alpha".to_string(),
+        alpha.to_string(),
+        "--data".to_string(),
+        path_arg(dir, "bw"),
+    ];
+    args.extend(common_args(p, bind));
+    args
+}
+
+fn gateway_args(
+    p: ProcPorts,
+    bind: &str,
+    zeros: &str,
+    alpha: &str,
+    auth: &str,
+    backup: &str,
+) -> Vec<String> {
+    let mut args = vec![
+        "--zero".to_string(),
+        zeros.to_string(),
+        "--alpha".to_string(),
+        alpha.to_string(),
+        "--auth".to_string(),
+        auth.to_string(),
+        "--backup".to_string(),
+        backup.to_string(),
+    ];
+    args.extend(common_args(p, bind));
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports(grpc: Option<u16>, http: u16, internal: Option<u16>) -> ProcPorts {
+        ProcPorts {
+            grpc,
+            http,
+            internal,
+        }
+    }
+
+    #[test]
+    fn zero_one_bootstraps_and_the_others_join_it() {
+        let dir = Path::new("/c");
+        let first = zero_args(
+            1,
+            ports(Some(5080), 6080, None),
+            "127.0.0.1",
+            "127.0.0.1",
+            dir,
+            None,
+        );
+        assert_eq!(
+            first.join(" "),
+            "--idx 1 --my 127.0.0.1:5080 --wal /c/zero1 --grpc_port 5080 --http_port 6080 --bindall_addr 127.0.0.1"
+        );
+        let second = zero_args(
+            2,
+            ports(Some(5081), 6081, None),
+            "127.0.0.1",
+            "127.0.0.1",
+            dir,
+            Some("127.0.0.1:5080"),
+        );
+        assert!(second.join(" ").ends_with("--peer 127.0.0.1:5080"));
+        assert!(second.join(" ").contains("--wal /c/zero2"));
+    }
+
+    #[test]
+    fn the_services_are_wired_to_each_other() {
+        let dir = Path::new("/c");
+        let alpha = alpha_args(
+            ports(Some(9080), 8081, Some(7080)),
+            "127.0.0.1",
+            "0.0.0.0",
+            dir,
+            "z1,z2",
+        );
+        assert_eq!(
+            alpha.join(" "),
+            "--zero z1,z2 --my 127.0.0.1:7080 -p /c/p --internal_port 7080 --grpc_port 9080 --http_port 8081 --bindall_addr 0.0.0.0"
+        );
+        let backup = backup_args(
+            ports(Some(7090), 7091, None),
+            "127.0.0.1",
+            dir,
+            "z",
+            "a:9080",
+        );
+        assert!(
+            backup
+                .join(" ")
+                .starts_with("--zero z --alpha a:9080 --data /c/bw --grpc_port 7090")
+        );
+        let gateway = gateway_args(ports(None, 8080, None), "127.0.0.1", "z", "a", "u", "b");
+        assert_eq!(
+            gateway.join(" "),
+            "--zero z --alpha a --auth u --backup b --http_port 8080 --bindall_addr 127.0.0.1"
+        );
+        assert!(
+            !auth_args(ports(Some(7070), 7071, None), "127.0.0.1", "z", "a")
+                .contains(&"--data".to_string())
+        );
+    }
+
+    #[test]
+    fn processes_are_reached_on_a_concrete_host() {
+        assert_eq!(connect_host("0.0.0.0".parse().unwrap()), "127.0.0.1");
+        assert_eq!(connect_host("127.0.0.1".parse().unwrap()), "127.0.0.1");
+        assert_eq!(connect_host("::1".parse().unwrap()), "[::1]");
+        assert_eq!(connect_host("::".parse().unwrap()), "127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn a_missing_binary_fails_before_anything_starts() {
+        let err = ClusterBuilder::new()
+            .bin_dir("/nonexistent-bin-dir")
+            .quiet(true)
+            .start()
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("run `cargo build --workspace` first"),
+            "{err:#}"
+        );
+    }
+}

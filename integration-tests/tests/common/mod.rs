@@ -1,0 +1,91 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use lodestar_integration_tests::run_bin;
+use std::path::{Path, PathBuf};
+
+/// A license signing key pair made with `zero license keygen`, and licenses issued with it
+/// through `zero license issue`, the way an operator would.
+pub struct LicenseKit {
+    pub dir: tempfile::TempDir,
+    pub private_key: PathBuf,
+    pub public_key: PathBuf,
+}
+
+impl LicenseKit {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let private_key = dir.path().join("license.key");
+        let public_key = dir.path().join("license.pub");
+        let out = run_bin(
+            "zero",
+            [
+                "license",
+                "keygen",
+                "--private-key",
+                path(&private_key),
+                "--public-key",
+                path(&public_key),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        LicenseKit {
+            dir,
+            private_key,
+            public_key,
+        }
+    }
+
+    /// Issues a license file and returns its path.
+    pub fn issue(&self, name: &str, user: &str, max_nodes: u64, expiry: &str) -> PathBuf {
+        let file = self.dir.path().join(name);
+        let max = max_nodes.to_string();
+        let out = run_bin(
+            "zero",
+            [
+                "license",
+                "issue",
+                "--private-key",
+                path(&self.private_key),
+                "--user",
+                user,
+                "--max-nodes",
+                &max,
+                "--expiry",
+                expiry,
+                "--out",
+                path(&file),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        file
+    }
+
+    pub fn public_key_arg(&self) -> String {
+        path(&self.public_key).to_string()
+    }
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Parses a JSON body, with the body in the panic message when it is not JSON.
+pub fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}

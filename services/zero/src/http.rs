@@ -1,0 +1,142 @@
+//! Zero's HTTP port (6080), as Dgraph documents it: `/health`, `/state`, `/assign`,
+//! `/removeNode` and `POST /enterpriseLicense`. Requests reach the leader through the same
+//! leader-following client other services use, so any zero answers.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lodestar_client::ZeroClient;
+use lodestar_proto::zero::{Num, NumLeaseType, RemoveNodeRequest};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Zero's own routes (the base router adds `/health` and `/metrics`).
+pub fn router(client: Arc<ZeroClient>) -> Router {
+    Router::new()
+        .route("/state", axum::routing::get(state))
+        .route("/assign", axum::routing::get(assign))
+        .route("/removeNode", axum::routing::get(remove_node))
+        .route(
+            "/enterpriseLicense",
+            axum::routing::post(enterprise_license),
+        )
+        .with_state(client)
+}
+
+/// An error in Dgraph's HTTP shape.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let code = if status == StatusCode::BAD_REQUEST {
+        "ErrorInvalidRequest"
+    } else {
+        "Error"
+    };
+    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
+    (status, axum::Json(body)).into_response()
+}
+
+fn from_status(status: tonic::Status) -> Response {
+    let code = lodestar_runtime::ErrorCode::from_grpc(status.code());
+    error(code.http(), status.message())
+}
+
+async fn state(State(zero): State<Arc<ZeroClient>>) -> Response {
+    match zero.state().await {
+        Ok(state) => axum::Json(lodestar_proto::json::membership_state(&state)).into_response(),
+        Err(status) => from_status(status),
+    }
+}
+
+#[derive(Deserialize)]
+struct AssignParams {
+    what: Option<String>,
+    num: Option<String>,
+}
+
+async fn assign(
+    State(zero): State<Arc<ZeroClient>>,
+    Query(params): Query<AssignParams>,
+) -> Response {
+    let what = params.what.unwrap_or_default();
+    let kind = match what.as_str() {
+        "uids" => NumLeaseType::Uid,
+        "timestamps" => NumLeaseType::TxnTs,
+        "nsids" => NumLeaseType::NsId,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid what: [{what}]. Must be one of: [uids, timestamps, nsids]"),
+            );
+        }
+    };
+    let num = match params.num.as_deref().unwrap_or("").parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Invalid num: [{}]. It must be a non-negative integer",
+                    params.num.unwrap_or_default()
+                ),
+            );
+        }
+    };
+    let result = zero
+        .call(|mut c| async move {
+            let req = Num {
+                val: num,
+                r#type: kind as i32,
+                read_only: num == 0,
+                ..Default::default()
+            };
+            if kind == NumLeaseType::TxnTs {
+                c.timestamps(req).await
+            } else {
+                c.assign_ids(req).await
+            }
+        })
+        .await;
+    match result {
+        Ok(ids) => axum::Json(json!({
+            "startId": ids.start_id.to_string(),
+            "endId": ids.end_id.to_string(),
+            "readOnly": ids.read_only.to_string(),
+        }))
+        .into_response(),
+        Err(status) => from_status(status),
+    }
+}
+
+#[derive(Deserialize)]
+struct RemoveParams {
+    id: Option<u64>,
+    group: Option<u32>,
+}
+
+async fn remove_node(
+    State(zero): State<Arc<ZeroClient>>,
+    Query(params): Query<RemoveParams>,
+) -> Response {
+    let (Some(node_id), Some(group_id)) = (params.id, params.group) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "removeNode needs ?id=<node idx>&group=<group, 0 for zeros>",
+        );
+    };
+    let result = zero
+        .call(|mut c| async move { c.remove_node(RemoveNodeRequest { node_id, group_id }).await })
+        .await;
+    match result {
+        Ok(resp) => resp.message.into_response(),
+        Err(status) => from_status(status),
+    }
+}
+
+async fn enterprise_license(State(zero): State<Arc<ZeroClient>>, body: Bytes) -> Response {
+    match zero.apply_license(body.to_vec()).await {
+        Ok(resp) => axum::Json(json!({"code": "Success", "message": resp.message})).into_response(),
+        Err(status) => from_status(status),
+    }
+}

@@ -1,0 +1,706 @@
+//! A running zero: its Raft node and state, the timestamp and commit oracle, leases, membership
+//! and the license. RPC and HTTP handlers are thin layers over these methods.
+
+use crate::clock::Clock;
+use crate::license::{self, LicenseError};
+use crate::raft::Raft;
+use crate::raft::state_machine::Applied;
+use crate::state::{Command, IdKind, LicenseRecord, MemberRecord, Reply};
+use ed25519_dalek::VerifyingKey;
+use lodestar_proto::zero as pb;
+use lodestar_runtime::{ErrorCode, ServiceError};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers, ServerState};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Timestamps reserved through Raft at a time; the hot path hands them out from memory.
+pub const TS_BLOCK: u64 = 1_000_000;
+/// Conflict keys remembered before the oracle starts a new epoch (see [`OracleState::fence`]).
+const MAX_CONFLICT_KEYS: usize = 1 << 21;
+/// Commit decisions proposed in one Raft entry at most.
+const MAX_DECISION_BATCH: usize = 8192;
+/// A leader that has not heard from a quorum for this long stops handing out timestamps.
+const LEADER_LEASE_MS: u64 = 1_000;
+
+/// Why a zero could not serve a request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ZeroError {
+    /// Only the leader serves this; `leader` is its gRPC address when known.
+    #[error("this zero is not the leader{}", leader.as_ref().map(|l| format!("; the leader is {l}")).unwrap_or_else(|| "; no leader is elected yet".into()))]
+    NotLeader { leader: Option<String> },
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+}
+
+impl ZeroError {
+    fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
+        ZeroError::Service(ServiceError::new(code, msg))
+    }
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, msg)
+    }
+}
+
+impl From<ZeroError> for tonic::Status {
+    fn from(err: ZeroError) -> Self {
+        match &err {
+            ZeroError::NotLeader { leader } => {
+                let mut status = tonic::Status::unavailable(err.to_string());
+                if let Some(addr) = leader.as_deref().and_then(|a| a.parse().ok()) {
+                    status
+                        .metadata_mut()
+                        .insert(lodestar_client::LEADER_ADDR_METADATA, addr);
+                }
+                status
+            }
+            ZeroError::Service(e) => e.clone().into(),
+        }
+    }
+}
+
+impl From<LicenseError> for ZeroError {
+    fn from(e: LicenseError) -> Self {
+        ZeroError::invalid(e.to_string())
+    }
+}
+
+/// The oracle's in-memory state; valid only for the leader term it was built in.
+#[derive(Debug, Default)]
+struct OracleState {
+    term: u64,
+    /// Next timestamp to hand out; `end` is one past the reserved block.
+    next: u64,
+    end: u64,
+    /// Transactions that started before the fence are aborted: the oracle no longer (or never)
+    /// knew what they might conflict with. Set at the start of each leader term and whenever the
+    /// conflict table is reset.
+    fence: u64,
+    /// Conflict key fingerprint → commit_ts of the last transaction that wrote it.
+    conflicts: HashMap<u64, u64>,
+    /// Commit timestamps handed out whose decision is not yet durable.
+    pending: BTreeSet<u64>,
+}
+
+struct Decision {
+    start_ts: u64,
+    commit_ts: u64,
+    done: oneshot::Sender<Result<(), ZeroError>>,
+}
+
+/// Settings a zero starts with.
+#[derive(Debug, Clone)]
+pub struct ZeroConfig {
+    pub id: u64,
+    pub my_addr: String,
+    pub replicas: u32,
+    pub license_key: VerifyingKey,
+}
+
+/// A running zero.
+pub struct ZeroNode {
+    pub config: ZeroConfig,
+    pub raft: Raft,
+    applied: Arc<RwLock<Applied>>,
+    pub clock: Arc<dyn Clock>,
+    oracle: Mutex<OracleState>,
+    refill: tokio::sync::Mutex<()>,
+    decisions: mpsc::UnboundedSender<Decision>,
+}
+
+impl std::fmt::Debug for ZeroNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeroNode")
+            .field("id", &self.config.id)
+            .finish()
+    }
+}
+
+impl ZeroNode {
+    pub fn new(
+        config: ZeroConfig,
+        raft: Raft,
+        applied: Arc<RwLock<Applied>>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let node = Arc::new(ZeroNode {
+            config,
+            raft,
+            applied,
+            clock,
+            oracle: Mutex::default(),
+            refill: tokio::sync::Mutex::new(()),
+            decisions: tx,
+        });
+        tokio::spawn(decide_batches(Arc::downgrade(&node), rx));
+        node
+    }
+
+    /// The current term if this zero is the leader with a fresh quorum contact.
+    pub fn leader_term(&self) -> Result<u64, ZeroError> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        if m.state == ServerState::Leader && m.current_leader == Some(self.config.id) {
+            match m.millis_since_quorum_ack {
+                Some(ms) if ms > LEADER_LEASE_MS => Err(ZeroError::NotLeader { leader: None }),
+                _ => Ok(m.current_term),
+            }
+        } else {
+            let leader = m.current_leader.and_then(|id| {
+                m.membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| n.addr.clone())
+            });
+            Err(ZeroError::NotLeader { leader })
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader_term().is_ok()
+    }
+
+    /// Proposes `cmd` through Raft and returns what applying it replied.
+    pub async fn propose(&self, cmd: Command) -> Result<Reply, ZeroError> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => match resp.data {
+                Reply::Refused(msg) => Err(ZeroError::new(ErrorCode::FailedPrecondition, msg)),
+                reply => Ok(reply),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ZeroError::NotLeader {
+                    leader: f.leader_node.map(|n| n.addr),
+                })
+            }
+            Err(e) => Err(ZeroError::new(ErrorCode::Unavailable, format!("raft: {e}"))),
+        }
+    }
+
+    async fn propose_range(&self, cmd: Command) -> Result<(u64, u64), ZeroError> {
+        match self.propose(cmd).await? {
+            Reply::Range { start, end } => Ok((start, end)),
+            other => Err(ZeroError::new(
+                ErrorCode::Internal,
+                format!("unexpected reply {other:?}"),
+            )),
+        }
+    }
+
+    /// Reads the applied state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&Applied) -> T) -> T {
+        f(&self.applied.read())
+    }
+
+    // ---- timestamps ----
+
+    /// `n` strictly increasing timestamps, never handed out before by any leader.
+    pub async fn timestamps(&self, n: u64) -> Result<(u64, u64), ZeroError> {
+        if n == 0 {
+            return Err(ZeroError::invalid("asked for 0 timestamps"));
+        }
+        loop {
+            let term = self.leader_term()?;
+            {
+                let mut o = self.oracle.lock();
+                if o.term == term && o.end - o.next >= n {
+                    let start = o.next;
+                    o.next += n;
+                    return Ok((start, start + n - 1));
+                }
+            }
+            self.refill(term, n).await?;
+        }
+    }
+
+    /// Reserves a new block through Raft unless another task just did.
+    async fn refill(&self, term: u64, n: u64) -> Result<(), ZeroError> {
+        let _guard = self.refill.lock().await;
+        {
+            let o = self.oracle.lock();
+            if o.term == term && o.end - o.next >= n {
+                return Ok(());
+            }
+        }
+        let (start, end) = self
+            .propose_range(Command::Lease {
+                kind: IdKind::Timestamp,
+                count: n.max(TS_BLOCK),
+            })
+            .await?;
+        if self.leader_term()? != term {
+            return Err(ZeroError::NotLeader { leader: None });
+        }
+        let mut o = self.oracle.lock();
+        if o.term != term {
+            tracing::info!(term, first_ts = start, "oracle starts a new leader term");
+            *o = OracleState {
+                term,
+                next: start,
+                end: end + 1,
+                fence: start,
+                ..Default::default()
+            };
+        } else if o.end == start {
+            o.end = end + 1;
+        } else {
+            o.next = start;
+            o.end = end + 1;
+        }
+        Ok(())
+    }
+
+    /// A timestamp at which every decided commit is visible and no undecided one is.
+    pub async fn read_only_ts(&self) -> Result<u64, ZeroError> {
+        loop {
+            let term = self.leader_term()?;
+            {
+                let o = self.oracle.lock();
+                if o.term == term && o.next > 0 {
+                    return Ok(match o.pending.first() {
+                        Some(p) => p - 1,
+                        None => o.next - 1,
+                    });
+                }
+            }
+            self.refill(term, 1).await?;
+        }
+    }
+
+    /// Makes every id of `kind` up to `at_least` count as handed out (after a restore).
+    pub async fn bump(&self, kind: IdKind, at_least: u64) -> Result<(u64, u64), ZeroError> {
+        self.leader_term()?;
+        let range = self.propose_range(Command::Bump { kind, at_least }).await?;
+        if kind == IdKind::Timestamp {
+            // Timestamps left in the in-memory block may be below the bump: drop them.
+            let mut o = self.oracle.lock();
+            o.next = o.end;
+            o.term = 0;
+        }
+        Ok(range)
+    }
+
+    /// Leases `n` UIDs or namespace ids.
+    pub async fn lease(&self, kind: IdKind, n: u64) -> Result<(u64, u64), ZeroError> {
+        if n == 0 {
+            return Err(ZeroError::invalid("Nothing to be leased"));
+        }
+        self.leader_term()?;
+        self.propose_range(Command::Lease { kind, count: n }).await
+    }
+
+    // ---- commits ----
+
+    /// Decides a transaction: the first committer wins on overlapping conflict keys.
+    pub async fn commit_or_abort(
+        &self,
+        start_ts: u64,
+        keys: &[u64],
+        abort: bool,
+    ) -> Result<pb::CommitDecision, ZeroError> {
+        if start_ts == 0 {
+            return Err(ZeroError::invalid("a transaction needs a start_ts"));
+        }
+        if let Some(decided) = self.with_state(|a| a.state.txns.get(&start_ts).copied()) {
+            return Ok(decision(start_ts, decided, true));
+        }
+        let commit_ts = loop {
+            let term = self.leader_term()?;
+            {
+                let mut o = self.oracle.lock();
+                if o.term == term && o.next < o.end {
+                    if start_ts >= o.next {
+                        return Err(ZeroError::invalid(format!(
+                            "start_ts {start_ts} was never handed out (next timestamp is {})",
+                            o.next
+                        )));
+                    }
+                    if abort
+                        || start_ts < o.fence
+                        || keys
+                            .iter()
+                            .any(|k| o.conflicts.get(k).is_some_and(|c| *c > start_ts))
+                    {
+                        break 0;
+                    }
+                    let ts = o.next;
+                    o.next += 1;
+                    if o.conflicts.len() + keys.len() > MAX_CONFLICT_KEYS {
+                        // Start a new epoch: forget old writes and abort transactions from before.
+                        o.conflicts.clear();
+                        o.fence = ts;
+                    }
+                    for k in keys {
+                        o.conflicts.insert(*k, ts);
+                    }
+                    o.pending.insert(ts);
+                    break ts;
+                }
+            }
+            self.refill(term, 1).await?;
+        };
+        let (done, wait) = oneshot::channel();
+        let sent = self.decisions.send(Decision {
+            start_ts,
+            commit_ts,
+            done,
+        });
+        let result = match sent {
+            Ok(()) => wait.await.unwrap_or_else(|_| {
+                Err(ZeroError::new(ErrorCode::Unavailable, "zero is stopping"))
+            }),
+            Err(_) => Err(ZeroError::new(ErrorCode::Unavailable, "zero is stopping")),
+        };
+        if commit_ts != 0 {
+            self.oracle.lock().pending.remove(&commit_ts);
+        }
+        result?;
+        Ok(decision(start_ts, commit_ts, true))
+    }
+
+    /// What became of the transaction that started at `start_ts`, if zero remembers it.
+    pub fn txn_status(&self, start_ts: u64) -> Result<pb::CommitDecision, ZeroError> {
+        self.leader_term()?;
+        Ok(
+            match self.with_state(|a| a.state.txns.get(&start_ts).copied()) {
+                Some(commit_ts) => decision(start_ts, commit_ts, true),
+                None => decision(start_ts, 0, false),
+            },
+        )
+    }
+
+    // ---- membership ----
+
+    pub async fn join_group(&self, addr: String, group: u32) -> Result<MemberRecord, ZeroError> {
+        if addr.is_empty() {
+            return Err(ZeroError::invalid("an alpha must give its address (--my)"));
+        }
+        self.leader_term()?;
+        let cmd = Command::JoinGroup {
+            addr,
+            group,
+            replicas: self.config.replicas,
+            now: self.clock.now(),
+        };
+        match self.propose(cmd).await? {
+            Reply::Member(m) => Ok(m),
+            other => Err(ZeroError::new(
+                ErrorCode::Internal,
+                format!("unexpected reply {other:?}"),
+            )),
+        }
+    }
+
+    /// The group serving `predicate`; assigns one on first use unless `read_only`.
+    pub async fn tablet(
+        &self,
+        predicate: String,
+        group: u32,
+        read_only: bool,
+    ) -> Result<u32, ZeroError> {
+        if predicate.is_empty() {
+            return Err(ZeroError::invalid("a tablet needs a predicate"));
+        }
+        self.leader_term()?;
+        if let Some(g) = self.with_state(|a| a.state.tablets.get(&predicate).copied()) {
+            return Ok(g);
+        }
+        if read_only {
+            return Ok(0);
+        }
+        match self
+            .propose(Command::AssignTablet { predicate, group })
+            .await?
+        {
+            Reply::Group(g) => Ok(g),
+            other => Err(ZeroError::new(
+                ErrorCode::Internal,
+                format!("unexpected reply {other:?}"),
+            )),
+        }
+    }
+
+    pub async fn set_draining(&self, on: bool) -> Result<(), ZeroError> {
+        self.leader_term()?;
+        self.propose(Command::SetDraining(on)).await.map(|_| ())
+    }
+
+    /// Adds a zero as a voter (it becomes a learner first and catches up).
+    pub async fn add_zero(&self, id: u64, addr: String) -> Result<(), ZeroError> {
+        self.leader_term()?;
+        if id == 0 || addr.is_empty() {
+            return Err(ZeroError::invalid(
+                "a joining zero needs --idx > 0 and --my",
+            ));
+        }
+        if self.with_state(|a| a.state.removed_zeros.contains(&id)) {
+            return Err(ZeroError::invalid(format!(
+                "zero {id} was removed from this cluster; start it with a new --idx and an empty --wal"
+            )));
+        }
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        if let Some(node) = membership.membership().get_node(&id) {
+            if node.addr != addr {
+                return Err(ZeroError::invalid(format!(
+                    "zero {id} is already a member at {}; pick another --idx",
+                    node.addr
+                )));
+            }
+            if membership.voter_ids().any(|v| v == id) {
+                return Ok(());
+            }
+        }
+        let map_err = |e: RaftError<u64, ClientWriteError<u64, BasicNode>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ZeroError::NotLeader {
+                leader: f.leader_node.map(|n| n.addr),
+            },
+            e => ZeroError::new(ErrorCode::Unavailable, format!("adding zero {id}: {e}")),
+        };
+        self.raft
+            .add_learner(id, BasicNode::new(addr.clone()), true)
+            .await
+            .map_err(map_err)?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(map_err)?;
+        tracing::info!(zero = id, addr = %addr, "zero joined the cluster");
+        Ok(())
+    }
+
+    /// Removes a zero (group 0) or an alpha from the cluster.
+    pub async fn remove_node(&self, id: u64, group: u32) -> Result<String, ZeroError> {
+        self.leader_term()?;
+        if group == 0 {
+            let membership = self.raft.metrics().borrow().membership_config.clone();
+            if !membership.voter_ids().any(|v| v == id) {
+                return Err(ZeroError::invalid(format!(
+                    "no zero with idx {id} in the cluster"
+                )));
+            }
+            if id == self.config.id {
+                return Err(ZeroError::invalid(
+                    "a zero cannot remove itself while it leads; send the request after another zero leads",
+                ));
+            }
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await
+                .map_err(|e| {
+                    ZeroError::new(ErrorCode::Unavailable, format!("removing zero {id}: {e}"))
+                })?;
+            self.propose(Command::RemoveZero { id }).await?;
+        } else {
+            let in_group = self.with_state(|a| a.state.members.get(&id).map(|m| m.group));
+            if in_group != Some(group) {
+                return Err(ZeroError::invalid(format!(
+                    "no alpha with idx {id} in group {group}"
+                )));
+            }
+            self.propose(Command::RemoveMember { id }).await?;
+        }
+        Ok(format!("Removed node with group: {group}, idx: {id}"))
+    }
+
+    // ---- license ----
+
+    /// Verifies and records a license; refuses it when the cluster has more nodes than it allows.
+    pub async fn apply_license(&self, text: &[u8]) -> Result<LicenseRecord, ZeroError> {
+        let verified = license::verify(text, &self.config.license_key)?;
+        self.leader_term()?;
+        let nodes = self.node_count();
+        if verified.max_nodes < nodes {
+            return Err(ZeroError::invalid(format!(
+                "Your license only allows [{}] (Alpha + Zero) nodes. You have: [{}].",
+                verified.max_nodes, nodes
+            )));
+        }
+        let record = LicenseRecord {
+            user: verified.user,
+            max_nodes: verified.max_nodes,
+            expiry_ts: verified.expiry_ts,
+        };
+        self.propose(Command::ApplyLicense(record.clone())).await?;
+        tracing::info!(
+            user = %record.user,
+            max_nodes = record.max_nodes,
+            expiry_ts = record.expiry_ts,
+            enabled = record.enabled_at(self.clock.now()),
+            "enterprise license applied"
+        );
+        Ok(record)
+    }
+
+    fn node_count(&self) -> u64 {
+        let zeros = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .voter_ids()
+            .count();
+        self.with_state(|a| a.state.node_count(zeros))
+    }
+
+    /// Whether enterprise features are on, and if not, why.
+    pub fn enterprise(&self) -> pb::EnterpriseStateResponse {
+        let now = self.clock.now();
+        let license = self.with_state(|a| a.state.license.clone());
+        match license {
+            None => pb::EnterpriseStateResponse {
+                enabled: false,
+                reason: "the cluster is not initialized yet: no trial or license is recorded"
+                    .into(),
+                license: None,
+                trial: false,
+            },
+            Some(l) => {
+                let enabled = l.enabled_at(now);
+                let when = chrono::DateTime::from_timestamp(l.expiry_ts, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| l.expiry_ts.to_string());
+                let reason = match (enabled, l.is_trial()) {
+                    (true, _) => String::new(),
+                    (false, true) => format!(
+                        "Enterprise features are disabled: the 30-day trial ended at {when}. Supply a license file to zero with POST /enterpriseLicense (zero's HTTP port or the gateway) or --enterprise_license"
+                    ),
+                    (false, false) => format!(
+                        "Enterprise features are disabled: the license of {} expired at {when}. Supply a new license file to zero with POST /enterpriseLicense (zero's HTTP port or the gateway) or --enterprise_license",
+                        l.user
+                    ),
+                };
+                pb::EnterpriseStateResponse {
+                    enabled,
+                    reason,
+                    trial: l.is_trial(),
+                    license: Some(license_pb(&l, now)),
+                }
+            }
+        }
+    }
+
+    /// The cluster as Dgraph's MembershipState.
+    pub fn membership_state(&self) -> pb::MembershipState {
+        let now = self.clock.now();
+        let (leader, membership) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.membership_config.clone())
+        };
+        let applied = self.applied.read();
+        let state = &applied.state;
+        let zeros = membership
+            .membership()
+            .nodes()
+            .map(|(id, node)| {
+                (
+                    *id,
+                    pb::Member {
+                        id: *id,
+                        addr: node.addr.clone(),
+                        leader: Some(*id) == leader,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let mut groups: HashMap<u32, pb::Group> = HashMap::new();
+        for m in state.members.values() {
+            groups
+                .entry(m.group)
+                .or_default()
+                .members
+                .insert(m.id, member_pb(m));
+        }
+        for (pred, g) in &state.tablets {
+            groups.entry(*g).or_default().tablets.insert(
+                pred.clone(),
+                pb::TabletInfo {
+                    predicate: pred.clone(),
+                    group_id: *g,
+                    ..Default::default()
+                },
+            );
+        }
+        let max_zero = membership
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .max()
+            .unwrap_or(0);
+        pb::MembershipState {
+            counter: applied.last_applied.map(|l| l.index).unwrap_or(0),
+            groups,
+            zeros,
+            max_uid: state.max_uid,
+            max_txn_ts: state.max_ts,
+            max_raft_id: state.max_member_id.max(max_zero),
+            removed: state.removed.iter().map(member_pb).collect(),
+            cid: state.cid.clone(),
+            license: state.license.as_ref().map(|l| license_pb(l, now)),
+            max_ns_id: state.max_ns_id,
+            namespaces: vec![0],
+            draining: state.draining,
+            created_at: state.created_at,
+        }
+    }
+}
+
+fn decision(start_ts: u64, commit_ts: u64, known: bool) -> pb::CommitDecision {
+    pb::CommitDecision {
+        start_ts,
+        commit_ts,
+        aborted: known && commit_ts == 0,
+        known,
+    }
+}
+
+fn member_pb(m: &MemberRecord) -> pb::Member {
+    pb::Member {
+        id: m.id,
+        group_id: m.group,
+        addr: m.addr.clone(),
+        last_update: m.last_update,
+        ..Default::default()
+    }
+}
+
+pub fn license_pb(l: &LicenseRecord, now: i64) -> pb::License {
+    pb::License {
+        user: l.user.clone(),
+        max_nodes: l.max_nodes,
+        expiry_ts: l.expiry_ts,
+        enabled: l.enabled_at(now),
+    }
+}
+
+/// Collects commit decisions and proposes them in batches, a few batches in flight at once.
+async fn decide_batches(
+    node: std::sync::Weak<ZeroNode>,
+    mut rx: mpsc::UnboundedReceiver<Decision>,
+) {
+    let in_flight = Arc::new(Semaphore::new(4));
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_DECISION_BATCH {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        let Some(node) = node.upgrade() else { return };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let cmd = Command::Decide(batch.iter().map(|d| (d.start_ts, d.commit_ts)).collect());
+            let result = node.propose(cmd).await.map(|_| ());
+            for d in batch {
+                let _ = d.done.send(result.clone());
+            }
+            drop(permit);
+        });
+    }
+}

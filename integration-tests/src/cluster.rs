@@ -552,10 +552,32 @@ impl Cluster {
                 eprintln!("lodestar: {e:#}");
             }
         }
-        for p in running {
-            let outcome = p.wait_exit(since, grace).await;
-            outcomes.push((p.name.clone(), outcome));
+        // Poll them all, so each exit time is measured when it happens.
+        let mut pending: Vec<(usize, &mut Proc)> = running.into_iter().enumerate().collect();
+        let mut done: Vec<(usize, String, anyhow::Result<Stopped>)> = Vec::new();
+        loop {
+            pending.retain_mut(|(i, p)| match p.reap() {
+                Some(status) => {
+                    let took = since.elapsed();
+                    done.push((*i, p.name.clone(), Ok(Stopped { took, status })));
+                    false
+                }
+                None => p.pid().is_some(),
+            });
+            if pending.is_empty() {
+                break;
+            }
+            if since.elapsed() >= grace {
+                for (i, p) in pending {
+                    let killed = p.kill_straggler(grace);
+                    done.push((i, p.name.clone(), Err(killed)));
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        done.sort_by_key(|(i, _, _)| *i);
+        outcomes.extend(done.into_iter().map(|(_, name, outcome)| (name, outcome)));
         outcomes
     }
 

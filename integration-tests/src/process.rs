@@ -178,7 +178,7 @@ impl Proc {
     }
 
     /// Reaps the child if it has exited, returning its status.
-    fn reap(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn reap(&mut self) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -264,17 +264,22 @@ impl Proc {
                 });
             }
             if since.elapsed() >= timeout {
-                self.kill9();
-                anyhow::bail!(
-                    "{} did not exit within {:.1} s of SIGTERM, so it was killed; last lines of {}:\n{}",
-                    self.name,
-                    timeout.as_secs_f64(),
-                    self.log_path.display(),
-                    self.log_tail(30)
-                );
+                return Err(self.kill_straggler(timeout));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// SIGKILLs a process that outlived its grace period after SIGTERM; the error says so.
+    pub(crate) fn kill_straggler(&mut self, grace: Duration) -> anyhow::Error {
+        self.kill9();
+        anyhow::anyhow!(
+            "{} did not exit within {:.1} s of SIGTERM, so it was killed; last lines of {}:\n{}",
+            self.name,
+            grace.as_secs_f64(),
+            self.log_path.display(),
+            self.log_tail(30)
+        )
     }
 
     /// Stops the process if it runs ([`Proc::stop`]), starts it again with the same args and

@@ -157,6 +157,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         () = stop_requested(stop_rx.clone()) => None,
         died = watch_for_exit(&mut cluster) => Some(died),
     };
+    // Ctrl-C reaches the services too (one process group): an exit seen together with the
+    // signal is the requested stop, not a crash.
+    let died = died.filter(|_| stop_rx.borrow().is_none());
     match (&died, *stop_rx.borrow()) {
         (None, Some(signal)) => println!("{signal}: stopping every service"),
         _ => println!("stopping the other services"),

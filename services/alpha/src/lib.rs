@@ -54,7 +54,7 @@ impl Dgraph for DgraphApi {
         _request: tonic::Request<Check>,
     ) -> Result<tonic::Response<Version>, tonic::Status> {
         Ok(tonic::Response::new(Version {
-            tag: format!("v{}", lodestar_runtime::VERSION),
+            tag: lodestar_runtime::VERSION.to_string(),
         }))
     }
 }

@@ -132,7 +132,7 @@ impl Args {
         if self.idx == 0 {
             return Err(ServiceError::invalid("--idx must be at least 1"));
         }
-        if self.replicas == 0 || self.replicas % 2 == 0 {
+        if self.replicas == 0 || self.replicas.is_multiple_of(2) {
             return Err(ServiceError::invalid(format!(
                 "--replicas must be odd (1, 3, 5...) so each group can elect a leader; got {}",
                 self.replicas
@@ -226,7 +226,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         license_key,
     };
     let node = ZeroNode::new(config, raft.clone(), applied, clock);
-    let handle = NodeHandle::new("zero", my.clone());
+    // Healthy once this zero knows a leader and has the cluster's identity applied.
+    let handle = Arc::new(NodeHandle::starting("zero", my.clone()));
+    tokio::spawn(report_ready(node.clone(), handle.clone(), shutdown.clone()));
 
     tokio::spawn(bootstrap(node.clone(), args.peer.clone(), shutdown.clone()));
     tokio::spawn(leader_duties(
@@ -265,6 +267,19 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         tracing::warn!(error = %e, "flushing zero storage");
     }
     a.and(b)
+}
+
+/// Marks the zero ready once it has a leader and the applied cluster identity.
+async fn report_ready(node: Arc<ZeroNode>, handle: Arc<NodeHandle>, shutdown: Shutdown) {
+    while !shutdown.is_triggered() {
+        let has_leader = node.raft.metrics().borrow().current_leader.is_some();
+        if has_leader && node.with_state(|a| !a.state.cid.is_empty()) {
+            handle.set_ready(true);
+            tracing::info!("zero is ready");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Starts a new cluster (no --peer, empty --wal) or joins one through --peer.

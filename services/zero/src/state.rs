@@ -400,11 +400,11 @@ mod tests {
                 } else {
                     Command::Lease { kind: IdKind::Timestamp, count: n }
                 };
-                if let Reply::Range { start, end } = s.apply(cmd) {
-                    if end >= start {
-                        prop_assert!(start > last_end);
-                        last_end = end;
-                    }
+                if let Reply::Range { start, end } = s.apply(cmd)
+                    && end >= start
+                {
+                    prop_assert!(start > last_end);
+                    last_end = end;
                 }
                 prop_assert_eq!(s.max_ts, last_end);
             }

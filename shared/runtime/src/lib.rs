@@ -21,4 +21,4 @@ pub use main_support::run_main;
 pub use shutdown::Shutdown;
 
 /// The version every service reports, from the workspace.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));

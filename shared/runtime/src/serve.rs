@@ -50,6 +50,7 @@ pub struct NodeIdentity {
     started: Instant,
     status: watch::Receiver<NodeStatus>,
     serving: watch::Receiver<bool>,
+    ready: watch::Receiver<bool>,
 }
 
 /// The writable side of a node's status and serving flag.
@@ -58,12 +59,14 @@ pub struct NodeHandle {
     pub identity: NodeIdentity,
     pub status: watch::Sender<NodeStatus>,
     serving: watch::Sender<bool>,
+    ready: watch::Sender<bool>,
 }
 
 impl NodeHandle {
     pub fn new(instance: &'static str, address: String) -> Self {
         let (status, status_rx) = watch::channel(NodeStatus::default());
         let (serving, serving_rx) = watch::channel(true);
+        let (ready, ready_rx) = watch::channel(true);
         NodeHandle {
             identity: NodeIdentity {
                 instance,
@@ -71,10 +74,26 @@ impl NodeHandle {
                 started: Instant::now(),
                 status: status_rx,
                 serving: serving_rx,
+                ready: ready_rx,
             },
             status,
             serving,
+            ready,
         }
+    }
+
+    /// A node that reports unhealthy until [`NodeHandle::set_ready`] says otherwise, for
+    /// services that need to finish joining their cluster before they are of use.
+    pub fn starting(instance: &'static str, address: String) -> Self {
+        let handle = Self::new(instance, address);
+        let _ = handle.ready.send(false);
+        handle
+    }
+
+    /// Whether the node is ready to serve (it still reports unhealthy once stopping).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready
+            .send_if_modified(|r| std::mem::replace(r, ready) != ready);
     }
 
     /// Marks the node as stopping: health checks answer NOT_SERVING / 503 from now on.
@@ -105,8 +124,9 @@ impl NodeIdentity {
         }
     }
 
+    /// Ready and not stopping.
     pub fn is_serving(&self) -> bool {
-        *self.serving.borrow()
+        *self.serving.borrow() && *self.ready.borrow()
     }
 }
 
@@ -136,15 +156,32 @@ pub async fn serve_grpc(
     shutdown: Shutdown,
 ) -> Result<(), ServiceError> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lodestar_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServiceError::internal(format!("reflection service: {e}")))?;
     let mut serving = node.serving.clone();
+    let mut ready = node.ready.clone();
+    {
+        // gRPC health follows readiness until the process stops.
+        let reporter = reporter.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let status = if *ready.borrow_and_update() && !shutdown.is_triggered() {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                reporter.set_service_status("", status).await;
+                tokio::select! {
+                    changed = ready.changed() => if changed.is_err() { return },
+                    _ = shutdown.wait() => return,
+                }
+            }
+        });
+    }
     let routes = routes
         .add_service(health)
         .add_service(reflection)

@@ -1,0 +1,153 @@
+//! Bad command lines fail fast with a clear message and a non-zero exit.
+
+mod common;
+
+use lodestar_integration_tests::{bin_command, free_port, run_bin};
+use std::time::{Duration, Instant};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn unknown_flags_are_refused_by_every_binary() {
+    for bin in ["zero", "alpha", "auth", "backup-worker", "gateway"] {
+        let out = run_bin(bin, ["--no_such_flag", "1"]);
+        assert!(!out.status.success(), "{bin} accepted an unknown flag");
+        assert!(
+            stderr(&out).contains("--no_such_flag"),
+            "{bin}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn missing_required_flags_are_named() {
+    let out = run_bin("zero", ["license", "issue", "--user", "x"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("--private-key") && err.contains("--max-nodes") && err.contains("--expiry"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_values_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("zw");
+    let out = run_bin("zero", ["--replicas", "2", "--wal", common::path(&wal)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--replicas must be odd"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_bin("zero", ["--idx", "0", "--wal", common::path(&wal)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--idx must be at least 1"),
+        "{}",
+        stderr(&out)
+    );
+    let missing = dir.path().join("missing.txt");
+    let out = run_bin(
+        "zero",
+        [
+            "--enterprise_license",
+            common::path(&missing),
+            "--wal",
+            common::path(&wal),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--enterprise_license"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_port_in_use_is_reported_and_the_process_exits() {
+    let port = free_port();
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("zw");
+    let started = Instant::now();
+    let out = bin_command("zero")
+        .args([
+            "--grpc_port",
+            &port.to_string(),
+            "--http_port",
+            &free_port().to_string(),
+            "--bindall_addr",
+            "127.0.0.1",
+            "--wal",
+            common::path(&wal),
+        ])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn license_keys_must_not_be_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let kit = common::LicenseKit::new();
+    std::fs::set_permissions(&kit.private_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_bin(
+        "zero",
+        [
+            "license",
+            "issue",
+            "--private-key",
+            common::path(&kit.private_key),
+            "--user",
+            "u",
+            "--max-nodes",
+            "1",
+            "--expiry",
+            "1d",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_issued_license_verifies_only_with_its_public_key() {
+    let kit = common::LicenseKit::new();
+    let file = kit.issue("l.txt", "cli-corp", 4, "2031-05-06T07:08:09Z");
+    let out = run_bin(
+        "zero",
+        [
+            "license",
+            "verify",
+            "--public-key",
+            &kit.public_key_arg(),
+            common::path(&file),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let terms: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        terms,
+        serde_json::json!({"user": "cli-corp", "max_nodes": 4, "expiry_ts": 1_935_817_689})
+    );
+    // The built-in key did not sign it.
+    let out = run_bin("zero", ["license", "verify", common::path(&file)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("signature does not verify"),
+        "{}",
+        stderr(&out)
+    );
+}

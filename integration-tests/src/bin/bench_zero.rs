@@ -30,6 +30,9 @@ struct Args {
     /// Concurrent client tasks.
     #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// gRPC connections the clients share (alphas each hold their own).
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
     /// Failover repetitions.
     #[arg(long, default_value_t = 3)]
     failovers: usize,
@@ -98,13 +101,18 @@ async fn measure(
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let leader = leader_addr(cluster).await?;
-    let client = Arc::new(ZeroClient::new(cluster.zero_grpc_addrs())?);
+    let zero_clients: Vec<Arc<ZeroClient>> = (0..args.connections)
+        .map(|_| ZeroClient::new(cluster.zero_grpc_addrs()).map(Arc::new))
+        .collect::<Result<_, _>>()?;
+    let zero_clients = Arc::new(zero_clients);
+    let pick = move |i: usize| zero_clients[i % zero_clients.len()].clone();
     let (clients, secs) = (args.clients, args.secs);
 
     // Baseline: the trivial node.Info RPC on the leader, same transport, same concurrency.
-    let channel = lodestar_client::channel(&leader)?;
-    let (info_rps, _) = drive(clients, secs, move |_| {
-        let mut c = NodeClient::new(channel.clone());
+    let channels: Vec<_> =
+        (0..args.connections).map(|_| lodestar_client::channel(&leader)).collect::<Result<_, _>>()?;
+    let (info_rps, _) = drive(clients, secs, move |i| {
+        let mut c = NodeClient::new(channels[i % channels.len()].clone());
         async move {
             let _ = c.info(InfoRequest {}).await;
             1
@@ -117,9 +125,9 @@ async fn measure(
         ratio: None,
     });
 
-    let c = client.clone();
-    let (rps, _) = drive(clients, secs, move |_| {
-        let c = c.clone();
+    let p = pick.clone();
+    let (rps, _) = drive(clients, secs, move |i| {
+        let c = p(i);
         async move { c.timestamps(1).await.map(|_| 1).unwrap_or(0) }
     })
     .await;
@@ -130,9 +138,9 @@ async fn measure(
     });
 
     for batch in [100u64, 1000] {
-        let c = client.clone();
-        let (_, ids) = drive(clients, secs, move |_| {
-            let c = c.clone();
+        let p = pick.clone();
+        let (_, ids) = drive(clients, secs, move |i| {
+            let c = p(i);
             async move {
                 c.timestamps(batch)
                     .await
@@ -148,19 +156,21 @@ async fn measure(
         });
     }
 
-    // Commit decisions: start timestamps fetched in bulk, random keys from a large space.
-    let c = client.clone();
+    // Commit decisions: start timestamps fetched in bulk beforehand (as if many transactions
+    // were open), three random conflict keys each from a large space.
+    let starts = client_starts(&pick(0), 2_000_000).await?;
+    let next_start = Arc::new(AtomicU64::new(starts.0));
     let counter = Arc::new(AtomicU64::new(0x9e37_79b9));
-    let (decisions, _) = drive(clients, secs, move |_| {
-        let c = c.clone();
+    let p = pick.clone();
+    let (decisions, _) = drive(clients, secs, move |i| {
+        let c = p(i);
         let counter = counter.clone();
+        let next_start = next_start.clone();
         async move {
-            let Ok(ts) = c.timestamps(1).await else {
-                return 0;
-            };
+            let start_ts = next_start.fetch_add(1, Ordering::Relaxed);
             let x = counter.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
             let req = CommitRequest {
-                start_ts: ts.start_id,
+                start_ts,
                 conflict_keys: vec![x, x.rotate_left(17), x.rotate_left(31)],
                 ..Default::default()
             };
@@ -169,11 +179,17 @@ async fn measure(
     })
     .await;
     rows.push(Row {
-        what: format!("{label}: commit decisions/s (each with a Timestamps call)"),
+        what: format!("{label}: commit decisions/s (CommitOrAbort RPCs)"),
         per_sec: decisions,
         ratio: Some(decisions / info_rps),
     });
     Ok(())
+}
+
+/// A block of start timestamps for the commit benchmark.
+async fn client_starts(client: &ZeroClient, n: u64) -> anyhow::Result<(u64, u64)> {
+    let ids = client.timestamps(n).await?;
+    Ok((ids.start_id, ids.end_id))
 }
 
 async fn failover(cluster: &mut Cluster) -> anyhow::Result<Duration> {
@@ -209,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     for zeros in [1, 3] {
+        println!("measuring through {zeros} zero(s)...");
         let cluster = ClusterBuilder::new()
             .zeros(zeros)
             .bin_dir(&bin_dir)
@@ -231,6 +248,7 @@ async fn main() -> anyhow::Result<()> {
         .start()
         .await?;
     let mut times = Vec::new();
+    println!("measuring failover...");
     for _ in 0..args.failovers {
         times.push(failover(&mut cluster).await?);
     }

@@ -112,7 +112,7 @@ impl ZeroClient {
                 Ok(resp) => return Ok(resp.into_inner()),
                 Err(status) => status,
             };
-            if status.code() != Code::Unavailable {
+            if !retryable(&status) {
                 return Err(status);
             }
             let hint = status
@@ -138,7 +138,8 @@ impl ZeroClient {
         }
     }
 
-    /// `n` fresh timestamps (inclusive range).
+    /// `n` fresh timestamps (inclusive range). A retried call never repeats ids: a lost answer
+    /// leaves a gap, never a duplicate.
     pub async fn timestamps(&self, n: u64) -> Result<AssignedIds, Status> {
         self.call(|mut c| async move {
             c.timestamps(Num {
@@ -232,5 +233,39 @@ impl ZeroClient {
     pub async fn set_draining(&self, enable: bool) -> Result<DrainingResponse, Status> {
         self.call(|mut c| async move { c.set_draining(DrainingRequest { enable }).await })
             .await
+    }
+}
+
+/// Whether another zero (or the same one, later) may answer: not the leader, or the connection
+/// failed before or during the call (a killed leader closes its connections mid-request).
+fn retryable(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable | Code::Cancelled => true,
+        Code::Unknown => {
+            let mut source = std::error::Error::source(status);
+            while let Some(err) = source {
+                if err.is::<tonic::transport::Error>() || err.is::<std::io::Error>() {
+                    return true;
+                }
+                source = err.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_are_retried_and_answers_are_not() {
+        assert!(retryable(&Status::unavailable("not the leader")));
+        assert!(retryable(&Status::cancelled("connection closed")));
+        assert!(!retryable(&Status::invalid_argument("bad")));
+        assert!(!retryable(&Status::unknown("some application error")));
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        assert!(retryable(&Status::from_error(Box::new(io))));
     }
 }

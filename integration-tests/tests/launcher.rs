@@ -8,7 +8,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
-const BASE_PORTS: [u16; 11] = [5080, 6080, 5081, 6081, 5082, 6082, 9080, 7080, 8081, 7070, 8080];
+const BASE_PORTS: [u16; 11] = [
+    5080, 6080, 5081, 6081, 5082, 6082, 9080, 7080, 8081, 7070, 8080,
+];
 const MORE_PORTS: [u16; 2] = [7090, 7091];
 
 fn ports_free(offset: u16) -> bool {
@@ -42,7 +44,14 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut child = bin_command("lodestar-local")
-        .args(["--data", common::path(&data), "--zeros", "3", "--port_offset", &offset.to_string()])
+        .args([
+            "--data",
+            common::path(&data),
+            "--zeros",
+            "3",
+            "--port_offset",
+            &offset.to_string(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -55,14 +64,18 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
         let printed = printed.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let mut p = printed.lock().unwrap();
                 p.push_str(&line);
                 p.push('\n');
             }
         })
     };
-    let health = [6080, 6081, 6082, 8081, 7071, 7091, 8080].map(|p| format!("http://127.0.0.1:{}/health", p + offset));
+    let health = [6080, 6081, 6082, 8081, 7071, 7091, 8080]
+        .map(|p| format!("http://127.0.0.1:{}/health", p + offset));
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut healthy = false;
     while Instant::now() < deadline && !healthy {
@@ -82,7 +95,11 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
     assert!(healthy, "not every service became healthy");
     let (status, body) = http_get(&format!("http://127.0.0.1:{}/state", 8080 + offset)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(common::json(&body)["zeros"].as_object().map(|z| z.len()), Some(3), "{body}");
+    assert_eq!(
+        common::json(&body)["zeros"].as_object().map(|z| z.len()),
+        Some(3),
+        "{body}"
+    );
     // The data directory names the launcher, zeros, alpha and backup worker; auth and the
     // gateway hold no data and are found by their ports.
     let needles = [
@@ -91,7 +108,11 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
         format!("--http_port {}", 8080 + offset),
     ];
     let running = processes_mentioning(&needles);
-    assert_eq!(running.len(), 8, "expected 7 services + launcher, found {running:?}");
+    assert_eq!(
+        running.len(),
+        8,
+        "expected 7 services + launcher, found {running:?}"
+    );
 
     // Ctrl-C.
     let stopped_at = Instant::now();
@@ -100,16 +121,26 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(stopped_at.elapsed() < Duration::from_secs(8), "launcher still running 8 s after Ctrl-C");
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(8),
+            "launcher still running 8 s after Ctrl-C"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let took = stopped_at.elapsed();
     let output = child.wait_with_output().unwrap();
-    assert!(status.success(), "launcher exited {status:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        status.success(),
+        "launcher exited {status:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(took < Duration::from_secs(6), "stopping took {took:?}");
     reader.join().unwrap();
     let stdout = printed.lock().unwrap().clone();
-    assert!(stdout.contains(&format!("localhost:{}/admin", 8080 + offset)), "endpoints not printed: {stdout}");
+    assert!(
+        stdout.contains(&format!("localhost:{}/admin", 8080 + offset)),
+        "endpoints not printed: {stdout}"
+    );
     let left = processes_mentioning(&needles);
     assert!(left.is_empty(), "still running after Ctrl-C: {left:?}");
 }

@@ -109,8 +109,9 @@ async fn measure(
     let (clients, secs) = (args.clients, args.secs);
 
     // Baseline: the trivial node.Info RPC on the leader, same transport, same concurrency.
-    let channels: Vec<_> =
-        (0..args.connections).map(|_| lodestar_client::channel(&leader)).collect::<Result<_, _>>()?;
+    let channels: Vec<_> = (0..args.connections)
+        .map(|_| lodestar_client::channel(&leader))
+        .collect::<Result<_, _>>()?;
     let (info_rps, _) = drive(clients, secs, move |i| {
         let mut c = NodeClient::new(channels[i % channels.len()].clone());
         async move {

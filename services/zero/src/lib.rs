@@ -122,6 +122,10 @@ pub struct Args {
     #[arg(long = "clock_offset", hide = true, allow_hyphen_values = true)]
     pub clock_offset: Option<String>,
 
+    /// Raft entries between snapshots (older entries are then purged from the log).
+    #[arg(long = "snapshot_after_entries", hide = true, default_value_t = 10_000)]
+    pub snapshot_after_entries: u64,
+
     /// How often the license expiry is checked.
     #[arg(long = "license_check_interval", hide = true, default_value = "5s", value_parser = humantime::parse_duration)]
     pub license_check_interval: Duration,
@@ -211,7 +215,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let applied = state_machine.applied.clone();
     let raft = raft::Raft::new(
         args.idx,
-        Arc::new(raft::config()),
+        Arc::new(raft::config(args.snapshot_after_entries.max(10))),
         raft::network::Network,
         log_store,
         state_machine,

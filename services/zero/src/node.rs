@@ -637,7 +637,16 @@ impl ZeroNode {
             max_uid: state.max_uid,
             max_txn_ts: state.max_ts,
             max_raft_id: state.max_member_id.max(max_zero),
-            removed: state.removed.iter().map(member_pb).collect(),
+            removed: state
+                .removed
+                .iter()
+                .map(member_pb)
+                .chain(state.removed_zeros.iter().map(|id| pb::Member {
+                    id: *id,
+                    group_id: 0,
+                    ..Default::default()
+                }))
+                .collect(),
             cid: state.cid.clone(),
             license: state.license.as_ref().map(|l| license_pb(l, now)),
             max_ns_id: state.max_ns_id,

@@ -25,15 +25,17 @@ pub type Raft = openraft::Raft<TypeConfig>;
 pub type StorageError = openraft::StorageError<u64>;
 
 /// Raft timing and compaction, tuned so that a leader's death is noticed and replaced in well
-/// under three seconds on loopback or a LAN.
-pub fn config() -> openraft::Config {
+/// under three seconds on loopback or a LAN. A snapshot is taken every `snapshot_after`
+/// entries, keeping a tenth of that in the log for followers that lag a little.
+pub fn config(snapshot_after: u64) -> openraft::Config {
     openraft::Config {
         cluster_name: "lodestar-zero".into(),
         heartbeat_interval: 100,
         election_timeout_min: 400,
         election_timeout_max: 800,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_after),
+        max_in_snapshot_log_to_keep: snapshot_after / 10,
+        purge_batch_size: 1,
         ..Default::default()
     }
 }

@@ -183,6 +183,39 @@ async fn alphas_tablets_and_draining() {
     client.set_draining(false).await.unwrap();
     assert!(!client.state().await.unwrap().draining);
 
+    // Bumps (as a restore does) move leases and timestamps past what a backup used.
+    client.bump(NumLeaseType::Uid, 50_000).await.unwrap();
+    assert_eq!(
+        client
+            .assign_ids(NumLeaseType::Uid, 1)
+            .await
+            .unwrap()
+            .start_id,
+        50_001
+    );
+    let ts = client.timestamps(1).await.unwrap().start_id;
+    client
+        .bump(NumLeaseType::TxnTs, ts + 5_000_000)
+        .await
+        .unwrap();
+    assert!(client.timestamps(1).await.unwrap().start_id > ts + 5_000_000);
+    assert!(client.read_ts().await.unwrap() >= ts + 5_000_000);
+
+    // Health as Dgraph's zero answers it, in text and JSON.
+    let health = reqwest::Client::new()
+        .get(format!("{}/health", cluster.zero_http(0)))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        (health["instance"].as_str(), health["status"].as_str()),
+        (Some("zero"), Some("healthy")),
+        "{health}"
+    );
     let (status, body) =
         http_get(&format!("{}/assign?what=nsids&num=2", cluster.zero_http(0))).await;
     assert_eq!(status, 200, "{body}");

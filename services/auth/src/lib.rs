@@ -8,7 +8,7 @@
 
 use lodestar_proto::auth::auth_server::{Auth, AuthServer};
 use lodestar_proto::auth::{LoginRequest, LoginResponse};
-use lodestar_runtime::config::{CommonArgs, ports};
+use lodestar_runtime::config::{CommonArgs, UpstreamArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
 use lodestar_runtime::{ServiceError, Shutdown};
 
@@ -23,28 +23,15 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Comma-separated gRPC addresses of the zeros (for the license state).
-    #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
-    pub zero: String,
-
-    /// gRPC address of an alpha (the ACL data lives in the graph).
-    #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
-    pub alpha: String,
+    /// Zeros (for the license state) and an alpha (the ACL data lives in the graph).
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 }
 
 impl Args {
     /// Checks the flags clap cannot check, failing fast with a message that says what to fix.
     pub fn validate(&self) -> Result<(), ServiceError> {
-        if self.zero.split(',').all(|a| a.trim().is_empty()) {
-            return Err(ServiceError::invalid(
-                "--zero is empty: give the gRPC address of at least one zero, e.g. localhost:5080",
-            ));
-        }
-        if self.alpha.trim().is_empty() {
-            return Err(ServiceError::invalid(
-                "--alpha is empty: give the gRPC address of an alpha, e.g. localhost:9080",
-            ));
-        }
+        self.upstream.validate()?;
         Ok(())
     }
 }
@@ -76,18 +63,21 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     tracing::info!(
         grpc = %grpc_addr,
         http = %http_addr,
-        zero = %args.zero,
-        alpha = %args.alpha,
+        zero = %args.upstream.zero,
+        alpha = %args.upstream.alpha,
         "serving; login and ACL are not available in this release"
     );
 
     let routes = tonic::service::Routes::new(AuthServer::new(AuthApi));
-    let identity = node.identity.clone();
-    let (a, b) = tokio::join!(
-        serve::serve_grpc(grpc, routes, identity.clone(), shutdown.clone()),
-        serve::serve_http(http, serve::base_router(identity), shutdown.clone()),
-    );
-    a.and(b)
+    serve::serve_service(
+        grpc,
+        routes,
+        http,
+        Default::default(),
+        node.identity.clone(),
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -98,8 +88,8 @@ mod tests {
     #[test]
     fn defaults_point_at_the_local_cluster() {
         let args = Args::try_parse_from(["auth"]).unwrap();
-        assert_eq!(args.zero, "localhost:5080");
-        assert_eq!(args.alpha, "localhost:9080");
+        assert_eq!(args.upstream.zero, "localhost:5080");
+        assert_eq!(args.upstream.alpha, "localhost:9080");
         assert!(args.validate().is_ok());
         assert_eq!(
             args.common.grpc_addr(ports::AUTH_GRPC).unwrap().port(),

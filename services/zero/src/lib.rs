@@ -258,19 +258,24 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         ZeroClient::new([my.as_str()])
             .map_err(|e| ServiceError::invalid(e.message().to_string()))?,
     );
-    let http_router = serve::base_router(handle.identity.clone()).merge(http::router(client));
+
     tracing::info!(idx = args.idx, my = %my, grpc = %grpc_addr, http = %http_addr, wal = %args.wal.display(), "zero serving");
-    let (a, b) = tokio::join!(
-        serve::serve_grpc(grpc, routes, handle.identity.clone(), shutdown.clone()),
-        serve::serve_http(http, http_router, shutdown.clone()),
-    );
+    let served = serve::serve_service(
+        grpc,
+        routes,
+        http,
+        http::router(client),
+        handle.identity.clone(),
+        shutdown.clone(),
+    )
+    .await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not stop cleanly");
     }
     if let Err(e) = db.persist(fjall::PersistMode::SyncAll) {
         tracing::warn!(error = %e, "flushing zero storage");
     }
-    a.and(b)
+    served
 }
 
 /// Marks the zero ready once it has a leader and the applied cluster identity.

@@ -107,3 +107,32 @@ pub mod ports {
     pub const BACKUP_HTTP: u16 = 7091;
     pub const GATEWAY_HTTP: u16 = 8080;
 }
+
+/// The services a backend service talks to: the zeros and an alpha.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpstreamArgs {
+    /// Comma-separated gRPC addresses of the zeros.
+    #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
+    pub zero: String,
+
+    /// gRPC address of an alpha.
+    #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
+    pub alpha: String,
+}
+
+impl UpstreamArgs {
+    /// Refuses empty addresses, naming the flag and an example.
+    pub fn validate(&self) -> Result<(), crate::ServiceError> {
+        if self.zero.split(',').all(|a| a.trim().is_empty()) {
+            return Err(crate::ServiceError::invalid(
+                "--zero is empty: give the gRPC address of at least one zero, e.g. localhost:5080",
+            ));
+        }
+        if self.alpha.trim().is_empty() {
+            return Err(crate::ServiceError::invalid(
+                "--alpha is empty: give the gRPC address of an alpha, e.g. localhost:9080",
+            ));
+        }
+        Ok(())
+    }
+}

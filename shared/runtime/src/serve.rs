@@ -214,6 +214,23 @@ pub async fn serve_grpc(
     }
 }
 
+/// Serves a service's gRPC `routes` and its HTTP side port (the base routes plus `extra`)
+/// until the shutdown signal.
+pub async fn serve_service(
+    grpc: TcpListener,
+    routes: Routes,
+    http: TcpListener,
+    extra: Router,
+    node: NodeIdentity,
+    shutdown: Shutdown,
+) -> Result<(), ServiceError> {
+    let (a, b) = tokio::join!(
+        serve_grpc(grpc, routes, node.clone(), shutdown.clone()),
+        serve_http(http, base_router(node).merge(extra), shutdown),
+    );
+    a.and(b)
+}
+
 /// The HTTP routes every service has: `/health` and `/metrics`. Services merge their own.
 pub fn base_router(node: NodeIdentity) -> Router {
     Router::new()

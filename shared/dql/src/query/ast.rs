@@ -1,0 +1,495 @@
+//! The DQL syntax tree: what the alpha's query engine executes. GraphQL-style `$variables` are
+//! already substituted, so the tree holds only literal values.
+
+use std::collections::BTreeSet;
+
+use crate::nquad::{NQuad, Object, Subject};
+
+/// Any DQL text a client can send: a query, an upsert block, or a `{ set { } delete { } }`
+/// mutation block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Document {
+    /// Query blocks and/or a schema query.
+    Query(Query),
+    /// `upsert { query { } mutation { } }`.
+    Upsert(Upsert),
+    /// `{ set { ... } delete { ... } }`.
+    Mutation(Mutation),
+}
+
+/// A query request: the blocks of every `{ ... }` / `query name(...) { ... }` operation, and the
+/// `schema` block if there is one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Query {
+    /// The operation name of `query name(...) { }`, if given.
+    pub name: Option<String>,
+    /// The query blocks, in the order written (including `var` blocks).
+    pub blocks: Vec<Block>,
+    /// `schema { ... }` / `schema(pred: [...]) { ... }`.
+    pub schema: Option<SchemaQuery>,
+}
+
+/// A top-level block: `me(func: eq(name, "x"), first: 10) @filter(...) { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// The block's name in the response; `var` for a var block.
+    pub name: String,
+    /// The uid variable the block defines: `v as var(func: ...)`.
+    pub var: Option<String>,
+    /// The root function, `func: ...`.
+    pub func: Func,
+    /// Pagination and ordering.
+    pub args: EdgeArgs,
+    /// `@filter(...)`.
+    pub filter: Option<Filter>,
+    /// `@cascade`, `@normalize`, `@facets`.
+    pub directives: Directives,
+    /// The selection set.
+    pub children: Vec<Field>,
+}
+
+impl Block {
+    /// Whether this is a `var` block, which computes variables but is not returned.
+    pub fn is_var_block(&self) -> bool {
+        self.name == "var"
+    }
+}
+
+/// `first`, `offset`, `after`, `orderasc` / `orderdesc` of a block or edge.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EdgeArgs {
+    /// `first: N` (negative: the last N).
+    pub first: Option<i64>,
+    /// `offset: N`.
+    pub offset: Option<i64>,
+    /// `after: 0x…`, the uid to page after.
+    pub after: Option<u64>,
+    /// Sort keys, most significant first.
+    pub order: Vec<Order>,
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    /// `orderdesc` rather than `orderasc`.
+    pub desc: bool,
+    /// What to sort by.
+    pub by: OrderBy,
+}
+
+/// The sort attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderBy {
+    /// A predicate, optionally in one language (`name@en`).
+    Predicate {
+        /// The predicate.
+        name: String,
+        /// The language, if given.
+        lang: Option<String>,
+    },
+    /// A value variable, `val(v)`.
+    Val(String),
+}
+
+/// Directives other than `@filter`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Directives {
+    /// `@facets` (`Some(vec![])`: all facets) or `@facets(a, b)`.
+    pub facets: Option<Vec<String>>,
+    /// `@cascade` (`Some(vec![])`: every child) or `@cascade(a, b)`.
+    pub cascade: Option<Vec<String>>,
+    /// `@normalize`.
+    pub normalize: bool,
+}
+
+impl Directives {
+    /// Whether no directive is set.
+    pub fn is_empty(&self) -> bool {
+        self.facets.is_none() && self.cascade.is_none() && !self.normalize
+    }
+}
+
+/// An entry of a selection set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// `alias: ...`.
+    pub alias: Option<String>,
+    /// The variable this field defines, `v as ...` (a value variable for scalars, a uid
+    /// variable for edges).
+    pub var: Option<String>,
+    /// What is selected.
+    pub kind: FieldKind,
+}
+
+/// What a field selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldKind {
+    /// `uid`.
+    Uid,
+    /// A predicate, scalar (`name@en`) or edge with a nested selection (`friend { name }`).
+    Predicate(Edge),
+    /// `count(friend)`, `count(~friend)`, `count(uid)`.
+    Count(CountOf),
+    /// `val(v)`.
+    Val(String),
+    /// `expand(_all_) { ... }` / `expand(Type1, Type2)`.
+    Expand {
+        /// Which predicates to expand.
+        what: Expand,
+        /// The selection applied to expanded edges.
+        children: Vec<Field>,
+    },
+    /// `checkpwd(pred, "password")`.
+    Checkpwd {
+        /// The password predicate.
+        predicate: String,
+        /// The clear-text password to check.
+        password: String,
+    },
+}
+
+/// A predicate selection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Edge {
+    /// The predicate name, without `~`.
+    pub name: String,
+    /// Whether the reverse edge is selected (`~friend`).
+    pub reverse: bool,
+    /// Languages, in preference order (`name@en:fr`); may hold `.` (any language) or `*` (all).
+    pub langs: Vec<String>,
+    /// Pagination and ordering of the edge's targets.
+    pub args: EdgeArgs,
+    /// `@filter(...)` on the edge's targets.
+    pub filter: Option<Filter>,
+    /// `@facets`, `@cascade`, `@normalize`.
+    pub directives: Directives,
+    /// The nested selection; empty for a scalar.
+    pub children: Vec<Field>,
+}
+
+/// The argument of `count(...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CountOf {
+    /// `count(uid)`: how many nodes the enclosing block matched.
+    Uid,
+    /// `count(pred)` / `count(~pred)`, optionally filtered.
+    Predicate {
+        /// The predicate, without `~`.
+        name: String,
+        /// Whether it is the reverse edge.
+        reverse: bool,
+        /// `count(friend @filter(...))`.
+        filter: Option<Filter>,
+    },
+}
+
+/// The argument of `expand(...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expand {
+    /// `_all_`: every predicate of the node's types.
+    All,
+    /// The predicates of these types.
+    Types(Vec<String>),
+}
+
+/// A boolean combination of leaves: `@filter` conditions and upsert `@if` conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoolExpr<T> {
+    /// One function.
+    Leaf(T),
+    /// All must hold.
+    And(Vec<BoolExpr<T>>),
+    /// One must hold.
+    Or(Vec<BoolExpr<T>>),
+    /// Must not hold.
+    Not(Box<BoolExpr<T>>),
+}
+
+/// A `@filter(...)` expression.
+pub type Filter = BoolExpr<Func>;
+
+/// An upsert mutation's `@if(...)` expression.
+pub type Condition = BoolExpr<LenCondition>;
+
+/// `eq(len(v), 1)`: compares the number of uids in a variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LenCondition {
+    /// The comparison.
+    pub op: CompareOp,
+    /// The variable whose length is compared.
+    pub var: String,
+    /// The number compared with.
+    pub value: i64,
+}
+
+/// Comparison functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompareOp {
+    /// `eq`
+    Eq,
+    /// `le`
+    Le,
+    /// `lt`
+    Lt,
+    /// `ge`
+    Ge,
+    /// `gt`
+    Gt,
+}
+
+impl CompareOp {
+    /// The DQL function name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Le => "le",
+            CompareOp::Lt => "lt",
+            CompareOp::Ge => "ge",
+            CompareOp::Gt => "gt",
+        }
+    }
+}
+
+/// A function, at the root (`func: ...`) or in a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Func {
+    /// `uid(0x1, 0x2, v)`.
+    Uid(Vec<UidRef>),
+    /// `eq(attr, v1, [v2, ...])`, `le/lt/ge/gt(attr, v)`.
+    Compare {
+        /// The comparison.
+        op: CompareOp,
+        /// What is compared.
+        attr: Attr,
+        /// The values (several only for `eq`).
+        values: Vec<FuncValue>,
+    },
+    /// `has(pred)` / `has(~pred)`.
+    Has {
+        /// The predicate, without `~`.
+        predicate: String,
+        /// Whether it is the reverse edge.
+        reverse: bool,
+    },
+    /// `type(Name)`.
+    Type(String),
+    /// `allofterms(pred, "terms")`.
+    AllOfTerms {
+        /// The predicate.
+        predicate: String,
+        /// Its language, if given (`name@en`).
+        lang: Option<String>,
+        /// The terms, as written.
+        terms: String,
+    },
+    /// `anyofterms(pred, "terms")`.
+    AnyOfTerms {
+        /// The predicate.
+        predicate: String,
+        /// Its language, if given.
+        lang: Option<String>,
+        /// The terms, as written.
+        terms: String,
+    },
+    /// `uid_in(pred, 0x1)` / `uid_in(pred, [0x1, 0x2])` / `uid_in(pred, uid(v))`.
+    UidIn {
+        /// The uid predicate.
+        predicate: String,
+        /// The uids the edge must point to (any of them).
+        uids: Vec<UidRef>,
+    },
+}
+
+/// What a comparison compares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    /// A predicate's value, optionally in one language.
+    Predicate {
+        /// The predicate.
+        name: String,
+        /// Its language, if given.
+        lang: Option<String>,
+    },
+    /// A value variable, `val(v)`.
+    Val(String),
+    /// The number of edges, `count(pred)`.
+    Count {
+        /// The predicate, without `~`.
+        name: String,
+        /// Whether it is the reverse edge.
+        reverse: bool,
+    },
+}
+
+/// A value a comparison compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FuncValue {
+    /// A literal, as written (quoted or not); converted to the predicate's type at run time.
+    Literal(String),
+    /// A value variable, `val(v)`.
+    Val(String),
+}
+
+/// A uid or a uid variable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UidRef {
+    /// A literal uid.
+    Uid(u64),
+    /// A uid variable.
+    Var(String),
+}
+
+/// `schema { type index }` / `schema(pred: [a, b], type: [T]) { ... }`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SchemaQuery {
+    /// Only these predicates (empty: all).
+    pub predicates: Vec<String>,
+    /// Only these types (empty: all).
+    pub types: Vec<String>,
+    /// The schema fields asked for (`type`, `index`, ...); empty: all.
+    pub fields: Vec<String>,
+}
+
+/// An upsert block: a query whose variables the mutations use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upsert {
+    /// The `query { ... }` part.
+    pub query: Query,
+    /// The `mutation [@if(...)] { ... }` parts, in order.
+    pub mutations: Vec<Mutation>,
+}
+
+/// One mutation of an upsert or mutation block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Mutation {
+    /// `@if(...)`: the mutation runs only when this holds.
+    pub cond: Option<Condition>,
+    /// N-Quads of the `set { }` blocks.
+    pub set: Vec<NQuad>,
+    /// N-Quads of the `delete { }` blocks.
+    pub delete: Vec<NQuad>,
+}
+
+impl Query {
+    /// Every variable the query defines (`v as ...`).
+    pub fn defined_vars(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for b in &self.blocks {
+            out.extend(b.var.iter().cloned());
+            fields_defined(&b.children, &mut out);
+        }
+        out
+    }
+
+    /// Every variable the query uses (`uid(v)`, `val(v)`, ...).
+    pub fn used_vars(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for b in &self.blocks {
+            func_used(&b.func, &mut out);
+            args_used(&b.args, &mut out);
+            if let Some(f) = &b.filter {
+                filter_used(f, &mut out);
+            }
+            fields_used(&b.children, &mut out);
+        }
+        out
+    }
+}
+
+impl Mutation {
+    /// Every variable the mutation uses, in its N-Quads and its condition.
+    pub fn used_vars(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for nq in self.set.iter().chain(&self.delete) {
+            if let Subject::Var(v) = &nq.subject {
+                out.insert(v.clone());
+            }
+            if let Object::UidVar(v) | Object::ValVar(v) = &nq.object {
+                out.insert(v.clone());
+            }
+        }
+        if let Some(c) = &self.cond {
+            c.for_each_leaf(&mut |l| {
+                out.insert(l.var.clone());
+            });
+        }
+        out
+    }
+}
+
+impl<T> BoolExpr<T> {
+    /// Calls `f` on every leaf, left to right.
+    pub fn for_each_leaf(&self, f: &mut impl FnMut(&T)) {
+        match self {
+            BoolExpr::Leaf(t) => f(t),
+            BoolExpr::And(v) | BoolExpr::Or(v) => v.iter().for_each(|e| e.for_each_leaf(f)),
+            BoolExpr::Not(e) => e.for_each_leaf(f),
+        }
+    }
+}
+
+fn fields_defined(fields: &[Field], out: &mut BTreeSet<String>) {
+    for f in fields {
+        out.extend(f.var.iter().cloned());
+        match &f.kind {
+            FieldKind::Predicate(e) => fields_defined(&e.children, out),
+            FieldKind::Expand { children, .. } => fields_defined(children, out),
+            _ => {}
+        }
+    }
+}
+
+fn fields_used(fields: &[Field], out: &mut BTreeSet<String>) {
+    for f in fields {
+        match &f.kind {
+            FieldKind::Predicate(e) => {
+                args_used(&e.args, out);
+                if let Some(fl) = &e.filter {
+                    filter_used(fl, out);
+                }
+                fields_used(&e.children, out);
+            }
+            FieldKind::Count(CountOf::Predicate { filter: Some(fl), .. }) => filter_used(fl, out),
+            FieldKind::Val(v) => {
+                out.insert(v.clone());
+            }
+            FieldKind::Expand { children, .. } => fields_used(children, out),
+            _ => {}
+        }
+    }
+}
+
+fn args_used(args: &EdgeArgs, out: &mut BTreeSet<String>) {
+    for o in &args.order {
+        if let OrderBy::Val(v) = &o.by {
+            out.insert(v.clone());
+        }
+    }
+}
+
+fn filter_used(f: &Filter, out: &mut BTreeSet<String>) {
+    f.for_each_leaf(&mut |func| func_used(func, out));
+}
+
+fn func_used(f: &Func, out: &mut BTreeSet<String>) {
+    match f {
+        Func::Uid(refs) | Func::UidIn { uids: refs, .. } => {
+            for r in refs {
+                if let UidRef::Var(v) = r {
+                    out.insert(v.clone());
+                }
+            }
+        }
+        Func::Compare { attr, values, .. } => {
+            if let Attr::Val(v) = attr {
+                out.insert(v.clone());
+            }
+            for v in values {
+                if let FuncValue::Val(v) = v {
+                    out.insert(v.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,326 @@
+//! The one conformance suite every engine runs. Each engine's test file calls [`run`] with a
+//! factory for empty stores, and [`run_durability`] when the engine persists.
+
+use crate::{Change, Store, Write};
+use std::sync::Arc;
+
+/// Runs every engine-independent check against fresh stores from `fresh`.
+pub fn run(fresh: &dyn Fn() -> Store) {
+    versions_are_read_at_their_timestamp(&fresh());
+    empty_values_and_keys_are_not_deletes(&fresh());
+    prefix_scans_are_exact_and_versioned(&fresh());
+    snapshots_do_not_see_later_writes(&fresh());
+    changes_between_timestamps(&fresh());
+    meta_commits_with_data(&fresh());
+    gc_keeps_what_reads_can_see(&fresh());
+    dictionary_interns_names(&fresh());
+    concurrent_commits_all_land(Arc::new(fresh()));
+}
+
+/// Checks that durable commits and the dictionary survive closing and reopening. `open`
+/// opens the same store each time it is called.
+pub fn run_durability(open: &dyn Fn() -> Store) {
+    {
+        let store = open();
+        store
+            .commit(
+                5,
+                &[Write::put(b"durable".to_vec(), b"yes".to_vec())],
+                &[Write::put(b"m".to_vec(), b"1".to_vec())],
+                true,
+            )
+            .unwrap();
+        assert_eq!(store.predicate_id("name").unwrap(), 1);
+        assert_eq!(store.predicate_id("friend").unwrap(), 2);
+    }
+    let store = open();
+    assert_eq!(
+        store.get_at(b"durable", 5).unwrap().as_deref(),
+        Some(&b"yes"[..])
+    );
+    assert_eq!(store.meta_get(b"m").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.lookup_predicate("friend"), Some(2));
+    assert_eq!(store.predicate_name(1).as_deref(), Some("name"));
+    assert_eq!(
+        store.predicate_id("third").unwrap(),
+        3,
+        "new ids continue after the stored ones"
+    );
+}
+
+fn put(store: &Store, ts: u64, key: &[u8], value: &[u8]) {
+    store
+        .commit(ts, &[Write::put(key.to_vec(), value.to_vec())], &[], false)
+        .unwrap();
+}
+
+fn versions_are_read_at_their_timestamp(store: &Store) {
+    put(store, 10, b"k", b"a");
+    put(store, 20, b"k", b"b");
+    store
+        .commit(30, &[Write::delete(b"k".to_vec())], &[], false)
+        .unwrap();
+    put(store, 40, b"k", b"c");
+    let at = |ts| store.get_at(b"k", ts).unwrap();
+    assert_eq!(at(5), None);
+    assert_eq!(at(10).as_deref(), Some(&b"a"[..]));
+    assert_eq!(at(19).as_deref(), Some(&b"a"[..]));
+    assert_eq!(at(20).as_deref(), Some(&b"b"[..]));
+    assert_eq!(at(35), None, "a delete hides older versions");
+    assert_eq!(at(u64::MAX).as_deref(), Some(&b"c"[..]));
+    let v = store.snapshot().version_at(b"k", 33).unwrap().unwrap();
+    assert_eq!((v.value, v.commit_ts), (None, 30));
+    assert_eq!(store.get_at(b"other", 100).unwrap(), None);
+    assert_eq!(store.get_at(b"", 100).unwrap(), None);
+}
+
+fn empty_values_and_keys_are_not_deletes(store: &Store) {
+    put(store, 3, b"", b"empty key");
+    put(store, 3, b"e", b"");
+    assert_eq!(
+        store.get_at(b"", 3).unwrap().as_deref(),
+        Some(&b"empty key"[..])
+    );
+    assert_eq!(store.get_at(b"e", 3).unwrap().as_deref(), Some(&b""[..]));
+    let big = vec![0xAB; 1 << 20];
+    put(store, 4, b"big", &big);
+    assert_eq!(store.get_at(b"big", 4).unwrap(), Some(big));
+}
+
+fn prefix_scans_are_exact_and_versioned(store: &Store) {
+    // Keys with zero bytes and 0xFF bytes, and keys that are prefixes of others.
+    let keys: [&[u8]; 7] = [
+        b"p",
+        b"p\x00",
+        b"p\x00\x01",
+        b"p\x01",
+        b"pa",
+        b"p\xff\xff",
+        b"q",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        put(store, 10 + i as u64, k, &[i as u8]);
+    }
+    store
+        .commit(100, &[Write::delete(b"pa".to_vec())], &[], false)
+        .unwrap();
+    let scan = |prefix: &[u8], ts| -> Vec<Vec<u8>> {
+        store
+            .snapshot()
+            .scan_prefix_at(prefix, ts)
+            .map(|r| r.unwrap().0)
+            .collect()
+    };
+    assert_eq!(
+        scan(b"p", 99),
+        keys[..6].iter().map(|k| k.to_vec()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        scan(b"p\x00", 99),
+        vec![b"p\x00".to_vec(), b"p\x00\x01".to_vec()]
+    );
+    assert_eq!(
+        scan(b"p", 12),
+        vec![b"p".to_vec(), b"p\x00".to_vec(), b"p\x00\x01".to_vec()]
+    );
+    assert!(
+        !scan(b"p", 100).contains(&b"pa".to_vec()),
+        "deleted keys are not scanned"
+    );
+    assert_eq!(scan(b"", 1000).len(), 6);
+    let values: Vec<Vec<u8>> = store
+        .snapshot()
+        .scan_prefix_at(b"p\xff", 99)
+        .map(|r| r.unwrap().1)
+        .collect();
+    assert_eq!(values, vec![vec![5u8]]);
+}
+
+fn snapshots_do_not_see_later_writes(store: &Store) {
+    put(store, 10, b"s", b"old");
+    let snap = store.snapshot();
+    put(store, 20, b"s", b"new");
+    put(store, 20, b"s2", b"new");
+    assert_eq!(
+        snap.get_at(b"s", 100).unwrap().as_deref(),
+        Some(&b"old"[..])
+    );
+    assert_eq!(snap.get_at(b"s2", 100).unwrap(), None);
+    assert_eq!(snap.scan_prefix_at(b"s", 100).count(), 1);
+    assert_eq!(
+        store.get_at(b"s", 100).unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
+}
+
+fn changes_between_timestamps(store: &Store) {
+    put(store, 10, b"c/a", b"a1");
+    put(store, 10, b"c/b", b"b1");
+    put(store, 10, b"c/c", b"c1");
+    put(store, 20, b"c/a", b"a2");
+    store
+        .commit(25, &[Write::delete(b"c/b".to_vec())], &[], false)
+        .unwrap();
+    put(store, 40, b"c/c", b"c4");
+    let snap = store.snapshot();
+    // A write after the snapshot must not show up in it.
+    put(store, 30, b"c/d", b"late");
+    let changes = |since, read_ts| -> Vec<Change> {
+        snap.changes(b"c/", since, read_ts)
+            .map(Result::unwrap)
+            .collect()
+    };
+    let full = changes(0, 30);
+    assert_eq!(
+        full,
+        vec![
+            Change {
+                key: b"c/a".to_vec(),
+                value: Some(b"a2".to_vec()),
+                commit_ts: 20
+            },
+            Change {
+                key: b"c/b".to_vec(),
+                value: None,
+                commit_ts: 25
+            },
+            Change {
+                key: b"c/c".to_vec(),
+                value: Some(b"c1".to_vec()),
+                commit_ts: 10
+            },
+        ]
+    );
+    let incremental = changes(10, 30);
+    assert_eq!(
+        incremental
+            .iter()
+            .map(|c| c.key.clone())
+            .collect::<Vec<_>>(),
+        vec![b"c/a".to_vec(), b"c/b".to_vec()]
+    );
+    assert!(changes(30, 39).is_empty());
+    assert_eq!(changes(30, 40).len(), 1);
+}
+
+fn meta_commits_with_data(store: &Store) {
+    store
+        .commit(
+            7,
+            &[Write::put(b"d".to_vec(), b"v".to_vec())],
+            &[Write::put(b"pending/7".to_vec(), b"x".to_vec())],
+            false,
+        )
+        .unwrap();
+    assert_eq!(store.get_at(b"d", 7).unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        store.meta_get(b"pending/7").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    store
+        .write_meta(
+            &[
+                Write::delete(b"pending/7".to_vec()),
+                Write::put(b"pending/8".to_vec(), b"y".to_vec()),
+            ],
+            false,
+        )
+        .unwrap();
+    assert_eq!(store.meta_get(b"pending/7").unwrap(), None);
+    let pending: Vec<_> = store
+        .snapshot()
+        .meta_scan_prefix(b"pending/")
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(pending, vec![b"pending/8".to_vec()]);
+    assert_eq!(
+        store.get_at(b"pending/8", u64::MAX).unwrap(),
+        None,
+        "meta is not data"
+    );
+}
+
+fn gc_keeps_what_reads_can_see(store: &Store) {
+    for ts in 1..=5 {
+        put(store, ts * 10, b"g", &[ts as u8]);
+    }
+    store
+        .commit(60, &[Write::delete(b"gone".to_vec())], &[], false)
+        .unwrap();
+    put(store, 55, b"gone", b"x");
+    let before: Vec<_> = (30..=70)
+        .map(|ts| store.get_at(b"g", ts).unwrap())
+        .collect();
+    let dropped = store.gc(35).unwrap();
+    assert_eq!(
+        dropped, 2,
+        "versions 10 and 20 of g are invisible to reads at 35 and later"
+    );
+    let after: Vec<_> = (30..=70)
+        .map(|ts| store.get_at(b"g", ts).unwrap())
+        .collect();
+    assert_eq!(
+        before[5..],
+        after[5..],
+        "reads at or after 35 are unchanged"
+    );
+    assert_eq!(
+        store.gc(65).unwrap(),
+        4,
+        "older g versions, and gone's delete with what it hides"
+    );
+    assert_eq!(store.get_at(b"g", 70).unwrap(), Some(vec![5]));
+    assert_eq!(store.get_at(b"gone", 70).unwrap(), None);
+    assert_eq!(store.gc(65).unwrap(), 0, "gc is idempotent");
+}
+
+fn dictionary_interns_names(store: &Store) {
+    let a = store.predicate_id("name").unwrap();
+    let b = store.predicate_id("friend").unwrap();
+    assert_ne!(a, b);
+    assert_eq!(store.predicate_id("name").unwrap(), a);
+    assert_eq!(store.predicate_name(b).as_deref(), Some("friend"));
+    assert_eq!(store.lookup_predicate("unknown"), None);
+    // Names never appear in data keys: the dictionary lives in the meta space only.
+    let unicode = store.predicate_id("名前").unwrap();
+    assert_eq!(store.predicate_name(unicode).as_deref(), Some("名前"));
+}
+
+fn concurrent_commits_all_land(store: Arc<Store>) {
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..250u64 {
+                    let key = format!("t{t}/{i}");
+                    store
+                        .commit(
+                            1 + i,
+                            &[Write::put(key.into_bytes(), i.to_be_bytes().to_vec())],
+                            &[],
+                            false,
+                        )
+                        .unwrap();
+                }
+                for i in 0..50 {
+                    store.predicate_id(&format!("pred{i}")).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let snap = store.snapshot();
+    for t in 0..4 {
+        assert_eq!(
+            snap.scan_prefix_at(format!("t{t}/").as_bytes(), u64::MAX)
+                .count(),
+            250
+        );
+    }
+    let ids: std::collections::HashSet<u32> = (0..50)
+        .map(|i| store.lookup_predicate(&format!("pred{i}")).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 50, "racing interning gives one id per name");
+}

@@ -1,0 +1,43 @@
+//! The private engine trait: ordered byte keys in two spaces, atomic batches, snapshots.
+
+use crate::StorageError;
+use std::sync::Arc;
+
+/// The two key spaces an engine keeps apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Space {
+    /// Versioned data, keys already MVCC-encoded.
+    Data,
+    /// Unversioned bookkeeping.
+    Meta,
+}
+
+/// One write of a batch; `None` deletes.
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub space: Space,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+pub(crate) type KvIter<'a> =
+    Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + Send + 'a>;
+
+/// What every backend provides.
+pub(crate) trait Engine: Send + Sync + 'static {
+    /// Applies `ops` atomically; with `durable`, they survive a crash once this returns.
+    fn apply(&self, ops: Vec<Op>, durable: bool) -> Result<(), StorageError>;
+    /// A consistent point-in-time view.
+    fn snapshot(&self) -> Arc<dyn EngineSnapshot>;
+    /// Makes everything written so far durable.
+    fn sync(&self) -> Result<(), StorageError>;
+    /// The engine's name, for messages.
+    fn name(&self) -> &'static str;
+}
+
+/// A point-in-time view of an engine.
+pub(crate) trait EngineSnapshot: Send + Sync {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Entries with `start <= key < end` (no end: to the end of the space), in key order.
+    fn range(&self, space: Space, start: &[u8], end: Option<&[u8]>) -> KvIter<'_>;
+}

@@ -1,0 +1,27 @@
+//! The storage layer every alpha uses.
+//!
+//! [`Store`] is the public face: a multi-version key-value store. Every write is a version at
+//! its commit timestamp, and a read at timestamp `ts` sees, for each key, the newest version at
+//! or below `ts` (deletes are tombstone versions). Beside the versioned data there is a small
+//! unversioned meta space (predicate dictionary, pending transactions, bookkeeping).
+//!
+//! Underneath is a private engine trait with one implementation per backend: fjall (embedded
+//! LSM, the default) and an in-memory engine for tests. [`conformance`] is the one suite every
+//! engine must pass.
+//!
+//! Keys given to the store may be any bytes: they are escaped into an order-preserving,
+//! prefix-free form before the version suffix is added, so `scan_prefix` works for any prefix.
+//! [`keys`] builds the structured keys the alpha uses, with predicates interned to numeric ids
+//! ([`Store::predicate_id`]) so that no user text appears in a key.
+
+mod engine;
+mod fjall_engine;
+pub mod keys;
+mod memory_engine;
+mod mvcc;
+mod store;
+
+#[doc(hidden)]
+pub mod conformance;
+
+pub use store::{Change, Snapshot, StorageError, Store, Version, Write};

@@ -1,0 +1,384 @@
+//! The public store: versions over an engine, the meta space, the predicate dictionary.
+
+use crate::engine::{Engine, EngineSnapshot, Op, Space};
+use crate::fjall_engine::FjallEngine;
+use crate::memory_engine::MemoryEngine;
+use crate::mvcc;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a storage operation failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StorageError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("too many predicates: the dictionary is full")]
+    DictionaryFull,
+}
+
+/// One write: `Some` puts a value, `None` deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+impl Write {
+    pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Write {
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
+    pub fn delete(key: impl Into<Vec<u8>>) -> Self {
+        Write {
+            key: key.into(),
+            value: None,
+        }
+    }
+}
+
+/// The newest version of a key at some timestamp; `value` is `None` for a delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub value: Option<Vec<u8>>,
+    pub commit_ts: u64,
+}
+
+/// A key whose newest version at `read_ts` was written after `since` (for incremental backups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: Vec<u8>,
+    /// The value at `read_ts`, or `None` when the key was deleted.
+    pub value: Option<Vec<u8>>,
+    pub commit_ts: u64,
+}
+
+/// Meta-space prefix of the predicate dictionary: `[DICT, id (u32 BE)]` → name.
+const DICT: u8 = b'd';
+
+#[derive(Debug, Default)]
+struct Dictionary {
+    ids: HashMap<String, u32>,
+    names: HashMap<u32, String>,
+    next: u32,
+}
+
+/// A multi-version store. Cheap to share behind an `Arc`.
+pub struct Store {
+    engine: Arc<dyn Engine>,
+    dict: RwLock<Dictionary>,
+    interning: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine.name())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the embedded fjall store in `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::with_engine(Arc::new(FjallEngine::open(path)?))
+    }
+
+    /// A store that lives in memory only, for tests.
+    pub fn in_memory() -> Self {
+        Self::with_engine(Arc::new(MemoryEngine::default())).expect("an empty memory store loads")
+    }
+
+    fn with_engine(engine: Arc<dyn Engine>) -> Result<Self, StorageError> {
+        let store = Store {
+            engine,
+            dict: RwLock::default(),
+            interning: Mutex::new(()),
+        };
+        store.load_dictionary()?;
+        Ok(store)
+    }
+
+    /// Which engine is underneath.
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// A consistent point-in-time view for reads.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            inner: self.engine.snapshot(),
+        }
+    }
+
+    /// Writes `writes` as versions at `commit_ts` and `meta` as plain entries, atomically.
+    /// With `durable`, they survive a crash once this returns.
+    pub fn commit(
+        &self,
+        commit_ts: u64,
+        writes: &[Write],
+        meta: &[Write],
+        durable: bool,
+    ) -> Result<(), StorageError> {
+        let mut ops = Vec::with_capacity(writes.len() + meta.len());
+        for w in writes {
+            ops.push(Op {
+                space: Space::Data,
+                key: mvcc::version_key(&w.key, commit_ts),
+                value: Some(mvcc::encode_value(w.value.as_deref())),
+            });
+        }
+        ops.extend(meta.iter().map(|w| Op {
+            space: Space::Meta,
+            key: w.key.clone(),
+            value: w.value.clone(),
+        }));
+        self.engine.apply(ops, durable)
+    }
+
+    /// Writes plain meta entries atomically.
+    pub fn write_meta(&self, meta: &[Write], durable: bool) -> Result<(), StorageError> {
+        self.commit(0, &[], meta, durable)
+    }
+
+    /// The value of `key` at `ts`.
+    pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.snapshot().get_at(key, ts)
+    }
+
+    pub fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.engine.snapshot().get(Space::Meta, key)
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.engine.sync()
+    }
+
+    /// Drops versions that no read at or after `below_ts` can see: for each key, everything
+    /// older than its newest version at or below `below_ts`, and that version too when it is a
+    /// delete. Returns how many versions were dropped.
+    pub fn gc(&self, below_ts: u64) -> Result<usize, StorageError> {
+        let snap = self.engine.snapshot();
+        let mut drop = Vec::new();
+        let mut current: Option<Vec<u8>> = None;
+        let mut kept_base = false;
+        for item in snap.range(Space::Data, &[], None) {
+            let (raw, value) = item?;
+            let (key, ts) = mvcc::decode_version_key(&raw)?;
+            if current.as_deref() != Some(&key[..]) {
+                current = Some(key);
+                kept_base = false;
+            }
+            if ts > below_ts {
+                continue;
+            }
+            if kept_base {
+                drop.push(Op {
+                    space: Space::Data,
+                    key: raw,
+                    value: None,
+                });
+            } else {
+                kept_base = true;
+                if mvcc::decode_value(&value)?.is_none() {
+                    drop.push(Op {
+                        space: Space::Data,
+                        key: raw,
+                        value: None,
+                    });
+                }
+            }
+        }
+        let n = drop.len();
+        for chunk in drop.chunks(10_000) {
+            self.engine.apply(chunk.to_vec(), false)?;
+        }
+        Ok(n)
+    }
+
+    // ---- predicate dictionary ----
+
+    fn load_dictionary(&self) -> Result<(), StorageError> {
+        let snap = self.engine.snapshot();
+        let mut dict = self.dict.write();
+        for item in snap.range(Space::Meta, &[DICT], Some(&[DICT + 1])) {
+            let (key, name) = item?;
+            let id: [u8; 4] = key[1..]
+                .try_into()
+                .map_err(|_| StorageError::Corrupt(format!("dictionary key {key:02x?}")))?;
+            let id = u32::from_be_bytes(id);
+            let name = String::from_utf8(name).map_err(|_| {
+                StorageError::Corrupt(format!("dictionary entry {id} is not utf-8"))
+            })?;
+            dict.next = dict.next.max(id + 1);
+            dict.ids.insert(name.clone(), id);
+            dict.names.insert(id, name);
+        }
+        dict.next = dict.next.max(1);
+        Ok(())
+    }
+
+    /// The numeric id of predicate `name`, assigned (durably) on first use.
+    pub fn predicate_id(&self, name: &str) -> Result<u32, StorageError> {
+        if let Some(id) = self.lookup_predicate(name) {
+            return Ok(id);
+        }
+        let _guard = self.interning.lock();
+        if let Some(id) = self.lookup_predicate(name) {
+            return Ok(id);
+        }
+        let id = self.dict.read().next;
+        if id == u32::MAX {
+            return Err(StorageError::DictionaryFull);
+        }
+        let mut key = vec![DICT];
+        key.extend_from_slice(&id.to_be_bytes());
+        self.write_meta(&[Write::put(key, name.as_bytes())], true)?;
+        let mut dict = self.dict.write();
+        dict.next = id + 1;
+        dict.ids.insert(name.to_string(), id);
+        dict.names.insert(id, name.to_string());
+        Ok(id)
+    }
+
+    /// The id of `name` if it has one.
+    pub fn lookup_predicate(&self, name: &str) -> Option<u32> {
+        self.dict.read().ids.get(name).copied()
+    }
+
+    /// The name of predicate `id`.
+    pub fn predicate_name(&self, id: u32) -> Option<String> {
+        self.dict.read().names.get(&id).cloned()
+    }
+}
+
+/// A consistent point-in-time view of a [`Store`]: reads at any timestamp, scans, and the
+/// changes between two timestamps, all unaffected by writes that happen meanwhile.
+#[derive(Clone)]
+pub struct Snapshot {
+    inner: Arc<dyn EngineSnapshot>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshot")
+    }
+}
+
+impl Snapshot {
+    /// The newest version of `key` at or below `ts`, deletes included.
+    pub fn version_at(&self, key: &[u8], ts: u64) -> Result<Option<Version>, StorageError> {
+        let start = mvcc::version_key(key, ts);
+        let end = mvcc::version_key(key, 0);
+        let mut iter = self.inner.range(Space::Data, &start, None);
+        match iter.next() {
+            Some(item) => {
+                let (raw, value) = item?;
+                if raw > end {
+                    return Ok(None);
+                }
+                let (_, commit_ts) = mvcc::decode_version_key(&raw)?;
+                Ok(Some(Version {
+                    value: mvcc::decode_value(&value)?,
+                    commit_ts,
+                }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The value of `key` at `ts`.
+    pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.version_at(key, ts)?.and_then(|v| v.value))
+    }
+
+    /// Every key starting with `prefix` that has a value at `ts`, in key order.
+    pub fn scan_prefix_at<'a>(
+        &'a self,
+        prefix: &[u8],
+        ts: u64,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + 'a {
+        self.newest_versions(prefix, ts)
+            .filter_map(|item| match item {
+                Ok(change) => change.value.map(|v| Ok((change.key, v))),
+                Err(e) => Some(Err(e)),
+            })
+    }
+
+    /// The keys starting with `prefix` whose newest version at `read_ts` was committed after
+    /// `since`, with that version (a delete shows as `value: None`). With `since = 0` this is
+    /// everything at `read_ts`, deletes included.
+    pub fn changes<'a>(
+        &'a self,
+        prefix: &[u8],
+        since: u64,
+        read_ts: u64,
+    ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
+        self.newest_versions(prefix, read_ts)
+            .filter(move |item| match item {
+                Ok(change) => change.commit_ts > since,
+                Err(_) => true,
+            })
+    }
+
+    /// For each key with `prefix`, its newest version at or below `ts`.
+    fn newest_versions<'a>(
+        &'a self,
+        prefix: &[u8],
+        ts: u64,
+    ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
+        let start = mvcc::escape_prefix(prefix);
+        let end = mvcc::prefix_end(&start);
+        let mut raw = self.inner.range(Space::Data, &start, end.as_deref());
+        let mut last_key: Option<Vec<u8>> = None;
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            for item in raw.by_ref() {
+                let step = item.and_then(|(k, v)| {
+                    let (key, commit_ts) = mvcc::decode_version_key(&k)?;
+                    Ok((key, commit_ts, v))
+                });
+                let (key, commit_ts, value) = match step {
+                    Ok(x) => x,
+                    Err(e) => {
+                        failed = true;
+                        return Some(Err(e));
+                    }
+                };
+                if commit_ts > ts || last_key.as_deref() == Some(&key[..]) {
+                    continue;
+                }
+                last_key = Some(key.clone());
+                return Some(mvcc::decode_value(&value).map(|value| Change {
+                    key,
+                    value,
+                    commit_ts,
+                }));
+            }
+            None
+        })
+    }
+
+    /// A plain meta entry as of this snapshot.
+    pub fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(Space::Meta, key)
+    }
+
+    /// Plain meta entries whose key starts with `prefix`.
+    pub fn meta_scan_prefix<'a>(
+        &'a self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + 'a {
+        let end = mvcc::prefix_end(prefix);
+        self.inner.range(Space::Meta, prefix, end.as_deref())
+    }
+}

@@ -43,14 +43,15 @@ async fn five_services_serve_and_stop_cleanly() {
         assert_eq!(status, 1, "{name} is not SERVING");
     }
 
-    // What is not built yet says so.
+    // What is not built yet says so: login needs ACL.
     let alpha = lodestar_client::channel(&cluster.alpha_grpc()).unwrap();
     let mut dgraph = lodestar_proto::api::dgraph_client::DgraphClient::new(alpha);
     let err = dgraph
-        .query(lodestar_proto::api::Request::default())
+        .login(lodestar_proto::api::LoginRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert!(err.message().contains("ACL is not enabled"), "{err:?}");
     let version = dgraph
         .check_version(lodestar_proto::api::Check {})
         .await

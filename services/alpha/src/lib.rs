@@ -1,18 +1,24 @@
-//! The alpha: serves Dgraph's `api.Dgraph` client API on 9080 and the internal `worker.Worker`
-//! API on 7080, and holds the data of its group.
+//! The alpha: serves Dgraph's `api.Dgraph` client API on 9080 (what dgo and pydgraph call) and
+//! the internal `worker.Worker` API on 7080, and holds the data of its group in the MVCC store
+//! (`lodestar-storage`, fjall underneath).
 //!
-//! This release joins its group through zero and serves health, metrics and `CheckVersion`;
-//! the data plane (queries, mutations, transactions) answers `Unimplemented` until it lands.
+//! At start it joins its group through zero, opens its store, settles transactions a crash
+//! left pending, and then serves. Queries, mutations, upserts, schema changes and transactions
+//! are in [`graph`]; [`api`] speaks the wire protocol.
+
+pub mod api;
+pub mod graph;
+pub mod oracle;
 
 use lodestar_client::ZeroClient;
-use lodestar_proto::api::dgraph_server::{Dgraph, DgraphServer};
-use lodestar_proto::api::{Check, Version};
+use lodestar_proto::api::dgraph_server::DgraphServer;
 use lodestar_proto::worker::worker_server::{Worker, WorkerServer};
 use lodestar_proto::zero::ConnectRequest;
 use lodestar_runtime::config::{CommonArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
 use lodestar_runtime::{ServiceError, Shutdown};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Flags of the `alpha` binary.
@@ -41,22 +47,10 @@ pub struct Args {
     /// Directory for the posting lists.
     #[arg(short = 'p', long = "postings", default_value = "p")]
     pub postings: std::path::PathBuf,
-}
 
-/// The public API. Only `CheckVersion` is served in this release.
-#[derive(Debug)]
-struct DgraphApi;
-
-#[tonic::async_trait]
-impl Dgraph for DgraphApi {
-    async fn check_version(
-        &self,
-        _request: tonic::Request<Check>,
-    ) -> Result<tonic::Response<Version>, tonic::Status> {
-        Ok(tonic::Response::new(Version {
-            tag: lodestar_runtime::VERSION.to_string(),
-        }))
-    }
+    /// Largest request the client API accepts, in bytes.
+    #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
+    pub max_request_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -74,9 +68,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let grpc = serve::bind(grpc_addr, "the client API (gRPC)").await?;
     let internal = serve::bind(internal_addr, "internal gRPC").await?;
     let http = serve::bind(http_addr, "HTTP").await?;
-    std::fs::create_dir_all(&args.postings).map_err(|e| {
+    let store = lodestar_storage::Store::open(&args.postings).map_err(|e| {
         ServiceError::invalid(format!(
-            "cannot create postings directory {}: {e}",
+            "postings directory {}: {e}",
             args.postings.display()
         ))
     })?;
@@ -86,9 +80,32 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .unwrap_or_else(|| format!("localhost:{}", internal_addr.port()));
     let node = NodeHandle::new("alpha", my.clone());
     let zero = Arc::new(ZeroClient::new([args.zero.as_str()])?);
-    tokio::spawn(join_group(zero, my, node.status.clone(), shutdown.clone()));
 
-    let public = tonic::service::Routes::new(DgraphServer::new(DgraphApi));
+    let Some(group) = join_group(&zero, &my, &shutdown).await else {
+        return Ok(());
+    };
+    node.status.send_modify(|s| s.group = group);
+    let oracle = Arc::new(oracle::ZeroOracle { zero: zero.clone() });
+    let graph = graph::Graph::open(Arc::new(store), oracle)
+        .await
+        .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
+    let draining = Arc::new(AtomicBool::new(false));
+    tokio::spawn(watch_draining(
+        zero.clone(),
+        draining.clone(),
+        shutdown.clone(),
+    ));
+    tracing::info!(group, addr = %my, grpc = %grpc_addr, "alpha serving");
+
+    let api = api::DgraphApi {
+        graph: graph.clone(),
+        draining,
+    };
+    let public = tonic::service::Routes::new(
+        DgraphServer::new(api)
+            .max_decoding_message_size(args.max_request_bytes)
+            .max_encoding_message_size(usize::MAX),
+    );
     let worker = tonic::service::Routes::new(WorkerServer::new(WorkerApi));
     let identity = node.identity.clone();
     let (a, b, c) = tokio::join!(
@@ -96,38 +113,52 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         serve::serve_grpc(internal, worker, identity.clone(), shutdown.clone()),
         serve::serve_http(http, serve::base_router(identity), shutdown.clone()),
     );
+    if let Err(e) = graph.store.sync() {
+        tracing::warn!(error = %e, "flushing the store");
+    }
     a.and(b).and(c)
 }
 
-/// Joins a group through zero, retrying until zero answers or the alpha stops.
-async fn join_group(
-    zero: Arc<ZeroClient>,
-    my: String,
-    status: tokio::sync::watch::Sender<serve::NodeStatus>,
-    shutdown: Shutdown,
-) {
+/// Joins a group through zero, retrying until zero answers; `None` if the alpha stops first.
+async fn join_group(zero: &ZeroClient, my: &str, shutdown: &Shutdown) -> Option<u32> {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_triggered() {
         let req = ConnectRequest {
-            addr: my.clone(),
+            addr: my.to_string(),
             group_id: 0,
             id: 0,
         };
         match zero.join_group(req).await {
             Ok(resp) => {
-                let group = resp.member.map(|m| m.group_id).unwrap_or_default();
-                status.send_modify(|s| s.group = group);
+                let group = resp.member.map(|m| m.group_id).unwrap_or(1);
                 tracing::info!(group, addr = %my, "joined group");
-                return;
+                return Some(group);
             }
             Err(e) => {
                 tracing::warn!(error = %e.message(), "cannot join a group yet; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return,
+                    _ = shutdown.wait() => return None,
                 }
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
+        }
+    }
+    None
+}
+
+/// Keeps the cluster's draining flag current.
+async fn watch_draining(zero: Arc<ZeroClient>, flag: Arc<AtomicBool>, shutdown: Shutdown) {
+    loop {
+        if let Ok(state) = zero.state().await {
+            let was = flag.swap(state.draining, Ordering::Relaxed);
+            if was != state.draining {
+                tracing::info!(draining = state.draining, "cluster draining flag changed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.wait() => return,
         }
     }
 }

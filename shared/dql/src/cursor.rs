@@ -102,7 +102,11 @@ pub(crate) fn describe_char(c: Option<char>) -> String {
 
 /// Reads the `XXXX` of a `\uXXXX` escape (or the eight digits of `\UXXXXXXXX`) and returns the
 /// character; `start` is where the backslash was, for the error.
-pub(crate) fn read_hex_escape(cur: &mut Cursor<'_>, digits: usize, start: Pos) -> Result<u32, ParseError> {
+pub(crate) fn read_hex_escape(
+    cur: &mut Cursor<'_>,
+    digits: usize,
+    start: Pos,
+) -> Result<u32, ParseError> {
     let mut v: u32 = 0;
     for _ in 0..digits {
         match cur.peek().and_then(|c| c.to_digit(16)) {
@@ -113,7 +117,10 @@ pub(crate) fn read_hex_escape(cur: &mut Cursor<'_>, digits: usize, start: Pos) -
             None => {
                 return Err(ParseError::at(
                     start,
-                    format!("expected {digits} hex digits in this escape sequence, found {}", describe_char(cur.peek())),
+                    format!(
+                        "expected {digits} hex digits in this escape sequence, found {}",
+                        describe_char(cur.peek())
+                    ),
                 ));
             }
         }
@@ -146,9 +153,23 @@ mod tests {
         let mut c = Cursor::new("aé\nb");
         c.bump();
         c.bump();
-        assert_eq!(c.pos(), Pos { line: 1, column: 3, offset: 3 });
+        assert_eq!(
+            c.pos(),
+            Pos {
+                line: 1,
+                column: 3,
+                offset: 3
+            }
+        );
         c.bump();
-        assert_eq!(c.pos(), Pos { line: 2, column: 1, offset: 4 });
+        assert_eq!(
+            c.pos(),
+            Pos {
+                line: 2,
+                column: 1,
+                offset: 4
+            }
+        );
         assert_eq!(c.peek(), Some('b'));
     }
 

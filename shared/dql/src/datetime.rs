@@ -38,7 +38,9 @@ fn digits(b: &[u8], from: usize, n: usize) -> bool {
 }
 
 fn num(b: &[u8], from: usize, n: usize) -> u32 {
-    b[from..from + n].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    b[from..from + n]
+        .iter()
+        .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
 
 /// `parts` = 2 checks `YYYY-MM`, 3 checks `YYYY-MM-DD` (followed by anything).
@@ -91,7 +93,11 @@ fn zone_ok(b: &[u8]) -> bool {
     match b {
         [] | [b'Z'] | [b'z'] => true,
         [sign, ..] if (*sign == b'+' || *sign == b'-') && b.len() == 6 => {
-            digits(b, 1, 2) && b[3] == b':' && digits(b, 4, 2) && num(b, 1, 2) <= 23 && num(b, 4, 2) <= 59
+            digits(b, 1, 2)
+                && b[3] == b':'
+                && digits(b, 4, 2)
+                && num(b, 1, 2) <= 23
+                && num(b, 4, 2) <= 59
         }
         _ => false,
     }
@@ -131,10 +137,23 @@ mod tests {
 
     #[test]
     fn literal_datetimes_accept_partial_forms() {
-        for ok in ["2006", "2006-01", "2006-01-02", "2006-01-02T15", "2006-01-02T15:04", "2006-01-02T15:04:05Z"] {
+        for ok in [
+            "2006",
+            "2006-01",
+            "2006-01-02",
+            "2006-01-02T15",
+            "2006-01-02T15:04",
+            "2006-01-02T15:04:05Z",
+        ] {
             assert!(is_datetime(ok), "{ok}");
         }
-        for bad in ["06", "2006-1", "2006-01-02T15Z", "yesterday", "2006-01-02 15:04:05"] {
+        for bad in [
+            "06",
+            "2006-1",
+            "2006-01-02T15Z",
+            "yesterday",
+            "2006-01-02 15:04:05",
+        ] {
             assert!(!is_datetime(bad), "{bad}");
         }
     }

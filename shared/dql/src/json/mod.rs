@@ -2,9 +2,11 @@
 //!
 //! * The body is an object or an array of objects. Each object is a node: its `"uid"` is
 //!   `"0x1a"`, a number, `"_:name"` or `"uid(v)"`; without one (in a set) it is a new blank node
-//!   named `_:dg.0`, `_:dg.1`, ... in document order.
-//! * Every other key is a predicate: strings, numbers and booleans become values (a string
-//!   `"uid(v)"` becomes an edge to the variable's nodes), a nested object becomes an edge to that
+//!   named `_:dg.0`, `_:dg.1`, ... in document order. A `"namespace"` key is skipped, as Dgraph
+//!   does (the alpha takes the namespace from the login).
+//! * Every other key is a predicate: strings ([`Value::Str`], as in Dgraph, so that a new
+//!   predicate gets the `string` type), integers, floats and booleans become values (a string
+//!   `"uid(v)"` / `"val(v)"` refers to an upsert variable), a nested object becomes an edge to that
 //!   node (and its own N-Quads), an object with exactly `type` and `coordinates` is a GeoJSON
 //!   value, and an array gives one N-Quad per element.
 //! * `"name@en"` carries a language. `"pred|facet": value` puts a facet on `pred`'s N-Quad; for a
@@ -78,7 +80,10 @@ impl JsonParser {
                         other => {
                             return Err(ParseError::at(
                                 item.pos,
-                                format!("expected an object in the top-level array, found {}", other.type_name()),
+                                format!(
+                                    "expected an object in the top-level array, found {}",
+                                    other.type_name()
+                                ),
                             ));
                         }
                     }
@@ -135,7 +140,12 @@ impl Converter<'_, '_> {
 
     /// Emits the N-Quads of one object and returns its subject and the facets it carries for
     /// the edge from its parent (`"parent_pred|facet"` keys).
-    fn node(&mut self, members: &[Member], pos: Pos, parent: Option<&str>) -> Result<(Subject, Vec<Facet>)> {
+    fn node(
+        &mut self,
+        members: &[Member],
+        pos: Pos,
+        parent: Option<&str>,
+    ) -> Result<(Subject, Vec<Facet>)> {
         let subject = match members.iter().find(|m| m.key == "uid") {
             Some(m) => uid(&m.value)?,
             None => None,
@@ -156,7 +166,9 @@ impl Converter<'_, '_> {
         };
 
         for m in members {
-            if m.key == "uid" || m.key.find('|').is_some_and(|i| i > 0) {
+            // "namespace" is the node's namespace in Dgraph's JSON (set by loaders), never a
+            // predicate; the alpha takes the namespace from the login instead.
+            if m.key == "uid" || m.key == "namespace" || m.key.find('|').is_some_and(|i| i > 0) {
                 continue;
             }
             let (pred, lang) = predicate(m)?;
@@ -185,8 +197,10 @@ impl Converter<'_, '_> {
                         self.out.push(quad(geo, facets(members, &m.key, None)?));
                         continue;
                     }
-                    let (child_subject, edge_facets) = self.node(child, m.value.pos, Some(&m.key))?;
-                    self.out.push(quad(subject_as_object(child_subject), edge_facets));
+                    let (child_subject, edge_facets) =
+                        self.node(child, m.value.pos, Some(&m.key))?;
+                    self.out
+                        .push(quad(subject_as_object(child_subject), edge_facets));
                 }
                 JKind::Arr(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -201,8 +215,10 @@ impl Converter<'_, '_> {
                                     self.out.push(quad(geo, Vec::new()));
                                     continue;
                                 }
-                                let (child_subject, edge_facets) = self.node(child, item.pos, Some(&m.key))?;
-                                self.out.push(quad(subject_as_object(child_subject), edge_facets));
+                                let (child_subject, edge_facets) =
+                                    self.node(child, item.pos, Some(&m.key))?;
+                                self.out
+                                    .push(quad(subject_as_object(child_subject), edge_facets));
                             }
                             other => {
                                 return Err(ParseError::at(
@@ -233,11 +249,28 @@ impl Converter<'_, '_> {
                 let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
                 if s.is_empty() && self.op == Op::Delete {
                     Object::Star
-                } else if let Some(var) = compact.strip_prefix("uid(").and_then(|r| r.strip_suffix(')')) {
+                } else if compact.starts_with("uid(") || compact.starts_with("val(") {
+                    // Upsert variables, as Dgraph reads them in JSON values.
+                    let var = compact[4..].strip_suffix(')').ok_or_else(|| {
+                        ParseError::at(
+                            v.pos,
+                            format!(
+                                "\"{s}\" does not close its bracket; write {}v)",
+                                &compact[..4]
+                            ),
+                        )
+                    })?;
                     if var.is_empty() || !var.chars().all(is_var_char) {
-                        return Err(ParseError::at(v.pos, format!("\"{s}\" is not a valid uid(variable)")));
+                        return Err(ParseError::at(
+                            v.pos,
+                            format!("\"{s}\" does not name a variable"),
+                        ));
                     }
-                    Object::UidVar(var.to_string())
+                    if compact.starts_with("uid(") {
+                        Object::UidVar(var.to_string())
+                    } else {
+                        Object::ValVar(var.to_string())
+                    }
                 } else {
                     Object::Value(Value::Str(s.clone()))
                 }
@@ -264,9 +297,9 @@ impl Converter<'_, '_> {
         let ty = members.iter().find(|m| m.key == "type")?;
         let coords = members.iter().find(|m| m.key == "coordinates")?;
         match (&ty.value.kind, &coords.value.kind) {
-            (JKind::Str(t), JKind::Arr(_)) if GEO_TYPES.contains(&t.as_str()) => {
-                Some(Object::Value(Value::Geo(self.src[v.start..v.end].to_string())))
-            }
+            (JKind::Str(t), JKind::Arr(_)) if GEO_TYPES.contains(&t.as_str()) => Some(
+                Object::Value(Value::Geo(self.src[v.start..v.end].to_string())),
+            ),
             _ => None,
         }
     }
@@ -304,7 +337,10 @@ fn uid(v: &JVal) -> Result<Option<Subject>> {
                     return Err(bad(&format!("\"{s}\"")));
                 }
                 Ok(Some(Subject::Blank(label.to_string())))
-            } else if let Some(var) = compact.strip_prefix("uid(").and_then(|r| r.strip_suffix(')')) {
+            } else if let Some(var) = compact
+                .strip_prefix("uid(")
+                .and_then(|r| r.strip_suffix(')'))
+            {
                 if var.is_empty() || !var.chars().all(is_var_char) {
                     return Err(bad(&format!("\"{s}\"")));
                 }
@@ -328,12 +364,17 @@ fn predicate(m: &Member) -> Result<(String, Option<String>)> {
         None => (m.key.as_str(), None),
     };
     if pred.is_empty() {
-        return Err(ParseError::at(m.key_pos, format!("\"{}\" has no predicate name", m.key)));
+        return Err(ParseError::at(
+            m.key_pos,
+            format!("\"{}\" has no predicate name", m.key),
+        ));
     }
     if let Some(forward) = pred.strip_prefix('~') {
         return Err(ParseError::at(
             m.key_pos,
-            format!("reverse predicate \"{pred}\" cannot be mutated; mutate the forward edge \"{forward}\" instead"),
+            format!(
+                "reverse predicate \"{pred}\" cannot be mutated; mutate the forward edge \"{forward}\" instead"
+            ),
         ));
     }
     if let Some(l) = lang
@@ -355,14 +396,19 @@ enum Number {
 /// A JSON number: an integer when written without fraction or exponent, else a float.
 fn number(n: &str, pos: Pos, key: &str) -> Result<Number> {
     if !n.contains(['.', 'e', 'E']) {
-        return n
-            .parse::<i64>()
-            .map(Number::Int)
-            .map_err(|_| ParseError::at(pos, format!("integer {n} for \"{key}\" does not fit in 64 bits")));
+        return n.parse::<i64>().map(Number::Int).map_err(|_| {
+            ParseError::at(
+                pos,
+                format!("integer {n} for \"{key}\" does not fit in 64 bits"),
+            )
+        });
     }
     match n.parse::<f64>() {
         Ok(f) if f.is_finite() => Ok(Number::Float(f)),
-        _ => Err(ParseError::at(pos, format!("number {n} for \"{key}\" is out of range"))),
+        _ => Err(ParseError::at(
+            pos,
+            format!("number {n} for \"{key}\" is out of range"),
+        )),
     }
 }
 
@@ -375,15 +421,36 @@ fn facets(members: &[Member], key: &str, index: Option<usize>) -> Result<Vec<Fac
             continue;
         };
         if name.is_empty() {
-            return Err(ParseError::at(m.key_pos, format!("\"{}\" has no facet name after '|'", m.key)));
+            return Err(ParseError::at(
+                m.key_pos,
+                format!("\"{}\" has no facet name after '|'", m.key),
+            ));
         }
         let v = match (&m.value.kind, index) {
             (JKind::Obj(by_index), Some(i)) => {
-                let wanted = i.to_string();
-                match by_index.iter().find(|e| e.key == wanted) {
+                if let Some(bad) = by_index.iter().find(|e| e.key.parse::<usize>().is_err()) {
+                    return Err(ParseError::at(
+                        bad.key_pos,
+                        format!(
+                            "facet \"{}\" of a list is keyed by element index, like \"0\", found \"{}\"",
+                            m.key, bad.key
+                        ),
+                    ));
+                }
+                match by_index.iter().find(|e| e.key.parse::<usize>() == Ok(i)) {
                     Some(e) => &e.value,
                     None => continue,
                 }
+            }
+            (JKind::Null, _) => continue,
+            (_, Some(_)) => {
+                return Err(ParseError::at(
+                    m.value.pos,
+                    format!(
+                        "facets of the list \"{key}\" must be written as {{\"0\": value, ...}} keyed by element index, found {}",
+                        m.value.kind.type_name()
+                    ),
+                ));
             }
             (JKind::Obj(_), None) => {
                 return Err(ParseError::at(
@@ -408,7 +475,11 @@ fn facets(members: &[Member], key: &str, index: Option<usize>) -> Result<Vec<Fac
             other => {
                 return Err(ParseError::at(
                     v.pos,
-                    format!("facet \"{}\" must be a string, number or boolean, found {}", m.key, other.type_name()),
+                    format!(
+                        "facet \"{}\" must be a string, number or boolean, found {}",
+                        m.key,
+                        other.type_name()
+                    ),
                 ));
             }
         };

@@ -15,7 +15,9 @@ fn del(src: &str) -> Vec<String> {
 #[test]
 fn scalars_and_uids() {
     assert_eq!(
-        set(r#"{"uid": "0x1a", "name": "Alice", "age": 26, "score": 1.5, "ok": true, "skip": null}"#),
+        set(
+            r#"{"uid": "0x1a", "name": "Alice", "age": 26, "score": 1.5, "ok": true, "skip": null}"#
+        ),
         [
             r#"<0x1a> <name> "Alice"^^<xs:string> ."#,
             r#"<0x1a> <age> "26"^^<xs:int> ."#,
@@ -23,11 +25,26 @@ fn scalars_and_uids() {
             r#"<0x1a> <ok> "true"^^<xs:boolean> ."#,
         ]
     );
-    assert_eq!(set(r#"{"uid": "_:alice", "n": "a"}"#), [r#"_:alice <n> "a"^^<xs:string> ."#]);
-    assert_eq!(set(r#"{"uid": " uid( v ) ", "n": "a"}"#), [r#"uid(v) <n> "a"^^<xs:string> ."#]);
-    assert_eq!(set(r#"{"uid": 42, "n": "a"}"#), [r#"<0x2a> <n> "a"^^<xs:string> ."#]);
-    assert_eq!(set(r#"{"n": 1e2}"#), [r#"_:dg.0 <n> "100.0"^^<xs:float> ."#]);
-    assert_eq!(set(r#"{"uid": "0x0", "n": 1}"#), [r#"_:dg.0 <n> "1"^^<xs:int> ."#]);
+    assert_eq!(
+        set(r#"{"uid": "_:alice", "n": "a"}"#),
+        [r#"_:alice <n> "a"^^<xs:string> ."#]
+    );
+    assert_eq!(
+        set(r#"{"uid": " uid( v ) ", "n": "a"}"#),
+        [r#"uid(v) <n> "a"^^<xs:string> ."#]
+    );
+    assert_eq!(
+        set(r#"{"uid": 42, "n": "a"}"#),
+        [r#"<0x2a> <n> "a"^^<xs:string> ."#]
+    );
+    assert_eq!(
+        set(r#"{"n": 1e2}"#),
+        [r#"_:dg.0 <n> "100.0"^^<xs:float> ."#]
+    );
+    assert_eq!(
+        set(r#"{"uid": "0x0", "n": 1}"#),
+        [r#"_:dg.0 <n> "1"^^<xs:int> ."#]
+    );
     assert!(set("{}").is_empty());
     assert!(set("[]").is_empty());
 }
@@ -35,16 +52,14 @@ fn scalars_and_uids() {
 #[test]
 fn nested_objects_become_edges_with_generated_blank_nodes() {
     // The example of Dgraph's "JSON mutation format" docs.
-    let got = set(
-        r#"{
+    let got = set(r#"{
           "name": "Alice",
           "friend": [
             {"name": "Betty"},
             {"uid": "0x2", "name": "Chris"}
           ],
           "boss": {"name": "Dana"}
-        }"#,
-    );
+        }"#);
     assert_eq!(
         got,
         [
@@ -62,7 +77,9 @@ fn nested_objects_become_edges_with_generated_blank_nodes() {
 #[test]
 fn lists_types_and_languages() {
     assert_eq!(
-        set(r#"{"uid": "_:p", "dgraph.type": ["Person", "Agent"], "nick": ["a", "b"], "name@en": "Al", "name@zh-Hans": "阿"}"#),
+        set(
+            r#"{"uid": "_:p", "dgraph.type": ["Person", "Agent"], "nick": ["a", "b"], "name@en": "Al", "name@zh-Hans": "阿"}"#
+        ),
         [
             r#"_:p <dgraph.type> "Person"^^<xs:string> ."#,
             r#"_:p <dgraph.type> "Agent"^^<xs:string> ."#,
@@ -75,19 +92,49 @@ fn lists_types_and_languages() {
     let nq = &parse_set_json(r#"{"uid": "_:p", "dgraph.type": "Person"}"#).unwrap()[0];
     assert_eq!(nq.predicate, Predicate::Named("dgraph.type".into()));
     assert_eq!(nq.object, Object::Value(Value::Str("Person".into())));
-    assert_eq!(set(r#"{"uid": "0x1", "friend": "uid(f)"}"#), ["<0x1> <friend> uid(f) ."]);
+    assert_eq!(
+        set(r#"{"uid": "0x1", "friend": "uid(f)"}"#),
+        ["<0x1> <friend> uid(f) ."]
+    );
+    assert_eq!(
+        set(r#"{"uid": "0x1", "age": "val( a )"}"#),
+        ["<0x1> <age> val(a) ."]
+    );
+    assert!(
+        parse_set_json(r#"{"uid": "0x1", "friend": "uid(f"}"#)
+            .unwrap_err()
+            .message
+            .contains("close its bracket")
+    );
+    assert!(
+        parse_set_json(r#"{"uid": "0x1", "friend": "uid()"}"#)
+            .unwrap_err()
+            .message
+            .contains("does not name a variable")
+    );
+    assert_eq!(
+        set(r#"{"uid": "0x1", "namespace": "0x2", "n": 1}"#),
+        [r#"<0x1> <n> "1"^^<xs:int> ."#]
+    );
 }
 
 #[test]
 fn facets_scalar_nested_and_list_forms() {
     assert_eq!(
-        set(r#"{"uid": "_:c", "name": "Carol", "name|initial": "C", "name|n": 2, "name|w": 0.5, "name|ok": false, "name|at": "2006-01-02T15:04:05Z"}"#),
-        [r#"_:c <name> "Carol"^^<xs:string> (initial="C", n=2, w=0.5, ok=false, at=2006-01-02T15:04:05Z) ."#]
+        set(
+            r#"{"uid": "_:c", "name": "Carol", "name|initial": "C", "name|n": 2, "name|w": 0.5, "name|ok": false, "name|at": "2006-01-02T15:04:05Z"}"#
+        ),
+        [
+            r#"_:c <name> "Carol"^^<xs:string> (initial="C", n=2, w=0.5, ok=false, at=2006-01-02T15:04:05Z) ."#
+        ]
     );
     // Facets of an edge are written inside the object it points to.
     assert_eq!(
         set(r#"{"uid": "_:c", "friend": {"uid": "_:d", "name": "Daryl", "friend|close": "yes"}}"#),
-        [r#"_:d <name> "Daryl"^^<xs:string> ."#, r#"_:c <friend> _:d (close="yes") ."#]
+        [
+            r#"_:d <name> "Daryl"^^<xs:string> ."#,
+            r#"_:c <friend> _:d (close="yes") ."#
+        ]
     );
     assert_eq!(
         set(r#"{"uid": "_:c", "nick": ["a", "b", "c"], "nick|kind": {"0": "short", "2": "long"}}"#),
@@ -97,10 +144,22 @@ fn facets_scalar_nested_and_list_forms() {
             r#"_:c <nick> "c"^^<xs:string> (kind="long") ."#,
         ]
     );
+    let e = parse_set_json(r#"{"nick": ["a"], "nick|f": "x"}"#).unwrap_err();
+    assert!(
+        e.message.contains("must be written as {\"0\": value"),
+        "{e}"
+    );
+    let e = parse_set_json(r#"{"nick": ["a"], "nick|f": {"first": "x"}}"#).unwrap_err();
+    assert!(e.message.contains("keyed by element index"), "{e}");
+    assert_eq!(e.column, 28);
     let e = parse_set_json(r#"{"name": "x", "name|f": {"0": 1}}"#).unwrap_err();
     assert!(e.message.contains("only for lists"), "{e}");
     let e = parse_set_json(r#"{"name": "x", "name|f": [1]}"#).unwrap_err();
-    assert!(e.message.contains("must be a string, number or boolean, found an array"), "{e}");
+    assert!(
+        e.message
+            .contains("must be a string, number or boolean, found an array"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -108,9 +167,15 @@ fn geojson_objects_are_geo_values() {
     let src = r#"{"uid": "0x1", "loc": {"type": "Point", "coordinates": [1.5, 2]}}"#;
     let nqs = parse_set_json(src).unwrap();
     assert_eq!(nqs.len(), 1);
-    assert_eq!(nqs[0].object, Object::Value(Value::Geo(r#"{"type": "Point", "coordinates": [1.5, 2]}"#.into())));
+    assert_eq!(
+        nqs[0].object,
+        Object::Value(Value::Geo(
+            r#"{"type": "Point", "coordinates": [1.5, 2]}"#.into()
+        ))
+    );
     // Not a geometry type: an ordinary nested node.
-    let nqs = parse_set_json(r#"{"uid": "0x1", "x": {"type": "Thing", "coordinates": [1]}}"#).unwrap();
+    let nqs =
+        parse_set_json(r#"{"uid": "0x1", "x": {"type": "Thing", "coordinates": [1]}}"#).unwrap();
     assert_eq!(nqs.len(), 3);
 }
 
@@ -118,11 +183,20 @@ fn geojson_objects_are_geo_values() {
 fn deletions() {
     assert_eq!(del(r#"{"uid": "0x1", "name": null}"#), ["<0x1> <name> * ."]);
     assert_eq!(del(r#"{"uid": "0x1"}"#), ["<0x1> * * ."]);
-    assert_eq!(del(r#"[{"uid": "0x1"}, {"uid": "0x2", "name@en": null}]"#), ["<0x1> * * .", "<0x2> <name@en> * ."]);
-    assert_eq!(del(r#"{"uid": "0x1", "name": "", "ok": false}"#), ["<0x1> <name> * .", "<0x1> <ok> * ."]);
+    assert_eq!(
+        del(r#"[{"uid": "0x1"}, {"uid": "0x2", "name@en": null}]"#),
+        ["<0x1> * * .", "<0x2> <name@en> * ."]
+    );
+    assert_eq!(
+        del(r#"{"uid": "0x1", "name": "", "ok": false}"#),
+        ["<0x1> <name> * .", "<0x1> <ok> * ."]
+    );
     assert_eq!(
         del(r#"{"uid": "0x1", "name": "x", "friend": {"uid": "0x2"}}"#),
-        [r#"<0x1> <name> "x"^^<xs:string> ."#, "<0x1> <friend> <0x2> ."]
+        [
+            r#"<0x1> <name> "x"^^<xs:string> ."#,
+            "<0x1> <friend> <0x2> ."
+        ]
     );
     let e = parse_delete_json("{\n  \"name\": null\n}").unwrap_err();
     assert_eq!((e.line, e.column), (1, 1));
@@ -145,20 +219,74 @@ fn blank_numbering_continues_across_bodies() {
 fn errors_name_position_and_problem() {
     let e = parse_set_json("{\"uid\": \"0x1\",\n \"~friend\": {\"uid\": \"0x2\"}}").unwrap_err();
     assert_eq!((e.line, e.column), (2, 2));
-    assert!(e.message.contains("reverse predicate \"~friend\" cannot be mutated"), "{e}");
+    assert!(
+        e.message
+            .contains("reverse predicate \"~friend\" cannot be mutated"),
+        "{e}"
+    );
     let e = parse_set_json(r#"{"uid": "alice"}"#).unwrap_err();
     assert_eq!(e.column, 9);
     assert!(e.message.starts_with("uid \"alice\" is not valid"), "{e}");
     assert!(parse_set_json(r#"{"uid": "uid(a b)"}"#).is_ok_and(|v| v.is_empty()));
     assert!(parse_set_json(r#"{"uid": "uid(a-b)"}"#).is_err());
-    assert!(parse_set_json("42").unwrap_err().message.contains("object or an array of objects, found a number"));
-    assert!(parse_set_json("[1]").unwrap_err().message.contains("expected an object in the top-level array"));
-    assert!(parse_set_json(r#"{"a": [[1]]}"#).unwrap_err().message.contains("found an array"));
-    assert!(parse_set_json(r#"{"a": [null]}"#).unwrap_err().message.contains("found null"));
-    assert!(parse_set_json(r#"{"a": 99999999999999999999}"#).unwrap_err().message.contains("does not fit in 64 bits"));
-    assert!(parse_set_json(r#"{"a": 1e999}"#).unwrap_err().message.contains("out of range"));
-    assert!(parse_set_json(r#"{"@en": 1}"#).unwrap_err().message.contains("no predicate name"));
-    assert!(parse_set_json(r#"{"a@": 1}"#).unwrap_err().message.contains("language tag"));
-    assert!(parse_set_json(r#"{"a": 1, "a|": 1}"#).unwrap_err().message.contains("no facet name"));
-    assert!(parse_set_json(r#"{"a": 1"#).unwrap_err().message.contains("close the object opened at line 1 column 1"));
+    assert!(
+        parse_set_json("42")
+            .unwrap_err()
+            .message
+            .contains("object or an array of objects, found a number")
+    );
+    assert!(
+        parse_set_json("[1]")
+            .unwrap_err()
+            .message
+            .contains("expected an object in the top-level array")
+    );
+    assert!(
+        parse_set_json(r#"{"a": [[1]]}"#)
+            .unwrap_err()
+            .message
+            .contains("found an array")
+    );
+    assert!(
+        parse_set_json(r#"{"a": [null]}"#)
+            .unwrap_err()
+            .message
+            .contains("found null")
+    );
+    assert!(
+        parse_set_json(r#"{"a": 99999999999999999999}"#)
+            .unwrap_err()
+            .message
+            .contains("does not fit in 64 bits")
+    );
+    assert!(
+        parse_set_json(r#"{"a": 1e999}"#)
+            .unwrap_err()
+            .message
+            .contains("out of range")
+    );
+    assert!(
+        parse_set_json(r#"{"@en": 1}"#)
+            .unwrap_err()
+            .message
+            .contains("no predicate name")
+    );
+    assert!(
+        parse_set_json(r#"{"a@": 1}"#)
+            .unwrap_err()
+            .message
+            .contains("language tag")
+    );
+    assert!(
+        parse_set_json(r#"{"a": 1, "a|": 1}"#)
+            .unwrap_err()
+            .message
+            .contains("no facet name")
+    );
+    assert!(
+        parse_set_json(r#"{"a": 1"#)
+            .unwrap_err()
+            .message
+            .contains("close the object opened at line 1 column 1")
+    );
 }

@@ -80,7 +80,9 @@ fn value(cur: &mut Cursor<'_>, depth: usize) -> Result<JVal> {
                 _ => {
                     return Err(ParseError::at(
                         pos,
-                        format!("expected a JSON value, found {word}; strings must be in double quotes"),
+                        format!(
+                            "expected a JSON value, found {word}; strings must be in double quotes"
+                        ),
                     ));
                 }
             }
@@ -196,7 +198,12 @@ fn string(cur: &mut Cursor<'_>) -> Result<String> {
     loop {
         let here = cur.pos();
         match cur.bump() {
-            None => return Err(ParseError::at(here, format!("expected '\"' to close the string opened at {open}"))),
+            None => {
+                return Err(ParseError::at(
+                    here,
+                    format!("expected '\"' to close the string opened at {open}"),
+                ));
+            }
             Some('"') => return Ok(out),
             Some('\\') => {
                 let c = match cur.bump() {
@@ -212,7 +219,10 @@ fn string(cur: &mut Cursor<'_>) -> Result<String> {
                     c => {
                         return Err(ParseError::at(
                             here,
-                            format!("invalid escape sequence \\{} in a JSON string", c.map(String::from).unwrap_or_default()),
+                            format!(
+                                "invalid escape sequence \\{} in a JSON string",
+                                c.map(String::from).unwrap_or_default()
+                            ),
                         ));
                     }
                 };
@@ -221,7 +231,10 @@ fn string(cur: &mut Cursor<'_>) -> Result<String> {
             Some(c) if (c as u32) < 0x20 => {
                 return Err(ParseError::at(
                     here,
-                    format!("control character U+{:04X} must be escaped in a JSON string", c as u32),
+                    format!(
+                        "control character U+{:04X} must be escaped in a JSON string",
+                        c as u32
+                    ),
                 ));
             }
             Some(c) => out.push(c),
@@ -233,19 +246,30 @@ fn unicode_escape(cur: &mut Cursor<'_>, start: Pos) -> Result<char> {
     let hi = read_hex_escape(cur, 4, start)?;
     let code = if (0xD800..0xDC00).contains(&hi) {
         if !cur.starts_with("\\u") {
-            return Err(ParseError::at(start, "a high surrogate \\uD8xx must be followed by a low surrogate \\uDCxx"));
+            return Err(ParseError::at(
+                start,
+                "a high surrogate \\uD8xx must be followed by a low surrogate \\uDCxx",
+            ));
         }
         cur.bump();
         cur.bump();
         let lo = read_hex_escape(cur, 4, start)?;
         if !(0xDC00..0xE000).contains(&lo) {
-            return Err(ParseError::at(start, "a high surrogate \\uD8xx must be followed by a low surrogate \\uDCxx"));
+            return Err(ParseError::at(
+                start,
+                "a high surrogate \\uD8xx must be followed by a low surrogate \\uDCxx",
+            ));
         }
         0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
     } else {
         hi
     };
-    char::from_u32(code).ok_or_else(|| ParseError::at(start, format!("\\u{code:04X} is not a valid Unicode character")))
+    char::from_u32(code).ok_or_else(|| {
+        ParseError::at(
+            start,
+            format!("\\u{code:04X} is not a valid Unicode character"),
+        )
+    })
 }
 
 fn number(cur: &mut Cursor<'_>) -> Result<String> {
@@ -293,12 +317,17 @@ mod tests {
         assert_eq!(kind("true"), JKind::Bool(true));
         assert_eq!(kind(" null "), JKind::Null);
         assert_eq!(kind("-1.5e3"), JKind::Num("-1.5e3".into()));
-        assert_eq!(kind(r#""a\"\\\/\n\u00e9\ud83d\ude00""#), JKind::Str("a\"\\/\né😀".into()));
+        assert_eq!(
+            kind(r#""a\"\\\/\n\u00e9\ud83d\ude00""#),
+            JKind::Str("a\"\\/\né😀".into())
+        );
     }
 
     #[test]
     fn objects_keep_order_and_last_duplicate_wins() {
-        let JKind::Obj(m) = kind(r#"{"b": 1, "a": 2, "b": 3}"#) else { panic!() };
+        let JKind::Obj(m) = kind(r#"{"b": 1, "a": 2, "b": 3}"#) else {
+            panic!()
+        };
         let keys: Vec<_> = m.iter().map(|m| m.key.as_str()).collect();
         assert_eq!(keys, ["b", "a"]);
         assert_eq!(m[0].value.kind, JKind::Num("3".into()));
@@ -319,7 +348,11 @@ mod tests {
         assert_eq!((e.line, e.column), (2, 6));
         assert!(e.message.contains("expected ':'"), "{e}");
         let e = parse("[1, 2").unwrap_err();
-        assert!(e.message.contains("close the array opened at line 1 column 1"), "{e}");
+        assert!(
+            e.message
+                .contains("close the array opened at line 1 column 1"),
+            "{e}"
+        );
         assert!(parse("01").is_err());
         assert!(parse("1.").is_err());
         assert!(parse("{} x").is_err());

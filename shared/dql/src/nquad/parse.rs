@@ -36,7 +36,11 @@ pub fn parse_delete_nquads(input: &str) -> Result<Vec<NQuad>> {
 /// Parses N-Quads from inside a `{ ... }` block of an upsert; the cursor is just after the
 /// opening brace and is left just after the closing one. `block` names the block and where it
 /// opened, for the "not closed" error.
-pub(crate) fn parse_block(cur: &mut Cursor<'_>, mode: Mode, block: (&str, Pos)) -> Result<Vec<NQuad>> {
+pub(crate) fn parse_block(
+    cur: &mut Cursor<'_>,
+    mode: Mode,
+    block: (&str, Pos),
+) -> Result<Vec<NQuad>> {
     parse_all(cur, mode, Some(block))
 }
 
@@ -47,7 +51,9 @@ fn parse_all(cur: &mut Cursor<'_>, mode: Mode, block: Option<(&str, Pos)>) -> Re
         match (cur.peek(), block) {
             (None, None) => return Ok(out),
             (None, Some((name, open))) => {
-                return Err(cur.error(format!("expected '}}' to close the {name} block opened at {open}")));
+                return Err(cur.error(format!(
+                    "expected '}}' to close the {name} block opened at {open}"
+                )));
             }
             (Some('}'), Some(_)) => {
                 cur.bump();
@@ -95,7 +101,11 @@ fn statement(cur: &mut Cursor<'_>, mode: Mode) -> Result<NQuad> {
     let obj_pos = cur.pos();
     let (object, lit_lang) = object(cur)?;
     cur.skip_inline_space();
-    let facets = if cur.peek() == Some('(') { facets(cur)? } else { Vec::new() };
+    let facets = if cur.peek() == Some('(') {
+        facets(cur)?
+    } else {
+        Vec::new()
+    };
     cur.skip_inline_space();
     match cur.peek() {
         Some('.') => {
@@ -125,7 +135,9 @@ fn statement(cur: &mut Cursor<'_>, mode: Mode) -> Result<NQuad> {
             if !matches!(object, Object::Value(_)) {
                 return Err(ParseError::at(
                     pred_pos,
-                    format!("language @{l} only applies to literal values, but the object is not a literal"),
+                    format!(
+                        "language @{l} only applies to literal values, but the object is not a literal"
+                    ),
                 ));
             }
             Some(l)
@@ -141,10 +153,16 @@ fn statement(cur: &mut Cursor<'_>, mode: Mode) -> Result<NQuad> {
     }
     if mode == Mode::Set {
         if predicate == Predicate::Star {
-            return Err(ParseError::at(pred_pos, "'*' is only allowed in delete mutations"));
+            return Err(ParseError::at(
+                pred_pos,
+                "'*' is only allowed in delete mutations",
+            ));
         }
         if object == Object::Star {
-            return Err(ParseError::at(obj_pos, "'*' is only allowed in delete mutations"));
+            return Err(ParseError::at(
+                obj_pos,
+                "'*' is only allowed in delete mutations",
+            ));
         }
     }
     Ok(NQuad {
@@ -168,7 +186,10 @@ fn subject(cur: &mut Cursor<'_>) -> Result<Subject> {
         Some(c) if c.is_ascii_digit() => {
             let text = cur.take_while(|c| !c.is_whitespace());
             parse_uid(text).map(Subject::Uid).ok_or_else(|| {
-                ParseError::at(pos, format!("expected a uid like 0x1a as the subject, found \"{text}\""))
+                ParseError::at(
+                    pos,
+                    format!("expected a uid like 0x1a as the subject, found \"{text}\""),
+                )
             })
         }
         Some('*') => Err(cur.error("'*' is not allowed as a subject; write the uid of the node")),
@@ -188,7 +209,9 @@ fn uid_from_iri(iri: &str, pos: Pos, role: &str) -> Result<u64> {
         };
         ParseError::at(
             pos,
-            format!("{hint}: the {role} must be a uid like <0x1a>, a blank node like _:name or uid(var)"),
+            format!(
+                "{hint}: the {role} must be a uid like <0x1a>, a blank node like _:name or uid(var)"
+            ),
         )
     })
 }
@@ -231,7 +254,10 @@ fn is_pn_chars_u(c: char) -> bool {
 }
 
 fn is_pn_char(c: char) -> bool {
-    is_pn_chars_u(c) || c == '-' || c.is_ascii_digit() || matches!(c as u32, 0xB7 | 0x300..=0x36F | 0x203F..=0x2040)
+    is_pn_chars_u(c)
+        || c == '-'
+        || c.is_ascii_digit()
+        || matches!(c as u32, 0xB7 | 0x300..=0x36F | 0x203F..=0x2040)
 }
 
 /// Reads `_:label` (RDF's BLANK_NODE_LABEL: dots allowed inside, not at the end) and returns the
@@ -331,7 +357,9 @@ fn predicate(cur: &mut Cursor<'_>) -> Result<(Predicate, Option<String>)> {
             return Ok((Predicate::Star, None));
         }
         Some('<') => iri(cur)?,
-        Some(c) if c.is_alphabetic() || c == '_' || c == '~' => cur.take_while(is_bare_pred_char).to_string(),
+        Some(c) if c.is_alphabetic() || c == '_' || c == '~' => {
+            cur.take_while(is_bare_pred_char).to_string()
+        }
         c => {
             return Err(cur.error(format!(
                 "expected a predicate (<name> or name), found {}",
@@ -343,7 +371,9 @@ fn predicate(cur: &mut Cursor<'_>) -> Result<(Predicate, Option<String>)> {
     if let Some(forward) = name.strip_prefix('~') {
         return Err(ParseError::at(
             pos,
-            format!("reverse predicate <{name}> cannot be mutated; mutate the forward edge <{forward}> instead"),
+            format!(
+                "reverse predicate <{name}> cannot be mutated; mutate the forward edge <{forward}> instead"
+            ),
         ));
     }
     if !name.chars().any(char::is_alphanumeric) {
@@ -356,7 +386,9 @@ fn predicate(cur: &mut Cursor<'_>) -> Result<(Predicate, Option<String>)> {
         Some(l) if !is_lang_tag(l) => {
             return Err(ParseError::at(
                 pos,
-                format!("\"{l}\" is not a language tag; write letters, then optional -subtags, like en or en-US"),
+                format!(
+                    "\"{l}\" is not a language tag; write letters, then optional -subtags, like en or en-US"
+                ),
             ));
         }
         l => l.map(str::to_string),
@@ -409,7 +441,9 @@ pub(crate) fn quoted_string(cur: &mut Cursor<'_>) -> Result<String> {
             None | Some('\n') | Some('\r') => {
                 return Err(ParseError::at(
                     here,
-                    format!("expected '\"' to close the string opened at {open}; write a line break as \\n"),
+                    format!(
+                        "expected '\"' to close the string opened at {open}; write a line break as \\n"
+                    ),
                 ));
             }
             Some('\\') => {
@@ -425,7 +459,10 @@ pub(crate) fn quoted_string(cur: &mut Cursor<'_>) -> Result<String> {
                     Some(u @ ('u' | 'U')) => {
                         let code = read_hex_escape(cur, if u == 'u' { 4 } else { 8 }, here)?;
                         char::from_u32(code).ok_or_else(|| {
-                            ParseError::at(here, format!("\\{u}{code:X} is not a valid Unicode character"))
+                            ParseError::at(
+                                here,
+                                format!("\\{u}{code:X} is not a valid Unicode character"),
+                            )
                         })?
                     }
                     c => {
@@ -485,9 +522,17 @@ fn typed_value(text: String, ty: &str, lit_pos: Pos, ty_pos: Pos) -> Result<Valu
         Some(rest) => format!("xs:{rest}"),
         None => ty.to_string(),
     };
-    let bad = |what: &str| ParseError::at(lit_pos, format!("\"{text}\" is not {what}, as the type <{ty}> requires"));
+    let bad = |what: &str| {
+        ParseError::at(
+            lit_pos,
+            format!("\"{text}\" is not {what}, as the type <{ty}> requires"),
+        )
+    };
     if text.is_empty() && short != "xs:string" {
-        return Err(ParseError::at(lit_pos, format!("an empty literal cannot have the type <{ty}>")));
+        return Err(ParseError::at(
+            lit_pos,
+            format!("an empty literal cannot have the type <{ty}>"),
+        ));
     }
     Ok(match short.as_str() {
         "xs:string" => Value::Str(text),
@@ -549,7 +594,10 @@ fn facets(cur: &mut Cursor<'_>) -> Result<Vec<Facet>> {
             )));
         }
         if out.iter().any(|f| f.key == key) {
-            return Err(ParseError::at(key_pos, format!("facet \"{key}\" is given twice")));
+            return Err(ParseError::at(
+                key_pos,
+                format!("facet \"{key}\" is given twice"),
+            ));
         }
         cur.skip_inline_space();
         if !cur.eat('=') {
@@ -610,9 +658,7 @@ fn infer_facet(raw: &str) -> Option<FacetValue> {
         return None;
     }
     let looks_numeric = unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.');
-    if looks_numeric
-        && let Ok(f) = raw.parse::<f64>()
-    {
+    if looks_numeric && let Ok(f) = raw.parse::<f64>() {
         return f.is_finite().then_some(FacetValue::Float(f));
     }
     match raw {

@@ -159,7 +159,11 @@ mod tests {
 
     #[test]
     fn renders_every_object_kind() {
-        let mut with_facets = nq(Subject::Blank("a".into()), "friend", Object::Blank("b".into()));
+        let mut with_facets = nq(
+            Subject::Blank("a".into()),
+            "friend",
+            Object::Blank("b".into()),
+        );
         with_facets.facets = vec![
             Facet {
                 key: "since".into(),
@@ -174,13 +178,27 @@ mod tests {
                 value: FacetValue::Str("a \"b\"".into()),
             },
         ];
-        assert_eq!(with_facets.to_string(), r#"_:a <friend> _:b (since=2006-01-02, w=1.0, nick="a \"b\"") ."#);
-        let mut lang = nq(Subject::Uid(26), "name", Object::Value(Value::Default("chat\n".into())));
+        assert_eq!(
+            with_facets.to_string(),
+            r#"_:a <friend> _:b (since=2006-01-02, w=1.0, nick="a \"b\"") ."#
+        );
+        let mut lang = nq(
+            Subject::Uid(26),
+            "name",
+            Object::Value(Value::Default("chat\n".into())),
+        );
         lang.lang = Some("fr".into());
         assert_eq!(lang.to_string(), r#"<0x1a> <name> "chat\n"@fr ."#);
-        let mut typed_lang = nq(Subject::Var("v".into()), "name", Object::Value(Value::Str("x".into())));
+        let mut typed_lang = nq(
+            Subject::Var("v".into()),
+            "name",
+            Object::Value(Value::Str("x".into())),
+        );
         typed_lang.lang = Some("en".into());
-        assert_eq!(typed_lang.to_string(), r#"uid(v) <name@en> "x"^^<xs:string> ."#);
+        assert_eq!(
+            typed_lang.to_string(),
+            r#"uid(v) <name@en> "x"^^<xs:string> ."#
+        );
         assert_eq!(
             nq(Subject::Uid(1), "age", Object::Value(Value::Int(-4))).to_string(),
             r#"<0x1> <age> "-4"^^<xs:int> ."#
@@ -194,7 +212,10 @@ mod tests {
             ..nq(Subject::Uid(1), "x", Object::Star)
         };
         assert_eq!(star.to_string(), "<0x1> * * .");
-        assert_eq!(nq(Subject::Uid(1), "a", Object::ValVar("v".into())).to_string(), "<0x1> <a> val(v) .");
+        assert_eq!(
+            nq(Subject::Uid(1), "a", Object::ValVar("v".into())).to_string(),
+            "<0x1> <a> val(v) ."
+        );
         assert_eq!(quote("\u{1}"), "\"\\u0001\"");
     }
 

@@ -449,7 +449,9 @@ fn fields_used(fields: &[Field], out: &mut BTreeSet<String>) {
                 }
                 fields_used(&e.children, out);
             }
-            FieldKind::Count(CountOf::Predicate { filter: Some(fl), .. }) => filter_used(fl, out),
+            FieldKind::Count(CountOf::Predicate {
+                filter: Some(fl), ..
+            }) => filter_used(fl, out),
             FieldKind::Val(v) => {
                 out.insert(v.clone());
             }

@@ -96,7 +96,10 @@ impl<'a> Lexer<'a> {
     /// The raw cursor, for a sub-parser that reads the text itself. Only valid when no token
     /// has been peeked past the current position.
     pub(crate) fn cursor(&mut self) -> &mut Cursor<'a> {
-        debug_assert!(self.peeked.is_none(), "a token was peeked before handing off the cursor");
+        debug_assert!(
+            self.peeked.is_none(),
+            "a token was peeked before handing off the cursor"
+        );
         &mut self.cur
     }
 
@@ -150,7 +153,9 @@ impl<'a> Lexer<'a> {
             }
             '<' => {
                 self.cur.bump();
-                let name = self.cur.take_while(|c| c != '>' && !c.is_whitespace() && c != '<');
+                let name = self
+                    .cur
+                    .take_while(|c| c != '>' && !c.is_whitespace() && c != '<');
                 if !self.cur.eat('>') {
                     return Err(self.cur.error(format!(
                         "expected '>' to close the '<' opened at {pos}, found {}",
@@ -164,7 +169,9 @@ impl<'a> Lexer<'a> {
             }
             c if is_word_char(c) => Tok::Word(self.cur.take_while(is_word_char).to_string()),
             c => {
-                return Err(self.cur.error(format!("unexpected character {}", describe_char(Some(c)))));
+                return Err(self
+                    .cur
+                    .error(format!("unexpected character {}", describe_char(Some(c)))));
             }
         };
         Ok(Token { tok, pos })

@@ -1,6 +1,7 @@
 //! DQL: queries, upsert blocks, mutation blocks and upsert conditions, parsed into the
-//! [`ast`] types. GraphQL-style variables (`$name`, declared in `query q($name: string)`) are
-//! substituted while parsing, from the request's variables map (keys with or without `$`).
+//! syntax-tree types of [`ast`] (re-exported here). GraphQL-style variables (`$name`, declared in
+//! `query q($name: string)`) are substituted while parsing, from the request's variables map
+//! (keys with or without `$`).
 
 pub mod ast;
 mod lexer;
@@ -32,13 +33,7 @@ pub fn parse_dql(text: &str, vars: &HashMap<String, String>) -> Result<Document>
 /// Parses an `upsert { query { ... } mutation @if(...) { set { ... } delete { ... } } }` block.
 /// The N-Quads of the mutations are parsed in place, so their errors carry positions in `text`.
 pub fn parse_upsert(text: &str, vars: &HashMap<String, String>) -> Result<Upsert> {
-    match parse_dql(text, vars)? {
-        Document::Upsert(u) => Ok(u),
-        _ => Err(crate::error::ParseError::at(
-            crate::error::Pos::START,
-            "expected an upsert block: upsert { query { ... } mutation { ... } }",
-        )),
-    }
+    Parser::new(text, vars).upsert_only()
 }
 
 /// Parses a mutation's condition as sent in `Mutation.cond`: `@if(eq(len(v), 1) AND gt(len(w), 0))`.

@@ -132,7 +132,11 @@ fn field(out: &mut String, f: &Field, level: usize) {
             }
         }
         FieldKind::Count(CountOf::Uid) => out.push_str("count(uid)"),
-        FieldKind::Count(CountOf::Predicate { name: n, reverse, filter }) => {
+        FieldKind::Count(CountOf::Predicate {
+            name: n,
+            reverse,
+            filter,
+        }) => {
             out.push_str("count(");
             pred(out, n, *reverse);
             if let Some(fl) = filter {
@@ -161,7 +165,10 @@ fn field(out: &mut String, f: &Field, level: usize) {
                 selection(out, children, level);
             }
         }
-        FieldKind::Checkpwd { predicate, password } => {
+        FieldKind::Checkpwd {
+            predicate,
+            password,
+        } => {
             out.push_str("checkpwd(");
             name(out, predicate);
             let _ = write!(out, ", {})", quote(password));
@@ -185,8 +192,10 @@ fn block(out: &mut String, b: &Block, level: usize) {
     out.push('\n');
 }
 
+/// Writes a query; `keyword` writes `query { ... }` (the form of an upsert block), with the
+/// schema block inside the braces.
 fn query(out: &mut String, q: &Query, level: usize, keyword: bool) {
-    if let Some(s) = &q.schema {
+    if let (Some(s), false) = (&q.schema, keyword) {
         indent(out, level);
         let _ = writeln!(out, "{s}");
     }
@@ -202,6 +211,10 @@ fn query(out: &mut String, q: &Query, level: usize, keyword: bool) {
         (None, false) => {}
     }
     out.push_str("{\n");
+    if let (Some(s), true) = (&q.schema, keyword) {
+        indent(out, level + 1);
+        let _ = writeln!(out, "{s}");
+    }
     for b in &q.blocks {
         block(out, b, level + 1);
     }
@@ -293,8 +306,21 @@ impl Display for Func {
             Func::Type(t) => {
                 let _ = write!(out, "type({})", quote(t));
             }
-            Func::AllOfTerms { predicate, lang, terms } | Func::AnyOfTerms { predicate, lang, terms } => {
-                out.push_str(if matches!(self, Func::AllOfTerms { .. }) { "allofterms(" } else { "anyofterms(" });
+            Func::AllOfTerms {
+                predicate,
+                lang,
+                terms,
+            }
+            | Func::AnyOfTerms {
+                predicate,
+                lang,
+                terms,
+            } => {
+                out.push_str(if matches!(self, Func::AllOfTerms { .. }) {
+                    "allofterms("
+                } else {
+                    "anyofterms("
+                });
                 name(&mut out, predicate);
                 if let Some(l) = lang {
                     let _ = write!(out, "@{l}");
@@ -337,7 +363,11 @@ impl<T: Display> Display for BoolExpr<T> {
         match self {
             BoolExpr::Leaf(t) => t.fmt(f),
             BoolExpr::And(items) | BoolExpr::Or(items) => {
-                let sep = if matches!(self, BoolExpr::And(_)) { " AND " } else { " OR " };
+                let sep = if matches!(self, BoolExpr::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 for (i, e) in items.iter().enumerate() {
                     if i > 0 {
                         f.write_str(sep)?;

@@ -6,7 +6,10 @@ fn no_vars() -> HashMap<String, String> {
 }
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn q(src: &str) -> Query {
@@ -21,7 +24,10 @@ fn err(src: &str) -> crate::ParseError {
 }
 
 fn root_func(src: &str) -> Func {
-    q(&format!("{{ me(func: {src}) {{ uid }} }}")).blocks.remove(0).func
+    q(&format!("{{ me(func: {src}) {{ uid }} }}"))
+        .blocks
+        .remove(0)
+        .func
 }
 
 fn filter(src: &str) -> Filter {
@@ -33,7 +39,10 @@ fn filter(src: &str) -> Filter {
 }
 
 fn fields(src: &str) -> Vec<Field> {
-    q(&format!("{{ me(func: has(a)) {{ {src} }} }}")).blocks.remove(0).children
+    q(&format!("{{ me(func: has(a)) {{ {src} }} }}"))
+        .blocks
+        .remove(0)
+        .children
 }
 
 fn edge(f: &Field) -> &Edge {
@@ -108,7 +117,10 @@ fn seed_upsert_example_parses() {
             delete: vec![],
         }]
     );
-    assert!(matches!(parse_dql(SEED_UPSERT, &no_vars()).unwrap(), Document::Upsert(_)));
+    assert!(matches!(
+        parse_dql(SEED_UPSERT, &no_vars()).unwrap(),
+        Document::Upsert(_)
+    ));
 }
 
 #[test]
@@ -119,7 +131,12 @@ fn anonymous_query_with_several_blocks() {
     assert_eq!(names, ["a", "b"]);
     assert_eq!(query.blocks[0].func, Func::Uid(vec![UidRef::Uid(1)]));
     // Several `{ }` operations add up, commas between blocks are allowed.
-    assert_eq!(q("{ a(func: has(x)) { uid }, } { b(func: has(y)) { uid } }").blocks.len(), 2);
+    assert_eq!(
+        q("{ a(func: has(x)) { uid }, } { b(func: has(y)) { uid } }")
+            .blocks
+            .len(),
+        2
+    );
     assert_eq!(q("{ }").blocks.len(), 0);
 }
 
@@ -140,7 +157,9 @@ fn named_query_with_variables() {
         }
     );
     assert_eq!(b.args.first, Some(5));
-    let BoolExpr::And(parts) = b.filter.as_ref().unwrap() else { panic!() };
+    let BoolExpr::And(parts) = b.filter.as_ref().unwrap() else {
+        panic!()
+    };
     let values: Vec<_> = parts
         .iter()
         .map(|p| match p {
@@ -151,7 +170,9 @@ fn named_query_with_variables() {
     assert_eq!(values, [lit("1.5"), lit("true"), lit("40")]);
     // A given value overrides the default.
     let query = parse_query(src, &vars(&[("$name", "Bob"), ("$n", "1"), ("$req", "1")])).unwrap();
-    let Func::Compare { values, .. } = &query.blocks[0].func else { panic!() };
+    let Func::Compare { values, .. } = &query.blocks[0].func else {
+        panic!()
+    };
     assert_eq!(values, &[lit("Bob")]);
 }
 
@@ -162,21 +183,45 @@ fn variable_errors() {
     assert_eq!((e.line, e.column), (1, 44));
     assert!(e.message.contains("variable $n has no value"), "{e}");
     let e = parse_query(src, &vars(&[("$n", "ten")])).unwrap_err();
-    assert!(e.message.contains("declared int but its value \"ten\" is not a valid int"), "{e}");
+    assert!(
+        e.message
+            .contains("declared int but its value \"ten\" is not a valid int"),
+        "{e}"
+    );
     let e = parse_query(src, &vars(&[("$n", "1"), ("$m", "2")])).unwrap_err();
-    assert!(e.message.contains("variable $m was passed but the query does not declare it"), "{e}");
+    assert!(
+        e.message
+            .contains("variable $m was passed but the query does not declare it"),
+        "{e}"
+    );
     let e = parse_query("{ me(func: eq(name, $x)) { uid } }", &no_vars()).unwrap_err();
     assert!(e.message.contains("variable $x is not declared"), "{e}");
     assert_eq!(e.column, 21);
     let e = parse_query("query q($a: int!) { me(func: has(a)) { uid } }", &no_vars()).unwrap_err();
-    assert!(e.message.contains("required (!) but the request gives no value"), "{e}");
-    let e = parse_query("query q($a: int! = 1) { me(func: has(a)) { uid } }", &vars(&[("a", "1")])).unwrap_err();
+    assert!(
+        e.message
+            .contains("required (!) but the request gives no value"),
+        "{e}"
+    );
+    let e = parse_query(
+        "query q($a: int! = 1) { me(func: has(a)) { uid } }",
+        &vars(&[("a", "1")]),
+    )
+    .unwrap_err();
     assert!(e.message.contains("cannot have a default"), "{e}");
     let e = parse_query("query q($a: date) { me(func: has(a)) { uid } }", &no_vars()).unwrap_err();
     assert!(e.message.starts_with("unknown variable type date"), "{e}");
-    let e = parse_query("query q($a: int, $a: int) { me(func: has(a)) { uid } }", &no_vars()).unwrap_err();
+    let e = parse_query(
+        "query q($a: int, $a: int) { me(func: has(a)) { uid } }",
+        &no_vars(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("declared twice"), "{e}");
-    let e = parse_query("query q($a: bool = maybe) { me(func: has(a)) { uid } }", &no_vars()).unwrap_err();
+    let e = parse_query(
+        "query q($a: bool = maybe) { me(func: has(a)) { uid } }",
+        &no_vars(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("not a valid bool"), "{e}");
 }
 
@@ -187,9 +232,15 @@ fn uid_list_in_a_string_variable() {
         &vars(&[("$ids", "[0x1, 0x2, \"3\"]")]),
     )
     .unwrap();
-    assert_eq!(query.blocks[0].func, Func::Uid(vec![UidRef::Uid(1), UidRef::Uid(2), UidRef::Uid(3)]));
-    let e = parse_query("query q($ids: string) { me(func: uid($ids)) { uid } }", &vars(&[("$ids", "x")]))
-        .unwrap_err();
+    assert_eq!(
+        query.blocks[0].func,
+        Func::Uid(vec![UidRef::Uid(1), UidRef::Uid(2), UidRef::Uid(3)])
+    );
+    let e = parse_query(
+        "query q($ids: string) { me(func: uid($ids)) { uid } }",
+        &vars(&[("$ids", "x")]),
+    )
+    .unwrap_err();
     assert!(e.message.contains("expected uids like 0x1a"), "{e}");
 }
 
@@ -197,7 +248,11 @@ fn uid_list_in_a_string_variable() {
 fn root_functions() {
     assert_eq!(
         q("{ v as var(func: has(a)) me(func: uid(0x1, 2, v)) { uid } }").blocks[1].func,
-        Func::Uid(vec![UidRef::Uid(1), UidRef::Uid(2), UidRef::Var("v".into())])
+        Func::Uid(vec![
+            UidRef::Uid(1),
+            UidRef::Uid(2),
+            UidRef::Var("v".into())
+        ])
     );
     assert_eq!(
         root_func(r#"eq(name@en, ["a", "b"])"#),
@@ -218,7 +273,12 @@ fn root_functions() {
             values: vec![lit("30")],
         }
     );
-    for (name, op) in [("le", CompareOp::Le), ("lt", CompareOp::Lt), ("ge", CompareOp::Ge), ("gt", CompareOp::Gt)] {
+    for (name, op) in [
+        ("le", CompareOp::Le),
+        ("lt", CompareOp::Lt),
+        ("ge", CompareOp::Ge),
+        ("gt", CompareOp::Gt),
+    ] {
         assert_eq!(
             root_func(&format!("{name}(dob, \"1980-01-01\")")),
             Func::Compare {
@@ -239,9 +299,18 @@ fn root_functions() {
             values: vec![lit("3")],
         }
     );
-    assert_eq!(root_func("has(~friend)"), Func::Has { predicate: "friend".into(), reverse: true });
+    assert_eq!(
+        root_func("has(~friend)"),
+        Func::Has {
+            predicate: "friend".into(),
+            reverse: true
+        }
+    );
     assert_eq!(root_func("type(Person)"), Func::Type("Person".into()));
-    assert_eq!(root_func("type(\"dgraph.type.User\")"), Func::Type("dgraph.type.User".into()));
+    assert_eq!(
+        root_func("type(\"dgraph.type.User\")"),
+        Func::Type("dgraph.type.User".into())
+    );
     assert_eq!(
         root_func("allofterms(name@en, \"jones indiana\")"),
         Func::AllOfTerms {
@@ -275,7 +344,8 @@ fn uid_in_forms() {
             uids: vec![UidRef::Uid(1), UidRef::Uid(2)]
         })
     );
-    let query = q("{ b as var(func: has(x)) me(func: has(a)) @filter(uid_in(boss, uid(b))) { uid } }");
+    let query =
+        q("{ b as var(func: has(x)) me(func: has(a)) @filter(uid_in(boss, uid(b))) { uid } }");
     assert_eq!(
         query.blocks[1].filter,
         Some(leaf(Func::UidIn {
@@ -287,7 +357,9 @@ fn uid_in_forms() {
 
 #[test]
 fn value_variables_in_functions_and_order() {
-    let query = q("{ var(func: has(a)) { v as age } me(func: uid(0x1), orderasc: val(v)) @filter(eq(val(v), 3) OR eq(age, val(v))) { val(v) } }");
+    let query = q(
+        "{ var(func: has(a)) { v as age } me(func: uid(0x1), orderasc: val(v)) @filter(eq(val(v), 3) OR eq(age, val(v))) { val(v) } }",
+    );
     let b = &query.blocks[1];
     assert_eq!(
         b.args.order,
@@ -296,7 +368,9 @@ fn value_variables_in_functions_and_order() {
             by: OrderBy::Val("v".into())
         }]
     );
-    let BoolExpr::Or(parts) = b.filter.as_ref().unwrap() else { panic!() };
+    let BoolExpr::Or(parts) = b.filter.as_ref().unwrap() else {
+        panic!()
+    };
     assert_eq!(
         parts[0],
         leaf(Func::Compare {
@@ -321,7 +395,10 @@ fn value_variables_in_functions_and_order() {
 #[test]
 fn unknown_and_unsupported_functions() {
     let e = err("{\n  me(func: foo(name, 1)) { uid }\n}");
-    assert_eq!((e.line, e.column, e.message.as_str()), (2, 12, "unknown function foo"));
+    assert_eq!(
+        (e.line, e.column, e.message.as_str()),
+        (2, 12, "unknown function foo")
+    );
     let e = err("{ me(func: has(a)) @filter(bar(x)) { uid } }");
     assert_eq!(e.message, "unknown function bar");
     let e = err("{ me(func: regexp(name, /a/)) { uid } }");
@@ -330,14 +407,46 @@ fn unknown_and_unsupported_functions() {
     assert!(e.message.contains("math(...) is not supported"), "{e}");
     let e = err("{ me(func: has(a)) { eq(a, 1) } }");
     assert!(e.message.contains("cannot be selected"), "{e}");
-    assert!(err("{ me(func: lt(a, 1, 2)) { uid } }").message.contains("exactly one value"));
-    assert!(err("{ me(func: lt(a, [1])) { uid } }").message.contains("expected a value for lt, found a list"));
-    assert!(err("{ me(func: eq(a)) { uid } }").message.contains("takes a predicate and a value"));
-    assert!(err("{ me(func: has(a, b)) { uid } }").message.contains("has takes 1 argument"));
-    assert!(err("{ me(func: uid()) { uid } }").message.contains("at least one"));
-    assert!(err("{ me(func: uid(0x0)) { uid } }").message.contains("not a valid uid"));
-    assert!(err("{ me(func: eq(\"a\", 1)) { uid } }").message.contains("expected a predicate"));
-    assert!(err("{ me(func: has) { uid } }").message.contains("expected '(' after the function name has"));
+    assert!(
+        err("{ me(func: lt(a, 1, 2)) { uid } }")
+            .message
+            .contains("exactly one value")
+    );
+    assert!(
+        err("{ me(func: lt(a, [1])) { uid } }")
+            .message
+            .contains("expected a value for lt, found a list")
+    );
+    assert!(
+        err("{ me(func: eq(a)) { uid } }")
+            .message
+            .contains("takes a predicate and a value")
+    );
+    assert!(
+        err("{ me(func: has(a, b)) { uid } }")
+            .message
+            .contains("has takes 1 argument")
+    );
+    assert!(
+        err("{ me(func: uid()) { uid } }")
+            .message
+            .contains("at least one")
+    );
+    assert!(
+        err("{ me(func: uid(0x0)) { uid } }")
+            .message
+            .contains("not a valid uid")
+    );
+    assert!(
+        err("{ me(func: eq(\"a\", 1)) { uid } }")
+            .message
+            .contains("expected a predicate")
+    );
+    assert!(
+        err("{ me(func: has) { uid } }")
+            .message
+            .contains("expected '(' after the function name has")
+    );
 }
 
 #[test]
@@ -361,33 +470,91 @@ fn block_arguments() {
                 },
                 Order {
                     desc: true,
-                    by: OrderBy::Predicate { name: "age".into(), lang: None }
+                    by: OrderBy::Predicate {
+                        name: "age".into(),
+                        lang: None
+                    }
                 },
             ],
         }
     );
-    assert!(err("{ me(func: has(a), first: 1, first: 2) { uid } }").message.contains("first is given twice"));
-    assert!(err("{ me(func: has(a), random: 2) { uid } }").message.starts_with("unknown argument random"));
-    assert!(err("{ me(first: 2) { uid } }").message.contains("needs a root function"));
-    assert!(err("{ me { uid } }").message.contains("expected '(' after the block name me"));
-    assert!(err("{ me(func: has(a), first: x) { uid } }").message.contains("expected an integer for first"));
-    assert!(err("{ me(func: has(a), after: x) { uid } }").message.contains("expected a uid"));
-    assert!(err("{ me(func: has(a)) { f(func: has(b)) } }").message.starts_with("unknown argument func"));
+    assert!(
+        err("{ me(func: has(a), first: 1, first: 2) { uid } }")
+            .message
+            .contains("first is given twice")
+    );
+    assert!(
+        err("{ me(func: has(a), random: 2) { uid } }")
+            .message
+            .starts_with("unknown argument random")
+    );
+    assert!(
+        err("{ me(first: 2) { uid } }")
+            .message
+            .contains("needs a root function")
+    );
+    assert!(
+        err("{ me { uid } }")
+            .message
+            .contains("expected '(' after the block name me")
+    );
+    assert!(
+        err("{ me(func: has(a), first: x) { uid } }")
+            .message
+            .contains("expected an integer for first")
+    );
+    assert!(
+        err("{ me(func: has(a), after: x) { uid } }")
+            .message
+            .contains("expected a uid")
+    );
+    assert!(
+        err("{ me(func: has(a)) { f(func: has(b)) } }")
+            .message
+            .starts_with("unknown argument func")
+    );
 }
 
 #[test]
 fn filters_precedence_and_grouping() {
     let (a, b, c) = (leaf(has("a")), leaf(has("b")), leaf(has("c")));
-    assert_eq!(filter("has(a) or has(b) and has(c)"), BoolExpr::Or(vec![a.clone(), BoolExpr::And(vec![b.clone(), c.clone()])]));
-    assert_eq!(filter("(has(a) OR has(b)) AND has(c)"), BoolExpr::And(vec![BoolExpr::Or(vec![a.clone(), b.clone()]), c.clone()]));
-    assert_eq!(filter("not has(a) and has(b)"), BoolExpr::And(vec![BoolExpr::Not(Box::new(a.clone())), b.clone()]));
-    assert_eq!(filter("NOT (has(a) or has(b))"), BoolExpr::Not(Box::new(BoolExpr::Or(vec![a.clone(), b.clone()]))));
-    assert_eq!(filter("has(a) AND has(b) AND has(c)"), BoolExpr::And(vec![a, b, c]));
+    assert_eq!(
+        filter("has(a) or has(b) and has(c)"),
+        BoolExpr::Or(vec![a.clone(), BoolExpr::And(vec![b.clone(), c.clone()])])
+    );
+    assert_eq!(
+        filter("(has(a) OR has(b)) AND has(c)"),
+        BoolExpr::And(vec![BoolExpr::Or(vec![a.clone(), b.clone()]), c.clone()])
+    );
+    assert_eq!(
+        filter("not has(a) and has(b)"),
+        BoolExpr::And(vec![BoolExpr::Not(Box::new(a.clone())), b.clone()])
+    );
+    assert_eq!(
+        filter("NOT (has(a) or has(b))"),
+        BoolExpr::Not(Box::new(BoolExpr::Or(vec![a.clone(), b.clone()])))
+    );
+    assert_eq!(
+        filter("has(a) AND has(b) AND has(c)"),
+        BoolExpr::And(vec![a, b, c])
+    );
     let e = err("{ me(func: has(a)) @filter((has(a) and has(b)) { uid } }");
-    assert!(e.message.contains("to close the @filter( opened at line 1 column 27"), "{e}");
+    assert!(
+        e.message
+            .contains("to close the @filter( opened at line 1 column 27"),
+        "{e}"
+    );
     let e = err("{ me(func: has(a)) @filter(has(a) and (has(b) { uid } }");
-    assert!(e.message.contains("to close the parenthesis opened at line 1 column 39"), "{e}");
-    let deep = format!("{{ me(func: has(a)) @filter({}has(a){}) {{ uid }} }}", "(".repeat(5000), ")".repeat(5000));
+    assert!(
+        e.message
+            .contains("to close the parenthesis opened at line 1 column 39"),
+        "{e}"
+    );
+    let deep = format!(
+        "{{ me(func: has(a)) @filter({}has(a){}) {{ uid }} }}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
     assert!(err(&deep).message.contains("nesting deeper than"));
 }
 
@@ -399,13 +566,39 @@ fn directives() {
     assert_eq!(b.directives.cascade, Some(vec![]));
     assert!(b.directives.normalize);
     assert_eq!(edge(&b.children[0]).directives.facets, Some(vec![]));
-    assert_eq!(edge(&b.children[0]).directives.cascade, Some(vec!["name".to_string()]));
-    assert_eq!(edge(&b.children[1]).directives.facets, Some(vec!["since".to_string(), "close".to_string()]));
-    assert!(err("{ me(func: has(a)) @recurse { uid } }").message.contains("@recurse is not supported"));
-    assert!(err("{ me(func: has(a)) @whatever { uid } }").message.starts_with("unknown directive @whatever"));
-    assert!(err("{ me(func: has(a)) { f @facets(eq(close, true)) { uid } } }").message.contains("facet filters"));
-    assert!(err("{ me(func: has(a)) @filter(has(a)) @filter(has(b)) { uid } }").message.contains("@filter is given twice"));
-    assert!(err("{ me(func: has(a)) { name@en@fr } }").message.contains("unknown directive @fr"));
+    assert_eq!(
+        edge(&b.children[0]).directives.cascade,
+        Some(vec!["name".to_string()])
+    );
+    assert_eq!(
+        edge(&b.children[1]).directives.facets,
+        Some(vec!["since".to_string(), "close".to_string()])
+    );
+    assert!(
+        err("{ me(func: has(a)) @recurse { uid } }")
+            .message
+            .contains("@recurse is not supported")
+    );
+    assert!(
+        err("{ me(func: has(a)) @whatever { uid } }")
+            .message
+            .starts_with("unknown directive @whatever")
+    );
+    assert!(
+        err("{ me(func: has(a)) { f @facets(eq(close, true)) { uid } } }")
+            .message
+            .contains("facet filters")
+    );
+    assert!(
+        err("{ me(func: has(a)) @filter(has(a)) @filter(has(b)) { uid } }")
+            .message
+            .contains("@filter is given twice")
+    );
+    assert!(
+        err("{ me(func: has(a)) { name@en@fr } }")
+            .message
+            .contains("unknown directive @fr")
+    );
 }
 
 #[test]
@@ -432,7 +625,10 @@ fn selections() {
     assert!(edge(&f[1]).children.is_empty());
     assert_eq!(f[2].alias.as_deref(), Some("n"));
     assert_eq!(edge(&f[2]).langs, ["en", "fr", "."]);
-    assert_eq!((f[3].var.as_deref(), edge(&f[3]).name.as_str()), (Some("v"), "age"));
+    assert_eq!(
+        (f[3].var.as_deref(), edge(&f[3]).name.as_str()),
+        (Some("v"), "age")
+    );
     let fr = edge(&f[4]);
     assert_eq!(f[4].var.as_deref(), Some("f"));
     assert_eq!(fr.args.first, Some(2));
@@ -440,7 +636,10 @@ fn selections() {
     assert_eq!(fr.children[0].kind, FieldKind::Uid);
     assert!(edge(&f[5]).reverse);
     assert_eq!(edge(&f[5]).name, "friend");
-    assert_eq!((f[6].alias.as_deref(), &f[6].kind), (Some("c"), &FieldKind::Count(CountOf::Uid)));
+    assert_eq!(
+        (f[6].alias.as_deref(), &f[6].kind),
+        (Some("c"), &FieldKind::Count(CountOf::Uid))
+    );
     assert_eq!(
         f[7].kind,
         FieldKind::Count(CountOf::Predicate {
@@ -509,10 +708,22 @@ fn checkpwd_takes_a_variable() {
 fn variables_must_be_defined() {
     let e = err("{\n  me(func: uid(f)) { uid }\n}");
     assert_eq!((e.line, e.column), (2, 16));
-    assert!(e.message.contains("variable f is used but not defined"), "{e}");
-    assert!(err("{ me(func: has(a)) { val(x) } }").message.contains("variable x is used but not defined"));
+    assert!(
+        e.message.contains("variable f is used but not defined"),
+        "{e}"
+    );
+    assert!(
+        err("{ me(func: has(a)) { val(x) } }")
+            .message
+            .contains("variable x is used but not defined")
+    );
     // Definition after use (in a later block) is fine.
-    assert_eq!(q("{ me(func: uid(f)) { uid } f as var(func: has(a)) }").blocks.len(), 2);
+    assert_eq!(
+        q("{ me(func: uid(f)) { uid } f as var(func: has(a)) }")
+            .blocks
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -531,31 +742,69 @@ fn schema_queries() {
         })
     );
     let s = q("schema(pred: name, type: Person) {}").schema.unwrap();
-    assert_eq!((s.predicates, s.types), (vec!["name".to_string()], vec!["Person".to_string()]));
-    assert!(err("schema(foo: x) {}").message.contains("unknown schema argument foo"));
-    assert!(err("schema {} schema {}").message.contains("only one schema block"));
+    assert_eq!(
+        (s.predicates, s.types),
+        (vec!["name".to_string()], vec!["Person".to_string()])
+    );
+    assert!(
+        err("schema(foo: x) {}")
+            .message
+            .contains("unknown schema argument foo")
+    );
+    assert!(
+        err("schema {} schema {}")
+            .message
+            .contains("only one schema block")
+    );
     let e = err("schema { type");
-    assert!(e.message.contains("close the schema block opened at line 1 column 8"), "{e}");
+    assert!(
+        e.message
+            .contains("close the schema block opened at line 1 column 8"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unclosed_block_names_where_it_opened() {
     let e = err("{\n  me(func: has(a)) {\n    name\n");
     assert_eq!((e.line, e.column), (4, 1));
-    assert_eq!(e.message, "expected '}' to close the block opened at line 2 column 20, found end of input");
+    assert_eq!(
+        e.message,
+        "expected '}' to close the block opened at line 2 column 20, found end of input"
+    );
     let e = err("{ me(func: has(a)) { name }");
-    assert!(e.message.contains("to close the query opened at line 1 column 1"), "{e}");
+    assert!(
+        e.message
+            .contains("to close the query opened at line 1 column 1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn comments_and_odd_tokens() {
     let query = q("# leading\n{ me(func: has(a)) { # inside\n name # after\n } }");
     assert_eq!(query.blocks[0].children.len(), 1);
-    assert!(err("{ me(func: has(a)) { name ; } }").message.contains("unexpected character ';'"));
-    assert!(err("mutation { }").message.contains("only allowed inside upsert"));
-    assert!(err("fragment f { }").message.contains("fragments are not supported"));
+    assert!(
+        err("{ me(func: has(a)) { name ; } }")
+            .message
+            .contains("unexpected character ';'")
+    );
+    assert!(
+        err("mutation { }")
+            .message
+            .contains("only allowed inside upsert")
+    );
+    assert!(
+        err("fragment f { }")
+            .message
+            .contains("fragments are not supported")
+    );
     assert!(err("upsert { }").message.contains("found an upsert block"));
-    assert!(err("{ shortest(from: 0x1, to: 0x2) { uid } }").message.contains("shortest path"));
+    assert!(
+        err("{ shortest(from: 0x1, to: 0x2) { uid } }")
+            .message
+            .contains("shortest path")
+    );
 }
 
 #[test]
@@ -589,7 +838,10 @@ fn upsert_with_conditions_and_several_mutations() {
     };
     assert_eq!(
         u.mutations[0].cond,
-        Some(BoolExpr::And(vec![len(CompareOp::Eq, "v", 1), len(CompareOp::Gt, "w", 0)]))
+        Some(BoolExpr::And(vec![
+            len(CompareOp::Eq, "v", 1),
+            len(CompareOp::Gt, "w", 0)
+        ]))
     );
     assert_eq!(u.mutations[0].set.len(), 1);
     assert_eq!(u.mutations[0].delete[0].object, Object::Star);
@@ -600,7 +852,10 @@ fn upsert_with_conditions_and_several_mutations() {
             len(CompareOp::Le, "w", 2)
         ]))
     );
-    assert_eq!(u.mutations[0].used_vars().into_iter().collect::<Vec<_>>(), ["v", "w"]);
+    assert_eq!(
+        u.mutations[0].used_vars().into_iter().collect::<Vec<_>>(),
+        ["v", "w"]
+    );
 }
 
 #[test]
@@ -615,12 +870,20 @@ fn nquad_errors_inside_upserts_have_absolute_positions() {
     assert!(e.message.contains("only allowed in delete"), "{e}");
     let src = "upsert {\n  query { v as var(func: has(a)) }\n  mutation {\n    set {\n      uid(v) <name> \"x\" .\n";
     let e = parse_upsert(src, &no_vars()).unwrap_err();
-    assert!(e.message.contains("expected '}' to close the set block opened at line 4 column 9"), "{e}");
+    assert!(
+        e.message
+            .contains("expected '}' to close the set block opened at line 4 column 9"),
+        "{e}"
+    );
 }
 
 #[test]
 fn upsert_errors() {
-    let e = parse_upsert("upsert { mutation { set { _:a <n> \"x\" . } } }", &no_vars()).unwrap_err();
+    let e = parse_upsert(
+        "upsert { mutation { set { _:a <n> \"x\" . } } }",
+        &no_vars(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("needs a query"), "{e}");
     let e = parse_upsert("upsert { query { v as var(func: has(a)) } }", &no_vars()).unwrap_err();
     assert!(e.message.contains("at least one mutation"), "{e}");
@@ -628,21 +891,44 @@ fn upsert_errors() {
     assert!(e.message.contains("only one query"), "{e}");
     let e = parse_upsert("upsert { query { } mutation { schema { } } }", &no_vars()).unwrap_err();
     assert!(e.message.contains("use the alter operation"), "{e}");
-    let e = parse_upsert("upsert { query { } mutation @if(eq(count(v), 1)) { } }", &no_vars()).unwrap_err();
+    let e = parse_upsert(
+        "upsert { query { } mutation @if(eq(count(v), 1)) { } }",
+        &no_vars(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("expected len(v) in @if"), "{e}");
     let e = parse_upsert("upsert { query { } mutation { } } extra", &no_vars()).unwrap_err();
     assert!(e.message.contains("expected the end of the text"), "{e}");
-    assert!(parse_upsert("{ me(func: has(a)) { uid } }", &no_vars()).is_err());
+    let e = parse_upsert("\n  { me(func: has(a)) { uid } }", &no_vars()).unwrap_err();
+    assert_eq!((e.line, e.column), (2, 3));
+    assert!(e.message.starts_with("expected an upsert block"), "{e}");
+    let e = parse_query("{ set { _:a <n> \"x\" . } }", &no_vars()).unwrap_err();
+    assert!(
+        e.message.ends_with("a mutation block is not a query"),
+        "{e}"
+    );
 }
 
 #[test]
 fn mutation_block_document() {
-    let doc = parse_dql("{\n  set {\n    _:a <name> \"A\" .\n  }\n  delete { <0x1> * * . }\n}", &no_vars()).unwrap();
-    let Document::Mutation(m) = doc else { panic!("{doc:?}") };
+    let doc = parse_dql(
+        "{\n  set {\n    _:a <name> \"A\" .\n  }\n  delete { <0x1> * * . }\n}",
+        &no_vars(),
+    )
+    .unwrap();
+    let Document::Mutation(m) = doc else {
+        panic!("{doc:?}")
+    };
     assert_eq!((m.set.len(), m.delete.len(), m.cond), (1, 1, None));
-    assert!(matches!(parse_dql("{ me(func: has(a)) { uid } }", &no_vars()).unwrap(), Document::Query(_)));
+    assert!(matches!(
+        parse_dql("{ me(func: has(a)) { uid } }", &no_vars()).unwrap(),
+        Document::Query(_)
+    ));
     // A block called `set` is still a query block.
-    assert!(matches!(parse_dql("{ set(func: has(a)) { uid } }", &no_vars()).unwrap(), Document::Query(_)));
+    assert!(matches!(
+        parse_dql("{ set(func: has(a)) { uid } }", &no_vars()).unwrap(),
+        Document::Query(_)
+    ));
 }
 
 #[test]
@@ -656,11 +942,36 @@ fn conditions_as_sent_in_mutation_cond() {
         })
     );
     assert!(parse_condition("  @if( (lt(len(a), 1)) and ge(len(b), 3) )  ").is_ok());
-    assert!(parse_condition("eq(len(v), 1)").unwrap_err().message.contains("expected '@'"));
-    assert!(parse_condition("@if(foo(len(v), 1))").unwrap_err().message.contains("unknown function foo in @if"));
-    assert!(parse_condition("@if(eq(len(v), x))").unwrap_err().message.contains("expected an integer"));
-    assert!(parse_condition("@if(eq(len(v), 1)").unwrap_err().message.contains("to close the @if( opened at line 1 column 4"));
-    assert!(parse_condition("@filter(eq(len(v), 1))").unwrap_err().message.contains("expected @if"));
+    assert!(
+        parse_condition("eq(len(v), 1)")
+            .unwrap_err()
+            .message
+            .contains("expected '@'")
+    );
+    assert!(
+        parse_condition("@if(foo(len(v), 1))")
+            .unwrap_err()
+            .message
+            .contains("unknown function foo in @if")
+    );
+    assert!(
+        parse_condition("@if(eq(len(v), x))")
+            .unwrap_err()
+            .message
+            .contains("expected an integer")
+    );
+    assert!(
+        parse_condition("@if(eq(len(v), 1)")
+            .unwrap_err()
+            .message
+            .contains("to close the @if( opened at line 1 column 4")
+    );
+    assert!(
+        parse_condition("@filter(eq(len(v), 1))")
+            .unwrap_err()
+            .message
+            .contains("expected @if")
+    );
 }
 
 #[test]
@@ -686,4 +997,39 @@ fn rendering_reads_back() {
     assert_eq!(q(&text), parsed, "{text}");
     let u = parse_upsert(SEED_UPSERT, &no_vars()).unwrap();
     assert_eq!(parse_upsert(&u.to_string(), &no_vars()).unwrap(), u);
+}
+
+#[test]
+fn deep_nesting_is_bounded_not_a_stack_overflow() {
+    let nested = |depth: usize| {
+        format!(
+            "{{ me(func: has(a)) {}{} }}",
+            "{ a ".repeat(depth),
+            "}".repeat(depth)
+        )
+    };
+    let ok = q(&nested(100));
+    let mut level = &ok.blocks[0].children;
+    let mut depth = 0;
+    while let Some(f) = level.first() {
+        level = &edge(f).children;
+        depth += 1;
+    }
+    assert_eq!(depth, 100);
+    assert!(
+        err(&nested(1000))
+            .message
+            .starts_with("nesting deeper than")
+    );
+    let nots = format!(
+        "{{ me(func: has(a)) @filter({}has(a)) {{ uid }} }}",
+        "not ".repeat(1000)
+    );
+    assert!(err(&nots).message.starts_with("nesting deeper than"));
+    let lists = format!(
+        "{{ me(func: eq(a, {}1{})) {{ uid }} }}",
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
+    assert!(err(&lists).message.starts_with("nesting deeper than"));
 }

@@ -1,0 +1,387 @@
+//! `api.Dgraph`, wire-compatible with Dgraph's client API: what dgo and pydgraph call.
+
+use crate::graph::mutate::MutationCtx;
+use crate::graph::{Graph, GraphError};
+use lodestar_dql::query::ast::{BoolExpr, Condition, Document};
+use lodestar_dql::{NQuad, Query};
+use lodestar_proto::api::dgraph_server::Dgraph;
+use lodestar_proto::api::{
+    self, Check, Latency, Operation, Payload, Request, Response, TxnContext, Version,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tonic::Status;
+
+/// The public API over one alpha's graph.
+#[derive(Debug, Clone)]
+pub struct DgraphApi {
+    pub graph: Arc<Graph>,
+    /// Zero's cluster-wide draining flag, refreshed in the background.
+    pub draining: Arc<AtomicBool>,
+}
+
+pub fn to_status(e: GraphError) -> Status {
+    match e {
+        GraphError::Invalid(m) => Status::invalid_argument(m),
+        GraphError::Aborted => Status::aborted(GraphError::Aborted.to_string()),
+        GraphError::NotFound(m) => Status::not_found(m),
+        GraphError::Unavailable(m) => Status::unavailable(m),
+        GraphError::Internal(m) => Status::internal(m),
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+impl DgraphApi {
+    fn check_draining(&self) -> Result<(), Status> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(Status::unavailable(
+                "the cluster is draining (set by an operator through zero or /admin draining): queries and mutations are refused until it is turned off",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The N-Quads of one `api.Mutation`: (sets, deletes).
+    /// `json` numbers new JSON nodes across all the mutations of one request.
+    fn mutation_nquads(
+        m: &api::Mutation,
+        json: &mut lodestar_dql::JsonParser,
+    ) -> Result<(Vec<NQuad>, Vec<NQuad>), Status> {
+        let mut sets = Vec::new();
+        let mut dels = Vec::new();
+        let text = |b: &[u8], what: &str| -> Result<String, Status> {
+            String::from_utf8(b.to_vec()).map_err(|_| invalid(format!("{what} is not valid UTF-8")))
+        };
+        if !m.set_nquads.is_empty() {
+            sets.extend(
+                lodestar_dql::parse_set_nquads(&text(&m.set_nquads, "set_nquads")?)
+                    .map_err(invalid)?,
+            );
+        }
+        if !m.del_nquads.is_empty() {
+            dels.extend(
+                lodestar_dql::parse_delete_nquads(&text(&m.del_nquads, "del_nquads")?)
+                    .map_err(invalid)?,
+            );
+        }
+        if !m.set_json.is_empty() {
+            sets.extend(
+                json.parse_set(&text(&m.set_json, "set_json")?)
+                    .map_err(invalid)?,
+            );
+        }
+        if !m.delete_json.is_empty() {
+            dels.extend(
+                json.parse_delete(&text(&m.delete_json, "delete_json")?)
+                    .map_err(invalid)?,
+            );
+        }
+        for nq in &m.set {
+            sets.extend(lodestar_dql::parse_set_nquads(&proto_nquad_text(nq)?).map_err(invalid)?);
+        }
+        for nq in &m.del {
+            dels.extend(
+                lodestar_dql::parse_delete_nquads(&proto_nquad_text(nq)?).map_err(invalid)?,
+            );
+        }
+        if sets.is_empty() && dels.is_empty() {
+            return Err(invalid("Empty mutation"));
+        }
+        Ok((sets, dels))
+    }
+}
+
+/// Renders a protobuf NQuad as RDF text so it goes through the one N-Quad parser.
+fn proto_nquad_text(nq: &api::NQuad) -> Result<String, Status> {
+    let node = |s: &str| -> String {
+        if s.starts_with("_:") || s.starts_with("uid(") {
+            s.to_string()
+        } else {
+            format!("<{s}>")
+        }
+    };
+    let object = if !nq.object_id.is_empty() {
+        node(&nq.object_id)
+    } else {
+        use api::value::Val;
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        match nq.object_value.as_ref().and_then(|v| v.val.as_ref()) {
+            Some(Val::DefaultVal(s)) if s == "_STAR_ALL" => "*".to_string(),
+            Some(Val::DefaultVal(s)) => quote(s),
+            Some(Val::StrVal(s)) => format!("{}^^<xs:string>", quote(s)),
+            Some(Val::IntVal(i)) => format!("\"{i}\"^^<xs:int>"),
+            Some(Val::BoolVal(b)) => format!("\"{b}\"^^<xs:boolean>"),
+            Some(Val::DoubleVal(d)) => format!("\"{d}\"^^<xs:double>"),
+            Some(Val::PasswordVal(s)) => format!("{}^^<xs:password>", quote(s)),
+            Some(Val::UidVal(u)) => format!("<{u:#x}>"),
+            Some(Val::DatetimeVal(b)) | Some(Val::DateVal(b)) => {
+                format!("{}^^<xs:dateTime>", quote(&String::from_utf8_lossy(b)))
+            }
+            Some(_) => return Err(invalid("this NQuad value type is not supported")),
+            None => {
+                return Err(invalid(format!(
+                    "NQuad for predicate {} has no object",
+                    nq.predicate
+                )));
+            }
+        }
+    };
+    let lang = if nq.lang.is_empty() {
+        String::new()
+    } else {
+        format!("@{}", nq.lang)
+    };
+    let pred = if nq.predicate == "*" {
+        "*".to_string()
+    } else {
+        format!("<{}>", nq.predicate)
+    };
+    Ok(format!(
+        "{} {} {}{} .",
+        node(&nq.subject),
+        pred,
+        object,
+        lang
+    ))
+}
+
+/// Whether an upsert's `@if` condition holds for the query's variables.
+fn condition_holds(cond: &Condition, vars: &HashMap<String, Vec<u64>>) -> bool {
+    match cond {
+        BoolExpr::Leaf(l) => {
+            let len = vars.get(&l.var).map(|v| v.len()).unwrap_or(0) as i64;
+            use lodestar_dql::query::ast::CompareOp::*;
+            match l.op {
+                Eq => len == l.value,
+                Le => len <= l.value,
+                Lt => len < l.value,
+                Ge => len >= l.value,
+                Gt => len > l.value,
+            }
+        }
+        BoolExpr::And(parts) => parts.iter().all(|p| condition_holds(p, vars)),
+        BoolExpr::Or(parts) => parts.iter().any(|p| condition_holds(p, vars)),
+        BoolExpr::Not(p) => !condition_holds(p, vars),
+    }
+}
+
+fn ns(d: std::time::Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+#[tonic::async_trait]
+impl Dgraph for DgraphApi {
+    async fn login(
+        &self,
+        _request: tonic::Request<api::LoginRequest>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        Err(Status::unimplemented(
+            "ACL is not enabled: this cluster has no users to log in as (start the services with --acl_secret_file to enable ACL)",
+        ))
+    }
+
+    async fn query(
+        &self,
+        request: tonic::Request<Request>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        let started = Instant::now();
+        self.check_draining()?;
+        let req = request.into_inner();
+        let graph = &self.graph;
+
+        // Parse first: bad input writes nothing and takes no timestamp.
+        let query: Option<Query> = if req.query.trim().is_empty() {
+            None
+        } else {
+            match lodestar_dql::parse_dql(&req.query, &req.vars).map_err(invalid)? {
+                Document::Query(q) => Some(q),
+                Document::Upsert(_) | Document::Mutation(_) => {
+                    return Err(invalid(
+                        "put an upsert's mutations in Request.mutations (with cond for @if); Request.query holds the query part",
+                    ));
+                }
+            }
+        };
+        let mut parsed = Vec::new();
+        let mut json_parser = lodestar_dql::JsonParser::new();
+        for m in &req.mutations {
+            let cond = if m.cond.trim().is_empty() {
+                None
+            } else {
+                Some(lodestar_dql::parse_condition(&m.cond).map_err(invalid)?)
+            };
+            let (sets, dels) = Self::mutation_nquads(m, &mut json_parser)?;
+            parsed.push((cond, sets, dels));
+        }
+        let parsing = started.elapsed();
+
+        let writes = !parsed.is_empty();
+        let commit_now = req.commit_now || req.mutations.iter().any(|m| m.commit_now);
+        if writes && req.read_only {
+            return Err(invalid("a read-only transaction cannot run mutations"));
+        }
+        let ts_started = Instant::now();
+        let start_ts = if req.start_ts != 0 {
+            req.start_ts
+        } else if req.read_only || req.best_effort {
+            graph.read_ts().await.map_err(to_status)?
+        } else {
+            graph.begin().await.map_err(to_status)?
+        };
+        let assign = ts_started.elapsed();
+
+        let processing_started = Instant::now();
+        let txn = graph.txn(start_ts);
+        let mut txn_guard = txn.lock().await;
+        let mut json = serde_json::Map::new();
+        let mut ctx = MutationCtx::default();
+        if let Some(q) = &query {
+            let out = graph
+                .run_query(&graph.view(start_ts, Some(&txn_guard)), q)
+                .map_err(to_status)?;
+            json = out.json;
+            ctx.uid_vars = out.uid_vars;
+            ctx.val_vars = out.val_vars;
+        }
+        let mut uids = HashMap::new();
+        for (cond, sets, dels) in &parsed {
+            if let Some(c) = cond
+                && !condition_holds(c, &ctx.uid_vars)
+            {
+                continue;
+            }
+            let before: std::collections::HashSet<String> = ctx.blanks.keys().cloned().collect();
+            graph
+                .assign_blanks(sets, dels, &mut ctx)
+                .await
+                .map_err(to_status)?;
+            graph
+                .mutate(&mut txn_guard, sets, dels, &ctx)
+                .map_err(to_status)?;
+            for (name, uid) in &ctx.blanks {
+                if !before.contains(name) && !name.starts_with("uid(") {
+                    uids.insert(name.clone(), format!("{uid:#x}"));
+                }
+            }
+        }
+        let mut txn_ctx = TxnContext {
+            start_ts,
+            ..Default::default()
+        };
+        if writes {
+            txn_ctx.keys = txn_guard
+                .conflicts
+                .iter()
+                .map(|k| format!("{k:x}"))
+                .collect();
+            txn_ctx.preds = txn_guard.preds.iter().cloned().collect();
+            if commit_now {
+                drop(txn_guard);
+                txn_ctx.commit_ts = graph.commit(start_ts).await.map_err(to_status)?;
+            } else {
+                graph.persist_pending(&txn_guard).map_err(to_status)?;
+            }
+        }
+        let processing = processing_started.elapsed();
+        let encoding_started = Instant::now();
+        let json = if query.is_some() {
+            serde_json::to_vec(&json).map_err(|e| Status::internal(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let latency = Latency {
+            parsing_ns: ns(parsing),
+            processing_ns: ns(processing),
+            encoding_ns: ns(encoding_started.elapsed()),
+            assign_timestamp_ns: ns(assign),
+            total_ns: ns(started.elapsed()),
+        };
+        Ok(tonic::Response::new(Response {
+            json,
+            txn: Some(txn_ctx),
+            latency: Some(latency),
+            uids,
+            ..Default::default()
+        }))
+    }
+
+    async fn alter(
+        &self,
+        request: tonic::Request<Operation>,
+    ) -> Result<tonic::Response<Payload>, Status> {
+        self.check_draining()?;
+        let op = request.into_inner();
+        use api::operation::DropOp;
+        let drop_op = DropOp::try_from(op.drop_op).unwrap_or(DropOp::None);
+        let graph = &self.graph;
+        if op.drop_all || drop_op == DropOp::All {
+            graph.drop_all().await.map_err(to_status)?;
+        } else if drop_op == DropOp::Data {
+            graph.drop_data().await.map_err(to_status)?;
+        } else if drop_op == DropOp::Attr || !op.drop_attr.is_empty() {
+            let name = if op.drop_attr.is_empty() {
+                &op.drop_value
+            } else {
+                &op.drop_attr
+            };
+            if name.is_empty() {
+                return Err(invalid(
+                    "If DropOp is set to ATTR, DropValue must not be empty",
+                ));
+            }
+            graph.drop_attr(name).await.map_err(to_status)?;
+        } else if drop_op == DropOp::Type {
+            if op.drop_value.is_empty() {
+                return Err(invalid(
+                    "If DropOp is set to TYPE, DropValue must not be empty",
+                ));
+            }
+            graph.drop_type(&op.drop_value).await.map_err(to_status)?;
+        } else if !op.schema.trim().is_empty() {
+            graph.alter_schema(&op.schema).await.map_err(to_status)?;
+        } else {
+            return Err(invalid("Operation must have at least one field set"));
+        }
+        Ok(tonic::Response::new(Payload { data: Vec::new() }))
+    }
+
+    async fn commit_or_abort(
+        &self,
+        request: tonic::Request<TxnContext>,
+    ) -> Result<tonic::Response<TxnContext>, Status> {
+        let ctx = request.into_inner();
+        if ctx.start_ts == 0 {
+            return Err(invalid(
+                "StartTs cannot be zero while committing a transaction",
+            ));
+        }
+        if ctx.aborted {
+            self.graph.abort(ctx.start_ts).await.map_err(to_status)?;
+            return Ok(tonic::Response::new(TxnContext {
+                start_ts: ctx.start_ts,
+                aborted: true,
+                ..Default::default()
+            }));
+        }
+        let commit_ts = self.graph.commit(ctx.start_ts).await.map_err(to_status)?;
+        Ok(tonic::Response::new(TxnContext {
+            start_ts: ctx.start_ts,
+            commit_ts,
+            ..Default::default()
+        }))
+    }
+
+    async fn check_version(
+        &self,
+        _request: tonic::Request<Check>,
+    ) -> Result<tonic::Response<Version>, Status> {
+        Ok(tonic::Response::new(Version {
+            tag: lodestar_runtime::VERSION.to_string(),
+        }))
+    }
+}

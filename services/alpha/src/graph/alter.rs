@@ -1,0 +1,216 @@
+//! Schema changes and drops (`Alter`): new indexes and reverse edges are built from the data
+//! already stored, and drops write tombstones at a fresh timestamp, so reads at older
+//! timestamps (and backups) still see what was there.
+
+use super::posting::{Posting, Slot};
+use super::schema::Schema;
+use super::{Graph, GraphError};
+use lodestar_storage::Write;
+use lodestar_storage::keys::{self, KeyKind};
+use lodestar_types::schema::{self, PredicateSchema, reserved};
+use lodestar_types::tokenizer;
+
+const DATA_KINDS: [KeyKind; 4] = [
+    KeyKind::Data,
+    KeyKind::Index,
+    KeyKind::Reverse,
+    KeyKind::Count,
+];
+
+impl Graph {
+    /// Applies schema text: validates it, refuses changes to reserved predicates, stores it, and
+    /// builds indexes and reverse edges that the change adds.
+    pub async fn alter_schema(&self, text: &str) -> Result<(), GraphError> {
+        let mut update = schema::parse(text).map_err(|e| GraphError::Invalid(e.to_string()))?;
+        reserved::check_alter(&mut update).map_err(|e| GraphError::Invalid(e.to_string()))?;
+        let current = self.schema();
+        let mut rebuild = Vec::new();
+        for p in &update.predicates {
+            if let Some(old) = current.preds.get(&p.name) {
+                let has_data = self.has_data(&p.name)?;
+                schema::check_change(old, p, has_data)
+                    .map_err(|e| GraphError::Invalid(e.to_string()))?;
+                if has_data
+                    && (old.indexes != p.indexes
+                        || old.reverse != p.reverse
+                        || old.count != p.count)
+                {
+                    rebuild.push(p.clone());
+                }
+            }
+        }
+        let _apply = self.commits.lock().await;
+        let ts = self.oracle.timestamps(1).await?;
+        let mut writes = Vec::new();
+        for p in &update.predicates {
+            writes.push(Schema::pred_write(&self.store, p)?);
+        }
+        for t in &update.types {
+            writes.push(Schema::type_write(&self.store, t)?);
+        }
+        for p in &rebuild {
+            writes.extend(self.rebuild_writes(p)?);
+        }
+        for chunk in writes.chunks(50_000) {
+            self.store.commit(ts, chunk, &[], false)?;
+        }
+        self.store.sync()?;
+        let mut s = self.schema.write();
+        for p in update.predicates {
+            s.preds.insert(p.name.clone(), p);
+        }
+        for t in update.types {
+            s.types.insert(t.name.clone(), t);
+        }
+        Ok(())
+    }
+
+    fn has_data(&self, name: &str) -> Result<bool, GraphError> {
+        let Some(pred) = self.store.lookup_predicate(name) else {
+            return Ok(false);
+        };
+        let snap = self.store.snapshot();
+        let has = snap
+            .scan_prefix_at(&keys::prefix(KeyKind::Data, pred), u64::MAX)
+            .next()
+            .transpose()?
+            .is_some();
+        Ok(has)
+    }
+
+    /// Removes `p`'s index and reverse entries and writes them anew from its data (read at the
+    /// newest applied state: the caller holds the commit lock).
+    fn rebuild_writes(&self, p: &PredicateSchema) -> Result<Vec<Write>, GraphError> {
+        let pred = self.store.predicate_id(&p.name)?;
+        let snap = self.store.snapshot();
+        let mut writes = Vec::new();
+        for kind in [KeyKind::Index, KeyKind::Reverse] {
+            for item in snap.scan_prefix_at(&keys::prefix(kind, pred), u64::MAX) {
+                writes.push(Write::delete(item?.0));
+            }
+        }
+        let data = keys::prefix(KeyKind::Data, pred);
+        for item in snap.scan_prefix_at(&data, u64::MAX) {
+            let (key, raw) = item?;
+            let Some(subject) = keys::u64_at(&key, data.len()) else {
+                continue;
+            };
+            match Slot::parse(&key[data.len() + 8..]) {
+                Some(Slot::Edge(target)) if p.reverse => {
+                    writes.push(Write::put(
+                        keys::reverse_key(pred, target, subject),
+                        Vec::new(),
+                    ));
+                }
+                Some(Slot::Value { .. } | Slot::List(_)) => {
+                    let posting = Posting::decode(&raw).map_err(GraphError::Internal)?;
+                    if let Some(v) = posting.value {
+                        for &kind in &p.indexes {
+                            let tokens = tokenizer::tokens(kind, &v).map_err(|e| {
+                                GraphError::Invalid(format!("indexing {}: {e}", p.name))
+                            })?;
+                            for t in tokens {
+                                writes.push(Write::put(
+                                    keys::index_key(pred, &t, subject),
+                                    Vec::new(),
+                                ));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Deleting and re-adding the same key in one batch: keep the last word.
+        let mut dedup = std::collections::BTreeMap::new();
+        for w in writes {
+            dedup.insert(w.key, w.value);
+        }
+        Ok(dedup
+            .into_iter()
+            .map(|(key, value)| Write { key, value })
+            .collect())
+    }
+
+    /// Tombstones for every live key of the given kinds (all predicates when `pred` is None).
+    fn tombstones(&self, kinds: &[KeyKind], pred: Option<u32>) -> Result<Vec<Write>, GraphError> {
+        let snap = self.store.snapshot();
+        let mut writes = Vec::new();
+        for &kind in kinds {
+            let prefix = match pred {
+                Some(p) => keys::prefix(kind, p),
+                None => vec![kind as u8],
+            };
+            for item in snap.scan_prefix_at(&prefix, u64::MAX) {
+                writes.push(Write::delete(item?.0));
+            }
+        }
+        Ok(writes)
+    }
+
+    async fn write_locked(&self, writes: Vec<Write>) -> Result<u64, GraphError> {
+        let ts = self.oracle.timestamps(1).await?;
+        for chunk in writes.chunks(50_000) {
+            self.store.commit(ts, chunk, &[], false)?;
+        }
+        self.store.sync()?;
+        Ok(ts)
+    }
+
+    /// `drop_all`: every node, edge and schema entry goes; the reserved schema stays.
+    pub async fn drop_all(&self) -> Result<(), GraphError> {
+        {
+            let _apply = self.commits.lock().await;
+            let writes = self.tombstones(
+                &[
+                    KeyKind::Data,
+                    KeyKind::Index,
+                    KeyKind::Reverse,
+                    KeyKind::Count,
+                    KeyKind::Schema,
+                    KeyKind::Type,
+                ],
+                None,
+            )?;
+            self.write_locked(writes).await?;
+            *self.schema.write() = Schema::default();
+        }
+        let (preds, types) = self.schema.read().missing_reserved();
+        self.write_schema(preds, types, Vec::new(), Vec::new())
+            .await?;
+        Ok(())
+    }
+
+    /// `DROP_OP DATA`: every node and edge goes; the schema stays.
+    pub async fn drop_data(&self) -> Result<(), GraphError> {
+        let _apply = self.commits.lock().await;
+        let writes = self.tombstones(&DATA_KINDS, None)?;
+        self.write_locked(writes).await?;
+        Ok(())
+    }
+
+    /// `DROP_OP ATTR` / `drop_attr`: a predicate's data, indexes and schema go.
+    pub async fn drop_attr(&self, name: &str) -> Result<(), GraphError> {
+        reserved::check_drop_predicate(name).map_err(|e| GraphError::Invalid(e.to_string()))?;
+        let Some(pred) = self.store.lookup_predicate(name) else {
+            return Ok(());
+        };
+        let _apply = self.commits.lock().await;
+        let mut writes = self.tombstones(&DATA_KINDS, Some(pred))?;
+        writes.push(Write::delete(keys::schema_key(pred)));
+        self.write_locked(writes).await?;
+        self.schema.write().preds.remove(name);
+        Ok(())
+    }
+
+    /// `DROP_OP TYPE`: a type definition goes (its predicates and data stay).
+    pub async fn drop_type(&self, name: &str) -> Result<(), GraphError> {
+        reserved::check_drop_type(name).map_err(|e| GraphError::Invalid(e.to_string()))?;
+        if !self.schema.read().types.contains_key(name) {
+            return Ok(());
+        }
+        self.write_schema(Vec::new(), Vec::new(), Vec::new(), vec![name.to_string()])
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,350 @@
+//! The graph engine end to end on an in-memory store, with an in-process oracle standing in
+//! for zero (zero itself is tested against real processes elsewhere).
+
+use super::mutate::MutationCtx;
+use super::{Graph, GraphError, Oracle};
+use lodestar_storage::Store;
+use parking_lot::Mutex;
+use serde_json::{Value as Json, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A minimal oracle: a counter and first-committer-wins on conflict keys.
+#[derive(Default)]
+pub struct LocalOracle {
+    state: Mutex<OracleState>,
+}
+
+#[derive(Default)]
+struct OracleState {
+    ts: u64,
+    uid: u64,
+    last_write: HashMap<u64, u64>,
+    decided: HashMap<u64, Option<u64>>,
+}
+
+#[tonic::async_trait]
+impl Oracle for LocalOracle {
+    async fn timestamps(&self, n: u64) -> Result<u64, GraphError> {
+        let mut s = self.state.lock();
+        let first = s.ts + 1;
+        s.ts += n;
+        Ok(first)
+    }
+    async fn read_ts(&self) -> Result<u64, GraphError> {
+        Ok(self.state.lock().ts)
+    }
+    async fn commit(
+        &self,
+        start: u64,
+        keys: Vec<u64>,
+        abort: bool,
+    ) -> Result<Option<u64>, GraphError> {
+        let mut s = self.state.lock();
+        if let Some(d) = s.decided.get(&start) {
+            return Ok(*d);
+        }
+        if abort
+            || keys
+                .iter()
+                .any(|k| s.last_write.get(k).is_some_and(|c| *c > start))
+        {
+            s.decided.insert(start, None);
+            return Ok(None);
+        }
+        s.ts += 1;
+        let c = s.ts;
+        for k in keys {
+            s.last_write.insert(k, c);
+        }
+        s.decided.insert(start, Some(c));
+        Ok(Some(c))
+    }
+    async fn status(&self, start: u64) -> Result<Option<Option<u64>>, GraphError> {
+        Ok(self.state.lock().decided.get(&start).copied())
+    }
+    async fn uids(&self, n: u64) -> Result<u64, GraphError> {
+        let mut s = self.state.lock();
+        let first = s.uid + 1;
+        s.uid += n;
+        Ok(first)
+    }
+}
+
+async fn graph() -> Arc<Graph> {
+    Graph::open(
+        Arc::new(Store::in_memory()),
+        Arc::new(LocalOracle::default()),
+    )
+    .await
+    .unwrap()
+}
+
+async fn alter(g: &Graph, schema: &str) {
+    let update = lodestar_types::schema::parse(schema).unwrap();
+    g.write_schema(update.predicates, update.types, vec![], vec![])
+        .await
+        .unwrap();
+}
+
+/// Runs one mutation transaction and commits it; returns the blank-node uids.
+async fn set(g: &Graph, rdf: &str) -> HashMap<String, u64> {
+    let start = g.begin().await.unwrap();
+    let nqs = lodestar_dql::parse_set_nquads(rdf).unwrap();
+    let mut ctx = MutationCtx::default();
+    g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
+    let txn = g.txn(start);
+    let mut t = txn.lock().await;
+    g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
+    drop(t);
+    g.commit(start).await.unwrap();
+    ctx.blanks
+}
+
+async fn query(g: &Graph, q: &str) -> Json {
+    let ts = g.read_ts().await.unwrap();
+    let parsed = lodestar_dql::parse_query(q, &HashMap::new()).unwrap();
+    let out = g.run_query(&g.view(ts, None), &parsed).unwrap();
+    Json::Object(out.json)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn set_commit_and_query_with_indexes_edges_and_order() {
+    let g = graph().await;
+    alter(
+        &g,
+        "name: string @index(exact, term) .\nage: int @index(int) .\nfriend: [uid] @reverse .",
+    )
+    .await;
+    let uids = set(
+        &g,
+        r#"_:a <name> "Alice Liddell" .
+           _:a <age> "30" .
+           _:b <name> "Bob" .
+           _:b <age> "25" .
+           _:c <name> "Carol" .
+           _:a <friend> _:b (since=2006) .
+           _:a <friend> _:c ."#,
+    )
+    .await;
+    let (a, b) = (uids["a"], uids["b"]);
+    let r = query(&g, r#"{ q(func: eq(name, "Alice Liddell")) { name age friend(orderasc: name) @facets { name } } }"#).await;
+    assert_eq!(
+        r,
+        json!({"q": [{"name": "Alice Liddell", "age": 30, "friend": [{"name": "Bob", "friend|since": 2006}, {"name": "Carol"}]}]})
+    );
+    let r = query(&g, r#"{ q(func: ge(age, 26)) { uid } }"#).await;
+    assert_eq!(r, json!({"q": [{"uid": format!("{a:#x}")}]}));
+    let r = query(
+        &g,
+        &format!("{{ q(func: uid({b:#x})) {{ name ~friend {{ name }} }} }}"),
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"q": [{"name": "Bob", "~friend": [{"name": "Alice Liddell"}]}]})
+    );
+    let r = query(
+        &g,
+        r#"{ q(func: anyofterms(name, "alice bob")) { count(friend) name } }"#,
+    )
+    .await;
+    assert_eq!(r["q"].as_array().unwrap().len(), 2, "{r}");
+    let r = query(
+        &g,
+        r#"{ q(func: has(name), orderdesc: age, first: 2) @filter(not eq(name, "Bob")) { name } }"#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"q": [{"name": "Alice Liddell"}, {"name": "Carol"}]})
+    );
+    let err = lodestar_dql::parse_query(
+        r#"{ q(func: eq(friend_of, "x")) { uid } }"#,
+        &HashMap::new(),
+    )
+    .unwrap();
+    let ts = g.read_ts().await.unwrap();
+    assert!(
+        matches!(g.run_query(&g.view(ts, None), &err), Err(GraphError::Invalid(m)) if m.contains("not indexed"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflicting_transactions_abort_the_second_committer() {
+    let g = graph().await;
+    alter(&g, "email: string @index(exact) @upsert .").await;
+    let t1 = g.begin().await.unwrap();
+    let t2 = g.begin().await.unwrap();
+    for (t, who) in [(t1, "one"), (t2, "two")] {
+        let nqs = lodestar_dql::parse_set_nquads(&format!(
+            "_:x <email> \"same@example.com\" .\n_:x <who> \"{who}\" ."
+        ))
+        .unwrap();
+        let mut ctx = MutationCtx::default();
+        g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
+        let txn = g.txn(t);
+        let mut guard = txn.lock().await;
+        g.mutate(&mut guard, &nqs, &[], &ctx).unwrap();
+    }
+    g.commit(t1).await.unwrap();
+    assert_eq!(g.commit(t2).await.unwrap_err(), GraphError::Aborted);
+    let r = query(&g, r#"{ q(func: eq(email, "same@example.com")) { who } }"#).await;
+    assert_eq!(r, json!({"q": [{"who": "one"}]}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletes_remove_values_edges_and_index_entries() {
+    let g = graph().await;
+    alter(&g, "name: string @index(exact) .\nfriend: [uid] @reverse .").await;
+    let u = set(
+        &g,
+        "_:a <name> \"A\" .\n_:b <name> \"B\" .\n_:a <friend> _:b .",
+    )
+    .await;
+    let (a, b) = (u["a"], u["b"]);
+    let start = g.begin().await.unwrap();
+    let dels = lodestar_dql::parse_delete_nquads(&format!(
+        "<{a:#x}> <friend> <{b:#x}> .\n<{b:#x}> <name> * ."
+    ))
+    .unwrap();
+    {
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
+            .unwrap();
+    }
+    g.commit(start).await.unwrap();
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(name, "B")) { uid } }"#).await,
+        json!({"q": []})
+    );
+    assert_eq!(
+        query(
+            &g,
+            &format!("{{ q(func: uid({b:#x})) {{ ~friend {{ uid }} }} }}")
+        )
+        .await,
+        json!({"q": []})
+    );
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(name, "A")) { name friend { uid } } }"#).await,
+        json!({"q": [{"name": "A"}]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_reads_its_own_writes_and_others_keep_their_snapshot() {
+    let g = graph().await;
+    alter(&g, "name: string @index(exact) .").await;
+    set(&g, "_:a <name> \"before\" .").await;
+    let reader_ts = g.read_ts().await.unwrap();
+    let start = g.begin().await.unwrap();
+    let nqs = lodestar_dql::parse_set_nquads("_:n <name> \"mine\" .").unwrap();
+    let mut ctx = MutationCtx::default();
+    g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
+    let txn = g.txn(start);
+    {
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
+        let q =
+            lodestar_dql::parse_query(r#"{ q(func: eq(name, "mine")) { name } }"#, &HashMap::new())
+                .unwrap();
+        let own = g.run_query(&g.view(start, Some(&t)), &q).unwrap();
+        assert_eq!(Json::Object(own.json), json!({"q": [{"name": "mine"}]}));
+    }
+    g.commit(start).await.unwrap();
+    let q = lodestar_dql::parse_query("{ q(func: has(name)) { name } }", &HashMap::new()).unwrap();
+    let old = g.run_query(&g.view(reader_ts, None), &q).unwrap();
+    assert_eq!(
+        Json::Object(old.json),
+        json!({"q": [{"name": "before"}]}),
+        "an older read keeps its view"
+    );
+    let now = query(&g, "{ q(func: has(name)) { name } }").await;
+    assert_eq!(now["q"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_transactions_are_settled_after_a_restart() {
+    let store = Arc::new(Store::in_memory());
+    let oracle = Arc::new(LocalOracle::default());
+    let g = Graph::open(store.clone(), oracle.clone()).await.unwrap();
+    alter(&g, "name: string @index(exact) .").await;
+    // Two transactions persisted as pending; zero commits one, the other is never decided.
+    let mut starts = Vec::new();
+    for name in ["decided", "undecided"] {
+        let start = g.begin().await.unwrap();
+        let nqs = lodestar_dql::parse_set_nquads(&format!("_:n <name> \"{name}\" .")).unwrap();
+        let mut ctx = MutationCtx::default();
+        g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
+        g.persist_pending(&t).unwrap();
+        starts.push((start, t.conflicts.iter().copied().collect::<Vec<_>>()));
+    }
+    oracle
+        .commit(starts[0].0, starts[0].1.clone(), false)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(g);
+    let g = Graph::open(store, oracle.clone()).await.unwrap();
+    let r = query(&g, "{ q(func: has(name)) { name } }").await;
+    assert_eq!(r, json!({"q": [{"name": "decided"}]}));
+    assert_eq!(
+        oracle.status(starts[1].0).await.unwrap(),
+        Some(None),
+        "the undecided one was recorded as aborted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn types_expand_values_vars_passwords_and_schema() {
+    let g = graph().await;
+    alter(&g, "name: string @index(exact) .\nage: int .\nfriend: [uid] .\npass: password .\ntype Person { name age friend }").await;
+    set(&g, "_:a <name> \"A\" .\n_:a <age> \"7\" .\n_:a <dgraph.type> \"Person\" .\n_:a <pass> \"secret123\" .\n_:a <friend> _:b .\n_:b <name> \"B\" .").await;
+    let r = query(
+        &g,
+        r#"{ q(func: type(Person)) { expand(_all_) { name } } }"#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"q": [{"name": "A", "age": 7, "friend": [{"name": "B"}]}]})
+    );
+    let r = query(&g, r#"{ var(func: eq(name, "A")) { a as age } q(func: eq(name, "A")) { val(a) checkpwd(pass, "secret123") pass } }"#).await;
+    assert_eq!(
+        r,
+        json!({"q": [{"val(a)": 7, "checkpwd(pass)": true}]}),
+        "passwords are never returned"
+    );
+    let r = query(
+        &g,
+        r#"{ q(func: eq(name, "A")) { checkpwd(pass, "wrong") } }"#,
+    )
+    .await;
+    assert_eq!(r, json!({"q": [{"checkpwd(pass)": false}]}));
+    let r = query(&g, "schema(pred: [name, age]) { type index }").await;
+    assert_eq!(r["schema"].as_array().unwrap().len(), 2, "{r}");
+    let r = query(&g, "schema {}").await;
+    assert!(
+        r["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "Person"),
+        "{r}"
+    );
+    let names: HashSet<&str> = r["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["predicate"].as_str())
+        .collect();
+    assert!(
+        names.contains("dgraph.xid") && names.contains("dgraph.type"),
+        "reserved predicates are predefined: {names:?}"
+    );
+}

@@ -1,0 +1,469 @@
+//! The graph engine of an alpha: schema, transactions, mutations and queries over the MVCC
+//! store. The API layer (`crate::api`) turns `api.Dgraph` requests into calls here.
+//!
+//! Transactions: a transaction reads at its `start_ts` (plus its own pending writes) and
+//! buffers its writes; they are kept durably in the meta space until the commit decision,
+//! which zero's oracle makes from the transaction's conflict keys. Commits are applied one at
+//! a time, in the order they are decided, and a read at timestamp `t` first waits for the
+//! commits under way, so it sees every commit at or below `t`.
+
+pub mod alter;
+pub mod mutate;
+pub mod posting;
+pub mod query;
+pub mod schema;
+pub mod view;
+
+#[cfg(test)]
+mod engine_tests;
+
+use lodestar_storage::{StorageError, Store, Write};
+use lodestar_types::schema::{PredicateSchema, TypeDef};
+use parking_lot::{Mutex, RwLock};
+use schema::Schema;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use view::View;
+
+/// Meta-space prefix of pending transactions: `[PENDING, start_ts]`.
+const PENDING: u8 = b'p';
+
+/// What the graph needs from zero.
+#[tonic::async_trait]
+pub trait Oracle: Send + Sync + 'static {
+    /// `n` fresh timestamps; returns the first.
+    async fn timestamps(&self, n: u64) -> Result<u64, GraphError>;
+    /// A timestamp at which every decided commit is visible.
+    async fn read_ts(&self) -> Result<u64, GraphError>;
+    /// Asks for a commit decision: `Ok(Some(commit_ts))`, or `Ok(None)` when aborted.
+    async fn commit(
+        &self,
+        start_ts: u64,
+        conflict_keys: Vec<u64>,
+        abort: bool,
+    ) -> Result<Option<u64>, GraphError>;
+    /// What became of `start_ts`: `Some(Some(ts))` committed, `Some(None)` aborted, `None` unknown.
+    async fn status(&self, start_ts: u64) -> Result<Option<Option<u64>>, GraphError>;
+    /// Leases `n` new uids; returns the first.
+    async fn uids(&self, n: u64) -> Result<u64, GraphError>;
+}
+
+/// Errors of the graph engine, each mapped to a gRPC code by the API layer.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum GraphError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Transaction has been aborted. Please retry")]
+    Aborted,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StorageError> for GraphError {
+    fn from(e: StorageError) -> Self {
+        GraphError::Internal(e.to_string())
+    }
+}
+
+/// An open transaction's buffered state.
+#[derive(Debug, Clone, Default)]
+pub struct Txn {
+    pub start_ts: u64,
+    /// Data keys → new posting bytes (`None` deletes).
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub conflicts: BTreeSet<u64>,
+    pub preds: BTreeSet<String>,
+    /// Predicates this transaction defines by using them first.
+    pub new_preds: BTreeMap<String, PredicateSchema>,
+}
+
+impl Txn {
+    pub fn new(start_ts: u64) -> Self {
+        Txn {
+            start_ts,
+            ..Default::default()
+        }
+    }
+
+    /// A compact encoding for the pending-transaction record.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.start_ts.to_be_bytes());
+        out.extend_from_slice(&(self.writes.len() as u64).to_be_bytes());
+        for (k, v) in &self.writes {
+            put_bytes(&mut out, k);
+            match v {
+                Some(v) => {
+                    out.push(1);
+                    put_bytes(&mut out, v);
+                }
+                None => out.push(0),
+            }
+        }
+        out.extend_from_slice(&(self.conflicts.len() as u64).to_be_bytes());
+        for c in &self.conflicts {
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        let new_preds: Vec<&PredicateSchema> = self.new_preds.values().collect();
+        put_bytes(
+            &mut out,
+            &serde_json::to_vec(&new_preds).expect("schema serializes"),
+        );
+        let preds: Vec<&String> = self.preds.iter().collect();
+        put_bytes(
+            &mut out,
+            &serde_json::to_vec(&preds).expect("names serialize"),
+        );
+        out
+    }
+
+    fn decode(raw: &[u8]) -> Option<Txn> {
+        let mut r = raw;
+        let start_ts = take_u64(&mut r)?;
+        let mut txn = Txn::new(start_ts);
+        for _ in 0..take_u64(&mut r)? {
+            let k = take_bytes(&mut r)?;
+            let (&flag, rest) = r.split_first()?;
+            r = rest;
+            let v = if flag == 1 {
+                Some(take_bytes(&mut r)?)
+            } else {
+                None
+            };
+            txn.writes.insert(k, v);
+        }
+        for _ in 0..take_u64(&mut r)? {
+            txn.conflicts.insert(take_u64(&mut r)?);
+        }
+        let new_preds: Vec<PredicateSchema> = serde_json::from_slice(&take_bytes(&mut r)?).ok()?;
+        txn.new_preds = new_preds.into_iter().map(|p| (p.name.clone(), p)).collect();
+        let preds: Vec<String> = serde_json::from_slice(&take_bytes(&mut r)?).ok()?;
+        txn.preds = preds.into_iter().collect();
+        Some(txn)
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u64).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn take_u64(r: &mut &[u8]) -> Option<u64> {
+    let (head, rest) = r.split_at_checked(8)?;
+    *r = rest;
+    Some(u64::from_be_bytes(head.try_into().ok()?))
+}
+
+fn take_bytes(r: &mut &[u8]) -> Option<Vec<u8>> {
+    let n = usize::try_from(take_u64(r)?).ok()?;
+    let (head, rest) = r.split_at_checked(n)?;
+    *r = rest;
+    Some(head.to_vec())
+}
+
+fn pending_key(start_ts: u64) -> Vec<u8> {
+    let mut k = vec![PENDING];
+    k.extend_from_slice(&start_ts.to_be_bytes());
+    k
+}
+
+/// The graph of one alpha.
+pub struct Graph {
+    pub store: Arc<Store>,
+    pub oracle: Arc<dyn Oracle>,
+    schema: RwLock<Schema>,
+    /// Serializes the application of commits, and lets reads wait for commits under way.
+    commits: tokio::sync::Mutex<()>,
+    /// Open transactions by start_ts.
+    txns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Txn>>>>,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph").field("store", &self.store).finish()
+    }
+}
+
+impl Graph {
+    /// Opens the graph over `store`: loads the schema, adds the reserved predicates if
+    /// missing, and settles transactions left pending by a crash.
+    pub async fn open(
+        store: Arc<Store>,
+        oracle: Arc<dyn Oracle>,
+    ) -> Result<Arc<Graph>, GraphError> {
+        let snap = store.snapshot();
+        let schema = Schema::load(&store, &snap, u64::MAX)?;
+        let graph = Arc::new(Graph {
+            store,
+            oracle,
+            schema: RwLock::new(schema),
+            commits: tokio::sync::Mutex::new(()),
+            txns: Mutex::default(),
+        });
+        graph.recover().await?;
+        let (preds, types) = graph.schema.read().missing_reserved();
+        if !preds.is_empty() || !types.is_empty() {
+            graph
+                .write_schema(preds, types, Vec::new(), Vec::new())
+                .await?;
+        }
+        Ok(graph)
+    }
+
+    /// The current schema.
+    pub fn schema(&self) -> Schema {
+        self.schema.read().clone()
+    }
+
+    pub fn predicate(&self, name: &str) -> Option<PredicateSchema> {
+        self.schema.read().preds.get(name).cloned()
+    }
+
+    /// Waits until every commit under way has been applied.
+    async fn settle(&self) {
+        drop(self.commits.lock().await);
+    }
+
+    /// A fresh read timestamp with everything committed below it applied.
+    pub async fn read_ts(&self) -> Result<u64, GraphError> {
+        let ts = self.oracle.read_ts().await?;
+        self.settle().await;
+        Ok(ts)
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<u64, GraphError> {
+        let ts = self.oracle.timestamps(1).await?;
+        self.settle().await;
+        self.txns
+            .lock()
+            .insert(ts, Arc::new(tokio::sync::Mutex::new(Txn::new(ts))));
+        Ok(ts)
+    }
+
+    /// The open transaction `start_ts`, creating the record if this alpha has none (a client
+    /// may send a start_ts it got from another request).
+    pub fn txn(&self, start_ts: u64) -> Arc<tokio::sync::Mutex<Txn>> {
+        self.txns
+            .lock()
+            .entry(start_ts)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Txn::new(start_ts))))
+            .clone()
+    }
+
+    /// A read view at `ts` with `txn`'s writes on top.
+    pub fn view<'a>(&self, ts: u64, txn: Option<&'a Txn>) -> View<'a> {
+        View::new(self.store.snapshot(), ts, txn.map(|t| &t.writes))
+    }
+
+    /// Keeps `txn`'s writes durably until its commit decision.
+    pub fn persist_pending(&self, txn: &Txn) -> Result<(), GraphError> {
+        self.store
+            .write_meta(&[Write::put(pending_key(txn.start_ts), txn.encode())], true)?;
+        Ok(())
+    }
+
+    /// Commits `start_ts`: asks zero, then applies the writes at the commit timestamp.
+    pub async fn commit(&self, start_ts: u64) -> Result<u64, GraphError> {
+        let txn = self.txns.lock().remove(&start_ts);
+        let Some(txn) = txn else {
+            return Err(GraphError::NotFound(format!(
+                "transaction {start_ts} is not open on this alpha (already committed, aborted, or never started here)"
+            )));
+        };
+        let txn = txn.lock().await.clone();
+        self.commit_txn(txn).await
+    }
+
+    /// Commits a transaction the caller holds.
+    pub async fn commit_txn(&self, txn: Txn) -> Result<u64, GraphError> {
+        if txn.writes.is_empty() && txn.new_preds.is_empty() {
+            // Nothing to write: a read-only transaction commits trivially.
+            self.store
+                .write_meta(&[Write::delete(pending_key(txn.start_ts))], false)?;
+            return Ok(txn.start_ts);
+        }
+        let _apply = self.commits.lock().await;
+        let decision = self
+            .oracle
+            .commit(txn.start_ts, txn.conflicts.iter().copied().collect(), false)
+            .await;
+        match decision {
+            Ok(Some(commit_ts)) => {
+                self.apply(&txn, commit_ts)?;
+                Ok(commit_ts)
+            }
+            Ok(None) => {
+                self.store
+                    .write_meta(&[Write::delete(pending_key(txn.start_ts))], true)?;
+                Err(GraphError::Aborted)
+            }
+            Err(e) => {
+                // The decision is unknown; keep the pending record so a restart can settle it.
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops a transaction without committing; zero records the abort.
+    pub async fn abort(&self, start_ts: u64) -> Result<(), GraphError> {
+        self.txns.lock().remove(&start_ts);
+        let _ = self.oracle.commit(start_ts, Vec::new(), true).await;
+        self.store
+            .write_meta(&[Write::delete(pending_key(start_ts))], true)?;
+        Ok(())
+    }
+
+    /// Writes `txn` at `commit_ts`, durably, and adopts the predicates it defined.
+    fn apply(&self, txn: &Txn, commit_ts: u64) -> Result<(), GraphError> {
+        let mut writes: Vec<Write> = txn
+            .writes
+            .iter()
+            .map(|(k, v)| Write {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
+        for p in txn.new_preds.values() {
+            if self.schema.read().preds.contains_key(&p.name) {
+                continue;
+            }
+            writes.push(Schema::pred_write(&self.store, p)?);
+        }
+        self.store.commit(
+            commit_ts,
+            &writes,
+            &[Write::delete(pending_key(txn.start_ts))],
+            true,
+        )?;
+        let mut schema = self.schema.write();
+        for p in txn.new_preds.values() {
+            schema
+                .preds
+                .entry(p.name.clone())
+                .or_insert_with(|| p.clone());
+        }
+        Ok(())
+    }
+
+    /// Settles transactions that were pending when the alpha stopped: applies those zero
+    /// committed, drops the rest (recording an abort for those zero never decided).
+    async fn recover(&self) -> Result<(), GraphError> {
+        let pending: Vec<Txn> = {
+            let snap = self.store.snapshot();
+            let mut out = Vec::new();
+            for item in snap.meta_scan_prefix(&[PENDING]) {
+                let (_, raw) = item?;
+                out.push(Txn::decode(&raw).ok_or_else(|| {
+                    GraphError::Internal("undecodable pending transaction".into())
+                })?);
+            }
+            out
+        };
+        for txn in pending {
+            let decided = match self.oracle.status(txn.start_ts).await? {
+                Some(d) => d,
+                None => self.oracle.commit(txn.start_ts, Vec::new(), true).await?,
+            };
+            match decided {
+                Some(commit_ts) => {
+                    tracing::info!(
+                        start_ts = txn.start_ts,
+                        commit_ts,
+                        "applying a commit decided before the restart"
+                    );
+                    self.apply(&txn, commit_ts)?;
+                }
+                None => {
+                    tracing::info!(
+                        start_ts = txn.start_ts,
+                        "dropping a transaction aborted before the restart"
+                    );
+                    self.store
+                        .write_meta(&[Write::delete(pending_key(txn.start_ts))], true)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores schema changes (and drops) at a fresh timestamp.
+    pub async fn write_schema(
+        &self,
+        preds: Vec<PredicateSchema>,
+        types: Vec<TypeDef>,
+        drop_preds: Vec<String>,
+        drop_types: Vec<String>,
+    ) -> Result<u64, GraphError> {
+        let _apply = self.commits.lock().await;
+        let ts = self.oracle.timestamps(1).await?;
+        let mut writes = Vec::new();
+        for p in &preds {
+            writes.push(Schema::pred_write(&self.store, p)?);
+        }
+        for t in &types {
+            writes.push(Schema::type_write(&self.store, t)?);
+        }
+        for p in &drop_preds {
+            writes.push(Schema::pred_delete(&self.store, p)?);
+        }
+        for t in &drop_types {
+            writes.push(Schema::type_delete(&self.store, t)?);
+        }
+        self.store.commit(ts, &writes, &[], true)?;
+        let mut schema = self.schema.write();
+        for p in preds {
+            schema.preds.insert(p.name.clone(), p);
+        }
+        for t in types {
+            schema.types.insert(t.name.clone(), t);
+        }
+        for p in drop_preds {
+            schema.preds.remove(&p);
+        }
+        for t in drop_types {
+            schema.types.remove(&t);
+        }
+        Ok(ts)
+    }
+
+    /// Writes `writes` at a fresh timestamp outside any transaction (index rebuilds, drops).
+    pub async fn write_direct(&self, writes: Vec<Write>) -> Result<u64, GraphError> {
+        let _apply = self.commits.lock().await;
+        let ts = self.oracle.timestamps(1).await?;
+        for chunk in writes.chunks(50_000) {
+            self.store.commit(ts, chunk, &[], false)?;
+        }
+        self.store.sync()?;
+        Ok(ts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_records_round_trip() {
+        let mut t = Txn::new(42);
+        t.writes.insert(vec![1, 2, 3], Some(vec![9]));
+        t.writes.insert(vec![4], None);
+        t.conflicts.insert(77);
+        t.preds.insert("name".into());
+        t.new_preds.insert(
+            "name".into(),
+            PredicateSchema::new("name", lodestar_types::value::ScalarType::String),
+        );
+        let back = Txn::decode(&t.encode()).unwrap();
+        assert_eq!(back.start_ts, 42);
+        assert_eq!(back.writes, t.writes);
+        assert_eq!(back.conflicts, t.conflicts);
+        assert_eq!(back.preds, t.preds);
+        assert_eq!(back.new_preds, t.new_preds);
+        assert!(Txn::decode(&t.encode()[..10]).is_none());
+    }
+}

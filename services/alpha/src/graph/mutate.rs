@@ -1,0 +1,565 @@
+//! Mutations: N-Quads (from RDF or JSON) turned into a transaction's writes, with the derived
+//! index and reverse entries and the conflict keys zero's oracle checks.
+
+use super::posting::{Posting, Slot, list_hash};
+use super::schema::lang_dict_name;
+use super::{Graph, GraphError, Txn};
+use lodestar_dql::{NQuad, Object, Predicate, Subject, Value};
+use lodestar_storage::keys;
+use lodestar_types::schema::PredicateSchema;
+use lodestar_types::tokenizer;
+use lodestar_types::value::{Literal, ScalarType, Val};
+use std::collections::HashMap;
+
+/// What a mutation's variables and blank nodes resolve to.
+#[derive(Debug, Default, Clone)]
+pub struct MutationCtx {
+    /// Blank node name (without `_:`) → uid; new nodes are reported to the client.
+    pub blanks: HashMap<String, u64>,
+    /// Upsert uid variables.
+    pub uid_vars: HashMap<String, Vec<u64>>,
+    /// Upsert value variables: node → value.
+    pub val_vars: HashMap<String, HashMap<u64, Val>>,
+}
+
+/// The name under which an empty `uid(v)` subject gets a new node in a `set`.
+fn var_blank(var: &str) -> String {
+    format!("uid({var})")
+}
+
+/// A conflict key fingerprint.
+fn fingerprint(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+impl Graph {
+    /// Leases uids for every blank node (and every empty `uid(v)` subject of a set) not yet in
+    /// `ctx`.
+    pub async fn assign_blanks(
+        &self,
+        sets: &[NQuad],
+        dels: &[NQuad],
+        ctx: &mut MutationCtx,
+    ) -> Result<(), GraphError> {
+        let mut names: Vec<String> = Vec::new();
+        let mut want = |name: &str, ctx: &MutationCtx| {
+            if !ctx.blanks.contains_key(name) && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        };
+        for nq in sets {
+            match &nq.subject {
+                Subject::Blank(b) => want(b, ctx),
+                Subject::Var(v) if ctx.uid_vars.get(v).is_none_or(|u| u.is_empty()) => {
+                    want(&var_blank(v), ctx)
+                }
+                _ => {}
+            }
+            if let Object::Blank(b) = &nq.object {
+                want(b, ctx);
+            }
+        }
+        for nq in dels {
+            if let Subject::Blank(b) = &nq.subject {
+                return Err(GraphError::Invalid(format!(
+                    "a deletion cannot use the blank node _:{b}"
+                )));
+            }
+            if let Object::Blank(b) = &nq.object {
+                return Err(GraphError::Invalid(format!(
+                    "a deletion cannot use the blank node _:{b}"
+                )));
+            }
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        let first = self.oracle.uids(names.len() as u64).await?;
+        for (i, name) in names.into_iter().enumerate() {
+            ctx.blanks.insert(name, first + i as u64);
+        }
+        Ok(())
+    }
+
+    /// Adds the writes of `sets` and `dels` to `txn`.
+    pub fn mutate(
+        &self,
+        txn: &mut Txn,
+        sets: &[NQuad],
+        dels: &[NQuad],
+        ctx: &MutationCtx,
+    ) -> Result<(), GraphError> {
+        for nq in dels {
+            self.delete_one(txn, nq, ctx)?;
+        }
+        for nq in sets {
+            self.set_one(txn, nq, ctx)?;
+        }
+        Ok(())
+    }
+
+    fn subjects(
+        &self,
+        subject: &Subject,
+        ctx: &MutationCtx,
+        set: bool,
+    ) -> Result<Vec<u64>, GraphError> {
+        Ok(match subject {
+            Subject::Uid(0) => {
+                return Err(GraphError::Invalid("uid 0x0 is not a valid node".into()));
+            }
+            Subject::Uid(u) => vec![*u],
+            Subject::Blank(b) => vec![
+                *ctx.blanks
+                    .get(b)
+                    .ok_or_else(|| GraphError::Internal(format!("blank node _:{b} has no uid")))?,
+            ],
+            Subject::Var(v) => match ctx.uid_vars.get(v) {
+                Some(uids) if !uids.is_empty() => uids.clone(),
+                _ if set => ctx
+                    .blanks
+                    .get(&var_blank(v))
+                    .map(|u| vec![*u])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
+        })
+    }
+
+    fn objects(&self, object: &Object, ctx: &MutationCtx) -> Result<Vec<u64>, GraphError> {
+        Ok(match object {
+            Object::Uid(0) => {
+                return Err(GraphError::Invalid("uid 0x0 is not a valid node".into()));
+            }
+            Object::Uid(u) => vec![*u],
+            Object::Blank(b) => vec![
+                *ctx.blanks
+                    .get(b)
+                    .ok_or_else(|| GraphError::Internal(format!("blank node _:{b} has no uid")))?,
+            ],
+            Object::UidVar(v) => ctx.uid_vars.get(v).cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// The schema of `name` as this transaction sees it, defining it from the first use when
+    /// the predicate is new (`[uid]` for edges, the value's own type otherwise).
+    fn schema_for(
+        &self,
+        txn: &mut Txn,
+        name: &str,
+        object: &Object,
+    ) -> Result<PredicateSchema, GraphError> {
+        if let Some(p) = self
+            .predicate(name)
+            .or_else(|| txn.new_preds.get(name).cloned())
+        {
+            return Ok(p);
+        }
+        check_predicate_name(name)?;
+        let p = match object {
+            Object::Uid(_) | Object::Blank(_) | Object::UidVar(_) => {
+                let mut p = PredicateSchema::new(name, ScalarType::Uid);
+                p.list = true;
+                p
+            }
+            Object::Value(v) => PredicateSchema::new(name, literal_type(v)),
+            _ => PredicateSchema::new(name, ScalarType::Default),
+        };
+        txn.new_preds.insert(name.to_string(), p.clone());
+        Ok(p)
+    }
+
+    fn set_one(&self, txn: &mut Txn, nq: &NQuad, ctx: &MutationCtx) -> Result<(), GraphError> {
+        let Predicate::Named(name) = &nq.predicate else {
+            return Err(GraphError::Invalid(
+                "a set cannot use * as the predicate".into(),
+            ));
+        };
+        if let Some(forward) = name.strip_prefix('~') {
+            return Err(GraphError::Invalid(format!(
+                "cannot set the reverse edge {name} directly; set {forward} instead"
+            )));
+        }
+        if matches!(nq.object, Object::Star) {
+            return Err(GraphError::Invalid(format!(
+                "a set cannot use * as the value of {name}"
+            )));
+        }
+        let schema = self.schema_for(txn, name, &nq.object)?;
+        let pred = self.store.predicate_id(name)?;
+        let facets = facets(nq)?;
+        let subjects = self.subjects(&nq.subject, ctx, true)?;
+        txn.preds.insert(format!("0-{name}"));
+        match &nq.object {
+            Object::Uid(_) | Object::Blank(_) | Object::UidVar(_) => {
+                if schema.value_type != ScalarType::Uid {
+                    return Err(GraphError::Invalid(format!(
+                        "Input for predicate \"{name}\" of type {} is uid. Edge: {nq}",
+                        schema.value_type.name()
+                    )));
+                }
+                let targets = self.objects(&nq.object, ctx)?;
+                for &s in &subjects {
+                    if !schema.list {
+                        // A single uid edge replaces the old one.
+                        for old in self.edge_targets(txn, pred, s)? {
+                            if !targets.contains(&old) {
+                                self.remove_edge(txn, &schema, pred, s, old);
+                            }
+                        }
+                    }
+                    for &t in &targets {
+                        let posting = Posting {
+                            value: None,
+                            facets: facets.clone(),
+                        };
+                        let key = Slot::Edge(t).key(pred, s);
+                        txn.conflicts.insert(fingerprint(&key));
+                        txn.writes.insert(key, Some(posting.encode()));
+                        if schema.reverse {
+                            txn.writes
+                                .insert(keys::reverse_key(pred, t, s), Some(Vec::new()));
+                        }
+                    }
+                }
+            }
+            Object::Value(_) | Object::ValVar(_) => {
+                if schema.value_type == ScalarType::Uid {
+                    return Err(GraphError::Invalid(format!(
+                        "Input for predicate \"{name}\" of type uid is scalar. Edge: {nq}"
+                    )));
+                }
+                let lang = match &nq.lang {
+                    Some(l) if !schema.lang => {
+                        return Err(GraphError::Invalid(format!(
+                            "Attr: [{name}] should have @lang directive in schema to mutate edge with lang tag: {l}"
+                        )));
+                    }
+                    Some(l) => self.store.predicate_id(&lang_dict_name(l))?,
+                    None => 0,
+                };
+                for &s in &subjects {
+                    let val = match &nq.object {
+                        Object::Value(v) => convert(v, &schema, name)?,
+                        Object::ValVar(var) => {
+                            match ctx.val_vars.get(var).and_then(|m| m.get(&s)) {
+                                Some(v) => convert_val(v.clone(), &schema, name)?,
+                                None => continue,
+                            }
+                        }
+                        _ => unreachable_object()?,
+                    };
+                    let slot = if schema.list {
+                        Slot::List(list_hash(&val))
+                    } else {
+                        Slot::Value { lang }
+                    };
+                    let key = slot.key(pred, s);
+                    if !schema.list {
+                        // Replace: drop the old value's index entries.
+                        if let Some(Posting {
+                            value: Some(old), ..
+                        }) = self.read_posting(txn, &key)?
+                        {
+                            self.index(txn, &schema, pred, s, &old, false)?;
+                        }
+                    }
+                    self.index(txn, &schema, pred, s, &val, true)?;
+                    txn.conflicts.insert(fingerprint(&key));
+                    txn.writes.insert(
+                        key,
+                        Some(
+                            Posting {
+                                value: Some(val),
+                                facets: facets.clone(),
+                            }
+                            .encode(),
+                        ),
+                    );
+                }
+            }
+            Object::Star => {
+                unreachable_object()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_one(&self, txn: &mut Txn, nq: &NQuad, ctx: &MutationCtx) -> Result<(), GraphError> {
+        let subjects = self.subjects(&nq.subject, ctx, false)?;
+        let names: Vec<String> = match &nq.predicate {
+            Predicate::Named(n) => vec![n.clone()],
+            Predicate::Star => {
+                if !matches!(nq.object, Object::Star) {
+                    return Err(GraphError::Invalid(
+                        "a delete of every predicate (S * *) needs * as the value".into(),
+                    ));
+                }
+                self.schema()
+                    .preds
+                    .keys()
+                    .filter(|n| !n.starts_with("dgraph."))
+                    .cloned()
+                    .chain(["dgraph.type".to_string()])
+                    .collect()
+            }
+        };
+        for name in names {
+            let Some(schema) = self
+                .predicate(&name)
+                .or_else(|| txn.new_preds.get(&name).cloned())
+            else {
+                continue;
+            };
+            let Some(pred) = self.store.lookup_predicate(&name) else {
+                continue;
+            };
+            txn.preds.insert(format!("0-{name}"));
+            for &s in &subjects {
+                match &nq.object {
+                    Object::Star => {
+                        for (key, raw) in self
+                            .view(txn.start_ts, Some(txn))
+                            .scan(&keys::data_prefix(pred, s))?
+                        {
+                            self.remove_posting(txn, &schema, pred, s, key, &raw)?;
+                        }
+                    }
+                    Object::Uid(_) | Object::UidVar(_) => {
+                        for t in self.objects(&nq.object, ctx)? {
+                            self.remove_edge(txn, &schema, pred, s, t);
+                        }
+                    }
+                    Object::Value(v) => {
+                        let val = convert(v, &schema, &name)?;
+                        let key = if schema.list {
+                            Slot::List(list_hash(&val)).key(pred, s)
+                        } else {
+                            let lang = match &nq.lang {
+                                Some(l) => self
+                                    .store
+                                    .lookup_predicate(&lang_dict_name(l))
+                                    .unwrap_or(u32::MAX),
+                                None => 0,
+                            };
+                            Slot::Value { lang }.key(pred, s)
+                        };
+                        if let Some(old) = self.read_posting(txn, &key)? {
+                            let matches = old.value.as_ref().is_some_and(|o| {
+                                o == &val || schema.value_type == ScalarType::Password
+                            });
+                            if matches {
+                                let raw = old.encode();
+                                self.remove_posting(txn, &schema, pred, s, key, &raw)?;
+                            }
+                        }
+                    }
+                    Object::Blank(_) => {
+                        unreachable_object()?;
+                    }
+                    Object::ValVar(var) => {
+                        if let Some(v) = ctx.val_vars.get(var).and_then(|m| m.get(&s)) {
+                            let key = if schema.list {
+                                Slot::List(list_hash(v)).key(pred, s)
+                            } else {
+                                Slot::Value { lang: 0 }.key(pred, s)
+                            };
+                            if let Some(old) = self.read_posting(txn, &key)? {
+                                let raw = old.encode();
+                                self.remove_posting(txn, &schema, pred, s, key, &raw)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_posting(&self, txn: &Txn, key: &[u8]) -> Result<Option<Posting>, GraphError> {
+        match self.view(txn.start_ts, Some(txn)).get(key)? {
+            Some(raw) => Posting::decode(&raw)
+                .map(Some)
+                .map_err(GraphError::Internal),
+            None => Ok(None),
+        }
+    }
+
+    fn edge_targets(&self, txn: &Txn, pred: u32, s: u64) -> Result<Vec<u64>, GraphError> {
+        let prefix = keys::data_prefix(pred, s);
+        let mut out = Vec::new();
+        for key in self.view(txn.start_ts, Some(txn)).scan_keys(&prefix)? {
+            if let Some(Slot::Edge(t)) = Slot::parse(&key[prefix.len()..]) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    fn remove_edge(&self, txn: &mut Txn, schema: &PredicateSchema, pred: u32, s: u64, t: u64) {
+        let key = Slot::Edge(t).key(pred, s);
+        txn.conflicts.insert(fingerprint(&key));
+        txn.writes.insert(key, None);
+        if schema.reverse {
+            txn.writes.insert(keys::reverse_key(pred, t, s), None);
+        }
+    }
+
+    fn remove_posting(
+        &self,
+        txn: &mut Txn,
+        schema: &PredicateSchema,
+        pred: u32,
+        s: u64,
+        key: Vec<u8>,
+        raw: &[u8],
+    ) -> Result<(), GraphError> {
+        let prefix_len = keys::data_prefix(pred, s).len();
+        if let Some(Slot::Edge(t)) = Slot::parse(&key[prefix_len..]) {
+            self.remove_edge(txn, schema, pred, s, t);
+            return Ok(());
+        }
+        let posting = Posting::decode(raw).map_err(GraphError::Internal)?;
+        if let Some(v) = &posting.value {
+            self.index(txn, schema, pred, s, v, false)?;
+        }
+        txn.conflicts.insert(fingerprint(&key));
+        txn.writes.insert(key, None);
+        Ok(())
+    }
+
+    /// Adds (or removes) the index entries of `value` for node `s`.
+    fn index(
+        &self,
+        txn: &mut Txn,
+        schema: &PredicateSchema,
+        pred: u32,
+        s: u64,
+        value: &Val,
+        add: bool,
+    ) -> Result<(), GraphError> {
+        for &kind in &schema.indexes {
+            let tokens = tokenizer::tokens(kind, value)
+                .map_err(|e| GraphError::Invalid(format!("indexing {}: {e}", schema.name)))?;
+            for token in tokens {
+                let key = keys::index_key(pred, &token, s);
+                if schema.upsert || schema.unique {
+                    // Two transactions claiming the same value conflict.
+                    txn.conflicts
+                        .insert(fingerprint(&keys::index_prefix(pred, &token)));
+                }
+                txn.writes
+                    .insert(key, if add { Some(Vec::new()) } else { None });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unreachable_object() -> Result<Val, GraphError> {
+    Err(GraphError::Invalid(
+        "this kind of value is not allowed here".into(),
+    ))
+}
+
+/// Dgraph's rules for predicate names: no spaces or control characters.
+fn check_predicate_name(name: &str) -> Result<(), GraphError> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}\"^`\\".contains(c))
+    {
+        return Err(GraphError::Invalid(format!(
+            "invalid predicate name {name:?}"
+        )));
+    }
+    if name.starts_with("dgraph.") {
+        return Err(GraphError::Invalid(format!(
+            "predicate {name} is reserved: names starting with dgraph. are pre-defined"
+        )));
+    }
+    Ok(())
+}
+
+/// The type a first use of a predicate with this literal gives it.
+fn literal_type(v: &Value) -> ScalarType {
+    match v {
+        Value::Default(_) => ScalarType::Default,
+        Value::Str(_) => ScalarType::String,
+        Value::Int(_) => ScalarType::Int,
+        Value::Float(_) => ScalarType::Float,
+        Value::Bool(_) => ScalarType::Bool,
+        Value::DateTime(_) => ScalarType::DateTime,
+        Value::Password(_) => ScalarType::Password,
+        Value::Geo(_) => ScalarType::Geo,
+    }
+}
+
+/// Converts a mutation literal for a predicate, hashing passwords.
+fn convert(v: &Value, schema: &PredicateSchema, name: &str) -> Result<Val, GraphError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        GraphError::Invalid(format!(
+            "value for predicate {name} of type {}: {e}",
+            schema.value_type.name()
+        ))
+    };
+    if schema.value_type == ScalarType::Password {
+        let text = match v {
+            Value::Password(s) | Value::Default(s) | Value::Str(s) => s.clone(),
+            other => return Err(bad(&format!("{other:?} is not a password"))),
+        };
+        return tokio::task::block_in_place(|| lodestar_types::password::hash_val(&text))
+            .map_err(|e| GraphError::Invalid(e.to_string()));
+    }
+    let lit = match v {
+        Value::Default(s) => Literal::Untyped(s),
+        Value::Str(s) => Literal::Str(s),
+        Value::Int(i) => Literal::Int(*i),
+        Value::Float(f) => Literal::Float(*f),
+        Value::Bool(b) => Literal::Bool(*b),
+        Value::DateTime(s) => Literal::Typed {
+            value: s,
+            ty: ScalarType::DateTime,
+        },
+        Value::Geo(s) => Literal::Typed {
+            value: s,
+            ty: ScalarType::Geo,
+        },
+        Value::Password(_) => return Err(bad(&"a password value needs a password predicate")),
+    };
+    Val::from_literal_for(&lit, schema.value_type).map_err(|e| bad(&e))
+}
+
+fn convert_val(v: Val, schema: &PredicateSchema, name: &str) -> Result<Val, GraphError> {
+    if schema.value_type == ScalarType::Default {
+        return Ok(v);
+    }
+    v.convert(schema.value_type).map_err(|e| {
+        GraphError::Invalid(format!(
+            "value for predicate {name} of type {}: {e}",
+            schema.value_type.name()
+        ))
+    })
+}
+
+/// The facets of an N-Quad as stored values.
+fn facets(nq: &NQuad) -> Result<Vec<(String, Val)>, GraphError> {
+    use lodestar_dql::FacetValue;
+    nq.facets
+        .iter()
+        .map(|f| {
+            let v = match &f.value {
+                FacetValue::Str(s) => Val::String(s.clone()),
+                FacetValue::Int(i) => Val::Int(*i),
+                FacetValue::Float(x) => Val::Float(*x),
+                FacetValue::Bool(b) => Val::Bool(*b),
+                FacetValue::DateTime(s) => Val::DateTime(
+                    Val::parse_datetime(s)
+                        .map_err(|e| GraphError::Invalid(format!("facet {}: {e}", f.key)))?,
+                ),
+            };
+            Ok((f.key.clone(), v))
+        })
+        .collect()
+}

@@ -1,0 +1,1064 @@
+//! Query execution: a parsed DQL query run against a [`View`], producing Dgraph's JSON.
+//!
+//! Blocks run in an order that respects their variables (a block that uses `v` runs after the
+//! block that defines it). Root functions use indexes (`eq`, `le`… need one, as in Dgraph);
+//! the same functions in `@filter` check the candidates' values directly.
+
+use super::posting::{Posting, Slot};
+use super::schema::lang_dict_name;
+use super::view::View;
+use super::{Graph, GraphError};
+use lodestar_dql::Query;
+use lodestar_dql::query::ast::{
+    Attr, Block, BoolExpr, CompareOp, CountOf, EdgeArgs, Expand, Field, FieldKind, Filter, Func,
+    FuncValue, OrderBy, SchemaQuery, UidRef,
+};
+use lodestar_storage::keys;
+use lodestar_types::schema::PredicateSchema;
+use lodestar_types::tokenizer::{self, IndexKind};
+use lodestar_types::value::{ScalarType, Val};
+use serde_json::{Map, Value as Json, json};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+/// What a query produced: the response JSON and the variables (for upserts).
+#[derive(Debug, Default)]
+pub struct QueryOutput {
+    pub json: Map<String, Json>,
+    pub uid_vars: HashMap<String, Vec<u64>>,
+    pub val_vars: HashMap<String, HashMap<u64, Val>>,
+}
+
+struct Exec<'g, 'v> {
+    graph: &'g Graph,
+    view: &'v View<'v>,
+    out: QueryOutput,
+}
+
+fn uid_str(u: u64) -> String {
+    format!("{u:#x}")
+}
+
+impl Graph {
+    /// Runs `query` against `view`.
+    pub fn run_query(&self, view: &View<'_>, query: &Query) -> Result<QueryOutput, GraphError> {
+        let mut exec = Exec {
+            graph: self,
+            view,
+            out: QueryOutput::default(),
+        };
+        let mut pending: Vec<&Block> = query.blocks.iter().collect();
+        let all_defined = query.defined_vars();
+        for v in query.used_vars() {
+            if !all_defined.contains(&v) {
+                return Err(GraphError::Invalid(format!(
+                    "variables are not defined: [{v}]"
+                )));
+            }
+        }
+        let mut results: Vec<(usize, String, Json)> = Vec::new();
+        while !pending.is_empty() {
+            let ready = pending.iter().position(|b| {
+                let q = Query {
+                    name: None,
+                    blocks: vec![(*b).clone()],
+                    schema: None,
+                };
+                let defined_here = q.defined_vars();
+                q.used_vars().iter().all(|v| {
+                    defined_here.contains(v)
+                        || exec.out.uid_vars.contains_key(v)
+                        || exec.out.val_vars.contains_key(v)
+                })
+            });
+            let Some(i) = ready else {
+                return Err(GraphError::Invalid(
+                    "the query's variables depend on each other in a cycle".into(),
+                ));
+            };
+            let block = pending.remove(i);
+            let order = query
+                .blocks
+                .iter()
+                .position(|b| std::ptr::eq(b, block))
+                .unwrap_or(0);
+            let json = exec.block(block)?;
+            if block.name != "var" {
+                results.push((order, block.name.clone(), json));
+            }
+        }
+        results.sort_by_key(|r| r.0);
+        for (_, name, json) in results {
+            exec.out.json.insert(name, json);
+        }
+        if let Some(sq) = &query.schema {
+            let (preds, types) = self.schema_json(sq);
+            if !preds.is_empty() {
+                exec.out.json.insert("schema".into(), Json::Array(preds));
+            }
+            if !types.is_empty() {
+                exec.out.json.insert("types".into(), Json::Array(types));
+            }
+        }
+        Ok(exec.out)
+    }
+
+    fn schema_json(&self, sq: &SchemaQuery) -> (Vec<Json>, Vec<Json>) {
+        let schema = self.schema();
+        let mut preds = Vec::new();
+        for (name, p) in &schema.preds {
+            if !sq.predicates.is_empty() && !sq.predicates.contains(name) {
+                continue;
+            }
+            let mut node = p.to_json();
+            if !sq.fields.is_empty()
+                && let Json::Object(m) = &mut node
+            {
+                m.retain(|k, _| k == "predicate" || sq.fields.iter().any(|f| f == k));
+            }
+            preds.push(node);
+        }
+        let mut types = Vec::new();
+        if sq.predicates.is_empty() {
+            for (name, t) in &schema.types {
+                if sq.types.is_empty() || sq.types.contains(name) {
+                    types.push(t.to_json());
+                }
+            }
+        }
+        (preds, types)
+    }
+}
+
+impl<'g, 'v> Exec<'g, 'v> {
+    fn schema(&self, name: &str) -> Option<PredicateSchema> {
+        self.graph.predicate(name)
+    }
+
+    fn pred_id(&self, name: &str) -> Option<u32> {
+        self.graph.store.lookup_predicate(name)
+    }
+
+    fn block(&mut self, block: &Block) -> Result<Json, GraphError> {
+        let mut uids = self.root(&block.func)?;
+        if let Some(f) = &block.filter {
+            uids = self.filter(f, uids)?;
+        }
+        uids = self.order_and_page(uids, &block.args)?;
+        if let Some(v) = &block.var {
+            self.out.uid_vars.insert(v.clone(), uids.clone());
+        }
+        let mut items = Vec::new();
+        for &u in &uids {
+            let obj = self.node(u, &block.children, &block.directives.facets)?;
+            if !obj.is_empty() {
+                items.push(Json::Object(obj));
+            }
+        }
+        for f in &block.children {
+            if let FieldKind::Count(CountOf::Uid) = f.kind {
+                let key = f.alias.clone().unwrap_or_else(|| "count".into());
+                items.push(json!({ key: uids.len() }));
+            }
+            if let (FieldKind::Uid, Some(v)) = (&f.kind, &f.var) {
+                self.out.uid_vars.insert(v.clone(), uids.clone());
+            }
+        }
+        Ok(Json::Array(items))
+    }
+
+    // ---- root functions and filters ----
+
+    fn uid_refs(&self, refs: &[UidRef]) -> Vec<u64> {
+        let mut out = BTreeSet::new();
+        for r in refs {
+            match r {
+                UidRef::Uid(u) => {
+                    out.insert(*u);
+                }
+                UidRef::Var(v) => {
+                    if let Some(uids) = self.out.uid_vars.get(v) {
+                        out.extend(uids.iter().copied());
+                    } else if let Some(vals) = self.out.val_vars.get(v) {
+                        out.extend(vals.keys().copied());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    fn root(&self, func: &Func) -> Result<Vec<u64>, GraphError> {
+        match func {
+            Func::Uid(refs) => Ok(self.uid_refs(refs)),
+            Func::Has { predicate, reverse } => self.has(predicate, *reverse),
+            Func::Type(name) => self.eq_index("dgraph.type", &[Val::String(name.clone())], true),
+            Func::Compare {
+                op,
+                attr: Attr::Predicate { name, lang },
+                values,
+            } => {
+                let schema = self.schema(name).ok_or_else(|| not_indexed(name))?;
+                let vals = self.func_values(&schema, values)?;
+                if *op == CompareOp::Eq {
+                    let lang_ok = lang.is_none();
+                    let _ = lang_ok;
+                    return self.eq_index(name, &vals, false);
+                }
+                let kind = schema
+                    .indexes
+                    .iter()
+                    .copied()
+                    .find(|k| k.is_sortable())
+                    .ok_or_else(|| not_indexed(name))?;
+                let candidates = self.index_subjects(name, kind)?;
+                self.compare_values(name, *op, &vals, None, candidates)
+            }
+            Func::Compare {
+                attr: Attr::Val(v),
+                op,
+                values,
+            } => {
+                let candidates: Vec<u64> = self
+                    .out
+                    .val_vars
+                    .get(v)
+                    .map(|m| m.keys().copied().collect())
+                    .unwrap_or_default();
+                self.compare_val_var(v, *op, values, candidates)
+            }
+            Func::Compare {
+                attr: Attr::Count { .. },
+                ..
+            } => Err(GraphError::Invalid(
+                "eq/le/lt/ge/gt on count(...) at the root are not supported yet".into(),
+            )),
+            Func::AllOfTerms {
+                predicate, terms, ..
+            }
+            | Func::AnyOfTerms {
+                predicate, terms, ..
+            } => {
+                let all = matches!(func, Func::AllOfTerms { .. });
+                let schema = self
+                    .schema(predicate)
+                    .ok_or_else(|| not_indexed(predicate))?;
+                if !schema.indexes.contains(&IndexKind::Term) {
+                    return Err(GraphError::Invalid(format!(
+                        "Attribute {predicate} is not indexed with type term"
+                    )));
+                }
+                let pred = self
+                    .pred_id(predicate)
+                    .ok_or_else(|| not_indexed(predicate))?;
+                let tokens = tokenizer::tokens_for_terms(terms);
+                let mut acc: Option<BTreeSet<u64>> = None;
+                for t in tokens {
+                    let set: BTreeSet<u64> = self.index_lookup(pred, &t)?.into_iter().collect();
+                    acc = Some(match acc {
+                        None => set,
+                        Some(a) if all => a.intersection(&set).copied().collect(),
+                        Some(a) => a.union(&set).copied().collect(),
+                    });
+                }
+                Ok(acc.unwrap_or_default().into_iter().collect())
+            }
+            Func::UidIn { predicate, uids } => {
+                let targets = self.uid_refs(uids);
+                let Some(pred) = self.pred_id(predicate) else {
+                    return Ok(Vec::new());
+                };
+                let mut out = BTreeSet::new();
+                for t in targets {
+                    for (k, _) in self.view.scan(&keys::reverse_prefix(pred, t))? {
+                        out.insert(keys::u64_at(&k, k.len() - 8).unwrap_or(0));
+                    }
+                }
+                if out.is_empty() {
+                    // Without @reverse, look at every node with the predicate.
+                    let wanted: BTreeSet<u64> = self.uid_refs(uids).into_iter().collect();
+                    for s in self.has(predicate, false)? {
+                        if self.edges(pred, s)?.iter().any(|(t, _)| wanted.contains(t)) {
+                            out.insert(s);
+                        }
+                    }
+                }
+                Ok(out.into_iter().collect())
+            }
+        }
+    }
+
+    fn filter(&self, f: &Filter, candidates: Vec<u64>) -> Result<Vec<u64>, GraphError> {
+        Ok(match f {
+            BoolExpr::Leaf(func) => self.filter_func(func, candidates)?,
+            BoolExpr::And(parts) => {
+                let mut current = candidates;
+                for p in parts {
+                    current = self.filter(p, current)?;
+                }
+                current
+            }
+            BoolExpr::Or(parts) => {
+                let mut keep = BTreeSet::new();
+                for p in parts {
+                    keep.extend(self.filter(p, candidates.clone())?);
+                }
+                candidates
+                    .into_iter()
+                    .filter(|u| keep.contains(u))
+                    .collect()
+            }
+            BoolExpr::Not(inner) => {
+                let drop: BTreeSet<u64> = self
+                    .filter(inner, candidates.clone())?
+                    .into_iter()
+                    .collect();
+                candidates
+                    .into_iter()
+                    .filter(|u| !drop.contains(u))
+                    .collect()
+            }
+        })
+    }
+
+    fn filter_func(&self, func: &Func, candidates: Vec<u64>) -> Result<Vec<u64>, GraphError> {
+        match func {
+            Func::Uid(refs) => {
+                let set: BTreeSet<u64> = self.uid_refs(refs).into_iter().collect();
+                Ok(candidates.into_iter().filter(|u| set.contains(u)).collect())
+            }
+            Func::Has { predicate, reverse } => {
+                let Some(pred) = self.pred_id(predicate) else {
+                    return Ok(Vec::new());
+                };
+                let mut out = Vec::new();
+                for u in candidates {
+                    let prefix = if *reverse {
+                        keys::reverse_prefix(pred, u)
+                    } else {
+                        keys::data_prefix(pred, u)
+                    };
+                    if !self.view.scan_keys(&prefix)?.is_empty() {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+            Func::Type(name) => {
+                let mut out = Vec::new();
+                for u in candidates {
+                    if self.node_types(u)?.iter().any(|t| t == name) {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+            Func::Compare {
+                op,
+                attr: Attr::Predicate { name, lang },
+                values,
+            } => {
+                let Some(schema) = self.schema(name) else {
+                    return Ok(Vec::new());
+                };
+                let vals = self.func_values(&schema, values)?;
+                self.compare_values(name, *op, &vals, lang.as_deref(), candidates)
+            }
+            Func::Compare {
+                op,
+                attr: Attr::Val(v),
+                values,
+            } => self.compare_val_var(v, *op, values, candidates),
+            Func::Compare {
+                op,
+                attr: Attr::Count { name, reverse },
+                values,
+            } => {
+                let n: i64 = match values.first() {
+                    Some(FuncValue::Literal(s)) => s.trim().parse().map_err(|_| {
+                        GraphError::Invalid(format!(
+                            "count must be compared with an integer, not {s:?}"
+                        ))
+                    })?,
+                    _ => {
+                        return Err(GraphError::Invalid(
+                            "count must be compared with an integer".into(),
+                        ));
+                    }
+                };
+                let mut out = Vec::new();
+                for u in candidates {
+                    let c = self.count(name, *reverse, u)? as i64;
+                    if compare_holds(*op, c.cmp(&n)) {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+            Func::AllOfTerms {
+                predicate,
+                terms,
+                lang,
+            }
+            | Func::AnyOfTerms {
+                predicate,
+                terms,
+                lang,
+            } => {
+                let all = matches!(func, Func::AllOfTerms { .. });
+                let wanted: BTreeSet<String> = tokenizer::terms(terms).into_iter().collect();
+                let mut out = Vec::new();
+                for u in candidates {
+                    let mut have = BTreeSet::new();
+                    for p in self.values(predicate, u, &lang_list(lang.as_deref()))? {
+                        if let Some(Val::String(s) | Val::Default(s)) = p.1.value {
+                            have.extend(tokenizer::terms(&s));
+                        }
+                    }
+                    let ok = if all {
+                        wanted.iter().all(|t| have.contains(t))
+                    } else {
+                        wanted.iter().any(|t| have.contains(t))
+                    };
+                    if ok && !wanted.is_empty() {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+            Func::UidIn { predicate, uids } => {
+                let wanted: BTreeSet<u64> = self.uid_refs(uids).into_iter().collect();
+                let Some(pred) = self.pred_id(predicate) else {
+                    return Ok(Vec::new());
+                };
+                let mut out = Vec::new();
+                for u in candidates {
+                    if self.edges(pred, u)?.iter().any(|(t, _)| wanted.contains(t)) {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn func_values(
+        &self,
+        schema: &PredicateSchema,
+        values: &[FuncValue],
+    ) -> Result<Vec<Val>, GraphError> {
+        let mut out = Vec::new();
+        for v in values {
+            match v {
+                FuncValue::Literal(s) => {
+                    let ty = if schema.value_type == ScalarType::Default {
+                        ScalarType::String
+                    } else {
+                        schema.value_type
+                    };
+                    let val = Val::String(s.clone()).convert(ty).map_err(|e| {
+                        GraphError::Invalid(format!(
+                            "cannot compare {} of type {} with {s:?}: {e}",
+                            schema.name,
+                            ty.name()
+                        ))
+                    })?;
+                    out.push(val);
+                }
+                FuncValue::Val(var) => {
+                    if let Some(m) = self.out.val_vars.get(var) {
+                        out.extend(m.values().cloned());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn compare_val_var(
+        &self,
+        var: &str,
+        op: CompareOp,
+        values: &[FuncValue],
+        candidates: Vec<u64>,
+    ) -> Result<Vec<u64>, GraphError> {
+        let Some(map) = self.out.val_vars.get(var) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for u in candidates {
+            let Some(have) = map.get(&u) else { continue };
+            for v in values {
+                let FuncValue::Literal(s) = v else { continue };
+                let want = Val::String(s.clone()).convert(have.ty());
+                if let Ok(want) = want
+                    && have.compare(&want).is_some_and(|o| compare_holds(op, o))
+                {
+                    out.push(u);
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Candidates whose value of `name` satisfies `op` against any of `vals`.
+    fn compare_values(
+        &self,
+        name: &str,
+        op: CompareOp,
+        vals: &[Val],
+        lang: Option<&str>,
+        candidates: Vec<u64>,
+    ) -> Result<Vec<u64>, GraphError> {
+        let mut out = Vec::new();
+        for u in candidates {
+            let postings = self.values(name, u, &lang_list(lang))?;
+            let hit = postings.iter().any(|(_, p)| {
+                p.value.as_ref().is_some_and(|have| {
+                    vals.iter()
+                        .any(|want| have.compare(want).is_some_and(|o| compare_holds(op, o)))
+                })
+            });
+            if hit {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `eq` through the predicate's exact, hash (or other) index.
+    fn eq_index(&self, name: &str, vals: &[Val], type_func: bool) -> Result<Vec<u64>, GraphError> {
+        let schema = self.schema(name).ok_or_else(|| not_indexed(name))?;
+        let kind = schema
+            .indexes
+            .iter()
+            .copied()
+            .find(|k| matches!(k, IndexKind::Exact | IndexKind::Hash))
+            .or_else(|| {
+                schema
+                    .indexes
+                    .iter()
+                    .copied()
+                    .find(|k| !matches!(k, IndexKind::Term))
+            })
+            .ok_or_else(|| not_indexed(name))?;
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(Vec::new());
+        };
+        let mut candidates = BTreeSet::new();
+        for v in vals {
+            for t in
+                tokenizer::tokens_for_eq(kind, v).map_err(|e| GraphError::Invalid(e.to_string()))?
+            {
+                candidates.extend(self.index_lookup(pred, &t)?);
+            }
+        }
+        if type_func {
+            return Ok(candidates.into_iter().collect());
+        }
+        // Lossy tokens (hash, buckets) are confirmed against the stored values.
+        self.compare_values(
+            name,
+            CompareOp::Eq,
+            vals,
+            None,
+            candidates.into_iter().collect(),
+        )
+    }
+
+    fn index_lookup(&self, pred: u32, token: &[u8]) -> Result<Vec<u64>, GraphError> {
+        let prefix = keys::index_prefix(pred, token);
+        Ok(self
+            .view
+            .scan_keys(&prefix)?
+            .iter()
+            .filter_map(|k| keys::u64_at(k, prefix.len()))
+            .collect())
+    }
+
+    /// Every node with an entry in `kind`'s index of `name`.
+    fn index_subjects(&self, name: &str, kind: IndexKind) -> Result<Vec<u64>, GraphError> {
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(Vec::new());
+        };
+        let prefix = keys::prefix(keys::KeyKind::Index, pred);
+        let mut out = BTreeSet::new();
+        for k in self.view.scan_keys(&prefix)? {
+            let token_len = u16::from_be_bytes([k[prefix.len()], k[prefix.len() + 1]]) as usize;
+            let token = &k[prefix.len() + 2..prefix.len() + 2 + token_len];
+            if token.first() == Some(&kind.id()) {
+                out.insert(keys::u64_at(&k, k.len() - 8).unwrap_or(0));
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn has(&self, name: &str, reverse: bool) -> Result<Vec<u64>, GraphError> {
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(Vec::new());
+        };
+        let kind = if reverse {
+            keys::KeyKind::Reverse
+        } else {
+            keys::KeyKind::Data
+        };
+        let prefix = keys::prefix(kind, pred);
+        let mut out = BTreeSet::new();
+        for k in self.view.scan_keys(&prefix)? {
+            if let Some(u) = keys::u64_at(&k, prefix.len()) {
+                out.insert(u);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    // ---- reading postings ----
+
+    /// The value postings of `name` on node `u` in the languages asked for (see [`lang_list`]):
+    /// (language, posting).
+    fn values(
+        &self,
+        name: &str,
+        u: u64,
+        langs: &[String],
+    ) -> Result<Vec<(Option<String>, Posting)>, GraphError> {
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(Vec::new());
+        };
+        let prefix = keys::data_prefix(pred, u);
+        let mut all = Vec::new();
+        for (k, raw) in self.view.scan(&prefix)? {
+            match Slot::parse(&k[prefix.len()..]) {
+                Some(Slot::Value { lang }) => {
+                    let lang = if lang == 0 {
+                        None
+                    } else {
+                        self.graph
+                            .store
+                            .predicate_name(lang)
+                            .map(|n| n.trim_start_matches("\0lang:").to_string())
+                    };
+                    all.push((lang, Posting::decode(&raw).map_err(GraphError::Internal)?));
+                }
+                Some(Slot::List(_)) => {
+                    all.push((None, Posting::decode(&raw).map_err(GraphError::Internal)?))
+                }
+                _ => {}
+            }
+        }
+        if langs.is_empty() {
+            return Ok(all.into_iter().filter(|(l, _)| l.is_none()).collect());
+        }
+        if langs.iter().any(|l| l == "*") {
+            return Ok(all);
+        }
+        for l in langs {
+            if l == "." {
+                if let Some(p) = all.iter().find(|(l, _)| l.is_none()).or(all.first()) {
+                    return Ok(vec![p.clone()]);
+                }
+                continue;
+            }
+            if let Some(p) = all
+                .iter()
+                .find(|(have, _)| have.as_deref() == Some(l.as_str()))
+            {
+                return Ok(vec![p.clone()]);
+            }
+        }
+        let _ = lang_dict_name;
+        Ok(Vec::new())
+    }
+
+    fn edges(&self, pred: u32, u: u64) -> Result<Vec<(u64, Posting)>, GraphError> {
+        let prefix = keys::data_prefix(pred, u);
+        let mut out = Vec::new();
+        for (k, raw) in self.view.scan(&prefix)? {
+            if let Some(Slot::Edge(t)) = Slot::parse(&k[prefix.len()..]) {
+                out.push((t, Posting::decode(&raw).map_err(GraphError::Internal)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn reverse(&self, pred: u32, u: u64) -> Result<Vec<u64>, GraphError> {
+        let prefix = keys::reverse_prefix(pred, u);
+        Ok(self
+            .view
+            .scan_keys(&prefix)?
+            .iter()
+            .filter_map(|k| keys::u64_at(k, prefix.len()))
+            .collect())
+    }
+
+    fn count(&self, name: &str, reverse: bool, u: u64) -> Result<usize, GraphError> {
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(0);
+        };
+        if reverse {
+            return Ok(self.reverse(pred, u)?.len());
+        }
+        Ok(self.view.scan_keys(&keys::data_prefix(pred, u))?.len())
+    }
+
+    fn node_types(&self, u: u64) -> Result<Vec<String>, GraphError> {
+        Ok(self
+            .values("dgraph.type", u, &[])?
+            .into_iter()
+            .filter_map(|(_, p)| match p.value {
+                Some(Val::String(s) | Val::Default(s)) => Some(s),
+                _ => None,
+            })
+            .collect())
+    }
+
+    // ---- ordering and pagination ----
+
+    fn sort_value(&self, by: &OrderBy, u: u64) -> Result<Option<Val>, GraphError> {
+        Ok(match by {
+            OrderBy::Predicate { name, lang } => self
+                .values(name, u, &lang_list(lang.as_deref()))?
+                .into_iter()
+                .find_map(|(_, p)| p.value),
+            OrderBy::Val(v) => self.out.val_vars.get(v).and_then(|m| m.get(&u)).cloned(),
+        })
+    }
+
+    fn order_and_page(&self, mut uids: Vec<u64>, args: &EdgeArgs) -> Result<Vec<u64>, GraphError> {
+        if !args.order.is_empty() {
+            let mut keyed = Vec::with_capacity(uids.len());
+            for &u in &uids {
+                let mut ks = Vec::with_capacity(args.order.len());
+                for o in &args.order {
+                    ks.push(self.sort_value(&o.by, u)?);
+                }
+                keyed.push((ks, u));
+            }
+            // Nodes without the sort value go last, as in Dgraph.
+            keyed.sort_by(|(a, ua), (b, ub)| {
+                for (i, o) in args.order.iter().enumerate() {
+                    let ord = match (&a[i], &b[i]) {
+                        (Some(x), Some(y)) => {
+                            let c = x.cmp(y);
+                            if o.desc { c.reverse() } else { c }
+                        }
+                        (Some(_), None) => Ordering::Less,
+                        (None, Some(_)) => Ordering::Greater,
+                        (None, None) => Ordering::Equal,
+                    };
+                    if ord != Ordering::Equal {
+                        return ord;
+                    }
+                }
+                ua.cmp(ub)
+            });
+            uids = keyed.into_iter().map(|(_, u)| u).collect();
+        } else {
+            uids.sort_unstable();
+            uids.dedup();
+        }
+        if let Some(after) = args.after {
+            uids.retain(|u| *u > after);
+        }
+        if let Some(offset) = args.offset {
+            let n = usize::try_from(offset.max(0))
+                .unwrap_or(usize::MAX)
+                .min(uids.len());
+            uids.drain(..n);
+        }
+        if let Some(first) = args.first {
+            if first >= 0 {
+                uids.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+            } else {
+                let n = usize::try_from(-first)
+                    .unwrap_or(usize::MAX)
+                    .min(uids.len());
+                uids.drain(..uids.len() - n);
+            }
+        }
+        Ok(uids)
+    }
+
+    // ---- building the response ----
+
+    fn node(
+        &mut self,
+        u: u64,
+        fields: &[Field],
+        facets: &Option<Vec<String>>,
+    ) -> Result<Map<String, Json>, GraphError> {
+        let _ = facets;
+        let mut obj = Map::new();
+        for f in fields {
+            match &f.kind {
+                FieldKind::Uid => {
+                    obj.insert(
+                        f.alias.clone().unwrap_or_else(|| "uid".into()),
+                        Json::String(uid_str(u)),
+                    );
+                }
+                FieldKind::Predicate(edge) => self.predicate_field(u, f, edge, &mut obj)?,
+                FieldKind::Count(CountOf::Predicate {
+                    name,
+                    reverse,
+                    filter,
+                }) => {
+                    let n = match filter {
+                        None => self.count(name, *reverse, u)?,
+                        Some(fl) => {
+                            let targets = self.targets(name, *reverse, u)?;
+                            self.filter(fl, targets.into_iter().map(|(t, _)| t).collect())?
+                                .len()
+                        }
+                    };
+                    let key = f.alias.clone().unwrap_or_else(|| {
+                        format!("count({}{name})", if *reverse { "~" } else { "" })
+                    });
+                    obj.insert(key, json!(n));
+                }
+                FieldKind::Count(CountOf::Uid) => {}
+                FieldKind::Val(v) => {
+                    if let Some(val) = self.out.val_vars.get(v).and_then(|m| m.get(&u)).cloned() {
+                        let key = f.alias.clone().unwrap_or_else(|| format!("val({v})"));
+                        obj.insert(key, render(&val)?);
+                    }
+                }
+                FieldKind::Checkpwd {
+                    predicate,
+                    password,
+                } => {
+                    let stored = self
+                        .values(predicate, u, &[])?
+                        .into_iter()
+                        .find_map(|(_, p)| p.value);
+                    let ok = match stored {
+                        Some(Val::Password(hash)) => {
+                            let (pw, hash) = (password.clone(), hash.clone());
+                            tokio::task::block_in_place(|| {
+                                lodestar_types::password::verify(&pw, &hash)
+                            })
+                        }
+                        _ => false,
+                    };
+                    let key = f
+                        .alias
+                        .clone()
+                        .unwrap_or_else(|| format!("checkpwd({predicate})"));
+                    obj.insert(key, Json::Bool(ok));
+                }
+                FieldKind::Expand { what, children } => {
+                    let types = match what {
+                        Expand::All => self.node_types(u)?,
+                        Expand::Types(t) => t.clone(),
+                    };
+                    let schema = self.graph.schema();
+                    let mut preds: Vec<String> = Vec::new();
+                    for t in types {
+                        if let Some(def) = schema.types.get(&t) {
+                            for field in &def.fields {
+                                if !preds.contains(field) {
+                                    preds.push(field.clone());
+                                }
+                            }
+                        }
+                    }
+                    for p in preds {
+                        let (name, reverse) = match p.strip_prefix('~') {
+                            Some(n) => (n.to_string(), true),
+                            None => (p.clone(), false),
+                        };
+                        let is_edge = schema
+                            .preds
+                            .get(&name)
+                            .is_some_and(|s| s.value_type == ScalarType::Uid);
+                        let edge = lodestar_dql::query::ast::Edge {
+                            name,
+                            reverse,
+                            children: if is_edge {
+                                children.clone()
+                            } else {
+                                Vec::new()
+                            },
+                            ..Default::default()
+                        };
+                        let field = Field {
+                            alias: None,
+                            var: None,
+                            kind: FieldKind::Predicate(edge.clone()),
+                        };
+                        self.predicate_field(u, &field, &edge, &mut obj)?;
+                    }
+                }
+            }
+        }
+        Ok(obj)
+    }
+
+    fn targets(
+        &self,
+        name: &str,
+        reverse: bool,
+        u: u64,
+    ) -> Result<Vec<(u64, Option<Posting>)>, GraphError> {
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(Vec::new());
+        };
+        if reverse {
+            return Ok(self
+                .reverse(pred, u)?
+                .into_iter()
+                .map(|t| (t, None))
+                .collect());
+        }
+        Ok(self
+            .edges(pred, u)?
+            .into_iter()
+            .map(|(t, p)| (t, Some(p)))
+            .collect())
+    }
+
+    fn predicate_field(
+        &mut self,
+        u: u64,
+        f: &Field,
+        edge: &lodestar_dql::query::ast::Edge,
+        obj: &mut Map<String, Json>,
+    ) -> Result<(), GraphError> {
+        let shown = format!("{}{}", if edge.reverse { "~" } else { "" }, edge.name);
+        let schema = self.schema(&edge.name);
+        let is_edge = edge.reverse
+            || schema
+                .as_ref()
+                .is_some_and(|s| s.value_type == ScalarType::Uid);
+        if !is_edge {
+            let postings = self.values(&edge.name, u, &edge.langs)?;
+            if postings.is_empty() {
+                return Ok(());
+            }
+            let list = schema.as_ref().is_some_and(|s| s.list);
+            if let Some(var) = &f.var
+                && let Some((_, p)) = postings.first()
+                && let Some(v) = &p.value
+            {
+                self.out
+                    .val_vars
+                    .entry(var.clone())
+                    .or_default()
+                    .insert(u, v.clone());
+            }
+            let key = |lang: &Option<String>| -> String {
+                if let Some(a) = &f.alias {
+                    return a.clone();
+                }
+                match (lang, edge.langs.iter().any(|l| l == "*")) {
+                    (Some(l), true) => format!("{shown}@{l}"),
+                    _ if edge.langs.is_empty() => shown.clone(),
+                    _ => format!("{shown}@{}", edge.langs.join(":")),
+                }
+            };
+            if list {
+                let mut arr = Vec::new();
+                for (_, p) in &postings {
+                    if let Some(v) = &p.value {
+                        arr.push(render(v)?);
+                    }
+                }
+                obj.insert(key(&None), Json::Array(arr));
+            } else {
+                for (lang, p) in &postings {
+                    if let Some(v) = &p.value {
+                        if v.ty() == ScalarType::Password {
+                            continue;
+                        }
+                        obj.insert(key(lang), render(v)?);
+                        if let Some(names) = &edge.directives.facets {
+                            for (fk, fv) in &p.facets {
+                                if names.is_empty() || names.contains(fk) {
+                                    obj.insert(format!("{shown}|{fk}"), render(fv)?);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let targets = self.targets(&edge.name, edge.reverse, u)?;
+        let mut uids: Vec<u64> = targets.iter().map(|(t, _)| *t).collect();
+        if let Some(fl) = &edge.filter {
+            uids = self.filter(fl, uids)?;
+        }
+        uids = self.order_and_page(uids, &edge.args)?;
+        if let Some(var) = &f.var {
+            let entry = self.out.uid_vars.entry(var.clone()).or_default();
+            for t in &uids {
+                if !entry.contains(t) {
+                    entry.push(*t);
+                }
+            }
+        }
+        let facets_of: HashMap<u64, &Posting> = targets
+            .iter()
+            .filter_map(|(t, p)| p.as_ref().map(|p| (*t, p)))
+            .collect();
+        let mut items = Vec::new();
+        for t in &uids {
+            let mut child = self.node(*t, &edge.children, &edge.directives.facets)?;
+            if let (Some(names), Some(p)) = (&edge.directives.facets, facets_of.get(t)) {
+                for (fk, fv) in &p.facets {
+                    if names.is_empty() || names.contains(fk) {
+                        child.insert(format!("{shown}|{fk}"), render(fv)?);
+                    }
+                }
+            }
+            if !child.is_empty() {
+                items.push(Json::Object(child));
+            }
+        }
+        for c in &edge.children {
+            if let FieldKind::Count(CountOf::Uid) = c.kind {
+                let key = c.alias.clone().unwrap_or_else(|| "count".into());
+                items.push(json!({ key: uids.len() }));
+            }
+            if let (FieldKind::Uid, Some(v)) = (&c.kind, &c.var) {
+                let entry = self.out.uid_vars.entry(v.clone()).or_default();
+                entry.extend(uids.iter().copied());
+            }
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let key = f.alias.clone().unwrap_or(shown);
+        let single = !edge.reverse && schema.is_some_and(|s| !s.list);
+        if single && items.len() == 1 {
+            obj.insert(key, items.pop().expect("one item"));
+        } else {
+            obj.insert(key, Json::Array(items));
+        }
+        Ok(())
+    }
+}
+
+fn render(v: &Val) -> Result<Json, GraphError> {
+    v.to_json().map_err(|e| GraphError::Internal(e.to_string()))
+}
+
+fn lang_list(lang: Option<&str>) -> Vec<String> {
+    lang.map(|l| l.split(':').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn compare_holds(op: CompareOp, ord: Ordering) -> bool {
+    match op {
+        CompareOp::Eq => ord == Ordering::Equal,
+        CompareOp::Le => ord != Ordering::Greater,
+        CompareOp::Lt => ord == Ordering::Less,
+        CompareOp::Ge => ord != Ordering::Less,
+        CompareOp::Gt => ord == Ordering::Greater,
+    }
+}
+
+fn not_indexed(name: &str) -> GraphError {
+    GraphError::Invalid(format!("Predicate {name} is not indexed"))
+}

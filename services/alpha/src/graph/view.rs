@@ -1,0 +1,65 @@
+//! A read view: the store at a timestamp, with a transaction's own writes on top.
+
+use crate::graph::GraphError;
+use lodestar_storage::Snapshot;
+use std::collections::BTreeMap;
+
+pub type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Keys and values, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What a query or mutation reads.
+pub struct View<'a> {
+    snap: Snapshot,
+    pub ts: u64,
+    overlay: Option<&'a Overlay>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(snap: Snapshot, ts: u64, overlay: Option<&'a Overlay>) -> Self {
+        View { snap, ts, overlay }
+    }
+
+    /// A view of the same snapshot with another overlay.
+    pub fn with_overlay<'b>(&self, overlay: Option<&'b Overlay>) -> View<'b> {
+        View {
+            snap: self.snap.clone(),
+            ts: self.ts,
+            overlay,
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, GraphError> {
+        if let Some(v) = self.overlay.and_then(|o| o.get(key)) {
+            return Ok(v.clone());
+        }
+        Ok(self.snap.get_at(key, self.ts)?)
+    }
+
+    /// Every key with `prefix` that has a value, in key order.
+    pub fn scan(&self, prefix: &[u8]) -> Result<Entries, GraphError> {
+        let mut out = BTreeMap::new();
+        for item in self.snap.scan_prefix_at(prefix, self.ts) {
+            let (k, v) = item?;
+            out.insert(k, v);
+        }
+        if let Some(overlay) = self.overlay {
+            for (k, v) in overlay.range(prefix.to_vec()..) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                match v {
+                    Some(v) => out.insert(k.clone(), v.clone()),
+                    None => out.remove(k),
+                };
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The keys with `prefix`, without their values.
+    pub fn scan_keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, GraphError> {
+        Ok(self.scan(prefix)?.into_iter().map(|(k, _)| k).collect())
+    }
+}

@@ -1,0 +1,535 @@
+//! Query blocks, their arguments and directives, and selection sets.
+
+use super::*;
+
+impl Parser<'_, '_> {
+    // ----- blocks -----
+
+    pub(super) fn block(&mut self) -> Result<Block> {
+        let (mut name, mut pos) = self.name("a block name like me(func: ...)")?;
+        let mut var = None;
+        if self.peek_word("as")? {
+            self.next()?;
+            self.define_var(&name);
+            var = Some(name);
+            (name, pos) = self.name("a block name after 'as'")?;
+        }
+        if name == "shortest" {
+            return Err(ParseError::at(
+                pos,
+                "shortest path queries are not supported",
+            ));
+        }
+        if !self.peek_is(&Tok::LParen)? {
+            let t = self.next()?;
+            let hint = if (name == "set" || name == "delete") && t.tok == Tok::LBrace {
+                "; a mutation block is not a query"
+            } else {
+                ""
+            };
+            return Err(ParseError::at(
+                t.pos,
+                format!(
+                    "expected '(' after the block name {name}, as in {name}(func: ...), found {}{hint}",
+                    t.tok
+                ),
+            ));
+        }
+        let (func, args) = self.args(true)?;
+        let Some(func) = func else {
+            return Err(ParseError::at(
+                pos,
+                format!("block {name} needs a root function: {name}(func: ...)"),
+            ));
+        };
+        let mut filter = None;
+        let mut directives = Directives::default();
+        self.directives(&mut filter, &mut directives)?;
+        // A block may omit its selection, as var blocks of upserts often do:
+        // `v as var(func: eq(email, "a@b.c"))`.
+        let children = if self.peek_is(&Tok::LBrace)? {
+            self.selection()?
+        } else {
+            Vec::new()
+        };
+        Ok(Block {
+            name,
+            var,
+            func,
+            args,
+            filter,
+            directives,
+            children,
+        })
+    }
+
+    /// `( key: value, ... )` of a block (`root`: `func:` allowed and expected) or an edge.
+    pub(super) fn args(&mut self, root: bool) -> Result<(Option<Func>, EdgeArgs)> {
+        let open = self.next()?.pos;
+        let mut func = None;
+        let mut args = EdgeArgs::default();
+        if self.eat(&Tok::RParen)? {
+            return Ok((func, args));
+        }
+        loop {
+            let (key, key_pos) = self.name("an argument name like first")?;
+            self.expect(&Tok::Colon, || format!("after the argument name {key}"))?;
+            let dup = || ParseError::at(key_pos, format!("argument {key} is given twice"));
+            match key.as_str() {
+                "func" if root => {
+                    if func.is_some() {
+                        return Err(dup());
+                    }
+                    let (fname, fpos) = self.name("a function like eq(...)")?;
+                    func = Some(self.function(&fname, fpos)?);
+                }
+                "first" | "offset" => {
+                    let v = self.int_arg(&key)?;
+                    let slot = if key == "first" {
+                        &mut args.first
+                    } else {
+                        &mut args.offset
+                    };
+                    if slot.is_some() {
+                        return Err(dup());
+                    }
+                    *slot = Some(v);
+                }
+                "after" => {
+                    if args.after.is_some() {
+                        return Err(dup());
+                    }
+                    let (text, pos) = self.scalar_arg("after")?;
+                    args.after = Some(parse_uid(&text).ok_or_else(|| {
+                        ParseError::at(
+                            pos,
+                            format!("expected a uid like 0x1a for after, found {text}"),
+                        )
+                    })?);
+                }
+                "orderasc" | "orderdesc" => {
+                    let arg = self.raw_arg()?;
+                    let by = match &arg {
+                        RawArg::Call { name, args, pos } if name == "val" => {
+                            OrderBy::Val(self.val_var(args, *pos)?)
+                        }
+                        other => match other.bare_name() {
+                            Some((n, lang)) if is_predicate_name(n) && !n.starts_with('~') => {
+                                OrderBy::Predicate {
+                                    name: n.to_string(),
+                                    lang: lang.map(str::to_string),
+                                }
+                            }
+                            _ => {
+                                return Err(ParseError::at(
+                                    other.pos(),
+                                    format!(
+                                        "expected a predicate or val(v) to order by, found {}",
+                                        other.describe()
+                                    ),
+                                ));
+                            }
+                        },
+                    };
+                    args.order.push(Order {
+                        desc: key == "orderdesc",
+                        by,
+                    });
+                }
+                _ => {
+                    let allowed = if root {
+                        "func, first, offset, after, orderasc or orderdesc"
+                    } else {
+                        "first, offset, after, orderasc or orderdesc"
+                    };
+                    return Err(ParseError::at(
+                        key_pos,
+                        format!("unknown argument {key}; expected {allowed}"),
+                    ));
+                }
+            }
+            let t = self.next()?;
+            match t.tok {
+                Tok::Comma => {}
+                Tok::RParen => return Ok((func, args)),
+                other => {
+                    return Err(ParseError::at(
+                        t.pos,
+                        format!(
+                            "expected ',' or ')' to close the arguments opened at {open}, found {other}"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A single value: a word, a string or a `$variable`.
+    pub(super) fn scalar_arg(&mut self, what: &str) -> Result<(String, Pos)> {
+        let t = self.next()?;
+        match t.tok {
+            Tok::Word(w) | Tok::Str(w) => Ok((w, t.pos)),
+            Tok::Var(v) => Ok((self.var_value(&v, t.pos)?, t.pos)),
+            other => Err(ParseError::at(
+                t.pos,
+                format!("expected a value for {what}, found {other}"),
+            )),
+        }
+    }
+
+    pub(super) fn int_arg(&mut self, what: &str) -> Result<i64> {
+        let (text, pos) = self.scalar_arg(what)?;
+        text.parse().map_err(|_| {
+            ParseError::at(pos, format!("expected an integer for {what}, found {text}"))
+        })
+    }
+
+    pub(super) fn directives(
+        &mut self,
+        filter: &mut Option<Filter>,
+        d: &mut Directives,
+    ) -> Result<()> {
+        while self.peek_is(&Tok::At)? {
+            self.next()?;
+            let (name, pos) = self.name("a directive name like filter")?;
+            self.directive(&name, pos, filter, d)?;
+        }
+        Ok(())
+    }
+
+    /// One directive, its `@` and name already read.
+    pub(super) fn directive(
+        &mut self,
+        name: &str,
+        pos: Pos,
+        filter: &mut Option<Filter>,
+        d: &mut Directives,
+    ) -> Result<()> {
+        let dup = || ParseError::at(pos, format!("@{name} is given twice"));
+        match name {
+            "filter" => {
+                if filter.is_some() {
+                    return Err(dup());
+                }
+                let open = self
+                    .expect(&Tok::LParen, || "after @filter".to_string())?
+                    .pos;
+                *filter = Some(self.bool_expr(Self::filter_leaf)?);
+                self.close(&Tok::RParen, "@filter(", open)?;
+            }
+            "facets" => {
+                if d.facets.is_some() {
+                    return Err(dup());
+                }
+                d.facets = Some(self.name_list("@facets", true)?);
+            }
+            "cascade" => {
+                if d.cascade.is_some() {
+                    return Err(dup());
+                }
+                d.cascade = Some(self.name_list("@cascade", false)?);
+            }
+            "normalize" => d.normalize = true,
+            n if UNSUPPORTED_DIRECTIVES.contains(&n) => {
+                let hint = if n == "if" {
+                    "; @if belongs on an upsert mutation"
+                } else {
+                    ""
+                };
+                return Err(ParseError::at(
+                    pos,
+                    format!("directive @{n} is not supported here{hint}"),
+                ));
+            }
+            n => {
+                return Err(ParseError::at(
+                    pos,
+                    format!(
+                        "unknown directive @{n}; expected @filter, @facets, @cascade or @normalize"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An optional `(a, b, c)` after `@facets` / `@cascade`.
+    pub(super) fn name_list(&mut self, what: &str, facets: bool) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        if !self.peek_is(&Tok::LParen)? {
+            return Ok(out);
+        }
+        let open = self.next()?.pos;
+        if self.eat(&Tok::RParen)? {
+            return Ok(out);
+        }
+        loop {
+            let (n, pos) = self.name(&format!("a name in {what}(...)"))?;
+            if facets && self.peek_is(&Tok::LParen)? {
+                return Err(ParseError::at(
+                    pos,
+                    "facet filters like @facets(eq(...)) are not supported",
+                ));
+            }
+            if facets && self.peek_is(&Tok::Colon)? {
+                return Err(ParseError::at(
+                    pos,
+                    "facet aliases like @facets(alias: key) are not supported",
+                ));
+            }
+            out.push(n);
+            let t = self.next()?;
+            match t.tok {
+                Tok::Comma => {}
+                Tok::RParen => return Ok(out),
+                other => {
+                    return Err(ParseError::at(
+                        t.pos,
+                        format!(
+                            "expected ',' or ')' to close the {what}( opened at {open}, found {other}"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    // ----- selections -----
+
+    /// `{ field* }`.
+    pub(super) fn selection(&mut self) -> Result<Vec<Field>> {
+        let open = self.next()?.pos;
+        self.enter(open)?;
+        let mut out = Vec::new();
+        loop {
+            match self.peek()? {
+                Tok::RBrace => {
+                    self.next()?;
+                    break;
+                }
+                Tok::Eof => {
+                    self.close(&Tok::RBrace, "block", open)?;
+                }
+                Tok::Comma => {
+                    self.next()?;
+                }
+                _ => out.push(self.field()?),
+            }
+        }
+        self.leave();
+        Ok(out)
+    }
+
+    pub(super) fn field(&mut self) -> Result<Field> {
+        let (mut word, mut pos) = self.name("a predicate or uid")?;
+        let mut var = None;
+        let mut alias = None;
+        if self.peek_word("as")? {
+            self.next()?;
+            self.define_var(&word);
+            var = Some(word);
+            (word, pos) = self.name("a predicate after 'as'")?;
+        }
+        if self.eat(&Tok::Colon)? {
+            alias = Some(word);
+            (word, pos) = self.name("a predicate after the alias")?;
+        }
+        let call = self.peek_is(&Tok::LParen)?;
+        let kind = match word.as_str() {
+            "uid" if !call => FieldKind::Uid,
+            "count" if call => FieldKind::Count(self.count()?),
+            "val" if call => {
+                let open = self.next()?.pos;
+                let (v, vpos) = self.name("a variable name in val( )")?;
+                self.use_var(&v, vpos);
+                self.close(&Tok::RParen, "val(", open)?;
+                FieldKind::Val(v)
+            }
+            "expand" if call => self.expand()?,
+            "checkpwd" if call => self.checkpwd()?,
+            w if call && (UNSUPPORTED_FUNCS.contains(&w) || is_filter_func(w)) => {
+                return Err(ParseError::at(
+                    pos,
+                    if is_filter_func(w) {
+                        format!(
+                            "function {w}(...) cannot be selected; use it in func: or @filter(...)"
+                        )
+                    } else {
+                        format!("{w}(...) is not supported in a selection")
+                    },
+                ));
+            }
+            _ => FieldKind::Predicate(self.edge(word, pos)?),
+        };
+        Ok(Field { alias, var, kind })
+    }
+
+    pub(super) fn edge(&mut self, word: String, pos: Pos) -> Result<Edge> {
+        let (name, reverse) = predicate_parts(&word, pos)?;
+        let mut e = Edge {
+            name,
+            reverse,
+            ..Edge::default()
+        };
+        let mut lang_allowed = true;
+        loop {
+            match self.peek()? {
+                Tok::At => {
+                    self.next()?;
+                    let (w, wpos) = self.name("a language or a directive after '@'")?;
+                    if DIRECTIVES.contains(&w.as_str())
+                        || UNSUPPORTED_DIRECTIVES.contains(&w.as_str())
+                    {
+                        lang_allowed = false;
+                        self.directive(&w, wpos, &mut e.filter, &mut e.directives)?;
+                    } else if lang_allowed {
+                        lang_allowed = false;
+                        e.langs = self.lang_list(w, wpos)?;
+                    } else {
+                        return Err(ParseError::at(
+                            wpos,
+                            format!(
+                                "unknown directive @{w}; expected @filter, @facets, @cascade or @normalize"
+                            ),
+                        ));
+                    }
+                }
+                Tok::LParen => {
+                    if e.args != EdgeArgs::default() {
+                        let t = self.next()?;
+                        return Err(ParseError::at(
+                            t.pos,
+                            "the arguments of this predicate are given twice",
+                        ));
+                    }
+                    lang_allowed = false;
+                    e.args = self.args(false)?.1;
+                }
+                Tok::LBrace => {
+                    e.children = self.selection()?;
+                    return Ok(e);
+                }
+                _ => return Ok(e),
+            }
+        }
+    }
+
+    /// `en:fr:.` after `name@`; `first` is the first language, already read.
+    pub(super) fn lang_list(&mut self, first: String, pos: Pos) -> Result<Vec<String>> {
+        let mut out = vec![check_lang(first, pos)?];
+        while self.peek_is(&Tok::Colon)? {
+            self.next()?;
+            let (l, lpos) = self.name("a language after ':'")?;
+            out.push(check_lang(l, lpos)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn count(&mut self) -> Result<CountOf> {
+        let open = self.next()?.pos;
+        let (word, pos) = self.name("uid or a predicate inside count( )")?;
+        let c = if word == "uid" {
+            CountOf::Uid
+        } else {
+            let (name, reverse) = predicate_parts(&word, pos)?;
+            let mut filter = None;
+            if self.peek_is(&Tok::At)? {
+                self.next()?;
+                let (d, dpos) = self.name("filter after '@'")?;
+                if d != "filter" {
+                    return Err(ParseError::at(
+                        dpos,
+                        format!("only @filter is allowed inside count( ), found @{d}"),
+                    ));
+                }
+                let mut ignored = Directives::default();
+                self.directive(&d, dpos, &mut filter, &mut ignored)?;
+            }
+            CountOf::Predicate {
+                name,
+                reverse,
+                filter,
+            }
+        };
+        self.close(&Tok::RParen, "count(", open)?;
+        Ok(c)
+    }
+
+    pub(super) fn expand(&mut self) -> Result<FieldKind> {
+        let open = self.next()?.pos;
+        let mut types = Vec::new();
+        let mut all = false;
+        loop {
+            let t = self.next()?;
+            match t.tok {
+                Tok::Word(w) if w == "_all_" => all = true,
+                Tok::Word(w) if w == "val" || w == "_forward_" || w == "_reverse_" => {
+                    return Err(ParseError::at(
+                        t.pos,
+                        format!("expand({w}...) is not supported; use _all_ or type names"),
+                    ));
+                }
+                Tok::Word(w) | Tok::Str(w) | Tok::Iri(w) => types.push(w),
+                other => {
+                    return Err(ParseError::at(
+                        t.pos,
+                        format!("expected _all_ or a type name in expand( ), found {other}"),
+                    ));
+                }
+            }
+            let t = self.next()?;
+            match t.tok {
+                Tok::Comma => {}
+                Tok::RParen => break,
+                other => {
+                    return Err(ParseError::at(
+                        t.pos,
+                        format!(
+                            "expected ',' or ')' to close the expand( opened at {open}, found {other}"
+                        ),
+                    ));
+                }
+            }
+        }
+        if all && !types.is_empty() {
+            return Err(ParseError::at(
+                open,
+                "expand(_all_) cannot be combined with type names",
+            ));
+        }
+        let children = if self.peek_is(&Tok::LBrace)? {
+            self.selection()?
+        } else {
+            Vec::new()
+        };
+        Ok(FieldKind::Expand {
+            what: if all {
+                Expand::All
+            } else {
+                Expand::Types(types)
+            },
+            children,
+        })
+    }
+
+    pub(super) fn checkpwd(&mut self) -> Result<FieldKind> {
+        let open = self.next()?.pos;
+        let (word, pos) = self.name("the password predicate in checkpwd( )")?;
+        let (predicate, reverse) = predicate_parts(&word, pos)?;
+        if reverse {
+            return Err(ParseError::at(
+                pos,
+                "checkpwd needs a forward password predicate",
+            ));
+        }
+        self.expect(&Tok::Comma, || {
+            "after the predicate of checkpwd".to_string()
+        })?;
+        let (password, _) = self.scalar_arg("the password of checkpwd")?;
+        self.close(&Tok::RParen, "checkpwd(", open)?;
+        Ok(FieldKind::Checkpwd {
+            predicate,
+            password,
+        })
+    }
+}

@@ -47,6 +47,49 @@ impl DgraphApi {
     }
 
     /// The N-Quads of one `api.Mutation`: (sets, deletes).
+    /// Claims the tablets of the mutated predicates and applies every mutation whose condition
+    /// holds to `txn`, recording the uids of new blank nodes in `uids`.
+    async fn apply_mutations(
+        &self,
+        parsed: &[(Option<Condition>, Vec<NQuad>, Vec<NQuad>)],
+        txn: &mut crate::graph::Txn,
+        ctx: &mut MutationCtx,
+        uids: &mut HashMap<String, String>,
+    ) -> Result<(), Status> {
+        let graph = &self.graph;
+        let names: std::collections::BTreeSet<String> = parsed
+            .iter()
+            .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter()))
+            .filter_map(|nq| match &nq.predicate {
+                lodestar_dql::Predicate::Named(n) => Some(n.clone()),
+                lodestar_dql::Predicate::Star => None,
+            })
+            .collect();
+        graph
+            .claim_tablets(names.into_iter().collect())
+            .await
+            .map_err(to_status)?;
+        for (cond, sets, dels) in parsed {
+            if let Some(c) = cond
+                && !condition_holds(c, &ctx.uid_vars)
+            {
+                continue;
+            }
+            let before: std::collections::HashSet<String> = ctx.blanks.keys().cloned().collect();
+            graph
+                .assign_blanks(sets, dels, ctx)
+                .await
+                .map_err(to_status)?;
+            graph.mutate(txn, sets, dels, ctx).map_err(to_status)?;
+            for (name, uid) in &ctx.blanks {
+                if !before.contains(name) && !name.starts_with("uid(") {
+                    uids.insert(name.clone(), format!("{uid:#x}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `json` numbers new JSON nodes across all the mutations of one request.
     fn mutation_nquads(
         m: &api::Mutation,
@@ -236,55 +279,52 @@ impl Dgraph for DgraphApi {
         let assign = ts_started.elapsed();
 
         let processing_started = Instant::now();
-        let txn = graph.txn(start_ts);
-        let mut txn_guard = txn.lock().await;
+        // Reads of a transaction see its own writes; a transaction gets a record here only once
+        // it writes.
+        let txn = if writes {
+            Some(graph.txn(start_ts))
+        } else {
+            graph.existing_txn(start_ts)
+        };
+        let mut txn_guard = match &txn {
+            Some(t) => Some(t.lock().await),
+            None => None,
+        };
         let mut json = serde_json::Map::new();
         let mut ctx = MutationCtx::default();
         if let Some(q) = &query {
-            let out = graph
-                .run_query(&graph.view(start_ts, Some(&txn_guard)), q)
-                .map_err(to_status)?;
+            let view = graph.view(start_ts, txn_guard.as_deref());
+            let out = graph.run_query(&view, q).map_err(to_status)?;
             json = out.json;
             ctx.uid_vars = out.uid_vars;
             ctx.val_vars = out.val_vars;
         }
         let mut uids = HashMap::new();
-        for (cond, sets, dels) in &parsed {
-            if let Some(c) = cond
-                && !condition_holds(c, &ctx.uid_vars)
-            {
-                continue;
-            }
-            let before: std::collections::HashSet<String> = ctx.blanks.keys().cloned().collect();
-            graph
-                .assign_blanks(sets, dels, &mut ctx)
-                .await
-                .map_err(to_status)?;
-            graph
-                .mutate(&mut txn_guard, sets, dels, &ctx)
-                .map_err(to_status)?;
-            for (name, uid) in &ctx.blanks {
-                if !before.contains(name) && !name.starts_with("uid(") {
-                    uids.insert(name.clone(), format!("{uid:#x}"));
-                }
-            }
-        }
         let mut txn_ctx = TxnContext {
             start_ts,
             ..Default::default()
         };
-        if writes {
-            txn_ctx.keys = txn_guard
-                .conflicts
-                .iter()
-                .map(|k| format!("{k:x}"))
-                .collect();
-            txn_ctx.preds = txn_guard.preds.iter().cloned().collect();
+        if let Some(guard) = txn_guard.as_mut() {
+            // All of the request's mutations apply, or none: they go to a copy first.
+            let mut work = (**guard).clone();
+            let applied = self
+                .apply_mutations(&parsed, &mut work, &mut ctx, &mut uids)
+                .await;
+            if let Err(e) = applied {
+                if commit_now && guard.writes.is_empty() {
+                    drop(txn_guard);
+                    graph.forget(start_ts).map_err(to_status)?;
+                }
+                return Err(e);
+            }
+            **guard = work;
+            txn_ctx.keys = guard.conflicts.iter().map(|k| format!("{k:x}")).collect();
+            txn_ctx.preds = guard.preds.iter().cloned().collect();
             if commit_now {
                 drop(txn_guard);
                 txn_ctx.commit_ts = graph.commit(start_ts).await.map_err(to_status)?;
             } else {
-                graph.persist_pending(&txn_guard).map_err(to_status)?;
+                graph.persist_pending(guard).map_err(to_status)?;
             }
         }
         let processing = processing_started.elapsed();

@@ -89,6 +89,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let graph = graph::Graph::open(Arc::new(store), oracle)
         .await
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
+    graph.set_group(group);
     let draining = Arc::new(AtomicBool::new(false));
     tokio::spawn(watch_draining(
         zero.clone(),

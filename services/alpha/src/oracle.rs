@@ -2,7 +2,7 @@
 
 use crate::graph::{GraphError, Oracle};
 use lodestar_client::ZeroClient;
-use lodestar_proto::zero::{CommitRequest, NumLeaseType, TxnStatusRequest};
+use lodestar_proto::zero::{CommitRequest, NumLeaseType, TabletRequest, TxnStatusRequest};
 use std::sync::Arc;
 
 /// Zero as the graph's timestamp, commit and uid oracle.
@@ -61,6 +61,23 @@ impl Oracle for ZeroOracle {
             (true, true) => Some(None),
             (true, false) => Some(Some(d.commit_ts)),
         })
+    }
+
+    async fn tablet(&self, predicate: &str, group: u32) -> Result<u32, GraphError> {
+        let req = TabletRequest {
+            predicate: predicate.to_string(),
+            group_id: group,
+            read_only: false,
+        };
+        let t = self
+            .zero
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.tablet(req).await }
+            })
+            .await
+            .map_err(from_status)?;
+        Ok(t.group_id)
     }
 
     async fn uids(&self, n: u64) -> Result<u64, GraphError> {

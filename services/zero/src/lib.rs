@@ -278,11 +278,18 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     served
 }
 
-/// Marks the zero ready once it has a leader and the applied cluster identity.
+/// Marks the zero ready once it is a voter, knows a leader and has the cluster identity.
 async fn report_ready(node: Arc<ZeroNode>, handle: Arc<NodeHandle>, shutdown: Shutdown) {
     while !shutdown.is_triggered() {
-        let has_leader = node.raft.metrics().borrow().current_leader.is_some();
-        if has_leader && node.with_state(|a| !a.state.cid.is_empty()) {
+        let (has_leader, voter) = {
+            let m = node.raft.metrics();
+            let m = m.borrow();
+            let voter = m.membership_config.voter_ids().any(|v| v == node.config.id);
+            (m.current_leader.is_some(), voter)
+        };
+        // A joining zero is ready once it votes: until then the cluster's quorum does not
+        // count it, and stopping another zero could leave no majority.
+        if has_leader && voter && node.with_state(|a| !a.state.cid.is_empty()) {
             handle.set_ready(true);
             tracing::info!("zero is ready");
             return;

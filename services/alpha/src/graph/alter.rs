@@ -23,6 +23,8 @@ impl Graph {
     pub async fn alter_schema(&self, text: &str) -> Result<(), GraphError> {
         let mut update = schema::parse(text).map_err(|e| GraphError::Invalid(e.to_string()))?;
         reserved::check_alter(&mut update).map_err(|e| GraphError::Invalid(e.to_string()))?;
+        self.claim_tablets(update.predicates.iter().map(|p| p.name.clone()).collect())
+            .await?;
         let current = self.schema();
         let mut rebuild = Vec::new();
         for p in &update.predicates {

@@ -46,6 +46,8 @@ pub trait Oracle: Send + Sync + 'static {
     async fn status(&self, start_ts: u64) -> Result<Option<Option<u64>>, GraphError>;
     /// Leases `n` new uids; returns the first.
     async fn uids(&self, n: u64) -> Result<u64, GraphError>;
+    /// The group serving `predicate`, assigned to `group` on first use.
+    async fn tablet(&self, predicate: &str, group: u32) -> Result<u32, GraphError>;
 }
 
 /// Errors of the graph engine, each mapped to a gRPC code by the API layer.
@@ -180,6 +182,11 @@ pub struct Graph {
     commits: tokio::sync::Mutex<()>,
     /// Open transactions by start_ts.
     txns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Txn>>>>,
+    /// The group this alpha serves, and the predicates zero has confirmed are ours.
+    group: std::sync::atomic::AtomicU32,
+    tablets: RwLock<BTreeSet<String>>,
+    /// Transactions aborted while settling after a restart; their clients learn it on commit.
+    settled_aborts: Mutex<BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -203,6 +210,9 @@ impl Graph {
             schema: RwLock::new(schema),
             commits: tokio::sync::Mutex::new(()),
             txns: Mutex::default(),
+            group: std::sync::atomic::AtomicU32::new(1),
+            tablets: RwLock::default(),
+            settled_aborts: Mutex::default(),
         });
         graph.recover().await?;
         let (preds, types) = graph.schema.read().missing_reserved();
@@ -212,6 +222,32 @@ impl Graph {
                 .await?;
         }
         Ok(graph)
+    }
+
+    /// Sets the group this alpha serves (from zero, when it joins).
+    pub fn set_group(&self, group: u32) {
+        self.group
+            .store(group, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Makes sure zero's tablet map gives each predicate to this alpha's group (assigning it on
+    /// first use); a predicate another group serves is refused.
+    pub async fn claim_tablets(&self, names: Vec<String>) -> Result<(), GraphError> {
+        let group = self.group.load(std::sync::atomic::Ordering::Relaxed);
+        for name in &names {
+            let name = name.as_str();
+            if self.tablets.read().contains(name) {
+                continue;
+            }
+            let serving = self.oracle.tablet(name, group).await?;
+            if serving != group {
+                return Err(GraphError::Invalid(format!(
+                    "predicate {name} is served by group {serving}, not by this alpha's group {group}; send the request to an alpha of group {serving}"
+                )));
+            }
+            self.tablets.write().insert(name.to_string());
+        }
+        Ok(())
     }
 
     /// The current schema.
@@ -239,10 +275,20 @@ impl Graph {
     pub async fn begin(&self) -> Result<u64, GraphError> {
         let ts = self.oracle.timestamps(1).await?;
         self.settle().await;
-        self.txns
-            .lock()
-            .insert(ts, Arc::new(tokio::sync::Mutex::new(Txn::new(ts))));
         Ok(ts)
+    }
+
+    /// The open transaction `start_ts` if it has written anything on this alpha.
+    pub fn existing_txn(&self, start_ts: u64) -> Option<Arc<tokio::sync::Mutex<Txn>>> {
+        self.txns.lock().get(&start_ts).cloned()
+    }
+
+    /// Forgets an open transaction that never reached zero (a failed `commit_now` request).
+    pub fn forget(&self, start_ts: u64) -> Result<(), GraphError> {
+        self.txns.lock().remove(&start_ts);
+        self.store
+            .write_meta(&[Write::delete(pending_key(start_ts))], false)?;
+        Ok(())
     }
 
     /// The open transaction `start_ts`, creating the record if this alpha has none (a client
@@ -271,9 +317,12 @@ impl Graph {
     pub async fn commit(&self, start_ts: u64) -> Result<u64, GraphError> {
         let txn = self.txns.lock().remove(&start_ts);
         let Some(txn) = txn else {
-            return Err(GraphError::NotFound(format!(
-                "transaction {start_ts} is not open on this alpha (already committed, aborted, or never started here)"
-            )));
+            if self.settled_aborts.lock().contains(&start_ts) {
+                // Its writes were pending when the alpha restarted, and were aborted then.
+                return Err(GraphError::Aborted);
+            }
+            // Nothing was written in this transaction: it commits trivially.
+            return Ok(start_ts);
         };
         let txn = txn.lock().await.clone();
         self.commit_txn(txn).await

@@ -85,7 +85,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         return Ok(());
     };
     node.status.send_modify(|s| s.group = group);
-    let oracle = Arc::new(oracle::ZeroOracle { zero: zero.clone() });
+    let oracle = Arc::new(oracle::ZeroOracle::new(zero.clone()));
     let graph = graph::Graph::open(Arc::new(store), oracle)
         .await
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;

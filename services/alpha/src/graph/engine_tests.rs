@@ -351,3 +351,34 @@ async fn types_expand_values_vars_passwords_and_schema() {
         "reserved predicates are predefined: {names:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setting_a_new_nodes_value_twice_keeps_only_the_last_in_the_index() {
+    let g = graph().await;
+    alter(&g, "name: string @index(exact) .").await;
+    let u = set(&g, "_:a <name> \"first\" .\n_:a <name> \"second\" .").await;
+    let a = u["a"];
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(name, "first")) { uid } }"#).await,
+        json!({"q": []})
+    );
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(name, "second")) { uid } }"#).await,
+        json!({"q": [{"uid": format!("{a:#x}")}]})
+    );
+    // No index entry is left behind for the overwritten value.
+    let pred = g.store.lookup_predicate("name").unwrap();
+    let token = lodestar_types::tokenizer::tokens(
+        lodestar_types::tokenizer::IndexKind::Exact,
+        &lodestar_types::value::Val::String("first".into()),
+    )
+    .unwrap()
+    .remove(0);
+    let ts = g.read_ts().await.unwrap();
+    assert!(
+        g.view(ts, None)
+            .scan_keys(&lodestar_storage::keys::index_prefix(pred, &token))
+            .unwrap()
+            .is_empty()
+    );
+}

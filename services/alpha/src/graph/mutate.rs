@@ -20,6 +20,8 @@ pub struct MutationCtx {
     pub uid_vars: HashMap<String, Vec<u64>>,
     /// Upsert value variables: node → value.
     pub val_vars: HashMap<String, HashMap<u64, Val>>,
+    /// Nodes created by this request: they have nothing stored yet, so nothing to read back.
+    pub fresh: std::collections::HashSet<u64>,
 }
 
 /// The name under which an empty `uid(v)` subject gets a new node in a `set`.
@@ -77,6 +79,7 @@ impl Graph {
         let first = self.oracle.uids(names.len() as u64).await?;
         for (i, name) in names.into_iter().enumerate() {
             ctx.blanks.insert(name, first + i as u64);
+            ctx.fresh.insert(first + i as u64);
         }
         Ok(())
     }
@@ -257,10 +260,21 @@ impl Graph {
                     };
                     let key = slot.key(pred, s);
                     if !schema.list {
-                        // Replace: drop the old value's index entries.
+                        // Replace: drop the old value's index entries. A node this request
+                        // created can only have a value this request wrote.
+                        let old = if ctx.fresh.contains(&s) {
+                            match txn.writes.get(&key) {
+                                Some(Some(raw)) => {
+                                    Some(Posting::decode(raw).map_err(GraphError::Internal)?)
+                                }
+                                _ => None,
+                            }
+                        } else {
+                            self.read_posting(txn, &key)?
+                        };
                         if let Some(Posting {
                             value: Some(old), ..
-                        }) = self.read_posting(txn, &key)?
+                        }) = old
                         {
                             self.index(txn, &schema, pred, s, &old, false)?;
                         }

@@ -1,0 +1,258 @@
+//! `bench-alpha`: ingest and query throughput of one alpha through its gRPC API, with the bare
+//! transport as the baseline in the same run. Run with release binaries:
+//!
+//! ```text
+//! cargo build --release --workspace && target/release/bench-alpha --nodes 1000000
+//! ```
+//!
+//! It loads `--nodes` nodes (two triples each: an indexed `xid` string and an `n` int) in
+//! batches of 1,000 triples from several clients at once, then runs point queries by uid and
+//! `eq` lookups on the index, and reports queries/s with p50/p99 latency, the alpha's resident
+//! memory, and `CheckVersion` (an RPC that does no work) as the transport's ceiling.
+
+#![allow(clippy::print_stdout)]
+
+use anyhow::Context as _;
+use clap::Parser;
+use lodestar_integration_tests::ClusterBuilder;
+use lodestar_proto::api::dgraph_client::DgraphClient;
+use lodestar_proto::api::{Check, Mutation, Operation, Request};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(name = "bench-alpha", about = "Alpha ingest and query benchmark")]
+struct Args {
+    /// Nodes to load (two triples each).
+    #[arg(long, default_value_t = 1_000_000)]
+    nodes: u64,
+    /// Concurrent loaders.
+    #[arg(long, default_value_t = 4)]
+    loaders: usize,
+    /// Concurrent query clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Seconds per query measurement.
+    #[arg(long, default_value_t = 5)]
+    secs: u64,
+}
+
+/// Runs `op` from `clients` tasks for `secs`; returns (ops/s, p50, p99).
+async fn measure<F, Fut>(clients: usize, secs: u64, op: F) -> (f64, Duration, Duration)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let seq = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (op, seq) = (op.clone(), seq.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let i = seq.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    if op(i).await {
+                        lat.push(t.elapsed());
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    (all.len() as f64 / secs as f64, pct(0.50), pct(0.99))
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("exe dir")?
+        .to_path_buf();
+    let cluster = ClusterBuilder::new()
+        .zeros(1)
+        .services(true)
+        .bin_dir(&bin_dir)
+        .quiet(true)
+        .start()
+        .await?;
+    let alpha = cluster.alpha.as_ref().context("alpha")?;
+    let pid = alpha.pid().context("alpha pid")?;
+    let channel = lodestar_client::channel(&cluster.alpha_grpc())?;
+    let mut c = DgraphClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
+    c.alter(Operation {
+        schema: "xid: string @index(exact) .\nn: int .".into(),
+        ..Default::default()
+    })
+    .await?;
+    println!(
+        "bench-alpha: {} nodes ({} triples), {} loaders, binaries from {}",
+        args.nodes,
+        args.nodes * 2,
+        args.loaders,
+        bin_dir.display()
+    );
+
+    // Ingest: batches of 500 nodes = 1,000 triples, committed at once.
+    let batches = args.nodes.div_ceil(500);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let loaders: Vec<_> =
+        (0..args.loaders)
+            .map(|_| {
+                let (next, mut c, nodes) =
+                    (next.clone(), DgraphClient::new(channel.clone()), args.nodes);
+                tokio::spawn(async move {
+                    let mut uids = Vec::new();
+                    loop {
+                        let b = next.fetch_add(1, Ordering::Relaxed);
+                        if b >= batches {
+                            return Ok::<_, anyhow::Error>(uids);
+                        }
+                        let mut text = String::with_capacity(64 * 500);
+                        for i in b * 500..((b + 1) * 500).min(nodes) {
+                            text.push_str(&format!(
+                                "_:n{i} <xid> \"node-{i}\" .\n_:n{i} <n> \"{i}\"^^<xs:int> .\n"
+                            ));
+                        }
+                        let req = Request {
+                            mutations: vec![Mutation {
+                                set_nquads: text.into_bytes(),
+                                ..Default::default()
+                            }],
+                            commit_now: true,
+                            ..Default::default()
+                        };
+                        let resp = c.query(req).await?.into_inner();
+                        uids.extend(resp.uids.values().filter_map(|u| {
+                            u64::from_str_radix(u.trim_start_matches("0x"), 16).ok()
+                        }));
+                    }
+                })
+            })
+            .collect();
+    let mut uids = Vec::new();
+    for l in loaders {
+        uids.extend(l.await??);
+    }
+    let ingest = started.elapsed();
+    let triples = args.nodes * 2;
+    let rss = rss_kib(pid).unwrap_or(0);
+    anyhow::ensure!(
+        uids.len() as u64 == args.nodes,
+        "loaded {} of {} nodes",
+        uids.len(),
+        args.nodes
+    );
+    let uids = Arc::new(uids);
+
+    let ch = channel.clone();
+    let (echo, echo50, echo99) = measure(args.clients, args.secs, move |_| {
+        let mut c = DgraphClient::new(ch.clone());
+        async move { c.check_version(Check {}).await.is_ok() }
+    })
+    .await;
+    let (ch, u) = (channel.clone(), uids.clone());
+    let (by_uid, uid50, uid99) = measure(args.clients, args.secs, move |i| {
+        let mut c = DgraphClient::new(ch.clone());
+        let uid = u[(i.wrapping_mul(2_654_435_761) % u.len() as u64) as usize];
+        async move {
+            let req = Request {
+                query: format!("{{ q(func: uid({uid:#x})) {{ xid n }} }}"),
+                read_only: true,
+                ..Default::default()
+            };
+            c.query(req)
+                .await
+                .is_ok_and(|r| r.into_inner().json.len() > 20)
+        }
+    })
+    .await;
+    let (ch, nodes) = (channel.clone(), args.nodes);
+    let (by_eq, eq50, eq99) = measure(args.clients, args.secs, move |i| {
+        let mut c = DgraphClient::new(ch.clone());
+        let n = i.wrapping_mul(2_654_435_761) % nodes;
+        async move {
+            let req = Request {
+                query: format!("{{ q(func: eq(xid, \"node-{n}\")) {{ uid n }} }}"),
+                read_only: true,
+                ..Default::default()
+            };
+            c.query(req)
+                .await
+                .is_ok_and(|r| r.into_inner().json.len() > 20)
+        }
+    })
+    .await;
+    let rss_after = rss_kib(pid).unwrap_or(0);
+
+    println!();
+    println!(
+        "{:<48} {:>14} {:>10} {:>10} {:>9}",
+        "measurement", "per second", "p50", "p99", "vs base"
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        format!("ingest, 1,000-triple batches, {} loaders", args.loaders),
+        triples as f64 / ingest.as_secs_f64()
+    );
+    let row = |name: &str, qps: f64, p50: Duration, p99: Duration| {
+        println!(
+            "{:<48} {:>14.0} {:>9.2}ms {:>9.2}ms {:>8.2}x",
+            name,
+            qps,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            qps / echo
+        );
+    };
+    row(
+        "baseline: CheckVersion RPC (transport ceiling)",
+        echo,
+        echo50,
+        echo99,
+    );
+    row("point query by uid", by_uid, uid50, uid99);
+    row("eq() lookup on an exact index", by_eq, eq50, eq99);
+    println!(
+        "{:<48} {:>14}",
+        "alpha RSS after ingest",
+        format!("{} MiB", rss / 1024)
+    );
+    println!(
+        "{:<48} {:>14}",
+        "alpha RSS after queries",
+        format!("{} MiB", rss_after / 1024)
+    );
+    println!(
+        "{:<48} {:>14}",
+        "ingest wall time",
+        format!("{:.1} s", ingest.as_secs_f64())
+    );
+    Ok(())
+}

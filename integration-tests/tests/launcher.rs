@@ -35,6 +35,24 @@ fn processes_mentioning(needles: &[String]) -> Vec<String> {
     found
 }
 
+/// Stops the launcher (and so every service it started) if the test fails before it does.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let pid = Pid::from_raw(self.0 as i32);
+        if kill(pid, Signal::SIGTERM).is_ok() {
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(100));
+                if kill(pid, None).is_err() {
+                    return;
+                }
+            }
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_everything_and_ctrl_c_stops_everything() {
     let offset = (0..200)
@@ -56,6 +74,7 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn launcher");
+    let guard = StopOnDrop(child.id());
 
     // The launcher says it is up, then every service answers its health check.
     let stdout = child.stdout.take().unwrap();
@@ -127,6 +146,8 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // Reaped: its pid may be reused now, so the guard must not signal it.
+    std::mem::forget(guard);
     let took = stopped_at.elapsed();
     let output = child.wait_with_output().unwrap();
     assert!(

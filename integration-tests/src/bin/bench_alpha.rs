@@ -31,8 +31,11 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     loaders: usize,
     /// Concurrent query clients.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// gRPC connections the query clients share.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
     /// Seconds per query measurement.
     #[arg(long, default_value_t = 5)]
     secs: u64,
@@ -171,15 +174,20 @@ async fn main() -> anyhow::Result<()> {
     );
     let uids = Arc::new(uids);
 
-    let ch = channel.clone();
-    let (echo, echo50, echo99) = measure(args.clients, args.secs, move |_| {
-        let mut c = DgraphClient::new(ch.clone());
+    let conns: Arc<Vec<_>> = Arc::new(
+        (0..args.connections.max(1))
+            .map(|_| lodestar_client::channel(&cluster.alpha_grpc()))
+            .collect::<Result<_, _>>()?,
+    );
+    let ch = conns.clone();
+    let (echo, echo50, echo99) = measure(args.clients, args.secs, move |i| {
+        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
         async move { c.check_version(Check {}).await.is_ok() }
     })
     .await;
-    let (ch, u) = (channel.clone(), uids.clone());
+    let (ch, u) = (conns.clone(), uids.clone());
     let (by_uid, uid50, uid99) = measure(args.clients, args.secs, move |i| {
-        let mut c = DgraphClient::new(ch.clone());
+        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
         let uid = u[(i.wrapping_mul(2_654_435_761) % u.len() as u64) as usize];
         async move {
             let req = Request {
@@ -193,9 +201,9 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await;
-    let (ch, nodes) = (channel.clone(), args.nodes);
+    let (ch, nodes) = (conns.clone(), args.nodes);
     let (by_eq, eq50, eq99) = measure(args.clients, args.secs, move |i| {
-        let mut c = DgraphClient::new(ch.clone());
+        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
         let n = i.wrapping_mul(2_654_435_761) % nodes;
         async move {
             let req = Request {

@@ -382,3 +382,76 @@ async fn setting_a_new_nodes_value_twice_keeps_only_the_last_in_the_index() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_datetimes_languages_and_deleting_a_whole_node() {
+    let g = graph().await;
+    alter(&g, "tags: [string] @index(exact) .\nborn: datetime @index(year) .\nname: string @lang .\nfriend: [uid] @reverse .").await;
+    let u = set(
+        &g,
+        r#"_:a <tags> "x" .
+           _:a <tags> "y" .
+           _:a <born> "1990-05-17T10:00:00Z" .
+           _:a <name> "Ann" .
+           _:a <name> "Anne"@fr .
+           _:b <friend> _:a ."#,
+    )
+    .await;
+    let a = u["a"];
+    let r = query(
+        &g,
+        &format!("{{ q(func: uid({a:#x})) {{ tags born name name@fr }} }}"),
+    )
+    .await;
+    let q = &r["q"][0];
+    let mut tags: Vec<&str> = q["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["x", "y"]);
+    assert_eq!(q["born"], "1990-05-17T10:00:00Z");
+    assert_eq!(
+        (q["name"].as_str(), q["name@fr"].as_str()),
+        (Some("Ann"), Some("Anne"))
+    );
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(tags, "y")) { uid } }"#).await["q"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        query(&g, r#"{ q(func: lt(born, "2000-01-01")) { uid } }"#).await["q"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // S * * removes every predicate of the node, language-tagged values and index entries too.
+    let start = g.begin().await.unwrap();
+    let dels = lodestar_dql::parse_delete_nquads(&format!("<{a:#x}> * * .")).unwrap();
+    {
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
+            .unwrap();
+    }
+    g.commit(start).await.unwrap();
+    assert_eq!(
+        query(
+            &g,
+            &format!("{{ q(func: uid({a:#x})) {{ tags born name }} }}")
+        )
+        .await,
+        json!({"q": []})
+    );
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(tags, "y")) { uid } }"#).await,
+        json!({"q": []})
+    );
+}

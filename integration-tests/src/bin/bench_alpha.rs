@@ -217,6 +217,23 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await;
+    let (ch, u) = (conns.clone(), uids.clone());
+    let (best, best50, best99) = measure(args.clients, args.secs, move |i| {
+        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
+        let uid = u[(i.wrapping_mul(2_654_435_761) % u.len() as u64) as usize];
+        async move {
+            let req = Request {
+                query: format!("{{ q(func: uid({uid:#x})) {{ xid n }} }}"),
+                read_only: true,
+                best_effort: true,
+                ..Default::default()
+            };
+            c.query(req)
+                .await
+                .is_ok_and(|r| r.into_inner().json.len() > 20)
+        }
+    })
+    .await;
     let rss_after = rss_kib(pid).unwrap_or(0);
 
     println!();
@@ -247,6 +264,12 @@ async fn main() -> anyhow::Result<()> {
     );
     row("point query by uid", by_uid, uid50, uid99);
     row("eq() lookup on an exact index", by_eq, eq50, eq99);
+    row(
+        "point query by uid, best-effort (no zero call)",
+        best,
+        best50,
+        best99,
+    );
     println!(
         "{:<48} {:>14}",
         "alpha RSS after ingest",

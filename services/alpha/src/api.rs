@@ -271,7 +271,9 @@ impl Dgraph for DgraphApi {
         let ts_started = Instant::now();
         let start_ts = if req.start_ts != 0 {
             req.start_ts
-        } else if req.read_only || req.best_effort {
+        } else if req.best_effort {
+            graph.best_effort_ts().await.map_err(to_status)?
+        } else if req.read_only {
             graph.read_ts().await.map_err(to_status)?
         } else {
             graph.begin().await.map_err(to_status)?

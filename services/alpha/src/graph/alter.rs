@@ -57,6 +57,7 @@ impl Graph {
             self.store.commit(ts, chunk, &[], false)?;
         }
         self.store.sync()?;
+        self.applied_up_to(ts);
         let mut s = self.schema.write();
         for p in update.predicates {
             s.preds.insert(p.name.clone(), p);
@@ -156,6 +157,7 @@ impl Graph {
             self.store.commit(ts, chunk, &[], false)?;
         }
         self.store.sync()?;
+        self.applied_up_to(ts);
         Ok(ts)
     }
 

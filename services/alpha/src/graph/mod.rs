@@ -187,6 +187,8 @@ pub struct Graph {
     tablets: RwLock<BTreeSet<String>>,
     /// Transactions aborted while settling after a restart; their clients learn it on commit.
     settled_aborts: Mutex<BTreeSet<u64>>,
+    /// The highest timestamp written so far, for best-effort reads.
+    max_applied: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Graph {
@@ -213,6 +215,7 @@ impl Graph {
             group: std::sync::atomic::AtomicU32::new(1),
             tablets: RwLock::default(),
             settled_aborts: Mutex::default(),
+            max_applied: std::sync::atomic::AtomicU64::new(0),
         });
         graph.recover().await?;
         let (preds, types) = graph.schema.read().missing_reserved();
@@ -269,6 +272,21 @@ impl Graph {
         let ts = self.oracle.read_ts().await?;
         self.settle().await;
         Ok(ts)
+    }
+
+    /// Records that everything up to `ts` is written.
+    fn applied_up_to(&self, ts: u64) {
+        self.max_applied
+            .fetch_max(ts, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A timestamp for a best-effort read: the newest this alpha has applied, without asking
+    /// zero (the read may miss commits this alpha has not heard of yet, as in Dgraph).
+    pub async fn best_effort_ts(&self) -> Result<u64, GraphError> {
+        match self.max_applied.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => self.read_ts().await,
+            ts => Ok(ts),
+        }
     }
 
     /// Starts a transaction.
@@ -389,6 +407,7 @@ impl Graph {
             &[Write::delete(pending_key(txn.start_ts))],
             true,
         )?;
+        self.applied_up_to(commit_ts);
         let mut schema = self.schema.write();
         for p in txn.new_preds.values() {
             schema
@@ -464,6 +483,7 @@ impl Graph {
             writes.push(Schema::type_delete(&self.store, t)?);
         }
         self.store.commit(ts, &writes, &[], true)?;
+        self.applied_up_to(ts);
         let mut schema = self.schema.write();
         for p in preds {
             schema.preds.insert(p.name.clone(), p);
@@ -477,17 +497,6 @@ impl Graph {
         for t in drop_types {
             schema.types.remove(&t);
         }
-        Ok(ts)
-    }
-
-    /// Writes `writes` at a fresh timestamp outside any transaction (index rebuilds, drops).
-    pub async fn write_direct(&self, writes: Vec<Write>) -> Result<u64, GraphError> {
-        let _apply = self.commits.lock().await;
-        let ts = self.oracle.timestamps(1).await?;
-        for chunk in writes.chunks(50_000) {
-            self.store.commit(ts, chunk, &[], false)?;
-        }
-        self.store.sync()?;
         Ok(ts)
     }
 }

@@ -53,6 +53,16 @@ async fn query(c: &mut DgraphClient<Channel>, q: &str) -> serde_json::Value {
     query_at(c, q, 0).await
 }
 
+/// Zero, alpha and the other services, on free ports.
+async fn start_cluster() -> Cluster {
+    ClusterBuilder::new()
+        .zeros(1)
+        .services(true)
+        .start()
+        .await
+        .expect("cluster")
+}
+
 async fn wait_alpha(c: &mut Cluster) {
     c.alpha
         .as_mut()
@@ -64,12 +74,7 @@ async fn wait_alpha(c: &mut Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_data_survives_kill_9_and_uncommitted_does_not() {
-    let mut cluster = ClusterBuilder::new()
-        .zeros(1)
-        .services(true)
-        .start()
-        .await
-        .expect("cluster");
+    let mut cluster = start_cluster().await;
     let mut c = client(&cluster).await;
     alter(
         &mut c,
@@ -117,12 +122,7 @@ async fn committed_data_survives_kill_9_and_uncommitted_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_transaction_keeps_its_view_while_others_commit() {
-    let cluster = ClusterBuilder::new()
-        .zeros(1)
-        .services(true)
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = start_cluster().await;
     let mut c = client(&cluster).await;
     alter(&mut c, "v: int @index(int) .").await;
     c.query(rdf("_:a <v> \"1\" .", true)).await.unwrap();
@@ -258,12 +258,7 @@ async fn bad_input_gets_the_right_code_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_refuses_requests_and_tablets_are_registered() {
-    let cluster = ClusterBuilder::new()
-        .zeros(1)
-        .services(true)
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = start_cluster().await;
     let mut c = client(&cluster).await;
     c.query(rdf("_:a <color> \"blue\" .", true)).await.unwrap();
     let (_, state) = http_get(&format!("{}/state", cluster.zero_http(0))).await;
@@ -316,12 +311,7 @@ async fn draining_refuses_requests_and_tablets_are_registered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_all_and_drop_attr() {
-    let cluster = ClusterBuilder::new()
-        .zeros(1)
-        .services(true)
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = start_cluster().await;
     let mut c = client(&cluster).await;
     alter(&mut c, "name: string @index(exact) .\nage: int .").await;
     c.query(rdf("_:a <name> \"A\" .\n_:a <age> \"3\" .", true))

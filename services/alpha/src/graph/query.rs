@@ -155,15 +155,7 @@ impl<'g, 'v> Exec<'g, 'v> {
                 items.push(Json::Object(obj));
             }
         }
-        for f in &block.children {
-            if let FieldKind::Count(CountOf::Uid) = f.kind {
-                let key = f.alias.clone().unwrap_or_else(|| "count".into());
-                items.push(json!({ key: uids.len() }));
-            }
-            if let (FieldKind::Uid, Some(v)) = (&f.kind, &f.var) {
-                self.out.uid_vars.insert(v.clone(), uids.clone());
-            }
-        }
+        self.level_extras(&block.children, &uids, &mut items);
         Ok(Json::Array(items))
     }
 
@@ -895,6 +887,21 @@ impl<'g, 'v> Exec<'g, 'v> {
         Ok(obj)
     }
 
+    /// What a selection says about its level as a whole: `count(uid)` adds `{"count": n}` to
+    /// the level's items, and `v as uid` collects the level's nodes into `v`.
+    fn level_extras(&mut self, fields: &[Field], uids: &[u64], items: &mut Vec<Json>) {
+        for f in fields {
+            if let FieldKind::Count(CountOf::Uid) = f.kind {
+                let key = f.alias.clone().unwrap_or_else(|| "count".into());
+                items.push(json!({ key: uids.len() }));
+            }
+            if let (FieldKind::Uid, Some(v)) = (&f.kind, &f.var) {
+                let entry = self.out.uid_vars.entry(v.clone()).or_default();
+                entry.extend(uids.iter().copied());
+            }
+        }
+    }
+
     fn targets(
         &self,
         name: &str,
@@ -1016,16 +1023,7 @@ impl<'g, 'v> Exec<'g, 'v> {
                 items.push(Json::Object(child));
             }
         }
-        for c in &edge.children {
-            if let FieldKind::Count(CountOf::Uid) = c.kind {
-                let key = c.alias.clone().unwrap_or_else(|| "count".into());
-                items.push(json!({ key: uids.len() }));
-            }
-            if let (FieldKind::Uid, Some(v)) = (&c.kind, &c.var) {
-                let entry = self.out.uid_vars.entry(v.clone()).or_default();
-                entry.extend(uids.iter().copied());
-            }
-        }
+        self.level_extras(&edge.children, &uids, &mut items);
         if items.is_empty() {
             return Ok(());
         }

@@ -48,6 +48,10 @@ pub struct Args {
     #[arg(short = 'p', long = "postings", default_value = "p")]
     pub postings: std::path::PathBuf,
 
+    /// Open transactions no request uses for this long are aborted.
+    #[arg(long = "txn_idle_timeout", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub txn_idle_timeout: Duration,
+
     /// Largest request the client API accepts, in bytes.
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
@@ -94,6 +98,11 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     tokio::spawn(watch_draining(
         zero.clone(),
         draining.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(expire_transactions(
+        graph.clone(),
+        args.txn_idle_timeout,
         shutdown.clone(),
     ));
     tracing::info!(group, addr = %my, grpc = %grpc_addr, "alpha serving");
@@ -146,6 +155,20 @@ async fn join_group(zero: &ZeroClient, my: &str, shutdown: &Shutdown) -> Option<
         }
     }
     None
+}
+
+/// Aborts transactions left open longer than `idle`.
+async fn expire_transactions(graph: Arc<graph::Graph>, idle: Duration, shutdown: Shutdown) {
+    let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait() => return,
+        }
+        if let Err(e) = graph.expire_idle(idle).await {
+            tracing::warn!(error = %e, "aborting idle transactions");
+        }
+    }
 }
 
 /// Keeps the cluster's draining flag current.

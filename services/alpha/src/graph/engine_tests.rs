@@ -455,3 +455,39 @@ async fn lists_datetimes_languages_and_deleting_a_whole_node() {
         json!({"q": []})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_transactions_are_aborted() {
+    let g = graph().await;
+    alter(&g, "name: string @index(exact) .").await;
+    let start = g.begin().await.unwrap();
+    let nqs = lodestar_dql::parse_set_nquads("_:n <name> \"forgotten\" .").unwrap();
+    let mut ctx = MutationCtx::default();
+    g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
+    {
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
+        g.persist_pending(&t).unwrap();
+    }
+    assert_eq!(
+        g.expire_idle(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "a fresh one stays"
+    );
+    assert_eq!(g.expire_idle(std::time::Duration::ZERO).await.unwrap(), 1);
+    assert!(g.existing_txn(start).is_none());
+    assert_eq!(
+        g.oracle.status(start).await.unwrap(),
+        Some(None),
+        "zero recorded the abort"
+    );
+    let pending = g.store.snapshot().meta_scan_prefix(b"p").count();
+    assert_eq!(pending, 0, "no pending record is left");
+    assert_eq!(
+        query(&g, r#"{ q(func: eq(name, "forgotten")) { uid } }"#).await,
+        json!({"q": []})
+    );
+}

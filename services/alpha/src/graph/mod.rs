@@ -173,6 +173,12 @@ fn pending_key(start_ts: u64) -> Vec<u8> {
     k
 }
 
+/// An open transaction and when a request last used it.
+struct OpenTxn {
+    txn: Arc<tokio::sync::Mutex<Txn>>,
+    used: std::time::Instant,
+}
+
 /// The graph of one alpha.
 pub struct Graph {
     pub store: Arc<Store>,
@@ -181,7 +187,7 @@ pub struct Graph {
     /// Serializes the application of commits, and lets reads wait for commits under way.
     commits: tokio::sync::Mutex<()>,
     /// Open transactions by start_ts.
-    txns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Txn>>>>,
+    txns: Mutex<HashMap<u64, OpenTxn>>,
     /// The group this alpha serves, and the predicates zero has confirmed are ours.
     group: std::sync::atomic::AtomicU32,
     tablets: RwLock<BTreeSet<String>>,
@@ -298,7 +304,31 @@ impl Graph {
 
     /// The open transaction `start_ts` if it has written anything on this alpha.
     pub fn existing_txn(&self, start_ts: u64) -> Option<Arc<tokio::sync::Mutex<Txn>>> {
-        self.txns.lock().get(&start_ts).cloned()
+        self.txns.lock().get_mut(&start_ts).map(|open| {
+            open.used = std::time::Instant::now();
+            open.txn.clone()
+        })
+    }
+
+    /// Aborts open transactions no request has used for `idle`: a client that never commits
+    /// nor discards must not hold memory and pending records forever. Returns how many.
+    pub async fn expire_idle(&self, idle: std::time::Duration) -> Result<usize, GraphError> {
+        let expired: Vec<u64> = self
+            .txns
+            .lock()
+            .iter()
+            .filter(|(_, open)| open.used.elapsed() >= idle)
+            .map(|(ts, _)| *ts)
+            .collect();
+        for &ts in &expired {
+            tracing::info!(
+                start_ts = ts,
+                idle_secs = idle.as_secs(),
+                "aborting an idle transaction"
+            );
+            self.abort(ts).await?;
+        }
+        Ok(expired.len())
     }
 
     /// Forgets an open transaction that never reached zero (a failed `commit_now` request).
@@ -312,11 +342,13 @@ impl Graph {
     /// The open transaction `start_ts`, creating the record if this alpha has none (a client
     /// may send a start_ts it got from another request).
     pub fn txn(&self, start_ts: u64) -> Arc<tokio::sync::Mutex<Txn>> {
-        self.txns
-            .lock()
-            .entry(start_ts)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Txn::new(start_ts))))
-            .clone()
+        let mut txns = self.txns.lock();
+        let open = txns.entry(start_ts).or_insert_with(|| OpenTxn {
+            txn: Arc::new(tokio::sync::Mutex::new(Txn::new(start_ts))),
+            used: std::time::Instant::now(),
+        });
+        open.used = std::time::Instant::now();
+        open.txn.clone()
     }
 
     /// A read view at `ts` with `txn`'s writes on top.
@@ -333,7 +365,7 @@ impl Graph {
 
     /// Commits `start_ts`: asks zero, then applies the writes at the commit timestamp.
     pub async fn commit(&self, start_ts: u64) -> Result<u64, GraphError> {
-        let txn = self.txns.lock().remove(&start_ts);
+        let txn = self.txns.lock().remove(&start_ts).map(|open| open.txn);
         let Some(txn) = txn else {
             if self.settled_aborts.lock().contains(&start_ts) {
                 // Its writes were pending when the alpha restarted, and were aborted then.

@@ -41,7 +41,7 @@ impl Graph {
                 }
             }
         }
-        let _apply = self.commits.lock().await;
+        let _apply = self.commits.write().await;
         let ts = self.oracle.timestamps(1).await?;
         let mut writes = Vec::new();
         for p in &update.predicates {
@@ -164,7 +164,7 @@ impl Graph {
     /// `drop_all`: every node, edge and schema entry goes; the reserved schema stays.
     pub async fn drop_all(&self) -> Result<(), GraphError> {
         {
-            let _apply = self.commits.lock().await;
+            let _apply = self.commits.write().await;
             let writes = self.tombstones(
                 &[
                     KeyKind::Data,
@@ -187,7 +187,7 @@ impl Graph {
 
     /// `DROP_OP DATA`: every node and edge goes; the schema stays.
     pub async fn drop_data(&self) -> Result<(), GraphError> {
-        let _apply = self.commits.lock().await;
+        let _apply = self.commits.write().await;
         let writes = self.tombstones(&DATA_KINDS, None)?;
         self.write_locked(writes).await?;
         Ok(())
@@ -199,7 +199,7 @@ impl Graph {
         let Some(pred) = self.store.lookup_predicate(name) else {
             return Ok(());
         };
-        let _apply = self.commits.lock().await;
+        let _apply = self.commits.write().await;
         let mut writes = self.tombstones(&DATA_KINDS, Some(pred))?;
         writes.push(Write::delete(keys::schema_key(pred)));
         self.write_locked(writes).await?;

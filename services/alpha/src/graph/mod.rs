@@ -3,9 +3,10 @@
 //!
 //! Transactions: a transaction reads at its `start_ts` (plus its own pending writes) and
 //! buffers its writes; they are kept durably in the meta space until the commit decision,
-//! which zero's oracle makes from the transaction's conflict keys. Commits are applied one at
-//! a time, in the order they are decided, and a read at timestamp `t` first waits for the
-//! commits under way, so it sees every commit at or below `t`.
+//! which zero's oracle makes from the transaction's conflict keys. Commits run side by side
+//! (zero batches their decisions; the store takes their batches together), and a read at
+//! timestamp `t` first waits for the commits under way when it got `t`, so it sees every commit
+//! at or below `t`: a commit that starts later gets a commit timestamp above `t`.
 
 pub mod alter;
 pub mod mutate;
@@ -184,8 +185,10 @@ pub struct Graph {
     pub store: Arc<Store>,
     pub oracle: Arc<dyn Oracle>,
     schema: RwLock<Schema>,
-    /// Serializes the application of commits, and lets reads wait for commits under way.
-    commits: tokio::sync::Mutex<()>,
+    /// Commits in flight hold it shared (many at once, so zero and the store see them
+    /// together); a read takes it exclusively for an instant to wait for those in flight when
+    /// it got its timestamp; schema changes and drops hold it exclusively.
+    commits: tokio::sync::RwLock<()>,
     /// Open transactions by start_ts.
     txns: Mutex<HashMap<u64, OpenTxn>>,
     /// The group this alpha serves, and the predicates zero has confirmed are ours.
@@ -216,7 +219,7 @@ impl Graph {
             store,
             oracle,
             schema: RwLock::new(schema),
-            commits: tokio::sync::Mutex::new(()),
+            commits: tokio::sync::RwLock::new(()),
             txns: Mutex::default(),
             group: std::sync::atomic::AtomicU32::new(1),
             tablets: RwLock::default(),
@@ -270,7 +273,7 @@ impl Graph {
 
     /// Waits until every commit under way has been applied.
     async fn settle(&self) {
-        drop(self.commits.lock().await);
+        drop(self.commits.write().await);
     }
 
     /// A fresh read timestamp with everything committed below it applied.
@@ -386,7 +389,7 @@ impl Graph {
                 .write_meta(&[Write::delete(pending_key(txn.start_ts))], false)?;
             return Ok(txn.start_ts);
         }
-        let _apply = self.commits.lock().await;
+        let _apply = self.commits.read().await;
         let decision = self
             .oracle
             .commit(txn.start_ts, txn.conflicts.iter().copied().collect(), false)
@@ -499,7 +502,7 @@ impl Graph {
         drop_preds: Vec<String>,
         drop_types: Vec<String>,
     ) -> Result<u64, GraphError> {
-        let _apply = self.commits.lock().await;
+        let _apply = self.commits.write().await;
         let ts = self.oracle.timestamps(1).await?;
         let mut writes = Vec::new();
         for p in &preds {

@@ -51,6 +51,19 @@ fn invalid_values_are_explained() {
         "{}",
         stderr(&out)
     );
+    let out = run_bin(
+        "zero",
+        ["--clock_offset", "-30d", "--wal", common::path(&wal)],
+    );
+    assert!(
+        !out.status.success(),
+        "a clock set back would extend licenses"
+    );
+    assert!(
+        stderr(&out).contains("only be moved forward"),
+        "{}",
+        stderr(&out)
+    );
     let missing = dir.path().join("missing.txt");
     let out = run_bin(
         "zero",

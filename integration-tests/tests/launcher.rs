@@ -55,8 +55,10 @@ impl Drop for StopOnDrop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_everything_and_ctrl_c_stops_everything() {
+    // Every shifted port stays below the kernel's ephemeral range (32768 and up), where the other
+    // tests' free ports and every outgoing connection's local port come from.
     let offset = (0..200)
-        .map(|_| 20_000 + (rand::random::<u16>() % 2_000) * 10)
+        .map(|_| 10_000 + (rand::random::<u16>() % 1_300) * 10)
         .find(|o| ports_free(*o))
         .expect("a free port range");
     let dir = tempfile::tempdir().unwrap();
@@ -98,7 +100,14 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut healthy = false;
     while Instant::now() < deadline && !healthy {
-        assert!(child.try_wait().unwrap().is_none(), "launcher exited early");
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                use std::io::Read;
+                let _ = stderr.read_to_string(&mut err);
+            }
+            panic!("launcher exited early ({status}): {err}");
+        }
         let mut all = true;
         for url in &health {
             if !matches!(try_http_get(url).await, Ok((200, _))) {

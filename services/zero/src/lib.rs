@@ -118,7 +118,7 @@ pub struct Args {
     #[arg(long = "license_public_key")]
     pub license_public_key: Option<PathBuf>,
 
-    /// Testing aid: shift zero's clock, for example `31d` or `-2h`.
+    /// Testing aid: move zero's clock forward, for example `31d`.
     #[arg(long = "clock_offset", hide = true, allow_hyphen_values = true)]
     pub clock_offset: Option<String>,
 
@@ -145,18 +145,19 @@ impl Args {
         Ok(())
     }
 
+    /// Zero's clock. The testing offset only moves it forward: a clock set back would keep an
+    /// expired license or trial alive.
     fn clock(&self) -> Result<Arc<dyn Clock>, ServiceError> {
         let offset_secs = match &self.clock_offset {
             None => 0,
-            Some(text) => {
-                let (sign, rest) = match text.strip_prefix('-') {
-                    Some(rest) => (-1, rest),
-                    None => (1, text.as_str()),
-                };
-                let d = humantime::parse_duration(rest)
-                    .map_err(|e| ServiceError::invalid(format!("--clock_offset {text:?}: {e}")))?;
-                sign * d.as_secs() as i64
+            Some(text) if text.starts_with('-') => {
+                return Err(ServiceError::invalid(format!(
+                    "--clock_offset {text:?}: the clock can only be moved forward"
+                )));
             }
+            Some(text) => humantime::parse_duration(text.trim_start_matches('+'))
+                .map_err(|e| ServiceError::invalid(format!("--clock_offset {text:?}: {e}")))?
+                .as_secs() as i64,
         };
         Ok(Arc::new(SystemClock { offset_secs }))
     }

@@ -24,7 +24,7 @@ def main() -> None:
             name: string @index(exact, term) .
             email: string @index(exact) @upsert .
             age: int @index(int) .
-            friend: [uid] @reverse .
+            friend: [uid] @reverse @count .
             type Person { name email age friend }
             """
         )
@@ -60,6 +60,11 @@ def main() -> None:
     # Reverse edges and expand(_all_).
     res = json.loads(client.txn(read_only=True).query('{ q(func: eq(name, "Bob")) { name ~friend { name } } }').json)
     assert res == {"q": [{"name": "Bob", "~friend": [{"name": "Alice"}]}]}, res
+
+    # The @count index at the root, both directions.
+    res = json.loads(client.txn(read_only=True).query(
+        '{ a(func: eq(count(friend), 1)) { name } b(func: ge(count(~friend), 1)) { name } }').json)
+    assert res == {"a": [{"name": "Alice"}], "b": [{"name": "Bob"}]}, res
 
     # Upsert with a condition: only creates when the email is new.
     upsert_q = '{ u as var(func: eq(email, "dave@example.com")) }'

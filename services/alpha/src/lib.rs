@@ -55,6 +55,35 @@ pub struct Args {
     /// Largest request the client API accepts, in bytes.
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
+
+    /// Keep the data in TiKV instead of --postings: its PD endpoints, comma separated.
+    #[cfg(feature = "tikv")]
+    #[arg(long = "tikv_pd", value_delimiter = ',')]
+    pub tikv_pd: Vec<String>,
+
+    /// The key namespace of this alpha's data in TiKV (alphas sharing a cluster need their own).
+    #[cfg(feature = "tikv")]
+    #[arg(long = "tikv_namespace", default_value = "lodestar")]
+    pub tikv_namespace: String,
+}
+
+impl Args {
+    fn open_store(&self) -> Result<lodestar_storage::Store, ServiceError> {
+        #[cfg(feature = "tikv")]
+        if !self.tikv_pd.is_empty() {
+            return lodestar_storage::Store::open_tikv(
+                &self.tikv_pd,
+                self.tikv_namespace.as_bytes(),
+            )
+            .map_err(|e| ServiceError::invalid(format!("--tikv_pd: {e}")));
+        }
+        lodestar_storage::Store::open(&self.postings).map_err(|e| {
+            ServiceError::invalid(format!(
+                "postings directory {}: {e}",
+                self.postings.display()
+            ))
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -72,12 +101,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let grpc = serve::bind(grpc_addr, "the client API (gRPC)").await?;
     let internal = serve::bind(internal_addr, "internal gRPC").await?;
     let http = serve::bind(http_addr, "HTTP").await?;
-    let store = lodestar_storage::Store::open(&args.postings).map_err(|e| {
-        ServiceError::invalid(format!(
-            "postings directory {}: {e}",
-            args.postings.display()
-        ))
-    })?;
+    let store = args.open_store()?;
     let my = args
         .my
         .clone()

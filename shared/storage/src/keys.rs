@@ -7,7 +7,7 @@
 //! | data | predicate (u32), subject uid (u64), then the posting: target uid (u64) for edges, or a value id |
 //! | index | predicate, token (length-prefixed), subject uid |
 //! | reverse | predicate, target uid, subject uid |
-//! | count | predicate, count (u32), subject uid |
+//! | count | predicate, direction (0 forward, 1 reverse), count (u32), subject uid |
 //! | schema | predicate |
 //! | type | type id (interned like predicates) |
 //!
@@ -98,9 +98,24 @@ pub fn reverse_key(pred: u32, target: u64, subject: u64) -> Vec<u8> {
     k
 }
 
-pub fn count_key(pred: u32, count: u32, subject: u64) -> Vec<u8> {
+/// `[Count, pred, direction]`: every count entry of one direction of `pred` (`reverse` for the
+/// number of nodes pointing at a node).
+pub fn count_dir_prefix(pred: u32, reverse: bool) -> Vec<u8> {
     let mut k = prefix(KeyKind::Count, pred);
+    k.push(u8::from(reverse));
+    k
+}
+
+/// The prefix of every node of `pred` (in one direction) that has exactly `count` postings.
+pub fn count_prefix(pred: u32, reverse: bool, count: u32) -> Vec<u8> {
+    let mut k = count_dir_prefix(pred, reverse);
     k.extend_from_slice(&count.to_be_bytes());
+    k
+}
+
+/// The `@count` index entry saying `subject` has `count` postings of `pred`.
+pub fn count_key(pred: u32, reverse: bool, count: u32, subject: u64) -> Vec<u8> {
+    let mut k = count_prefix(pred, reverse, count);
     k.extend_from_slice(&subject.to_be_bytes());
     k
 }
@@ -147,6 +162,11 @@ mod tests {
             prop_assert_eq!(u64_at(&k.rest, 2 + token.len()), Some(subject));
             let k = parse(&reverse_key(pred, target, subject)).unwrap();
             prop_assert_eq!((u64_at(&k.rest, 0), u64_at(&k.rest, 8)), (Some(target), Some(subject)));
+            let count = (target >> 32) as u32;
+            let k = parse(&count_key(pred, subject % 2 == 1, count, subject)).unwrap();
+            prop_assert_eq!(k.rest[0], u8::from(subject % 2 == 1));
+            prop_assert_eq!(u32::from_be_bytes(k.rest[1..5].try_into().unwrap()), count);
+            prop_assert_eq!(u64_at(&k.rest, 5), Some(subject));
         }
 
         /// One token's index entries never mix with another token's, even when one token is a
@@ -168,6 +188,7 @@ mod tests {
     fn keys_sort_by_predicate_then_subject() {
         assert!(data_key(1, 9, &[]) < data_key(2, 0, &[]));
         assert!(data_key(1, 2, &[]) < data_key(1, 10, &[]));
-        assert!(count_key(1, 2, 99) < count_key(1, 10, 0));
+        assert!(count_key(1, false, 2, 99) < count_key(1, false, 10, 0));
+        assert!(count_key(1, false, 99, 99) < count_key(1, true, 0, 0));
     }
 }

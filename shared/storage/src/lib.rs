@@ -6,7 +6,8 @@
 //! unversioned meta space (predicate dictionary, pending transactions, bookkeeping).
 //!
 //! Underneath is a private engine trait with one implementation per backend: fjall (embedded
-//! LSM, the default) and an in-memory engine for tests. [`conformance`] is the one suite every
+//! LSM, the default), TiKV (cargo feature `tikv`, [`Store::open_tikv`]) and an in-memory engine
+//! for tests. [`conformance`] is the one suite every
 //! engine must pass.
 //!
 //! Keys given to the store may be any bytes: they are escaped into an order-preserving,
@@ -20,6 +21,8 @@ pub mod keys;
 mod memory_engine;
 mod mvcc;
 mod store;
+#[cfg(feature = "tikv")]
+mod tikv_engine;
 
 #[doc(hidden)]
 pub mod conformance;

@@ -89,6 +89,16 @@ impl Store {
         Self::with_engine(Arc::new(FjallEngine::open(path)?))
     }
 
+    /// Opens the store kept in a TiKV cluster reached through `pd_endpoints`, with its keys under
+    /// `namespace` (so several stores can share one cluster).
+    #[cfg(feature = "tikv")]
+    pub fn open_tikv(pd_endpoints: &[String], namespace: &[u8]) -> Result<Self, StorageError> {
+        Self::with_engine(Arc::new(crate::tikv_engine::TikvEngine::open(
+            pd_endpoints,
+            namespace,
+        )?))
+    }
+
     /// A store that lives in memory only, for tests.
     pub fn in_memory() -> Self {
         Self::with_engine(Arc::new(MemoryEngine::default())).expect("an empty memory store loads")

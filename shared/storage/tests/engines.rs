@@ -23,3 +23,53 @@ fn fjall_engine_is_durable() {
     let dir = tempfile::tempdir().unwrap();
     conformance::run_durability(&|| Store::open(dir.path()).unwrap());
 }
+
+/// The TiKV engine runs the same suite against the cluster whose PD endpoints (comma
+/// separated) are in `TIKV_PD_ENDPOINTS`, each store under a namespace of its own.
+#[cfg(feature = "tikv")]
+#[test]
+fn tikv_engine_conforms() {
+    let Some(endpoints) = std::env::var("TIKV_PD_ENDPOINTS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        eprintln!(
+            "skipping the TiKV conformance run: set TIKV_PD_ENDPOINTS (for example \
+             127.0.0.1:2379) to a TiKV cluster's PD endpoints"
+        );
+        return;
+    };
+    let endpoints: Vec<String> = endpoints.split(',').map(|e| e.trim().to_string()).collect();
+    let run = format!(
+        "conformance-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    conformance::run(&|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Store::open_tikv(&endpoints, format!("{run}-{i}").as_bytes()).unwrap()
+    });
+    let durable = format!("{run}-durable");
+    conformance::run_durability(&|| Store::open_tikv(&endpoints, durable.as_bytes()).unwrap());
+}
+
+#[cfg(feature = "tikv")]
+#[test]
+fn tikv_engine_reports_an_unreachable_cluster() {
+    // Nothing listens on port 1: the store refuses to open and names the endpoint.
+    let err = Store::open_tikv(&["127.0.0.1:1".to_string()], b"x").unwrap_err();
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+#[cfg(not(feature = "tikv"))]
+#[test]
+fn tikv_engine_conforms() {
+    eprintln!(
+        "skipping the TiKV conformance run: built without the `tikv` feature \
+         (cargo test -p lodestar-storage --features tikv, with TIKV_PD_ENDPOINTS set)"
+    );
+}

@@ -9,6 +9,7 @@ use lodestar_storage::Write;
 use lodestar_storage::keys::{self, KeyKind};
 use lodestar_types::schema::{self, PredicateSchema, reserved};
 use lodestar_types::tokenizer;
+use std::collections::BTreeMap;
 
 const DATA_KINDS: [KeyKind; 4] = [
     KeyKind::Data,
@@ -81,24 +82,34 @@ impl Graph {
         Ok(has)
     }
 
-    /// Removes `p`'s index and reverse entries and writes them anew from its data (read at the
-    /// newest applied state: the caller holds the commit lock).
+    /// Removes `p`'s index, reverse and count entries and writes them anew from its data (read
+    /// at the newest applied state: the caller holds the commit lock).
     fn rebuild_writes(&self, p: &PredicateSchema) -> Result<Vec<Write>, GraphError> {
         let pred = self.store.predicate_id(&p.name)?;
         let snap = self.store.snapshot();
         let mut writes = Vec::new();
-        for kind in [KeyKind::Index, KeyKind::Reverse] {
+        for kind in [KeyKind::Index, KeyKind::Reverse, KeyKind::Count] {
             for item in snap.scan_prefix_at(&keys::prefix(kind, pred), u64::MAX) {
                 writes.push(Write::delete(item?.0));
             }
         }
+        // Postings per node, and edges pointing at each node, for `@count`.
+        let mut forward: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut backward: BTreeMap<u64, u32> = BTreeMap::new();
         let data = keys::prefix(KeyKind::Data, pred);
         for item in snap.scan_prefix_at(&data, u64::MAX) {
             let (key, raw) = item?;
             let Some(subject) = keys::u64_at(&key, data.len()) else {
                 continue;
             };
-            match Slot::parse(&key[data.len() + 8..]) {
+            let slot = Slot::parse(&key[data.len() + 8..]);
+            if p.count {
+                *forward.entry(subject).or_default() += 1;
+                if let (true, Some(Slot::Edge(target))) = (p.reverse, &slot) {
+                    *backward.entry(*target).or_default() += 1;
+                }
+            }
+            match slot {
                 Some(Slot::Edge(target)) if p.reverse => {
                     writes.push(Write::put(
                         keys::reverse_key(pred, target, subject),
@@ -122,6 +133,14 @@ impl Graph {
                     }
                 }
                 _ => {}
+            }
+        }
+        for (reverse, counts) in [(false, forward), (true, backward)] {
+            for (node, n) in counts {
+                writes.push(Write::put(
+                    keys::count_key(pred, reverse, n, node),
+                    Vec::new(),
+                ));
             }
         }
         // Deleting and re-adding the same key in one batch: keep the last word.

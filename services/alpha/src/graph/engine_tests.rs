@@ -491,3 +491,142 @@ async fn idle_transactions_are_aborted() {
         json!({"q": []})
     );
 }
+
+/// Runs `nquads` as one delete transaction and commits it.
+async fn delete(g: &Graph, nquads: &str) {
+    let start = g.begin().await.unwrap();
+    let dels = lodestar_dql::parse_delete_nquads(nquads).unwrap();
+    {
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
+            .unwrap();
+    }
+    g.commit(start).await.unwrap();
+}
+
+/// The names of the nodes a query's `q` block returns, sorted.
+async fn names(g: &Graph, q: &str) -> Vec<String> {
+    let r = query(g, q).await;
+    let mut out: Vec<String> = r["q"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_count_index_follows_sets_deletes_and_transactions() {
+    let g = graph().await;
+    alter(
+        &g,
+        "name: string @index(exact) .\nfriend: [uid] @reverse @count .\nnick: [string] @count .",
+    )
+    .await;
+    let u = set(
+        &g,
+        r#"_:a <name> "A" .
+           _:b <name> "B" .
+           _:c <name> "C" .
+           _:a <friend> _:b .
+           _:a <friend> _:c .
+           _:b <friend> _:c .
+           _:a <nick> "x" .
+           _:a <nick> "y" ."#,
+    )
+    .await;
+    let (a, b, c) = (u["a"], u["b"], u["c"]);
+    let by = |f: &str| format!("{{ q(func: {f}) {{ name }} }}");
+    assert_eq!(names(&g, &by("eq(count(friend), 2)")).await, ["A"]);
+    assert_eq!(names(&g, &by("ge(count(friend), 1)")).await, ["A", "B"]);
+    assert_eq!(names(&g, &by("lt(count(friend), 2)")).await, ["B"]);
+    assert_eq!(names(&g, &by("eq(count(~friend), 2)")).await, ["C"]);
+    assert_eq!(names(&g, &by("eq(count(~friend), 1)")).await, ["B"]);
+    assert_eq!(names(&g, &by("eq(count(nick), 2)")).await, ["A"]);
+    // Deleting an edge moves both of its nodes' counts.
+    delete(&g, &format!("<{a:#x}> <friend> <{c:#x}> .")).await;
+    assert_eq!(names(&g, &by("eq(count(friend), 1)")).await, ["A", "B"]);
+    assert_eq!(
+        names(&g, &by("eq(count(friend), 2)")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(names(&g, &by("eq(count(~friend), 1)")).await, ["B", "C"]);
+    // Two mutations in one transaction: the index records only the final count.
+    let start = g.begin().await.unwrap();
+    for rdf in [
+        format!("<{c:#x}> <friend> <{a:#x}> ."),
+        format!("<{c:#x}> <friend> <{b:#x}> ."),
+    ] {
+        let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &nqs, &[], &MutationCtx::default())
+            .unwrap();
+    }
+    g.commit(start).await.unwrap();
+    assert_eq!(names(&g, &by("eq(count(friend), 2)")).await, ["C"]);
+    assert_eq!(names(&g, &by("eq(count(friend), 1)")).await, ["A", "B"]);
+    assert_eq!(names(&g, &by("eq(count(~friend), 2)")).await, ["B"]);
+    // Deleting everything of a node removes its count entry.
+    delete(&g, &format!("<{c:#x}> * * .")).await;
+    assert_eq!(names(&g, &by("ge(count(friend), 1)")).await, ["A", "B"]);
+    assert_eq!(names(&g, &by("ge(count(~friend), 1)")).await, ["B"]);
+    // Two transactions changing one node's count cannot both commit.
+    let t1 = g.begin().await.unwrap();
+    let t2 = g.begin().await.unwrap();
+    for (t, rdf) in [
+        (t1, format!("<{a:#x}> <nick> \"p\" .")),
+        (t2, format!("<{a:#x}> <nick> \"q\" .")),
+    ] {
+        let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
+        let txn = g.txn(t);
+        let mut guard = txn.lock().await;
+        g.mutate(&mut guard, &nqs, &[], &MutationCtx::default())
+            .unwrap();
+    }
+    g.commit(t1).await.unwrap();
+    assert_eq!(g.commit(t2).await.unwrap_err(), GraphError::Aborted);
+    assert_eq!(names(&g, &by("eq(count(nick), 3)")).await, ["A"]);
+    // Without @count the root function names what is missing.
+    let q = lodestar_dql::parse_query(&by("eq(count(name), 1)"), &HashMap::new()).unwrap();
+    let ts = g.read_ts().await.unwrap();
+    let err = g.run_query(&g.view(ts, None), &q).unwrap_err();
+    assert_eq!(
+        err,
+        GraphError::Invalid(
+            "Need @count directive in schema for attr: name for fn: eq at root".into()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adding_count_to_a_schema_indexes_the_existing_data() {
+    let g = graph().await;
+    g.alter_schema("name: string @index(exact) .\nfollows: [uid] @reverse .")
+        .await
+        .unwrap();
+    set(
+        &g,
+        r#"_:a <name> "A" .
+           _:b <name> "B" .
+           _:a <follows> _:b .
+           _:b <follows> _:a .
+           _:a <follows> _:a ."#,
+    )
+    .await;
+    g.alter_schema("follows: [uid] @reverse @count .")
+        .await
+        .unwrap();
+    let q = |f: &str| format!("{{ q(func: {f}) {{ name }} }}");
+    assert_eq!(names(&g, &q("eq(count(follows), 2)")).await, ["A"]);
+    assert_eq!(names(&g, &q("eq(count(~follows), 2)")).await, ["A"]);
+    assert_eq!(names(&g, &q("eq(count(~follows), 1)")).await, ["B"]);
+    g.alter_schema("follows: [uid] @reverse .").await.unwrap();
+    g.alter_schema("follows: [uid] @reverse @count .")
+        .await
+        .unwrap();
+    assert_eq!(names(&g, &q("le(count(follows), 2)")).await, ["A", "B"]);
+}

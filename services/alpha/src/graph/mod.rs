@@ -82,6 +82,10 @@ pub struct Txn {
     pub preds: BTreeSet<String>,
     /// Predicates this transaction defines by using them first.
     pub new_preds: BTreeMap<String, PredicateSchema>,
+    /// `@count` entries (predicate, reverse, node) the current mutation may have changed.
+    pub counted: BTreeSet<(u32, bool, u64)>,
+    /// The count this transaction's writes record for each (predicate, reverse, node) so far.
+    pub count_recorded: BTreeMap<(u32, bool, u64), u32>,
 }
 
 impl Txn {

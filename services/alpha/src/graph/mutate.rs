@@ -98,6 +98,7 @@ impl Graph {
         for nq in sets {
             self.set_one(txn, nq, ctx)?;
         }
+        self.update_counts(txn)?;
         Ok(())
     }
 
@@ -204,6 +205,7 @@ impl Graph {
                 }
                 let targets = self.objects(&nq.object, ctx)?;
                 for &s in &subjects {
+                    mark_count(txn, &schema, pred, false, s);
                     if !schema.list {
                         // A single uid edge replaces the old one.
                         for old in self.edge_targets(txn, pred, s)? {
@@ -223,6 +225,7 @@ impl Graph {
                         if schema.reverse {
                             txn.writes
                                 .insert(keys::reverse_key(pred, t, s), Some(Vec::new()));
+                            mark_count(txn, &schema, pred, true, t);
                         }
                     }
                 }
@@ -280,6 +283,7 @@ impl Graph {
                         }
                     }
                     self.index(txn, &schema, pred, s, &val, true)?;
+                    mark_count(txn, &schema, pred, false, s);
                     txn.conflicts.insert(fingerprint(&key));
                     txn.writes.insert(
                         key,
@@ -415,8 +419,10 @@ impl Graph {
         let key = Slot::Edge(t).key(pred, s);
         txn.conflicts.insert(fingerprint(&key));
         txn.writes.insert(key, None);
+        mark_count(txn, schema, pred, false, s);
         if schema.reverse {
             txn.writes.insert(keys::reverse_key(pred, t, s), None);
+            mark_count(txn, schema, pred, true, t);
         }
     }
 
@@ -438,8 +444,47 @@ impl Graph {
         if let Some(v) = &posting.value {
             self.index(txn, schema, pred, s, v, false)?;
         }
+        mark_count(txn, schema, pred, false, s);
         txn.conflicts.insert(fingerprint(&key));
         txn.writes.insert(key, None);
+        Ok(())
+    }
+
+    /// Brings the `@count` entries of the nodes this mutation touched up to date: the entry
+    /// for the old count goes, one for the new count (if not zero) comes. Changing a node's
+    /// count is a conflict key, so two transactions that change the same count cannot both
+    /// commit from the same old value.
+    fn update_counts(&self, txn: &mut Txn) -> Result<(), GraphError> {
+        let touched = std::mem::take(&mut txn.counted);
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let committed = self.view(txn.start_ts, None);
+        for (pred, reverse, node) in touched {
+            let prefix = if reverse {
+                keys::reverse_prefix(pred, node)
+            } else {
+                keys::data_prefix(pred, node)
+            };
+            let recorded = match txn.count_recorded.get(&(pred, reverse, node)) {
+                Some(&c) => c,
+                None => count_u32(committed.scan_keys(&prefix)?.len()),
+            };
+            let now = count_u32(self.view(txn.start_ts, Some(txn)).scan_keys(&prefix)?.len());
+            txn.conflicts
+                .insert(fingerprint(&keys::count_key(pred, reverse, 0, node)));
+            if recorded != now {
+                if recorded > 0 {
+                    txn.writes
+                        .insert(keys::count_key(pred, reverse, recorded, node), None);
+                }
+                if now > 0 {
+                    txn.writes
+                        .insert(keys::count_key(pred, reverse, now, node), Some(Vec::new()));
+                }
+            }
+            txn.count_recorded.insert((pred, reverse, node), now);
+        }
         Ok(())
     }
 
@@ -469,6 +514,18 @@ impl Graph {
         }
         Ok(())
     }
+}
+
+/// Notes that node `node`'s count of `pred` (in one direction) may change, when `pred` has
+/// `@count`.
+fn mark_count(txn: &mut Txn, schema: &PredicateSchema, pred: u32, reverse: bool, node: u64) {
+    if schema.count {
+        txn.counted.insert((pred, reverse, node));
+    }
+}
+
+fn count_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn unreachable_object() -> Result<Val, GraphError> {

@@ -187,14 +187,12 @@ impl<'g, 'v> Exec<'g, 'v> {
             Func::Type(name) => self.eq_index("dgraph.type", &[Val::String(name.clone())], true),
             Func::Compare {
                 op,
-                attr: Attr::Predicate { name, lang },
+                attr: Attr::Predicate { name, lang: _ },
                 values,
             } => {
                 let schema = self.schema(name).ok_or_else(|| not_indexed(name))?;
                 let vals = self.func_values(&schema, values)?;
                 if *op == CompareOp::Eq {
-                    let lang_ok = lang.is_none();
-                    let _ = lang_ok;
                     return self.eq_index(name, &vals, false);
                 }
                 let kind = schema
@@ -220,11 +218,10 @@ impl<'g, 'v> Exec<'g, 'v> {
                 self.compare_val_var(v, *op, values, candidates)
             }
             Func::Compare {
-                attr: Attr::Count { .. },
-                ..
-            } => Err(GraphError::Invalid(
-                "eq/le/lt/ge/gt on count(...) at the root are not supported yet".into(),
-            )),
+                op,
+                attr: Attr::Count { name, reverse },
+                values,
+            } => self.count_index(*op, name, *reverse, count_operand(values)?),
             Func::AllOfTerms {
                 predicate, terms, ..
             }
@@ -366,18 +363,7 @@ impl<'g, 'v> Exec<'g, 'v> {
                 attr: Attr::Count { name, reverse },
                 values,
             } => {
-                let n: i64 = match values.first() {
-                    Some(FuncValue::Literal(s)) => s.trim().parse().map_err(|_| {
-                        GraphError::Invalid(format!(
-                            "count must be compared with an integer, not {s:?}"
-                        ))
-                    })?,
-                    _ => {
-                        return Err(GraphError::Invalid(
-                            "count must be compared with an integer".into(),
-                        ));
-                    }
-                };
+                let n = count_operand(values)?;
                 let mut out = Vec::new();
                 for u in candidates {
                     let c = self.count(name, *reverse, u)? as i64;
@@ -682,6 +668,63 @@ impl<'g, 'v> Exec<'g, 'v> {
             .iter()
             .filter_map(|k| keys::u64_at(k, prefix.len()))
             .collect())
+    }
+
+    /// `eq/le/lt/ge/gt(count(p), n)` at the root: the nodes whose number of `p` postings (or,
+    /// for `~p`, of nodes pointing at them) compares with `n`, read from the `@count` index. As
+    /// in Dgraph, a node without any `p` is not counted as having zero.
+    fn count_index(
+        &self,
+        op: CompareOp,
+        name: &str,
+        reverse: bool,
+        n: i64,
+    ) -> Result<Vec<u64>, GraphError> {
+        let schema = self.schema(name).ok_or_else(|| not_indexed(name))?;
+        if !schema.count || (reverse && !schema.reverse) {
+            let f = match op {
+                CompareOp::Eq => "eq",
+                CompareOp::Le => "le",
+                CompareOp::Lt => "lt",
+                CompareOp::Ge => "ge",
+                CompareOp::Gt => "gt",
+            };
+            let attr = if reverse {
+                format!("~{name}")
+            } else {
+                name.to_string()
+            };
+            return Err(GraphError::Invalid(format!(
+                "Need @count directive in schema for attr: {attr} for fn: {f} at root"
+            )));
+        }
+        let Some(pred) = self.pred_id(name) else {
+            return Ok(Vec::new());
+        };
+        let mut out = BTreeSet::new();
+        if op == CompareOp::Eq {
+            let Ok(n) = u32::try_from(n) else {
+                return Ok(Vec::new());
+            };
+            let prefix = keys::count_prefix(pred, reverse, n);
+            for (k, _) in self.view.scan(&prefix)? {
+                out.extend(keys::u64_at(&k, prefix.len()));
+            }
+        } else {
+            let prefix = keys::count_dir_prefix(pred, reverse);
+            for (k, _) in self.view.scan(&prefix)? {
+                let count = k
+                    .get(prefix.len()..prefix.len() + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes);
+                if let Some(count) = count
+                    && compare_holds(op, i64::from(count).cmp(&n))
+                {
+                    out.extend(keys::u64_at(&k, prefix.len() + 4));
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn count(&self, name: &str, reverse: bool, u: u64) -> Result<usize, GraphError> {
@@ -1054,6 +1097,18 @@ fn compare_holds(op: CompareOp, ord: Ordering) -> bool {
         CompareOp::Lt => ord == Ordering::Less,
         CompareOp::Ge => ord != Ordering::Less,
         CompareOp::Gt => ord == Ordering::Greater,
+    }
+}
+
+/// The integer a `count(...)` is compared with.
+fn count_operand(values: &[FuncValue]) -> Result<i64, GraphError> {
+    match values {
+        [FuncValue::Literal(s)] => s.trim().parse().map_err(|_| {
+            GraphError::Invalid(format!("count must be compared with an integer, not {s:?}"))
+        }),
+        _ => Err(GraphError::Invalid(
+            "count must be compared with one integer".into(),
+        )),
     }
 }
 

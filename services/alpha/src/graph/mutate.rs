@@ -43,9 +43,12 @@ impl Graph {
         dels: &[NQuad],
         ctx: &mut MutationCtx,
     ) -> Result<(), GraphError> {
+        // In order of first use, each once.
         let mut names: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut want = |name: &str, ctx: &MutationCtx| {
-            if !ctx.blanks.contains_key(name) && !names.iter().any(|n| n == name) {
+            if !ctx.blanks.contains_key(name) && !seen.contains(name) {
+                seen.insert(name.to_string());
                 names.push(name.to_string());
             }
         };

@@ -5,9 +5,9 @@
 //! design (argon2's default parameters: m=19456 KiB, t=2, p=1). Async callers must run them on
 //! `tokio::task::spawn_blocking` or a dedicated pool, never on the executor.
 //!
-//! Dgraph stores bcrypt hashes (`$2a$`); this crate cannot verify them, because no bcrypt
-//! implementation is in the workspace: [`verify`] returns `false` for them, and users
-//! restored from a Dgraph backup need a password reset.
+//! Dgraph stores bcrypt hashes (`$2a$`/`$2b$`/`$2y$`). [`verify`] accepts those too, so users
+//! whose hashes came from a Dgraph export or backup keep their passwords; new hashes are always
+//! argon2id.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -46,10 +46,13 @@ pub fn hash_val(password: &str) -> Result<Val, PasswordError> {
     hash(password).map(Val::Password)
 }
 
-/// Whether `password` matches the PHC string `phc`. The comparison is constant-time; a
-/// malformed or non-argon2 hash (bcrypt included) never matches. CPU-heavy: see the module
+/// Whether `password` matches the PHC string `phc` (argon2) or the bcrypt hash `phc`. The
+/// comparison is constant-time; a malformed hash never matches. CPU-heavy: see the module
 /// docs.
 pub fn verify(password: &str, phc: &str) -> bool {
+    if phc.starts_with("$2") {
+        return verify_bcrypt(password, phc);
+    }
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -57,6 +60,12 @@ pub fn verify(password: &str, phc: &str) -> bool {
     Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok()
+}
+
+/// A bcrypt hash as Dgraph writes it: the bcrypt crate hashes the password again with the
+/// stored cost and salt and compares in constant time.
+fn verify_bcrypt(password: &str, stored: &str) -> bool {
+    bcrypt::verify(password, stored).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -77,6 +86,30 @@ mod tests {
     }
 
     #[test]
+    fn bcrypt_hashes_from_dgraph_verify() {
+        // The classic OpenBSD test vector, and a hash of Dgraph's default groot password.
+        assert!(verify(
+            "U*U",
+            "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+        ));
+        assert!(!verify(
+            "U*V",
+            "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+        ));
+        let h = bcrypt::hash("password", 4).unwrap();
+        assert!(verify("password", &h), "{h}");
+        assert!(!verify("passwore", &h));
+        // The same hash under the $2a$ and $2y$ prefixes.
+        let as_2a = h.replacen("$2b$", "$2a$", 1);
+        assert!(verify("password", &as_2a));
+        assert!(
+            !verify("password", &h[..59]),
+            "a truncated hash never matches"
+        );
+        assert!(!verify("password", "$2a$04$garbage"));
+    }
+
+    #[test]
     fn short_passwords_are_refused_with_dgraphs_message() {
         let err = hash("12345").unwrap_err();
         assert_eq!(err, PasswordError::TooShort);
@@ -89,13 +122,10 @@ mod tests {
     }
 
     #[test]
-    fn malformed_and_bcrypt_hashes_never_match() {
+    fn malformed_hashes_never_match() {
         assert!(!verify("password", ""));
         assert!(!verify("password", "not a hash"));
-        // bcrypt of "password" at cost 10: not supported, so it must not match.
-        assert!(!verify(
-            "password",
-            "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
-        ));
+        assert!(!verify("password", "$2"));
+        assert!(!verify("password", "$argon2id$v=19$m=19456,t=2,p=1$bad"));
     }
 }

@@ -1,0 +1,16 @@
+//! ACL building blocks that the auth service issues with and that alphas and the gateway check
+//! with, so all three agree on one format:
+//!
+//! - [`secret`]: loading the HS256 secret (`--acl_secret_file`) or an EdDSA key pair, refusing
+//!   short or world-readable files;
+//! - [`token`]: access and refresh JWTs with Dgraph's claims (`userid`, `groups`, `namespace`,
+//!   `exp`) and Dgraph's error texts, checked against an injectable clock;
+//! - [`perm`]: the READ/WRITE/MODIFY permission bits of predicate rules.
+
+pub mod perm;
+pub mod secret;
+pub mod token;
+
+pub use perm::Perm;
+pub use secret::{SecretError, SigningKey};
+pub use token::{AccessClaims, RefreshClaims, TokenError, Tokens};

@@ -23,6 +23,32 @@ fn unknown_flags_are_refused_by_every_binary() {
 }
 
 #[test]
+fn acl_secrets_that_are_short_or_readable_by_others_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, "0123456789").unwrap();
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run_bin("alpha", ["--acl_secret_file", common::path(&short)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("needs at least 32"),
+        "{}",
+        stderr(&out)
+    );
+    let open = dir.path().join("open");
+    std::fs::write(&open, "0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_bin("alpha", ["--acl_secret_file", common::path(&open)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("chmod 600") && !err.contains("0123456789abcdef"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_required_flags_are_named() {
     let out = run_bin("zero", ["license", "issue", "--user", "x"]);
     assert!(!out.status.success());

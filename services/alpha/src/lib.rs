@@ -56,6 +56,12 @@ pub struct Args {
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
 
+    /// The HS256 secret (at least 32 bytes, readable only by its owner) that access tokens
+    /// will be signed with. With it, user groot and group guardians always exist; this release
+    /// does not yet check tokens.
+    #[arg(long = "acl_secret_file")]
+    pub acl_secret_file: Option<std::path::PathBuf>,
+
     /// Keep the data in TiKV instead of --postings: its PD endpoints, comma separated.
     #[cfg(feature = "tikv")]
     #[arg(long = "tikv_pd", value_delimiter = ',')]
@@ -93,6 +99,12 @@ impl Worker for WorkerApi {}
 
 /// Runs the alpha until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
+    let acl_key = args
+        .acl_secret_file
+        .as_deref()
+        .map(lodestar_acl::SigningKey::hmac_file)
+        .transpose()
+        .map_err(|e| ServiceError::invalid(format!("--acl_secret_file: {e}")))?;
     let grpc_addr = args.common.grpc_addr(ports::ALPHA_GRPC)?;
     let internal_addr = args
         .common
@@ -118,6 +130,16 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .await
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
     graph.set_group(group);
+    if acl_key.is_some() {
+        graph
+            .ensure_acl_roots()
+            .await
+            .map_err(|e| ServiceError::unavailable(format!("creating groot and guardians: {e}")))?;
+        tracing::warn!(
+            "--acl_secret_file: user groot and group guardians are kept, but this release does not \
+             check tokens yet: every client can still read and write everything"
+        );
+    }
     let draining = Arc::new(AtomicBool::new(false));
     tokio::spawn(watch_draining(
         zero.clone(),

@@ -201,15 +201,25 @@ impl Graph {
         let (preds, types) = self.schema.read().missing_reserved();
         self.write_schema(preds, types, Vec::new(), Vec::new())
             .await?;
+        self.restore_acl_roots().await
+    }
+
+    /// With ACL on, groot and guardians come back after a drop (as in Dgraph).
+    async fn restore_acl_roots(&self) -> Result<(), GraphError> {
+        if self.acl_roots.read().is_some() {
+            self.ensure_acl_roots().await?;
+        }
         Ok(())
     }
 
     /// `DROP_OP DATA`: every node and edge goes; the schema stays.
     pub async fn drop_data(&self) -> Result<(), GraphError> {
-        let _apply = self.commits.write().await;
-        let writes = self.tombstones(&DATA_KINDS, None)?;
-        self.write_locked(writes).await?;
-        Ok(())
+        {
+            let _apply = self.commits.write().await;
+            let writes = self.tombstones(&DATA_KINDS, None)?;
+            self.write_locked(writes).await?;
+        }
+        self.restore_acl_roots().await
     }
 
     /// `DROP_OP ATTR` / `drop_attr`: a predicate's data, indexes and schema go.

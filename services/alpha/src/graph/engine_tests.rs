@@ -630,3 +630,66 @@ async fn adding_count_to_a_schema_indexes_the_existing_data() {
         .unwrap();
     assert_eq!(names(&g, &q("le(count(follows), 2)")).await, ["A", "B"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_roots_are_created_once_protected_and_restored_after_drops() {
+    let g = graph().await;
+    let roots = g.ensure_acl_roots().await.unwrap();
+    assert_eq!(
+        g.ensure_acl_roots().await.unwrap(),
+        roots,
+        "a second call creates nothing"
+    );
+    let who = r#"{ q(func: eq(dgraph.xid, "groot")) @filter(type(dgraph.type.User)) {
+        uid ok: checkpwd(dgraph.password, "password") bad: checkpwd(dgraph.password, "passwore")
+        dgraph.user.group { dgraph.xid dgraph.type }
+    } }"#;
+    assert_eq!(
+        query(&g, who).await,
+        json!({"q": [{
+            "uid": format!("{:#x}", roots.groot),
+            "ok": true,
+            "bad": false,
+            "dgraph.user.group": [{"dgraph.xid": "guardians", "dgraph.type": ["dgraph.type.Group"]}]
+        }]})
+    );
+    // Deleting either, or taking groot out of guardians, is refused with Dgraph's messages.
+    let refuse = |rdf: String, msg: &'static str| {
+        let g = g.clone();
+        async move {
+            let start = g.begin().await.unwrap();
+            let dels = lodestar_dql::parse_delete_nquads(&rdf).unwrap();
+            let txn = g.txn(start);
+            let mut t = txn.lock().await;
+            let err = g
+                .mutate(&mut t, &[], &dels, &MutationCtx::default())
+                .unwrap_err();
+            assert_eq!(err, GraphError::Invalid(msg.into()), "{rdf}");
+            assert!(t.writes.is_empty(), "nothing is written: {rdf}");
+        }
+    };
+    let (u, gr) = (roots.groot, roots.guardians);
+    refuse(
+        format!("<{u:#x}> * * ."),
+        "guardians group and groot user cannot be deleted.",
+    )
+    .await;
+    refuse(
+        format!("<{gr:#x}> * * ."),
+        "guardians group and groot user cannot be deleted.",
+    )
+    .await;
+    let props = "Properties of guardians group and groot user cannot be deleted";
+    refuse(format!("<{u:#x}> <dgraph.user.group> <{gr:#x}> ."), props).await;
+    refuse(format!("<{gr:#x}> <dgraph.xid> * ."), props).await;
+    // After drop_all and drop_data both are back, as new nodes.
+    g.drop_all().await.unwrap();
+    let after = g.acl_roots();
+    assert!(after.is_some_and(|r| r != roots), "{after:?}");
+    assert_eq!(query(&g, who).await["q"][0]["ok"], json!(true));
+    g.drop_data().await.unwrap();
+    assert_eq!(
+        query(&g, who).await["q"][0]["dgraph.user.group"][0]["dgraph.xid"],
+        json!("guardians")
+    );
+}

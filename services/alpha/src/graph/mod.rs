@@ -8,6 +8,7 @@
 //! timestamp `t` first waits for the commits under way when it got `t`, so it sees every commit
 //! at or below `t`: a commit that starts later gets a commit timestamp above `t`.
 
+pub mod acl;
 pub mod alter;
 pub mod mutate;
 pub mod posting;
@@ -202,6 +203,8 @@ pub struct Graph {
     settled_aborts: Mutex<BTreeSet<u64>>,
     /// The highest timestamp written so far, for best-effort reads.
     max_applied: std::sync::atomic::AtomicU64,
+    /// groot and guardians, when ACL is on (see [`acl`]).
+    acl_roots: RwLock<Option<acl::AclRoots>>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -229,6 +232,7 @@ impl Graph {
             tablets: RwLock::default(),
             settled_aborts: Mutex::default(),
             max_applied: std::sync::atomic::AtomicU64::new(0),
+            acl_roots: RwLock::default(),
         });
         graph.recover().await?;
         let (preds, types) = graph.schema.read().missing_reserved();

@@ -95,6 +95,7 @@ impl Graph {
         dels: &[NQuad],
         ctx: &MutationCtx,
     ) -> Result<(), GraphError> {
+        self.check_acl_deletes(dels, ctx)?;
         for nq in dels {
             self.delete_one(txn, nq, ctx)?;
         }

@@ -1,15 +1,137 @@
 //! An alpha with ACL on (`--acl_secret_file`): user groot (password "password") in group
 //! guardians exists from the start, survives a restart without being duplicated, cannot be
-//! deleted, and comes back after `drop_all`.
+//! deleted, and comes back after `drop_all`; `Login` issues tokens by password and by refresh
+//! token, refuses bad ones, and is refused while enterprise features are off.
 
 mod common;
 
-use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
+use lodestar_acl::{SigningKey, Tokens};
+use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post};
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Mutation, Operation, Request};
+use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
+use prost::Message as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 use tonic::transport::Channel;
+
+const SECRET: &str = "1234567890abcdefghijklmnopqrstuvwxyz";
+
+fn secret_bytes() -> Vec<u8> {
+    SECRET.as_bytes().to_vec()
+}
+
+fn secret_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let secret = dir.join("hmac_secret_file");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    secret
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn login(
+    c: &mut DgraphClient<Channel>,
+    userid: &str,
+    password: &str,
+    refresh_token: &str,
+) -> Result<Jwt, tonic::Status> {
+    let resp = c
+        .login(LoginRequest {
+            userid: userid.into(),
+            password: password.into(),
+            refresh_token: refresh_token.into(),
+            namespace: 0,
+        })
+        .await?
+        .into_inner();
+    Ok(Jwt::decode(resp.json.as_slice()).expect("Response.json holds an api.Jwt"))
+}
+
+/// Password and refresh logins, and the refusals, against an alpha using `secret`.
+async fn check_logins(c: &mut DgraphClient<Channel>, secret: &[u8]) {
+    let tokens = Tokens::new(
+        &SigningKey::Hmac(secret.to_vec()),
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let jwt = login(c, "groot", "password", "").await.unwrap();
+    let claims = tokens.verify_access(&jwt.access_jwt, now()).unwrap();
+    assert_eq!(
+        (
+            claims.userid.as_str(),
+            claims.groups.as_slice(),
+            claims.namespace
+        ),
+        ("groot", &["guardians".to_string()][..], 0)
+    );
+    assert!(
+        claims.exp > now() + 3500,
+        "the default access TTL is 6h: {claims:?}"
+    );
+    assert_eq!(
+        tokens
+            .verify_refresh(&jwt.refresh_jwt, now())
+            .unwrap()
+            .userid,
+        "groot"
+    );
+    // Wrong password and unknown user: one answer.
+    for (user, pass) in [("groot", "passwore"), ("nobody", "password"), ("groot", "")] {
+        let err = login(c, user, pass, "").await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{user}");
+        assert_eq!(err.message(), "invalid username or password", "{user}");
+    }
+    // A refresh token buys a new pair; an access token, garbage or a foreign token do not.
+    let again = login(c, "", "", &jwt.refresh_jwt).await.unwrap();
+    assert_eq!(
+        tokens
+            .verify_access(&again.access_jwt, now())
+            .unwrap()
+            .groups,
+        ["guardians"]
+    );
+    tokens.verify_refresh(&again.refresh_jwt, now()).unwrap();
+    for bad in [jwt.access_jwt.as_str(), "garbage"] {
+        let err = login(c, "", "", bad).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert!(
+            err.message().starts_with("unable to parse jwt token"),
+            "{err:?}"
+        );
+    }
+    let foreign = Tokens::new(
+        &SigningKey::Hmac(vec![9; 32]),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .issue("groot", vec!["guardians".into()], 0, now())
+    .unwrap()
+    .1;
+    let err = login(c, "", "", &foreign).await.unwrap_err();
+    assert_eq!(
+        err.message(),
+        "unable to parse jwt token: token signature is invalid"
+    );
+}
+
+/// One zero and the services, the alpha with ACL on (its secret written into `dir`).
+async fn acl_cluster(dir: &std::path::Path, builder: ClusterBuilder) -> Cluster {
+    let secret = secret_file(dir);
+    builder
+        .zeros(1)
+        .arg(Service::Alpha, "--acl_secret_file", common::path(&secret))
+        .services(true)
+        .start()
+        .await
+        .expect("cluster")
+}
 
 const WHO: &str = r#"{
   u(func: eq(dgraph.xid, "groot")) @filter(type(dgraph.type.User)) {
@@ -40,16 +162,7 @@ async fn client(cluster: &Cluster) -> DgraphClient<Channel> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groot_and_guardians_exist_once_resist_deletion_and_return_after_drop_all() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("hmac_secret_file");
-    std::fs::write(&secret, "1234567890abcdefghijklmnopqrstuvwxyz").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cluster = ClusterBuilder::new()
-        .zeros(1)
-        .arg(Service::Alpha, "--acl_secret_file", common::path(&secret))
-        .services(true)
-        .start()
-        .await
-        .expect("cluster");
+    let mut cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
     let mut c = client(&cluster).await;
     let first = who(&mut c).await;
     assert_eq!(first["u"].as_array().map(Vec::len), Some(1), "{first}");
@@ -59,17 +172,7 @@ async fn groot_and_guardians_exist_once_resist_deletion_and_return_after_drop_al
         serde_json::json!([{"dgraph.xid": "guardians"}])
     );
     let groot = first["u"][0]["uid"].as_str().unwrap().to_string();
-    // Login does not pretend: tokens are not issued yet.
-    let err = c
-        .login(lodestar_proto::api::LoginRequest {
-            userid: "groot".into(),
-            password: "password".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert!(err.message().contains("later release"), "{err:?}");
+    check_logins(&mut c, &secret_bytes()).await;
 
     // A restart finds them and creates nothing.
     let alpha = cluster.alpha.as_mut().unwrap();
@@ -111,4 +214,39 @@ async fn groot_and_guardians_exist_once_resist_deletion_and_return_after_drop_al
         after["u"][0]["uid"], first["u"][0]["uid"],
         "new nodes after drop_all"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_refused_while_enterprise_features_are_off_and_a_license_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kit = common::LicenseKit::new();
+    let builder = ClusterBuilder::new().zero_arg("--license_public_key", kit.public_key_arg());
+    let mut cluster = acl_cluster(dir.path(), builder).await;
+    let mut c = client(&cluster).await;
+    login(&mut c, "groot", "password", "")
+        .await
+        .expect("the trial is on");
+
+    // 31 days later (zero restarted with its testing clock): the trial is over.
+    common::move_zero_clock(&mut cluster, 0, "31d").await;
+    let err = login(&mut c, "groot", "password", "").await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        err.message().starts_with("Enterprise features are disabled. You can enable them by supplying the appropriate license file to Dgraph Zero"),
+        "{err:?}"
+    );
+    assert!(
+        err.message().contains("trial"),
+        "the reason is given: {err:?}"
+    );
+
+    // A valid license turns login back on, without restarting anything.
+    let license = kit.issue("valid.txt", "acme", 10, "365d");
+    let body = std::fs::read(&license).unwrap();
+    let (status, text) =
+        http_post(&format!("{}/enterpriseLicense", cluster.zero_http(0)), body).await;
+    assert_eq!(status, 200, "{text}");
+    login(&mut c, "groot", "password", "")
+        .await
+        .expect("licensed");
 }

@@ -232,14 +232,7 @@ async fn past_the_trial_enterprise_is_disabled_and_the_cluster_keeps_serving() {
     assert!(client.enterprise_state().await.unwrap().enabled);
 
     // Move zero's clock 31 days ahead (a restart with the testing flag).
-    let zero = &mut cluster.zeros[0];
-    zero.stop().await.expect("stop");
-    zero.args
-        .extend(["--clock_offset".to_string(), "31d".to_string()]);
-    zero.start().expect("start");
-    zero.wait_healthy(Duration::from_secs(20))
-        .await
-        .expect("healthy");
+    common::move_zero_clock(&mut cluster, 0, "31d").await;
 
     let ee = client.enterprise_state().await.unwrap();
     assert!(!ee.enabled && ee.trial, "{ee:?}");

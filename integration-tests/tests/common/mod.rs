@@ -74,6 +74,23 @@ impl LicenseKit {
     }
 }
 
+/// Restarts zero `idx` with its clock moved forward by `offset` (for example `31d`), the
+/// testing aid for expiry without waiting.
+pub async fn move_zero_clock(
+    cluster: &mut lodestar_integration_tests::Cluster,
+    idx: usize,
+    offset: &str,
+) {
+    let zero = &mut cluster.zeros[idx];
+    zero.stop().await.expect("stop");
+    zero.args
+        .extend(["--clock_offset".to_string(), offset.to_string()]);
+    zero.start().expect("start");
+    zero.wait_healthy(std::time::Duration::from_secs(20))
+        .await
+        .expect("healthy");
+}
+
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }

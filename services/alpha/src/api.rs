@@ -20,6 +20,8 @@ pub struct DgraphApi {
     pub graph: Arc<Graph>,
     /// Zero's cluster-wide draining flag, refreshed in the background.
     pub draining: Arc<AtomicBool>,
+    /// Token issue and checks, when ACL is on.
+    pub acl: Option<crate::login::AclConfig>,
 }
 
 pub fn to_status(e: GraphError) -> Status {
@@ -221,12 +223,12 @@ fn ns(d: std::time::Duration) -> u64 {
 impl Dgraph for DgraphApi {
     async fn login(
         &self,
-        _request: tonic::Request<api::LoginRequest>,
+        request: tonic::Request<api::LoginRequest>,
     ) -> Result<tonic::Response<Response>, Status> {
-        if self.graph.acl_roots().is_some() {
-            return Err(Status::unimplemented(
-                "login is not available in this release: the alpha keeps user groot and group guardians, but issuing tokens and enforcing ACL come in a later release",
-            ));
+        if let Some(acl) = &self.acl {
+            return crate::login::login(acl, &self.graph, request.into_inner())
+                .await
+                .map(tonic::Response::new);
         }
         Err(Status::unimplemented(
             "ACL is not enabled: this cluster has no users to log in as (start the services with --acl_secret_file to enable ACL)",

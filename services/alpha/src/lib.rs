@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod graph;
+pub mod login;
 pub mod oracle;
 
 use lodestar_client::ZeroClient;
@@ -56,11 +57,19 @@ pub struct Args {
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
 
-    /// The HS256 secret (at least 32 bytes, readable only by its owner) that access tokens
-    /// will be signed with. With it, user groot and group guardians always exist; this release
-    /// does not yet check tokens.
+    /// The HS256 secret (at least 32 bytes, readable only by its owner) that tokens are signed
+    /// with. With it, user groot and group guardians always exist and `Login` issues tokens;
+    /// this release does not yet check tokens on other calls.
     #[arg(long = "acl_secret_file")]
     pub acl_secret_file: Option<std::path::PathBuf>,
+
+    /// How long an access token is valid.
+    #[arg(long = "acl_access_ttl", default_value = "6h", value_parser = humantime::parse_duration)]
+    pub acl_access_ttl: Duration,
+
+    /// How long a refresh token is valid.
+    #[arg(long = "acl_refresh_ttl", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub acl_refresh_ttl: Duration,
 
     /// Keep the data in TiKV instead of --postings: its PD endpoints, comma separated.
     #[cfg(feature = "tikv")]
@@ -136,8 +145,8 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
             .await
             .map_err(|e| ServiceError::unavailable(format!("creating groot and guardians: {e}")))?;
         tracing::warn!(
-            "--acl_secret_file: user groot and group guardians are kept, but this release does not \
-             check tokens yet: every client can still read and write everything"
+            "--acl_secret_file: login issues tokens, but this release does not check them on \
+             queries, mutations or alter yet: every client can still read and write everything"
         );
     }
     let draining = Arc::new(AtomicBool::new(false));
@@ -153,9 +162,20 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     ));
     tracing::info!(group, addr = %my, grpc = %grpc_addr, "alpha serving");
 
+    let acl = match &acl_key {
+        Some(key) => Some(login::AclConfig {
+            tokens: Arc::new(
+                lodestar_acl::Tokens::new(key, args.acl_access_ttl, args.acl_refresh_ttl)
+                    .map_err(|e| ServiceError::invalid(format!("--acl_secret_file: {e}")))?,
+            ),
+            zero: zero.clone(),
+        }),
+        None => None,
+    };
     let api = api::DgraphApi {
         graph: graph.clone(),
         draining,
+        acl,
     };
     let public = tonic::service::Routes::new(
         DgraphServer::new(api)

@@ -250,3 +250,24 @@ async fn login_is_refused_while_enterprise_features_are_off_and_a_license_restor
         .await
         .expect("licensed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pydgraph_logs_in_and_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let python = std::env::var("LODESTAR_PYTHON").unwrap_or_else(|_| {
+        panic!("LODESTAR_PYTHON is not set: run the tests with integration-tests/run-tests.sh, which prepares the Python clients")
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/pydgraph_login.py");
+    let out = tokio::process::Command::new(python)
+        .args([script, &cluster.alpha_grpc()])
+        .output()
+        .await
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "pydgraph login failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}

@@ -1,4 +1,5 @@
-"""pydgraph logs in to an alpha with ACL on, exactly as Dgraph's docs show, and refreshes.
+"""pydgraph logs in to an alpha with ACL on, exactly as Dgraph's docs show, and refreshes
+(by hand, and by itself when its access token expires).
 
 Usage: pydgraph_login.py ALPHA_ADDR
 Exits non-zero with an assertion message when the behaviour is wrong.
@@ -7,6 +8,7 @@ Exits non-zero with an assertion message when the behaviour is wrong.
 import base64
 import json
 import sys
+import time
 
 import pydgraph
 
@@ -45,6 +47,13 @@ def main() -> None:
     assert client._jwt.access_jwt and claims(client._jwt.access_jwt)["userid"] == "groot"
     assert client._jwt.refresh_jwt, "a new refresh token comes back"
     assert old_refresh, "the refresh token was sent"
+    # The access token expires (the cluster runs with --acl_access_ttl 2s): pydgraph sees
+    # "Token is expired", logs in again with its refresh token and retries, unasked.
+    before = client._jwt.access_jwt
+    time.sleep(3)
+    res = json.loads(client.txn(read_only=True).query('{ q(func: eq(dgraph.xid, "groot")) { dgraph.xid } }').json)
+    assert res == {"q": [{"dgraph.xid": "groot"}]}, res
+    assert client._jwt.access_jwt != before, "pydgraph refreshed the expired token"
     print("pydgraph login: ok")
 
 

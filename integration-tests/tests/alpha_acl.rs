@@ -12,6 +12,7 @@ use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
 use prost::Message as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 const SECRET: &str = "1234567890abcdefghijklmnopqrstuvwxyz";
@@ -35,7 +36,7 @@ fn now() -> i64 {
 }
 
 async fn login(
-    c: &mut DgraphClient<Channel>,
+    c: &mut Client,
     userid: &str,
     password: &str,
     refresh_token: &str,
@@ -53,7 +54,7 @@ async fn login(
 }
 
 /// Password and refresh logins, and the refusals, against an alpha using `secret`.
-async fn check_logins(c: &mut DgraphClient<Channel>, secret: &[u8]) {
+async fn check_logins(c: &mut Client, secret: &[u8]) {
     let tokens = Tokens::new(
         &SigningKey::Hmac(secret.to_vec()),
         Duration::from_secs(3600),
@@ -142,7 +143,7 @@ const WHO: &str = r#"{
   g(func: eq(dgraph.xid, "guardians")) @filter(type(dgraph.type.Group)) { uid }
 }"#;
 
-async fn who(c: &mut DgraphClient<Channel>) -> serde_json::Value {
+async fn who(c: &mut Client) -> serde_json::Value {
     let resp = c
         .query(Request {
             query: WHO.into(),
@@ -155,15 +156,42 @@ async fn who(c: &mut DgraphClient<Channel>) -> serde_json::Value {
     serde_json::from_slice(&resp.json).unwrap()
 }
 
-async fn client(cluster: &Cluster) -> DgraphClient<Channel> {
-    DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
+/// Puts an access token (if any) in every request's `accessjwt` metadata, as dgo and pydgraph do.
+#[derive(Clone)]
+struct Token(String);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if !self.0.is_empty() {
+            req.metadata_mut()
+                .insert("accessjwt", self.0.parse().expect("ascii token"));
+        }
+        Ok(req)
+    }
+}
+
+type Client = DgraphClient<InterceptedService<Channel, Token>>;
+
+async fn client(cluster: &Cluster, token: &str) -> Client {
+    DgraphClient::with_interceptor(
+        lodestar_client::channel(&cluster.alpha_grpc()).unwrap(),
+        Token(token.to_string()),
+    )
+}
+
+/// A client logged in as groot.
+async fn groot(cluster: &Cluster) -> Client {
+    let jwt = login(&mut client(cluster, "").await, "groot", "password", "")
+        .await
+        .expect("groot logs in");
+    client(cluster, &jwt.access_jwt).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groot_and_guardians_exist_once_resist_deletion_and_return_after_drop_all() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
-    let mut c = client(&cluster).await;
+    let mut c = groot(&cluster).await;
     let first = who(&mut c).await;
     assert_eq!(first["u"].as_array().map(Vec::len), Some(1), "{first}");
     assert_eq!(first["u"][0]["ok"], serde_json::json!(true), "{first}");
@@ -171,21 +199,21 @@ async fn groot_and_guardians_exist_once_resist_deletion_and_return_after_drop_al
         first["u"][0]["dgraph.user.group"],
         serde_json::json!([{"dgraph.xid": "guardians"}])
     );
-    let groot = first["u"][0]["uid"].as_str().unwrap().to_string();
+    let groot_uid = first["u"][0]["uid"].as_str().unwrap().to_string();
     check_logins(&mut c, &secret_bytes()).await;
 
     // A restart finds them and creates nothing.
     let alpha = cluster.alpha.as_mut().unwrap();
     alpha.restart().await.unwrap();
     alpha.wait_healthy(Duration::from_secs(30)).await.unwrap();
-    let mut c = client(&cluster).await;
+    let mut c = groot(&cluster).await;
     assert_eq!(who(&mut c).await, first);
 
     // Deleting groot is refused and changes nothing.
     let err = c
         .query(Request {
             mutations: vec![Mutation {
-                del_nquads: format!("<{groot}> * * .").into_bytes(),
+                del_nquads: format!("<{groot_uid}> * * .").into_bytes(),
                 ..Default::default()
             }],
             commit_now: true,
@@ -222,7 +250,7 @@ async fn login_is_refused_while_enterprise_features_are_off_and_a_license_restor
     let kit = common::LicenseKit::new();
     let builder = ClusterBuilder::new().zero_arg("--license_public_key", kit.public_key_arg());
     let mut cluster = acl_cluster(dir.path(), builder).await;
-    let mut c = client(&cluster).await;
+    let mut c = client(&cluster, "").await;
     login(&mut c, "groot", "password", "")
         .await
         .expect("the trial is on");
@@ -254,7 +282,9 @@ async fn login_is_refused_while_enterprise_features_are_off_and_a_license_restor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pydgraph_logs_in_and_refreshes() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    // Access tokens live 2 s, so the script sees one expire and pydgraph refresh it.
+    let builder = ClusterBuilder::new().arg(Service::Alpha, "--acl_access_ttl", "2s");
+    let cluster = acl_cluster(dir.path(), builder).await;
     let python = std::env::var("LODESTAR_PYTHON").unwrap_or_else(|_| {
         panic!("LODESTAR_PYTHON is not set: run the tests with integration-tests/run-tests.sh, which prepares the Python clients")
     });
@@ -270,4 +300,109 @@ async fn pydgraph_logs_in_and_refreshes() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_needs_a_valid_access_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let tokens = Tokens::new(
+        &SigningKey::Hmac(secret_bytes()),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let expired = tokens
+        .issue("groot", vec!["guardians".into()], 0, now() - 3600)
+        .unwrap()
+        .0;
+    let good = login(&mut client(&cluster, "").await, "groot", "password", "")
+        .await
+        .unwrap()
+        .access_jwt;
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    // One character of the signature changed (the first: every bit of it counts).
+    let first = if parts[2].starts_with('A') { "B" } else { "A" };
+    parts[2].replace_range(..1, first);
+    let tampered = parts.join(".");
+    let foreign = Tokens::new(
+        &SigningKey::Hmac(vec![3; 32]),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .issue("groot", vec!["guardians".into()], 0, now())
+    .unwrap()
+    .0;
+    for (token, want) in [
+        ("", "no accessJwt available"),
+        ("not-a-jwt", "unable to parse jwt token: token is malformed"),
+        (
+            expired.as_str(),
+            "unable to parse jwt token: token has invalid claims: Token is expired",
+        ),
+        (
+            tampered.as_str(),
+            "unable to parse jwt token: token signature is invalid",
+        ),
+        (
+            foreign.as_str(),
+            "unable to parse jwt token: token signature is invalid",
+        ),
+    ] {
+        let mut c = client(&cluster, token).await;
+        let q = c
+            .query(Request {
+                query: "{ q(func: has(name)) { uid } }".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        let a = c
+            .alter(Operation {
+                schema: "name: string .".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        let m = c.query(mutation("_:x <name> \"x\" .")).await.unwrap_err();
+        let k = c
+            .commit_or_abort(lodestar_proto::api::TxnContext {
+                start_ts: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        for err in [q, a, m, k] {
+            assert_eq!(err.code(), tonic::Code::Unauthenticated, "{token}: {err:?}");
+            assert!(err.message().starts_with(want), "{token}: {err:?}");
+        }
+    }
+    // The same calls with groot's token work, and nothing was written before.
+    let mut c = client(&cluster, &good).await;
+    let r = c
+        .query(Request {
+            query: "{ q(func: has(name)) { uid } }".into(),
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.json).unwrap(),
+        serde_json::json!({"q": []})
+    );
+    c.query(mutation("_:x <name> \"x\" .")).await.unwrap();
+}
+
+fn mutation(rdf: &str) -> Request {
+    Request {
+        mutations: vec![Mutation {
+            set_nquads: rdf.as_bytes().to_vec(),
+            ..Default::default()
+        }],
+        commit_now: true,
+        ..Default::default()
+    }
 }

@@ -58,8 +58,8 @@ pub struct Args {
     pub max_request_bytes: usize,
 
     /// The HS256 secret (at least 32 bytes, readable only by its owner) that tokens are signed
-    /// with. With it, user groot and group guardians always exist and `Login` issues tokens;
-    /// this release does not yet check tokens on other calls.
+    /// with. With it, user groot and group guardians always exist, `Login` issues tokens and
+    /// every other call needs a valid one; predicate rules are not enforced yet.
     #[arg(long = "acl_secret_file")]
     pub acl_secret_file: Option<std::path::PathBuf>,
 
@@ -145,8 +145,8 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
             .await
             .map_err(|e| ServiceError::unavailable(format!("creating groot and guardians: {e}")))?;
         tracing::warn!(
-            "--acl_secret_file: login issues tokens, but this release does not check them on \
-             queries, mutations or alter yet: every client can still read and write everything"
+            "--acl_secret_file: every call needs a valid access token, but this release does not \
+             enforce predicate rules yet: any logged-in user can read and write everything"
         );
     }
     let draining = Arc::new(AtomicBool::new(false));

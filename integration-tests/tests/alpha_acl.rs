@@ -406,3 +406,36 @@ fn mutation(rdf: &str) -> Request {
         ..Default::default()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_then_forgiven() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let mut c = client(&cluster, "").await;
+    // Five free failures, then the sixth locks groot (and this address) for 500 ms.
+    for i in 0..6 {
+        let err = login(&mut c, "groot", "wrong-password", "")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "attempt {i}");
+    }
+    let err = login(&mut c, "groot", "password", "").await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().starts_with("too many failed logins"),
+        "{err:?}"
+    );
+    // The lock runs out; the right password then works and clears the record.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    login(&mut c, "groot", "password", "")
+        .await
+        .expect("after the lock");
+    let err = login(&mut c, "groot", "wrong-password", "")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        tonic::Code::Unauthenticated,
+        "the count started again"
+    );
+}

@@ -250,7 +250,8 @@ impl Dgraph for DgraphApi {
         request: tonic::Request<api::LoginRequest>,
     ) -> Result<tonic::Response<Response>, Status> {
         if let Some(acl) = &self.acl {
-            return crate::login::login(acl, &self.graph, request.into_inner())
+            let addr = request.remote_addr().map(|a| a.ip());
+            return crate::login::login(acl, &self.graph, request.into_inner(), addr)
                 .await
                 .map(tonic::Response::new);
         }

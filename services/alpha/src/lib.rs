@@ -10,6 +10,7 @@ pub mod api;
 pub mod graph;
 pub mod login;
 pub mod oracle;
+pub mod throttle;
 
 use lodestar_client::ZeroClient;
 use lodestar_proto::api::dgraph_server::DgraphServer;
@@ -169,6 +170,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
                     .map_err(|e| ServiceError::invalid(format!("--acl_secret_file: {e}")))?,
             ),
             zero: zero.clone(),
+            throttle: Arc::default(),
         }),
         None => None,
     };

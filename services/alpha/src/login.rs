@@ -3,8 +3,9 @@
 //! for a new pair, reading the user's groups again. The reply carries the protobuf encoding of
 //! `api.Jwt` in `Response.json`, as Dgraph's does, which is what dgo and pydgraph parse.
 //!
-//! An unknown user and a wrong password get the same answer, after the same amount of work.
-//! Login is refused while zero says enterprise features are off.
+//! An unknown user and a wrong password get the same answer, after the same amount of work,
+//! and count against the user id and the client address ([`crate::throttle`]). Login is
+//! refused while zero says enterprise features are off.
 
 use crate::graph::Graph;
 use lodestar_acl::{TokenError, Tokens};
@@ -20,6 +21,7 @@ use tonic::Status;
 pub struct AclConfig {
     pub tokens: Arc<Tokens>,
     pub zero: Arc<ZeroClient>,
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 const INVALID: &str = "invalid username or password";
@@ -98,6 +100,7 @@ pub async fn login(
     acl: &AclConfig,
     graph: &Arc<Graph>,
     req: LoginRequest,
+    client_addr: Option<std::net::IpAddr>,
 ) -> Result<Response, Status> {
     let state = acl.zero.enterprise_state().await.map_err(|e| {
         Status::unavailable(format!(
@@ -121,18 +124,30 @@ pub async fn login(
         if req.userid.is_empty() || req.password.is_empty() {
             return Err(Status::unauthenticated(INVALID));
         }
+        let keys = crate::throttle::keys(&req.userid, client_addr);
+        if let Some(wait) = acl.throttle.locked(&keys, std::time::Instant::now()) {
+            return Err(Status::resource_exhausted(format!(
+                "too many failed logins for this user or from this address: try again in {} ms",
+                wait.as_millis().max(1)
+            )));
+        }
         match find_user(graph, &req.userid, Some(&req.password)).await? {
-            Some(found) if found.password_ok => return issue(acl, &req.userid, found.groups),
-            Some(_) => return Err(Status::unauthenticated(INVALID)),
+            Some(found) if found.password_ok => {
+                acl.throttle.succeeded(&keys);
+                return issue(acl, &req.userid, found.groups);
+            }
+            Some(_) => {}
             None => {
                 let password = req.password.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     lodestar_types::password::verify(&password, &DECOY_HASH)
                 })
                 .await;
-                return Err(Status::unauthenticated(INVALID));
             }
         }
+        acl.throttle.failed(&keys, std::time::Instant::now());
+        tracing::warn!(client = ?client_addr, "failed login");
+        return Err(Status::unauthenticated(INVALID));
     } else {
         acl.tokens
             .verify_refresh(&req.refresh_token, now())

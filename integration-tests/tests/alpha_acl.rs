@@ -144,9 +144,14 @@ const WHO: &str = r#"{
 }"#;
 
 async fn who(c: &mut Client) -> serde_json::Value {
+    read(c, WHO).await
+}
+
+/// A read-only query's JSON result.
+async fn read(c: &mut Client, q: &str) -> serde_json::Value {
     let resp = c
         .query(Request {
-            query: WHO.into(),
+            query: q.into(),
             read_only: true,
             ..Default::default()
         })
@@ -380,17 +385,8 @@ async fn every_call_needs_a_valid_access_token() {
     }
     // The same calls with groot's token work, and nothing was written before.
     let mut c = client(&cluster, &good).await;
-    let r = c
-        .query(Request {
-            query: "{ q(func: has(name)) { uid } }".into(),
-            read_only: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&r.json).unwrap(),
+        read(&mut c, "{ q(func: has(name)) { uid } }").await,
         serde_json::json!({"q": []})
     );
     c.query(mutation("_:x <name> \"x\" .")).await.unwrap();
@@ -438,4 +434,54 @@ async fn failed_logins_are_throttled_then_forgiven() {
         tonic::Code::Unauthenticated,
         "the count started again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_guardians_drop_all_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let mut root = groot(&cluster).await;
+    // A user outside guardians, stored the way Dgraph stores users.
+    root.query(mutation(
+        "_:a <dgraph.xid> \"alice\" .\n_:a <dgraph.type> \"dgraph.type.User\" .\n_:a <dgraph.password> \"alicepassword\" .\n_:d <name> \"data\" .",
+    ))
+    .await
+    .unwrap();
+    let jwt = login(
+        &mut client(&cluster, "").await,
+        "alice",
+        "alicepassword",
+        "",
+    )
+    .await
+    .expect("alice logs in");
+    let mut alice = client(&cluster, &jwt.access_jwt).await;
+    for op in [
+        Operation {
+            drop_all: true,
+            ..Default::default()
+        },
+        Operation {
+            drop_op: lodestar_proto::api::operation::DropOp::Data as i32,
+            ..Default::default()
+        },
+    ] {
+        let err = alice.alter(op).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unknown, "{err:?}");
+        assert_eq!(
+            err.message(),
+            "only guardians are allowed to drop all data, but the current user is alice"
+        );
+    }
+    assert_eq!(
+        read(&mut root, "{ q(func: has(name)) { name } }").await,
+        serde_json::json!({"q": [{"name": "data"}]}),
+        "nothing was dropped"
+    );
+    root.alter(Operation {
+        drop_all: true,
+        ..Default::default()
+    })
+    .await
+    .expect("groot may");
 }

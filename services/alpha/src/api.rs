@@ -390,11 +390,24 @@ impl Dgraph for DgraphApi {
         request: tonic::Request<Operation>,
     ) -> Result<tonic::Response<Payload>, Status> {
         self.check_draining()?;
-        self.authenticate(&request)?;
+        let caller = self.authenticate(&request)?;
         let op = request.into_inner();
         use api::operation::DropOp;
         let drop_op = DropOp::try_from(op.drop_op).unwrap_or(DropOp::None);
         let graph = &self.graph;
+        if let Some(claims) = &caller
+            && (op.drop_all || drop_op == DropOp::All || drop_op == DropOp::Data)
+            && !claims
+                .groups
+                .iter()
+                .any(|g| g == crate::graph::acl::GUARDIANS)
+        {
+            // Dgraph answers this with a plain error, which clients see as Unknown.
+            return Err(Status::unknown(format!(
+                "only guardians are allowed to drop all data, but the current user is {}",
+                claims.userid
+            )));
+        }
         if op.drop_all || drop_op == DropOp::All {
             graph.drop_all().await.map_err(to_status)?;
         } else if drop_op == DropOp::Data {

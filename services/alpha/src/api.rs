@@ -54,11 +54,8 @@ impl DgraphApi {
             .get("accessjwt")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         acl.tokens
-            .verify_access(token, now)
+            .verify_access(token, crate::login::now())
             .map(Some)
             .map_err(crate::login::token_status)
     }

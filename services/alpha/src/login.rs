@@ -34,7 +34,8 @@ static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     lodestar_types::password::hash(&password).unwrap_or_default()
 });
 
-fn now() -> i64 {
+/// Unix seconds, the clock tokens are issued and checked with.
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -104,6 +104,19 @@ async fn set(g: &Graph, rdf: &str) -> HashMap<String, u64> {
     ctx.blanks
 }
 
+/// Runs `nquads` as one delete transaction and commits it.
+async fn delete(g: &Graph, nquads: &str) {
+    let start = g.begin().await.unwrap();
+    let dels = lodestar_dql::parse_delete_nquads(nquads).unwrap();
+    {
+        let txn = g.txn(start);
+        let mut t = txn.lock().await;
+        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
+            .unwrap();
+    }
+    g.commit(start).await.unwrap();
+}
+
 async fn query(g: &Graph, q: &str) -> Json {
     let ts = g.read_ts().await.unwrap();
     let parsed = lodestar_dql::parse_query(q, &HashMap::new()).unwrap();
@@ -206,18 +219,11 @@ async fn deletes_remove_values_edges_and_index_entries() {
     )
     .await;
     let (a, b) = (u["a"], u["b"]);
-    let start = g.begin().await.unwrap();
-    let dels = lodestar_dql::parse_delete_nquads(&format!(
-        "<{a:#x}> <friend> <{b:#x}> .\n<{b:#x}> <name> * ."
-    ))
-    .unwrap();
-    {
-        let txn = g.txn(start);
-        let mut t = txn.lock().await;
-        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
-            .unwrap();
-    }
-    g.commit(start).await.unwrap();
+    delete(
+        &g,
+        &format!("<{a:#x}> <friend> <{b:#x}> .\n<{b:#x}> <name> * ."),
+    )
+    .await;
     assert_eq!(
         query(&g, r#"{ q(func: eq(name, "B")) { uid } }"#).await,
         json!({"q": []})
@@ -433,15 +439,7 @@ async fn lists_datetimes_languages_and_deleting_a_whole_node() {
     );
 
     // S * * removes every predicate of the node, language-tagged values and index entries too.
-    let start = g.begin().await.unwrap();
-    let dels = lodestar_dql::parse_delete_nquads(&format!("<{a:#x}> * * .")).unwrap();
-    {
-        let txn = g.txn(start);
-        let mut t = txn.lock().await;
-        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
-            .unwrap();
-    }
-    g.commit(start).await.unwrap();
+    delete(&g, &format!("<{a:#x}> * * .")).await;
     assert_eq!(
         query(
             &g,
@@ -490,19 +488,6 @@ async fn idle_transactions_are_aborted() {
         query(&g, r#"{ q(func: eq(name, "forgotten")) { uid } }"#).await,
         json!({"q": []})
     );
-}
-
-/// Runs `nquads` as one delete transaction and commits it.
-async fn delete(g: &Graph, nquads: &str) {
-    let start = g.begin().await.unwrap();
-    let dels = lodestar_dql::parse_delete_nquads(nquads).unwrap();
-    {
-        let txn = g.txn(start);
-        let mut t = txn.lock().await;
-        g.mutate(&mut t, &[], &dels, &MutationCtx::default())
-            .unwrap();
-    }
-    g.commit(start).await.unwrap();
 }
 
 /// The names of the nodes a query's `q` block returns, sorted.

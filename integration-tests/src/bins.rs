@@ -7,6 +7,15 @@ use std::process::{Command, Output, Stdio};
 /// The service binaries a full cluster runs.
 pub const SERVICE_BINARIES: [&str; 5] = ["zero", "alpha", "auth", "backup-worker", "gateway"];
 
+/// The directory of the running executable: benchmarks run the service binaries built beside
+/// them (a release benchmark with release services).
+pub fn current_exe_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| anyhow::anyhow!("{} has no parent directory", exe.display()))
+}
+
 /// The directory holding the built binaries: `$LODESTAR_BIN_DIR` when set, else
 /// `$CARGO_TARGET_DIR/debug`, else `<workspace>/target/debug`.
 pub fn bin_dir() -> PathBuf {

@@ -35,7 +35,8 @@ mod ports;
 mod process;
 
 pub use bins::{
-    SERVICE_BINARIES, bin_command, bin_dir, bin_dir_from, bin_path, bin_path_in, run_bin,
+    SERVICE_BINARIES, bin_command, bin_dir, bin_dir_from, bin_path, bin_path_in, current_exe_dir,
+    run_bin,
 };
 pub use cluster::{Cluster, ClusterBuilder, Service};
 pub use http::{

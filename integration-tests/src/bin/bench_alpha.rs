@@ -20,6 +20,7 @@ use lodestar_proto::api::{Check, Mutation, Operation, Request};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench-alpha", about = "Alpha ingest and query benchmark")]
@@ -79,6 +80,37 @@ where
     (all.len() as f64 / secs as f64, pct(0.50), pct(0.99))
 }
 
+/// The `i`-th of `len` items in a scattered order, so consecutive queries touch far-apart keys.
+fn spread(i: u64, len: usize) -> usize {
+    (i.wrapping_mul(2_654_435_761) % len as u64) as usize
+}
+
+/// Measures read-only queries (`query(i)` is the i-th) over the shared connections; a reply
+/// counts when it carries a result.
+async fn measure_queries(
+    conns: &Arc<Vec<Channel>>,
+    args: &Args,
+    best_effort: bool,
+    query: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> (f64, Duration, Duration) {
+    let conns = conns.clone();
+    measure(args.clients, args.secs, move |i| {
+        let mut c = DgraphClient::new(conns[i as usize % conns.len()].clone());
+        let req = Request {
+            query: query(i),
+            read_only: true,
+            best_effort,
+            ..Default::default()
+        };
+        async move {
+            c.query(req)
+                .await
+                .is_ok_and(|r| r.into_inner().json.len() > 20)
+        }
+    })
+    .await
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -93,10 +125,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .context("exe dir")?
-        .to_path_buf();
+    let bin_dir = lodestar_integration_tests::current_exe_dir()?;
     let cluster = ClusterBuilder::new()
         .zeros(1)
         .services(true)
@@ -185,53 +214,22 @@ async fn main() -> anyhow::Result<()> {
         async move { c.check_version(Check {}).await.is_ok() }
     })
     .await;
-    let (ch, u) = (conns.clone(), uids.clone());
-    let (by_uid, uid50, uid99) = measure(args.clients, args.secs, move |i| {
-        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
-        let uid = u[(i.wrapping_mul(2_654_435_761) % u.len() as u64) as usize];
-        async move {
-            let req = Request {
-                query: format!("{{ q(func: uid({uid:#x})) {{ xid n }} }}"),
-                read_only: true,
-                ..Default::default()
-            };
-            c.query(req)
-                .await
-                .is_ok_and(|r| r.into_inner().json.len() > 20)
-        }
+    let u = uids.clone();
+    let (by_uid, uid50, uid99) = measure_queries(&conns, &args, false, move |i| {
+        let uid = u[spread(i, u.len())];
+        format!("{{ q(func: uid({uid:#x})) {{ xid n }} }}")
     })
     .await;
-    let (ch, nodes) = (conns.clone(), args.nodes);
-    let (by_eq, eq50, eq99) = measure(args.clients, args.secs, move |i| {
-        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
-        let n = i.wrapping_mul(2_654_435_761) % nodes;
-        async move {
-            let req = Request {
-                query: format!("{{ q(func: eq(xid, \"node-{n}\")) {{ uid n }} }}"),
-                read_only: true,
-                ..Default::default()
-            };
-            c.query(req)
-                .await
-                .is_ok_and(|r| r.into_inner().json.len() > 20)
-        }
+    let nodes = args.nodes;
+    let (by_eq, eq50, eq99) = measure_queries(&conns, &args, false, move |i| {
+        let n = spread(i, nodes as usize);
+        format!("{{ q(func: eq(xid, \"node-{n}\")) {{ uid n }} }}")
     })
     .await;
-    let (ch, u) = (conns.clone(), uids.clone());
-    let (best, best50, best99) = measure(args.clients, args.secs, move |i| {
-        let mut c = DgraphClient::new(ch[i as usize % ch.len()].clone());
-        let uid = u[(i.wrapping_mul(2_654_435_761) % u.len() as u64) as usize];
-        async move {
-            let req = Request {
-                query: format!("{{ q(func: uid({uid:#x})) {{ xid n }} }}"),
-                read_only: true,
-                best_effort: true,
-                ..Default::default()
-            };
-            c.query(req)
-                .await
-                .is_ok_and(|r| r.into_inner().json.len() > 20)
-        }
+    let u = uids.clone();
+    let (best, best50, best99) = measure_queries(&conns, &args, true, move |i| {
+        let uid = u[spread(i, u.len())];
+        format!("{{ q(func: uid({uid:#x})) {{ xid n }} }}")
     })
     .await;
     let rss_after = rss_kib(pid).unwrap_or(0);

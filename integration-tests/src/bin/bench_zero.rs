@@ -214,10 +214,7 @@ async fn failover(cluster: &mut Cluster) -> anyhow::Result<Duration> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .context("exe dir")?
-        .to_path_buf();
+    let bin_dir = lodestar_integration_tests::current_exe_dir()?;
     println!(
         "bench-zero: binaries from {}, {} clients, {} s per measurement",
         bin_dir.display(),

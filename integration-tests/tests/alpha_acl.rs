@@ -290,21 +290,9 @@ async fn pydgraph_logs_in_and_refreshes() {
     // Access tokens live 2 s, so the script sees one expire and pydgraph refresh it.
     let builder = ClusterBuilder::new().arg(Service::Alpha, "--acl_access_ttl", "2s");
     let cluster = acl_cluster(dir.path(), builder).await;
-    let python = std::env::var("LODESTAR_PYTHON").unwrap_or_else(|_| {
-        panic!("LODESTAR_PYTHON is not set: run the tests with integration-tests/run-tests.sh, which prepares the Python clients")
-    });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/pydgraph_login.py");
-    let out = tokio::process::Command::new(python)
-        .args([script, &cluster.alpha_grpc()])
-        .output()
-        .await
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "pydgraph login failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    if let Err(out) = common::run_python("pydgraph_login.py", &[&cluster.alpha_grpc()]).await {
+        panic!("pydgraph login failed:\n{out}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

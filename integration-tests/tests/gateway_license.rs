@@ -75,19 +75,11 @@ async fn licenses_through_the_gateway() {
     );
 
     // The real GraphQL client, gql, drives the same operations.
-    let python = std::env::var("LODESTAR_PYTHON").unwrap_or_else(|_| {
-        panic!("LODESTAR_PYTHON is not set: run the tests with integration-tests/run-tests.sh, which prepares the Python clients")
-    });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/admin_license.py");
     let expired = kit.issue("expired.txt", "expired-corp", 10, "-2d");
-    let out = std::process::Command::new(python)
-        .args([script, &format!("{gw}/admin"), common::path(&expired)])
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "gql client test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let admin = format!("{gw}/admin");
+    if let Err(out) =
+        common::run_python("admin_license.py", &[&admin, common::path(&expired)]).await
+    {
+        panic!("gql client test failed:\n{out}");
+    }
 }

@@ -91,6 +91,31 @@ pub async fn move_zero_clock(
         .expect("healthy");
 }
 
+/// Runs `integration-tests/python/<script>` with the test clients' Python (`LODESTAR_PYTHON`,
+/// which `run-tests.sh` points at its virtualenv). On failure, the script's stdout and stderr.
+pub async fn run_python(script: &str, args: &[&str]) -> Result<(), String> {
+    let python = std::env::var("LODESTAR_PYTHON").unwrap_or_else(|_| {
+        panic!("LODESTAR_PYTHON is not set: run the tests with integration-tests/run-tests.sh, which prepares the Python clients")
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("run python");
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }

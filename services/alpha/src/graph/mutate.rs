@@ -463,18 +463,28 @@ impl Graph {
         if touched.is_empty() {
             return Ok(());
         }
-        let committed = self.view(txn.start_ts, None);
-        for (pred, reverse, node) in touched {
-            let prefix = if reverse {
-                keys::reverse_prefix(pred, node)
-            } else {
-                keys::data_prefix(pred, node)
-            };
-            let recorded = match txn.count_recorded.get(&(pred, reverse, node)) {
-                Some(&c) => c,
-                None => count_u32(committed.scan_keys(&prefix)?.len()),
-            };
-            let now = count_u32(self.view(txn.start_ts, Some(txn)).scan_keys(&prefix)?.len());
+        // Recount through one snapshot: as committed, and with this transaction's writes on top
+        // (count keys are apart from the postings they count, so writing them later changes
+        // no count).
+        let mut counts = Vec::with_capacity(touched.len());
+        {
+            let committed = self.view(txn.start_ts, None);
+            let own = committed.with_overlay(Some(&txn.writes));
+            for (pred, reverse, node) in touched {
+                let prefix = if reverse {
+                    keys::reverse_prefix(pred, node)
+                } else {
+                    keys::data_prefix(pred, node)
+                };
+                let recorded = match txn.count_recorded.get(&(pred, reverse, node)) {
+                    Some(&c) => c,
+                    None => count_u32(committed.scan_keys(&prefix)?.len()),
+                };
+                let now = count_u32(own.scan_keys(&prefix)?.len());
+                counts.push((pred, reverse, node, recorded, now));
+            }
+        }
+        for (pred, reverse, node, recorded, now) in counts {
             txn.conflicts
                 .insert(fingerprint(&keys::count_key(pred, reverse, 0, node)));
             if recorded != now {

@@ -184,12 +184,17 @@ async fn client(cluster: &Cluster, token: &str) -> Client {
     )
 }
 
+/// A client logged in as `userid`.
+async fn logged_in(cluster: &Cluster, userid: &str, password: &str) -> Client {
+    let jwt = login(&mut client(cluster, "").await, userid, password, "")
+        .await
+        .unwrap_or_else(|e| panic!("{userid} logs in: {e:?}"));
+    client(cluster, &jwt.access_jwt).await
+}
+
 /// A client logged in as groot.
 async fn groot(cluster: &Cluster) -> Client {
-    let jwt = login(&mut client(cluster, "").await, "groot", "password", "")
-        .await
-        .expect("groot logs in");
-    client(cluster, &jwt.access_jwt).await
+    logged_in(cluster, "groot", "password").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,15 +440,7 @@ async fn only_guardians_drop_all_data() {
     ))
     .await
     .unwrap();
-    let jwt = login(
-        &mut client(&cluster, "").await,
-        "alice",
-        "alicepassword",
-        "",
-    )
-    .await
-    .expect("alice logs in");
-    let mut alice = client(&cluster, &jwt.access_jwt).await;
+    let mut alice = logged_in(&cluster, "alice", "alicepassword").await;
     for op in [
         Operation {
             drop_all: true,
@@ -472,4 +469,177 @@ async fn only_guardians_drop_all_data() {
     })
     .await
     .expect("groot may");
+}
+
+/// The message of a refused request.
+async fn refused(c: &mut Client, req: Request) -> tonic::Status {
+    c.query(req).await.expect_err("refused")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predicate_rules_decide_what_a_user_reads_writes_and_alters() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let mut root = groot(&cluster).await;
+    root.alter(Operation {
+        schema: "name: string @index(exact) .\nage: int .\nfriend: [uid] @reverse .\ntype Person { name age friend }".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // alice in group dev, stored as Dgraph stores them: dev reads and writes name (7) and only
+    // reads friend (4); no rule on age or ~friend.
+    root.query(mutation(
+        r#"_:alice <dgraph.xid> "alice" .
+_:alice <dgraph.type> "dgraph.type.User" .
+_:alice <dgraph.password> "alicepassword" .
+_:alice <dgraph.user.group> _:dev .
+_:dev <dgraph.xid> "dev" .
+_:dev <dgraph.type> "dgraph.type.Group" .
+_:dev <dgraph.acl.rule> _:r1 .
+_:r1 <dgraph.type> "dgraph.type.Rule" .
+_:r1 <dgraph.rule.predicate> "name" .
+_:r1 <dgraph.rule.permission> "7" .
+_:dev <dgraph.acl.rule> _:r2 .
+_:r2 <dgraph.type> "dgraph.type.Rule" .
+_:r2 <dgraph.rule.predicate> "friend" .
+_:r2 <dgraph.rule.permission> "4" .
+_:a <name> "Ann" .
+_:a <age> "31" .
+_:a <dgraph.type> "Person" .
+_:a <friend> _:b .
+_:b <name> "Bob" .
+_:b <age> "40" ."#,
+    ))
+    .await
+    .unwrap();
+    let mut alice = logged_in(&cluster, "alice", "alicepassword").await;
+
+    // Reads: what alice may not read is silently left out.
+    assert_eq!(
+        read(
+            &mut alice,
+            r#"{ q(func: eq(name, "Ann")) { name age friend { name age ~friend { name } } } }"#
+        )
+        .await,
+        serde_json::json!({"q": [{"name": "Ann", "friend": [{"name": "Bob"}]}]})
+    );
+    assert_eq!(
+        read(
+            &mut alice,
+            r#"{ q(func: eq(name, "Ann")) { expand(_all_) { name } } }"#
+        )
+        .await,
+        serde_json::json!({"q": [{"name": "Ann", "friend": [{"name": "Bob"}]}]}),
+        "expand(_all_) skips age"
+    );
+    for q in [
+        "{ q(func: has(age)) { name } }",
+        r#"{ q(func: has(name)) @filter(not eq(age, 31)) { name } }"#,
+        r#"{ q(func: eq(dgraph.xid, "alice")) { uid } }"#,
+    ] {
+        assert_eq!(
+            read(&mut alice, q).await,
+            serde_json::json!({"q": []}),
+            "{q}"
+        );
+    }
+    let schema = read(&mut alice, "schema {}").await;
+    let names: Vec<&str> = schema["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["predicate"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["friend", "name"], "{schema}");
+
+    // Writes need WRITE on every predicate; nothing is written when one is refused.
+    let err = refused(
+        &mut alice,
+        mutation("_:c <name> \"Cat\" .\n_:c <age> \"3\" .\n_:c <friend> _:c ."),
+    )
+    .await;
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        err.message(),
+        "unauthorized to mutate following predicates: age friend \n"
+    );
+    let err = refused(&mut alice, mutation("_:x <dgraph.xid> \"mallory\" .")).await;
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    alice.query(mutation("_:c <name> \"Cat\" .")).await.unwrap();
+    assert_eq!(
+        read(
+            &mut root,
+            r#"{ q(func: has(name)) @filter(has(age) or eq(name, "Cat")) { name } }"#
+        )
+        .await
+        .to_string()
+        .matches("Cat")
+        .count(),
+        1
+    );
+
+    // Alter needs MODIFY.
+    let err = alice
+        .alter(Operation {
+            schema: "age: int @index(int) .".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        err.message(),
+        "unauthorized to alter following predicates: age \n"
+    );
+    alice
+        .alter(Operation {
+            schema: "name: string @index(exact, term) .".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("dev has MODIFY on name");
+
+    // Permission values outside 0-7 are refused, as Dgraph does.
+    let err = refused(
+        &mut root,
+        mutation("_:r <dgraph.rule.predicate> \"x\" .\n_:r <dgraph.rule.permission> \"8\" ."),
+    )
+    .await;
+    assert_eq!(
+        err.message(),
+        "Value for this predicate should be between 0 and 7"
+    );
+
+    // groot removes the rule on name: alice's next read no longer sees it, at once.
+    root.query(Request {
+        query: r#"{ r as var(func: eq(dgraph.rule.predicate, "name")) }"#.into(),
+        mutations: vec![Mutation {
+            del_nquads: b"uid(r) <dgraph.rule.predicate> * .\nuid(r) <dgraph.rule.permission> * ."
+                .to_vec(),
+            ..Default::default()
+        }],
+        commit_now: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let removed = std::time::Instant::now();
+    loop {
+        let out = read(
+            &mut alice,
+            r#"{ q(func: has(friend)) { name friend { uid } } }"#,
+        )
+        .await;
+        if out["q"][0].get("name").is_none() {
+            assert!(out["q"][0]["friend"].is_array(), "{out}");
+            break;
+        }
+        assert!(
+            removed.elapsed() < Duration::from_secs(1),
+            "the removed rule still applies after {:?}",
+            removed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -263,9 +263,13 @@ impl Dgraph for DgraphApi {
     ) -> Result<tonic::Response<Response>, Status> {
         let started = Instant::now();
         self.check_draining()?;
-        self.authenticate(&request)?;
+        let caller = self.authenticate(&request)?;
         let req = request.into_inner();
         let graph = &self.graph;
+        let access = match &caller {
+            Some(claims) => Some(graph.access_for(&claims.groups).map_err(to_status)?),
+            None => None,
+        };
 
         // Parse first: bad input writes nothing and takes no timestamp.
         let query: Option<Query> = if req.query.trim().is_empty() {
@@ -290,6 +294,14 @@ impl Dgraph for DgraphApi {
             };
             let (sets, dels) = Self::mutation_nquads(m, &mut json_parser)?;
             parsed.push((cond, sets, dels));
+        }
+        if let Some(a) = &access {
+            a.check_mutation(
+                parsed
+                    .iter()
+                    .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter())),
+            )
+            .map_err(|e| Status::permission_denied(e.0))?;
         }
         let parsing = started.elapsed();
 
@@ -326,7 +338,9 @@ impl Dgraph for DgraphApi {
         let mut ctx = MutationCtx::default();
         if let Some(q) = &query {
             let view = graph.view(start_ts, txn_guard.as_deref());
-            let out = graph.run_query(&view, q).map_err(to_status)?;
+            let out = graph
+                .run_query_as(&view, q, access.as_ref())
+                .map_err(to_status)?;
             json = out.json;
             ctx.uid_vars = out.uid_vars;
             ctx.val_vars = out.val_vars;
@@ -404,6 +418,31 @@ impl Dgraph for DgraphApi {
                 "only guardians are allowed to drop all data, but the current user is {}",
                 claims.userid
             )));
+        }
+        if let Some(claims) = &caller {
+            let access = graph.access_for(&claims.groups).map_err(to_status)?;
+            let denied = if op.drop_all || drop_op == DropOp::All || drop_op == DropOp::Data {
+                Ok(())
+            } else if drop_op == DropOp::Attr || !op.drop_attr.is_empty() {
+                let name = if op.drop_attr.is_empty() {
+                    &op.drop_value
+                } else {
+                    &op.drop_attr
+                };
+                access.check_alter(std::iter::once(name.as_str()))
+            } else if drop_op == DropOp::Type {
+                let fields = graph
+                    .schema()
+                    .types
+                    .get(&op.drop_value)
+                    .map(|t| t.fields.clone())
+                    .unwrap_or_default();
+                access.check_alter(fields.iter().map(String::as_str))
+            } else {
+                let update = lodestar_types::schema::parse(&op.schema).map_err(invalid)?;
+                access.check_alter(update.predicates.iter().map(|p| p.name.as_str()))
+            };
+            denied.map_err(|e| Status::permission_denied(e.0))?;
         }
         if op.drop_all || drop_op == DropOp::All {
             graph.drop_all().await.map_err(to_status)?;

@@ -60,7 +60,8 @@ pub struct Args {
 
     /// The HS256 secret (at least 32 bytes, readable only by its owner) that tokens are signed
     /// with. With it, user groot and group guardians always exist, `Login` issues tokens and
-    /// every other call needs a valid one; predicate rules are not enforced yet.
+    /// every other call needs a valid one, and predicate rules decide what it may read, write
+    /// and alter.
     #[arg(long = "acl_secret_file")]
     pub acl_secret_file: Option<std::path::PathBuf>,
 
@@ -145,10 +146,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
             .ensure_acl_roots()
             .await
             .map_err(|e| ServiceError::unavailable(format!("creating groot and guardians: {e}")))?;
-        tracing::warn!(
-            "--acl_secret_file: every call needs a valid access token, but this release does not \
-             enforce predicate rules yet: any logged-in user can read and write everything"
-        );
+        tracing::info!("ACL is on: every call needs a valid access token; predicate rules apply");
     }
     let draining = Arc::new(AtomicBool::new(false));
     tokio::spawn(watch_draining(

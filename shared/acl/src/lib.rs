@@ -11,6 +11,6 @@ pub mod perm;
 pub mod secret;
 pub mod token;
 
-pub use perm::Perm;
+pub use perm::{Perm, PermOutOfRange};
 pub use secret::{SecretError, SigningKey};
 pub use token::{AccessClaims, RefreshClaims, TokenError, Tokens};

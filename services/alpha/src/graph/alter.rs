@@ -206,6 +206,7 @@ impl Graph {
 
     /// With ACL on, groot and guardians come back after a drop (as in Dgraph).
     async fn restore_acl_roots(&self) -> Result<(), GraphError> {
+        self.acl_changed();
         if self.acl_roots.read().is_some() {
             self.ensure_acl_roots().await?;
         }
@@ -233,6 +234,7 @@ impl Graph {
         writes.push(Write::delete(keys::schema_key(pred)));
         self.write_locked(writes).await?;
         self.schema.write().preds.remove(name);
+        self.acl_changed();
         Ok(())
     }
 

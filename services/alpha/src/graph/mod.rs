@@ -8,6 +8,7 @@
 //! timestamp `t` first waits for the commits under way when it got `t`, so it sees every commit
 //! at or below `t`: a commit that starts later gets a commit timestamp above `t`.
 
+pub mod access;
 pub mod acl;
 pub mod alter;
 pub mod mutate;
@@ -205,6 +206,8 @@ pub struct Graph {
     max_applied: std::sync::atomic::AtomicU64,
     /// groot and guardians, when ACL is on (see [`acl`]).
     acl_roots: RwLock<Option<acl::AclRoots>>,
+    /// Predicate rules, reloaded after ACL data changes (see [`access`]).
+    rule_cache: access::RuleCache,
 }
 
 impl std::fmt::Debug for Graph {
@@ -233,6 +236,7 @@ impl Graph {
             settled_aborts: Mutex::default(),
             max_applied: std::sync::atomic::AtomicU64::new(0),
             acl_roots: RwLock::default(),
+            rule_cache: access::RuleCache::new(),
         });
         graph.recover().await?;
         let (preds, types) = graph.schema.read().missing_reserved();
@@ -451,6 +455,12 @@ impl Graph {
             true,
         )?;
         self.applied_up_to(commit_ts);
+        if txn.preds.iter().any(|p| {
+            p.strip_prefix("0-")
+                .is_some_and(|name| access::is_acl_predicate(name) || name == "dgraph.type")
+        }) {
+            self.acl_changed();
+        }
         let mut schema = self.schema.write();
         for p in txn.new_preds.values() {
             schema
@@ -527,6 +537,7 @@ impl Graph {
         }
         self.store.commit(ts, &writes, &[], true)?;
         self.applied_up_to(ts);
+        self.acl_changed();
         let mut schema = self.schema.write();
         for p in preds {
             schema.preds.insert(p.name.clone(), p);

@@ -260,6 +260,9 @@ impl Graph {
                         }
                         _ => unreachable_object()?,
                     };
+                    if name == "dgraph.rule.permission" {
+                        check_permission_value(&val)?;
+                    }
                     let slot = if schema.list {
                         Slot::List(list_hash(&val))
                     } else {
@@ -582,6 +585,18 @@ fn literal_type(v: &Value) -> ScalarType {
 }
 
 /// Converts a mutation literal for a predicate, hashing passwords.
+/// A rule's permission must be 0–7 (READ=4, WRITE=2, MODIFY=1), with Dgraph's message.
+fn check_permission_value(val: &Val) -> Result<(), GraphError> {
+    match val {
+        Val::Int(i) => lodestar_acl::Perm::from_value(*i)
+            .map(|_| ())
+            .map_err(|e| GraphError::Invalid(e.to_string())),
+        _ => Err(GraphError::Invalid(
+            lodestar_acl::PermOutOfRange.to_string(),
+        )),
+    }
+}
+
 fn convert(v: &Value, schema: &PredicateSchema, name: &str) -> Result<Val, GraphError> {
     let bad = |e: &dyn std::fmt::Display| {
         GraphError::Invalid(format!(

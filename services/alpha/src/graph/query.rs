@@ -4,6 +4,7 @@
 //! block that defines it). Root functions use indexes (`eq`, `le`… need one, as in Dgraph);
 //! the same functions in `@filter` check the candidates' values directly.
 
+use super::access::Access;
 use super::posting::{Posting, Slot};
 use super::schema::lang_dict_name;
 use super::view::View;
@@ -33,6 +34,8 @@ struct Exec<'g, 'v> {
     graph: &'g Graph,
     view: &'v View<'v>,
     out: QueryOutput,
+    /// The caller's permissions (ACL on); `expand` and schema queries consult it.
+    access: Option<&'v Access>,
 }
 
 fn uid_str(u: u64) -> String {
@@ -42,10 +45,30 @@ fn uid_str(u: u64) -> String {
 impl Graph {
     /// Runs `query` against `view`.
     pub fn run_query(&self, view: &View<'_>, query: &Query) -> Result<QueryOutput, GraphError> {
+        self.run_query_as(view, query, None)
+    }
+
+    /// Runs `query` as a caller with `access` (ACL on): what it may not read is left out
+    /// (see [`super::access`]).
+    pub fn run_query_as(
+        &self,
+        view: &View<'_>,
+        query: &Query,
+        access: Option<&Access>,
+    ) -> Result<QueryOutput, GraphError> {
+        let pruned;
+        let query = match access {
+            Some(a) if !a.is_guardian() => {
+                pruned = a.prune_query(query);
+                &pruned
+            }
+            _ => query,
+        };
         let mut exec = Exec {
             graph: self,
             view,
             out: QueryOutput::default(),
+            access,
         };
         let mut pending: Vec<&Block> = query.blocks.iter().collect();
         let all_defined = query.defined_vars();
@@ -92,7 +115,7 @@ impl Graph {
             exec.out.json.insert(name, json);
         }
         if let Some(sq) = &query.schema {
-            let (preds, types) = self.schema_json(sq);
+            let (preds, types) = self.schema_json(sq, access);
             if !preds.is_empty() {
                 exec.out.json.insert("schema".into(), Json::Array(preds));
             }
@@ -103,11 +126,14 @@ impl Graph {
         Ok(exec.out)
     }
 
-    fn schema_json(&self, sq: &SchemaQuery) -> (Vec<Json>, Vec<Json>) {
+    fn schema_json(&self, sq: &SchemaQuery, access: Option<&Access>) -> (Vec<Json>, Vec<Json>) {
         let schema = self.schema();
         let mut preds = Vec::new();
         for (name, p) in &schema.preds {
             if !sq.predicates.is_empty() && !sq.predicates.contains(name) {
+                continue;
+            }
+            if access.is_some_and(|a| !a.readable(name)) {
                 continue;
             }
             let mut node = p.to_json();
@@ -899,6 +925,9 @@ impl<'g, 'v> Exec<'g, 'v> {
                         }
                     }
                     for p in preds {
+                        if self.access.is_some_and(|a| !a.readable(&p)) {
+                            continue;
+                        }
                         let (name, reverse) = match p.strip_prefix('~') {
                             Some(n) => (n.to_string(), true),
                             None => (p.clone(), false),

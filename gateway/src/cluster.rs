@@ -48,6 +48,14 @@ pub trait Cluster: Send + Sync + 'static {
 
     /// `node.Node/Info` of the service listening at `addr` (any of our gRPC ports serves it).
     async fn node_info(&self, addr: &str) -> Result<NodeInfo, ServiceError>;
+
+    /// A gRPC channel to the service at `addr`, for the calls that go straight to a service's
+    /// own API (the auth service's). Backends without a network say they cannot.
+    fn channel_to(&self, addr: &str) -> Result<TracedChannel, ServiceError> {
+        Err(ServiceError::unavailable(format!(
+            "this backend cannot reach {addr} over gRPC"
+        )))
+    }
 }
 
 /// [`Cluster`] over gRPC: a leader-following [`ZeroClient`] and one lazily connected channel per
@@ -91,6 +99,10 @@ impl Cluster for GrpcCluster {
     #[tracing::instrument(name = "zero.ApplyLicense", skip_all, fields(bytes = license.len()))]
     async fn apply_license(&self, license: Vec<u8>) -> Result<ApplyLicenseResponse, ServiceError> {
         Ok(self.zero.apply_license(license).await?)
+    }
+
+    fn channel_to(&self, addr: &str) -> Result<TracedChannel, ServiceError> {
+        self.channel(addr)
     }
 
     #[tracing::instrument(name = "node.Info", skip(self))]

@@ -1,16 +1,20 @@
 //! The gateway's HTTP routes. [`router`] needs no socket: tests drive it with `oneshot`.
 
+use crate::admin::acl::{AccessToken, ClientAddr};
 use crate::admin::{self, AdminSchema};
 use crate::cluster::{Cluster, Services};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use lodestar_runtime::ServiceError;
 use lodestar_runtime::serve::{self, NodeIdentity};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,7 +56,7 @@ struct App {
 }
 
 /// The gateway's routes: `/health` and `/metrics` (the shared base router), `/state`,
-/// `POST /enterpriseLicense`, and GraphQL `/admin` (`POST`, or `GET` with a `query` parameter;
+/// `POST /enterpriseLicense`, `POST /login`, and GraphQL `/admin` (`POST`, or `GET` with a `query` parameter;
 /// a plain `GET` opens GraphiQL).
 pub fn router(state: GatewayState) -> Router {
     let base = serve::base_router(state.node.clone());
@@ -64,6 +68,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/state", get(membership_state))
         .route("/enterpriseLicense", post(enterprise_license))
         .route("/admin", get(admin_get).post(admin_post))
+        .route("/login", post(login))
         .with_state(app)
         .merge(base)
 }
@@ -85,15 +90,85 @@ async fn enterprise_license(
     ))
 }
 
-async fn admin_post(State(app): State<App>, req: GraphQLRequest) -> GraphQLResponse {
-    app.schema.execute(req.into_inner()).await.into()
+/// What `/admin` resolvers learn about the HTTP caller: the `X-Dgraph-AccessToken` header and
+/// the client's address (for login throttling).
+fn caller_data(
+    req: async_graphql::Request,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> async_graphql::Request {
+    let token = headers
+        .get("x-dgraph-accesstoken")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    req.data(AccessToken(token))
+        .data(ClientAddr(peer.map(|Extension(ConnectInfo(a))| a.ip())))
 }
 
-async fn admin_get(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
+async fn admin_post(
+    State(app): State<App>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    req: GraphQLRequest,
+) -> GraphQLResponse {
+    app.schema
+        .execute(caller_data(req.into_inner(), &headers, peer))
+        .await
+        .into()
+}
+
+/// `POST /login`'s body, as Dgraph's alpha takes it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct LoginBody {
+    userid: String,
+    password: String,
+    refresh_token: String,
+    namespace: u64,
+}
+
+/// `POST /login`: `{"data": {"accessJWT", "refreshJWT"}}`, as Dgraph answers it.
+async fn login(
+    State(app): State<App>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ServiceError> {
+    let body: LoginBody = serde_json::from_slice(&body).map_err(|e| {
+        ServiceError::invalid(format!(
+            "the login body must be JSON {{userid, password, refresh_token, namespace}}: {e}"
+        ))
+    })?;
+    let channel = app.state.cluster.channel_to(&app.state.services.auth)?;
+    let resp = lodestar_proto::auth::auth_client::AuthClient::new(channel)
+        .login(lodestar_proto::auth::LoginRequest {
+            userid: body.userid,
+            password: body.password,
+            refresh_token: body.refresh_token,
+            namespace: body.namespace,
+            client_addr: peer
+                .map(|Extension(ConnectInfo(a))| a.ip().to_string())
+                .unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    Ok(Json(serde_json::json!({
+        "data": {"accessJWT": resp.access_jwt, "refreshJWT": resp.refresh_jwt}
+    })))
+}
+
+async fn admin_get(
+    State(app): State<App>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.filter(|q| q.split('&').any(|kv| kv.starts_with("query=")));
     match query {
         Some(q) => match async_graphql::http::parse_query_string(&q) {
-            Ok(req) => GraphQLResponse::from(app.schema.execute(req).await).into_response(),
+            Ok(req) => {
+                GraphQLResponse::from(app.schema.execute(caller_data(req, &headers, peer)).await)
+                    .into_response()
+            }
             Err(e) => ServiceError::invalid(format!("cannot read the GraphQL request: {e}"))
                 .into_response(),
         },

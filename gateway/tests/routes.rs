@@ -358,8 +358,58 @@ async fn schema_types_match_dgraph_admin_schema() {
         ("Response", "code:String message:String"),
         ("EnterpriseLicensePayload", "response:Response"),
         ("EnterpriseLicenseInput", "license:String!"),
-        ("Query", "health:[NodeState] state:MembershipState"),
-        ("Mutation", "enterpriseLicense:EnterpriseLicensePayload"),
+        (
+            "Query",
+            "health:[NodeState] state:MembershipState getUser:User getGroup:Group \
+             getCurrentUser:User queryUser:[User] queryGroup:[Group]",
+        ),
+        (
+            "Mutation",
+            "enterpriseLicense:EnterpriseLicensePayload login:LoginPayload \
+             addUser:AddUserPayload addGroup:AddGroupPayload updateUser:AddUserPayload \
+             updateGroup:AddGroupPayload deleteUser:DeleteUserPayload \
+             deleteGroup:DeleteGroupPayload",
+        ),
+        ("User", "name:String! groups:[Group]"),
+        ("Group", "name:String! users:[User] rules:[Rule]"),
+        ("Rule", "predicate:String! permission:Int!"),
+        ("LoginResponse", "accessJWT:String refreshJWT:String"),
+        ("LoginPayload", "response:LoginResponse"),
+        ("AddUserPayload", "user:[User]"),
+        ("AddGroupPayload", "group:[Group]"),
+        ("DeleteUserPayload", "msg:String numUids:Int"),
+        ("DeleteGroupPayload", "msg:String numUids:Int"),
+        (
+            "AddUserInput",
+            "name:String! password:String! groups:[GroupRef]",
+        ),
+        ("AddGroupInput", "name:String! rules:[RuleRef]"),
+        ("GroupRef", "name:String!"),
+        ("RuleRef", "predicate:String! permission:Int!"),
+        ("StringHashFilter", "eq:String"),
+        (
+            "UserFilter",
+            "name:StringHashFilter and:UserFilter or:UserFilter not:UserFilter",
+        ),
+        (
+            "GroupFilter",
+            "name:StringHashFilter and:UserFilter or:UserFilter not:UserFilter",
+        ),
+        (
+            "UserOrder",
+            "asc:UserOrderable desc:UserOrderable then:UserOrder",
+        ),
+        ("UserPatch", "password:String groups:[GroupRef]"),
+        (
+            "UpdateUserInput",
+            "filter:UserFilter! set:UserPatch remove:UserPatch",
+        ),
+        ("SetGroupPatch", "rules:[RuleRef!]!"),
+        ("RemoveGroupPatch", "rules:[String!]!"),
+        (
+            "UpdateGroupInput",
+            "filter:GroupFilter! set:SetGroupPatch remove:RemoveGroupPatch",
+        ),
     ];
     for (type_name, spec) in cases {
         assert_eq!(

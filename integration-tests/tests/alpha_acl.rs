@@ -122,12 +122,14 @@ async fn check_logins(c: &mut Client, secret: &[u8]) {
     );
 }
 
-/// One zero and the services, the alpha with ACL on (its secret written into `dir`).
+/// One zero and the services, the alpha and the auth service with ACL on (their secret
+/// written into `dir`).
 async fn acl_cluster(dir: &std::path::Path, builder: ClusterBuilder) -> Cluster {
     let secret = secret_file(dir);
     builder
         .zeros(1)
         .arg(Service::Alpha, "--acl_secret_file", common::path(&secret))
+        .arg(Service::Auth, "--acl_secret_file", common::path(&secret))
         .services(true)
         .start()
         .await
@@ -642,4 +644,88 @@ _:b <age> "40" ."#,
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_acl_workflow_through_admin_with_gql_then_pydgraph() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let admin = format!("{}/admin", cluster.gateway_http());
+    if let Err(out) = common::run_python("acl_workflow.py", &[&admin, &cluster.alpha_grpc()]).await
+    {
+        panic!("the ACL workflow failed:\n{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tampered_and_foreign_tokens_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = ClusterBuilder::new().arg(Service::Auth, "--acl_access_ttl", "2s");
+    let cluster = acl_cluster(dir.path(), builder).await;
+    let foreign = Tokens::new(
+        &SigningKey::Hmac(vec![9; 32]),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .issue("groot", vec!["guardians".into()], 0, now())
+    .unwrap()
+    .0;
+    let gateway = cluster.gateway_http();
+    if let Err(out) = common::run_python("acl_tokens_http.py", &[&gateway, &foreign]).await {
+        panic!("tokens over HTTP:\n{out}");
+    }
+}
+
+/// The documented upsert that resets groot's password.
+fn set_groot_password(password: &str) -> Request {
+    Request {
+        query: r#"{ groot as var(func: eq(dgraph.xid, "groot")) }"#.into(),
+        ..mutation(&format!("uid(groot) <dgraph.password> \"{password}\" ."))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_groot_password_reset_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    // groot's password was changed and forgotten.
+    let mut root = groot(&cluster).await;
+    root.query(set_groot_password("forgotten-password"))
+        .await
+        .unwrap();
+    let err = login(&mut client(&cluster, "").await, "groot", "password", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "invalid username or password");
+
+    // Restart the alpha without ACL and run the documented upsert, with no token at all.
+    let alpha = cluster.alpha.as_mut().unwrap();
+    let with_acl = alpha.args.clone();
+    let at = alpha
+        .args
+        .iter()
+        .position(|a| a == "--acl_secret_file")
+        .unwrap();
+    alpha.args.drain(at..at + 2);
+    alpha.restart().await.unwrap();
+    let mut open = client(&cluster, "").await;
+    open.query(set_groot_password("newpassword"))
+        .await
+        .expect("the documented upsert");
+
+    // ACL back on: groot logs in with the new password, and is still the one guardian.
+    let alpha = cluster.alpha.as_mut().unwrap();
+    alpha.args = with_acl;
+    alpha.restart().await.unwrap();
+    let mut root = logged_in(&cluster, "groot", "newpassword").await;
+    let out = read(
+        &mut root,
+        r#"{ u(func: eq(dgraph.xid, "groot")) { dgraph.user.group { dgraph.xid } } }"#,
+    )
+    .await;
+    assert_eq!(
+        out,
+        serde_json::json!({"u": [{"dgraph.user.group": [{"dgraph.xid": "guardians"}]}]})
+    );
 }

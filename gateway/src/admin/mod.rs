@@ -1,12 +1,14 @@
-//! Dgraph's `/admin` GraphQL schema, served by the gateway: so far `health`, `state` and the
-//! `enterpriseLicense` mutation, with Dgraph's names and shapes.
+//! Dgraph's `/admin` GraphQL schema, served by the gateway: `health`, `state`, the
+//! `enterpriseLicense` mutation and the ACL operations ([`acl`]), with Dgraph's names and
+//! shapes.
 
+pub mod acl;
 mod convert;
 pub mod types;
 
 use crate::health;
 use crate::routes::GatewayState;
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Schema};
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, Schema};
 use lodestar_runtime::ServiceError;
 use types::{AdminResponse, EnterpriseLicenseInput, EnterpriseLicensePayload, List, NodeState};
 
@@ -14,25 +16,40 @@ use types::{AdminResponse, EnterpriseLicenseInput, EnterpriseLicensePayload, Lis
 pub const LICENSE_APPLIED: &str = "License applied.";
 
 /// The executable `/admin` schema.
-pub type AdminSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AdminSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Every `/admin` query.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(Query, acl::AclQuery);
+
+/// Every `/admin` mutation.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(Mutation, acl::AclMutation);
 
 /// Builds the `/admin` schema over `state`'s backends.
 pub fn schema(state: GatewayState) -> AdminSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .data(state)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(state)
+    .finish()
 }
 
 /// A backend error as a GraphQL error: the message as the service wrote it, the code in
 /// `extensions.code` (the same spelling as the HTTP error bodies).
-fn graphql_error(e: ServiceError) -> async_graphql::Error {
+pub(crate) fn graphql_error(e: ServiceError) -> async_graphql::Error {
     let code = format!("{:?}", e.code);
     async_graphql::Error::new(e.message).extend_with(|_, ext| ext.set("code", code))
 }
 
+#[derive(Default)]
 pub struct Query;
 
-#[Object]
+#[Object(name = "ClusterQuery")]
 impl Query {
     /// The health of every service in the cluster; one that does not answer is "unhealthy".
     async fn health(&self, ctx: &Context<'_>) -> async_graphql::Result<List<NodeState>> {
@@ -60,9 +77,10 @@ impl Query {
     }
 }
 
+#[derive(Default)]
 pub struct Mutation;
 
-#[Object]
+#[Object(name = "ClusterMutation")]
 impl Mutation {
     /// Applies an enterprise license (the license file's contents) through zero.
     async fn enterprise_license(

@@ -54,7 +54,7 @@ impl DgraphApi {
             .get("accessjwt")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        acl.tokens
+        acl.tokens()
             .verify_access(token, crate::login::now())
             .map(Some)
             .map_err(crate::login::token_status)

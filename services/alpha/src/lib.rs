@@ -10,7 +10,6 @@ pub mod api;
 pub mod graph;
 pub mod login;
 pub mod oracle;
-pub mod throttle;
 
 use lodestar_client::ZeroClient;
 use lodestar_proto::api::dgraph_server::DgraphServer;
@@ -58,20 +57,11 @@ pub struct Args {
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
 
-    /// The HS256 secret (at least 32 bytes, readable only by its owner) that tokens are signed
-    /// with. With it, user groot and group guardians always exist, `Login` issues tokens and
+    /// ACL: with a secret, user groot and group guardians always exist, `Login` issues tokens,
     /// every other call needs a valid one, and predicate rules decide what it may read, write
     /// and alter.
-    #[arg(long = "acl_secret_file")]
-    pub acl_secret_file: Option<std::path::PathBuf>,
-
-    /// How long an access token is valid.
-    #[arg(long = "acl_access_ttl", default_value = "6h", value_parser = humantime::parse_duration)]
-    pub acl_access_ttl: Duration,
-
-    /// How long a refresh token is valid.
-    #[arg(long = "acl_refresh_ttl", default_value = "30d", value_parser = humantime::parse_duration)]
-    pub acl_refresh_ttl: Duration,
+    #[command(flatten)]
+    pub acl: lodestar_acl::AclArgs,
 
     /// Keep the data in TiKV instead of --postings: its PD endpoints, comma separated.
     #[cfg(feature = "tikv")]
@@ -110,12 +100,7 @@ impl Worker for WorkerApi {}
 
 /// Runs the alpha until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
-    let acl_key = args
-        .acl_secret_file
-        .as_deref()
-        .map(lodestar_acl::SigningKey::hmac_file)
-        .transpose()
-        .map_err(|e| ServiceError::invalid(format!("--acl_secret_file: {e}")))?;
+    let tokens = args.acl.tokens().map_err(ServiceError::invalid)?;
     let grpc_addr = args.common.grpc_addr(ports::ALPHA_GRPC)?;
     let internal_addr = args
         .common
@@ -141,7 +126,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .await
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
     graph.set_group(group);
-    if acl_key.is_some() {
+    if tokens.is_some() {
         graph
             .ensure_acl_roots()
             .await
@@ -161,17 +146,10 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     ));
     tracing::info!(group, addr = %my, grpc = %grpc_addr, "alpha serving");
 
-    let acl = match &acl_key {
-        Some(key) => Some(login::AclConfig {
-            tokens: Arc::new(
-                lodestar_acl::Tokens::new(key, args.acl_access_ttl, args.acl_refresh_ttl)
-                    .map_err(|e| ServiceError::invalid(format!("--acl_secret_file: {e}")))?,
-            ),
-            zero: zero.clone(),
-            throttle: Arc::default(),
-        }),
-        None => None,
-    };
+    let acl = tokens.map(|tokens| login::AclConfig {
+        login: lodestar_acl::login::Login::new(Arc::new(tokens)),
+        zero: zero.clone(),
+    });
     let api = api::DgraphApi {
         graph: graph.clone(),
         draining,

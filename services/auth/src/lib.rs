@@ -1,23 +1,35 @@
-//! The auth service: will own login and token refresh (password check against the hash stored in
-//! the graph, JWT issue) and the ACL administration operations, serving `auth.Auth` on gRPC 7070
-//! with health and metrics on HTTP 7071.
+//! The auth service: login and token refresh, and the ACL administration operations (users,
+//! groups, rules), serving `auth.Auth` on gRPC 7070 with health and metrics on HTTP 7071. The
+//! gateway turns `/admin` `login`, `addUser` … `getCurrentUser` and `POST /login` into these
+//! calls.
 //!
-//! This release only runs the service shell: it serves health, reflection, node info, `/health`
-//! and `/metrics`, and every `auth.Auth` RPC answers `Unimplemented`. Login and ACL come in a
-//! later release; nothing here checks a password or issues a token yet.
+//! Users, groups and rules live in the graph as Dgraph keeps them; this service reads and
+//! writes them through an alpha's `api.Dgraph`, with a short-lived guardian token it signs
+//! itself (it holds the ACL key). The alpha's own checks still apply on that path: groot and
+//! guardians cannot be deleted nor groot taken out of guardians, passwords shorter than 6
+//! characters and permissions outside 0–7 are refused. ACL is on exactly when
+//! `--acl_secret_file` is given; without it every call says ACL is not enabled.
 
+mod admin;
+
+use lodestar_acl::login::{Credentials, Directory, FoundUser, Login, now, token_status};
+use lodestar_acl::{AccessClaims, Tokens};
+use lodestar_client::{TracedChannel, ZeroClient};
+use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::auth::auth_server::{Auth, AuthServer};
-use lodestar_proto::auth::{LoginRequest, LoginResponse};
+use lodestar_proto::auth::*;
 use lodestar_runtime::config::{CommonArgs, UpstreamArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
 use lodestar_runtime::{ServiceError, Shutdown};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
 
 /// Flags of the `auth` binary.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "auth",
     version,
-    about = "Login and ACL administration (this release serves health only; login and ACL come later)"
+    about = "Login and ACL administration (users, groups and predicate rules)"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -26,6 +38,10 @@ pub struct Args {
     /// Zeros (for the license state) and an alpha (the ACL data lives in the graph).
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+
+    /// ACL: the same secret as the alphas'; without it every call says ACL is off.
+    #[command(flatten)]
+    pub acl: lodestar_acl::AclArgs,
 }
 
 impl Args {
@@ -36,25 +52,242 @@ impl Args {
     }
 }
 
-/// `auth.Auth`. Every RPC answers `Unimplemented` until login and ACL land.
-#[derive(Debug, Default)]
-struct AuthApi;
+const ACL_OFF: &str =
+    "ACL is not enabled: start the auth service and the alphas with --acl_secret_file to enable it";
+
+/// What the service holds with ACL on.
+#[derive(Debug, Clone)]
+pub(crate) struct Acl {
+    pub login: Login,
+    pub zero: Arc<ZeroClient>,
+    pub alpha: DgraphClient<TracedChannel>,
+}
+
+impl Acl {
+    pub fn tokens(&self) -> &Tokens {
+        &self.login.tokens
+    }
+
+    /// A guardian token for this service's own calls to the alpha, on behalf of `userid`.
+    pub fn service_token(&self, userid: &str) -> Result<String, Status> {
+        self.tokens()
+            .issue(userid, vec!["guardians".into()], 0, now())
+            .map(|(access, _)| access)
+            .map_err(|e| Status::internal(format!("signing a service token: {e}")))
+    }
+
+    /// The caller's verified access token (`accessjwt` metadata). Without one the answer is
+    /// Dgraph's PermissionDenied "no accessJwt available".
+    pub fn caller<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+        let token = req
+            .metadata()
+            .get("accessjwt")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if token.is_empty() {
+            return Err(Status::permission_denied("no accessJwt available"));
+        }
+        self.tokens()
+            .verify_access(token, now())
+            .map_err(token_status)
+    }
+
+    /// The caller, who must be a guardian.
+    pub fn guardian<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+        let claims = self.caller(req)?;
+        if !is_guardian(&claims) {
+            return Err(Status::permission_denied(format!(
+                "Only guardians are allowed access. User '{}' is not a member of guardians group.",
+                claims.userid
+            )));
+        }
+        Ok(claims)
+    }
+}
+
+pub(crate) fn is_guardian(claims: &AccessClaims) -> bool {
+    claims.groups.iter().any(|g| g == "guardians")
+}
+
+#[tonic::async_trait]
+impl Directory for Acl {
+    async fn enterprise(&self) -> Result<(bool, String), Status> {
+        lodestar_acl::login::enterprise_state(&self.zero).await
+    }
+
+    async fn find_user(
+        &self,
+        userid: &str,
+        password: Option<&str>,
+    ) -> Result<Option<FoundUser>, Status> {
+        let vars = [
+            ("$u".to_string(), userid.to_string()),
+            ("$p".to_string(), password.unwrap_or_default().to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let answer = admin::read(self, "auth", lodestar_acl::login::USER_QUERY, vars).await?;
+        Ok(FoundUser::from_json(&answer.json))
+    }
+}
+
+/// `auth.Auth`.
+#[derive(Debug, Clone)]
+struct AuthApi {
+    acl: Option<Acl>,
+}
+
+impl AuthApi {
+    fn acl(&self) -> Result<&Acl, Status> {
+        self.acl
+            .as_ref()
+            .ok_or_else(|| Status::failed_precondition(ACL_OFF))
+    }
+}
 
 #[tonic::async_trait]
 impl Auth for AuthApi {
     async fn login(
         &self,
-        _request: tonic::Request<LoginRequest>,
-    ) -> Result<tonic::Response<LoginResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented(
-            "login is not available in this release: ACL and login come in a later release",
-        ))
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
+        let acl = self.acl()?;
+        let peer = request.remote_addr().map(|a| a.ip());
+        let req = request.into_inner();
+        // The gateway passes its caller's address; a direct caller is throttled by its own.
+        let client = req.client_addr.parse().ok().or(peer);
+        let creds = Credentials {
+            userid: req.userid,
+            password: req.password,
+            refresh_token: req.refresh_token,
+            namespace: req.namespace,
+        };
+        let issued = acl.login.login(acl, &creds, client).await?;
+        Ok(Response::new(LoginResponse {
+            access_jwt: issued.access_jwt,
+            refresh_jwt: issued.refresh_jwt,
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<ListRequest>,
+    ) -> Result<Response<UserList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.caller(&request)?;
+        let data = admin::AclData::load(acl, &caller.userid).await?;
+        let names = request.into_inner().names;
+        Ok(Response::new(data.users_visible_to(&caller, &names)))
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<ListRequest>,
+    ) -> Result<Response<GroupList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.caller(&request)?;
+        let data = admin::AclData::load(acl, &caller.userid).await?;
+        let names = request.into_inner().names;
+        Ok(Response::new(data.groups_visible_to(&caller, &names)))
+    }
+
+    async fn current_user(
+        &self,
+        request: Request<CurrentUserRequest>,
+    ) -> Result<Response<UserList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.caller(&request)?;
+        let data = admin::AclData::load(acl, &caller.userid).await?;
+        Ok(Response::new(data.users_visible_to(
+            &caller,
+            std::slice::from_ref(&caller.userid),
+        )))
+    }
+
+    async fn add_users(
+        &self,
+        request: Request<AddUsersRequest>,
+    ) -> Result<Response<UserList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.guardian(&request)?;
+        admin::add_users(acl, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn add_groups(
+        &self,
+        request: Request<AddGroupsRequest>,
+    ) -> Result<Response<GroupList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.guardian(&request)?;
+        admin::add_groups(acl, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_users(
+        &self,
+        request: Request<UpdateUsersRequest>,
+    ) -> Result<Response<UserList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.guardian(&request)?;
+        admin::update_users(acl, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_groups(
+        &self,
+        request: Request<UpdateGroupsRequest>,
+    ) -> Result<Response<GroupList>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.guardian(&request)?;
+        admin::update_groups(acl, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_users(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.guardian(&request)?;
+        admin::delete(acl, &caller, admin::Kind::User, request.into_inner().names)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_groups(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let acl = self.acl()?;
+        let caller = acl.guardian(&request)?;
+        admin::delete(acl, &caller, admin::Kind::Group, request.into_inner().names)
+            .await
+            .map(Response::new)
     }
 }
 
 /// Runs the auth service until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
+    let acl = match args.acl.tokens().map_err(ServiceError::invalid)? {
+        Some(tokens) => {
+            let zero = ZeroClient::new(args.upstream.zero.split(','))
+                .map_err(|e| ServiceError::invalid(format!("--zero: {}", e.message())))?;
+            let channel = lodestar_client::traced_channel(&args.upstream.alpha)
+                .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+            Some(Acl {
+                login: Login::new(Arc::new(tokens)),
+                zero: Arc::new(zero),
+                alpha: DgraphClient::new(channel),
+            })
+        }
+        None => None,
+    };
     let grpc_addr = args.common.grpc_addr(ports::AUTH_GRPC)?;
     let http_addr = args.common.http_addr(ports::AUTH_HTTP)?;
     let grpc = serve::bind(grpc_addr, "the auth API (gRPC)").await?;
@@ -65,10 +298,11 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         http = %http_addr,
         zero = %args.upstream.zero,
         alpha = %args.upstream.alpha,
-        "serving; login and ACL are not available in this release"
+        acl = acl.is_some(),
+        "serving"
     );
 
-    let routes = tonic::service::Routes::new(AuthServer::new(AuthApi));
+    let routes = tonic::service::Routes::new(AuthServer::new(AuthApi { acl }));
     serve::serve_service(
         grpc,
         routes,
@@ -84,6 +318,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[test]
     fn defaults_point_at_the_local_cluster() {
@@ -95,6 +330,8 @@ mod tests {
             args.common.grpc_addr(ports::AUTH_GRPC).unwrap().port(),
             7070
         );
+        assert_eq!(args.acl.access_ttl, Duration::from_secs(6 * 3600));
+        assert_eq!(args.acl.refresh_ttl, Duration::from_secs(30 * 86400));
     }
 
     #[test]
@@ -105,12 +342,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn login_says_it_is_not_available_yet() {
-        let status = AuthApi
-            .login(tonic::Request::new(LoginRequest::default()))
+    async fn without_a_secret_every_call_says_acl_is_off() {
+        let api = AuthApi { acl: None };
+        let status = api
+            .login(Request::new(LoginRequest::default()))
             .await
             .unwrap_err();
-        assert_eq!(status.code(), tonic::Code::Unimplemented);
-        assert!(status.message().contains("later release"));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(status.message().contains("--acl_secret_file"));
+        let status = api
+            .add_users(Request::new(AddUsersRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
     }
 }

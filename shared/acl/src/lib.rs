@@ -5,12 +5,18 @@
 //!   short or world-readable files;
 //! - [`token`]: access and refresh JWTs with Dgraph's claims (`userid`, `groups`, `namespace`,
 //!   `exp`) and Dgraph's error texts, checked against an injectable clock;
-//! - [`perm`]: the READ/WRITE/MODIFY permission bits of predicate rules.
+//! - [`perm`]: the READ/WRITE/MODIFY permission bits of predicate rules;
+//! - [`login`] and [`throttle`]: the login flow over a user directory, with failed logins
+//!   slowed per user id and per client address.
 
+pub mod args;
+pub mod login;
 pub mod perm;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 
+pub use args::AclArgs;
 pub use perm::{Perm, PermOutOfRange};
 pub use secret::{SecretError, SigningKey};
 pub use token::{AccessClaims, RefreshClaims, TokenError, Tokens};

@@ -282,6 +282,7 @@ pub async fn serve_http(
     shutdown: Shutdown,
 ) -> Result<(), ServiceError> {
     let router = router.layer(axum::middleware::from_fn(observe_http));
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown({
         let shutdown = shutdown.clone();
         async move { shutdown.wait().await }

@@ -7,6 +7,7 @@ Exits non-zero (with an assertion message) when the behaviour is wrong.
 
 import json
 import sys
+import time
 
 import grpc
 import pydgraph
@@ -166,6 +167,20 @@ def main() -> None:
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
         assert "unauthorized to alter following predicates: age" in e.details(), e.details()
+
+    # groot removes dev's rule on name: alice's next reads leave name out, within a second.
+    out = run(groot, """mutation {
+      updateGroup(input: {filter: {name: {eq: "dev"}}, remove: {rules: ["name"]}}) { group { name rules { predicate } } }
+    }""")
+    assert out == {"updateGroup": {"group": [{"name": "dev", "rules": [{"predicate": "friend"}, {"predicate": "~friend"}]}]}}, out
+    removed = time.monotonic()
+    while True:
+        res = json.loads(client.txn(read_only=True).query("{ q(func: has(friend)) { name friend { uid } } }").json)
+        assert res["q"], res
+        if all("name" not in n for n in res["q"]):
+            break
+        assert time.monotonic() - removed < 1.0, f"the removed rule still applies: {res}"
+        time.sleep(0.02)
 
     # A user deleted by groot: the documented delete payload.
     out = run(groot, 'mutation { deleteUser(filter: {name: {eq: "alice"}}) { msg numUids } }')

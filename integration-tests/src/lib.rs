@@ -28,6 +28,7 @@
 //! ports. When a test panics, the cluster directory is kept and its path printed with the end of
 //! every log; set `LODESTAR_KEEP_CLUSTER=1` to keep it always.
 
+pub mod bench;
 mod bins;
 mod cluster;
 mod http;

@@ -52,10 +52,15 @@ struct Args {
     #[arg(short = 'o', long = "port_offset", default_value_t = 0)]
     port_offset: u16,
 
-    /// The address every service binds. 0.0.0.0 accepts other machines: nothing is
-    /// authenticated in this release, so keep the default unless the network is trusted.
+    /// The address every service binds. 0.0.0.0 accepts other machines: keep the default
+    /// unless the network is trusted or ACL is on.
     #[arg(long = "bindall_addr", default_value = "127.0.0.1")]
     bind: IpAddr,
+
+    /// Turns ACL on: the HS256 secret (at least 32 bytes, mode 600) given to the alpha and the
+    /// auth service. Log in as groot / password and change it.
+    #[arg(long = "acl_secret_file")]
+    acl_secret_file: Option<PathBuf>,
 }
 
 fn parse_zeros(s: &str) -> Result<usize, String> {
@@ -141,6 +146,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .bind(args.bind)
         .health_timeout(HEALTH_TIMEOUT)
         .shutdown_grace(STOP_GRACE);
+    let builder = match &args.acl_secret_file {
+        Some(secret) => {
+            let secret = std::path::absolute(secret)
+                .with_context(|| format!("--acl_secret_file {}", secret.display()))?;
+            let secret = secret.to_str().context("--acl_secret_file is not UTF-8")?;
+            builder
+                .arg(Service::Alpha, "--acl_secret_file", secret)
+                .arg(Service::Auth, "--acl_secret_file", secret)
+        }
+        None => builder,
+    };
     let mut cluster = match builder.start_until(stop_requested(stop_rx.clone())).await {
         Ok(cluster) => cluster,
         Err(e) => {

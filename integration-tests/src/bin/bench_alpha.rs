@@ -15,6 +15,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use lodestar_integration_tests::ClusterBuilder;
+use lodestar_integration_tests::bench::{measure, spread};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Check, Mutation, Operation, Request};
 use std::sync::Arc;
@@ -40,49 +41,6 @@ struct Args {
     /// Seconds per query measurement.
     #[arg(long, default_value_t = 5)]
     secs: u64,
-}
-
-/// Runs `op` from `clients` tasks for `secs`; returns (ops/s, p50, p99).
-async fn measure<F, Fut>(clients: usize, secs: u64, op: F) -> (f64, Duration, Duration)
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let op = Arc::new(op);
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let seq = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (op, seq) = (op.clone(), seq.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                while Instant::now() < deadline {
-                    let i = seq.fetch_add(1, Ordering::Relaxed);
-                    let t = Instant::now();
-                    if op(i).await {
-                        lat.push(t.elapsed());
-                    }
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap_or_default());
-    }
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    (all.len() as f64 / secs as f64, pct(0.50), pct(0.99))
-}
-
-/// The `i`-th of `len` items in a scattered order, so consecutive queries touch far-apart keys.
-fn spread(i: u64, len: usize) -> usize {
-    (i.wrapping_mul(2_654_435_761) % len as u64) as usize
 }
 
 /// Measures read-only queries (`query(i)` is the i-th) over the shared connections; a reply

@@ -142,7 +142,11 @@ async fn start(
     bin_dir: &std::path::Path,
     secret: Option<&std::path::Path>,
 ) -> anyhow::Result<Cluster> {
-    let mut b = ClusterBuilder::new().zeros(1).bin_dir(bin_dir).quiet(true);
+    let mut b = ClusterBuilder::new()
+        .zeros(1)
+        .services(true)
+        .bin_dir(bin_dir)
+        .quiet(true);
     if let Some(s) = secret {
         b = b.arg(
             Service::Alpha,

@@ -10,10 +10,11 @@ pub mod api;
 pub mod graph;
 pub mod login;
 pub mod oracle;
+pub mod worker;
 
 use lodestar_client::ZeroClient;
 use lodestar_proto::api::dgraph_server::DgraphServer;
-use lodestar_proto::worker::worker_server::{Worker, WorkerServer};
+use lodestar_proto::worker::worker_server::WorkerServer;
 use lodestar_proto::zero::ConnectRequest;
 use lodestar_runtime::config::{CommonArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
@@ -93,11 +94,6 @@ impl Args {
     }
 }
 
-#[derive(Debug)]
-struct WorkerApi;
-
-impl Worker for WorkerApi {}
-
 /// Runs the alpha until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let tokens = args.acl.tokens().map_err(ServiceError::invalid)?;
@@ -160,7 +156,14 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
             .max_decoding_message_size(args.max_request_bytes)
             .max_encoding_message_size(usize::MAX),
     );
-    let worker = tonic::service::Routes::new(WorkerServer::new(WorkerApi));
+    let worker = tonic::service::Routes::new(
+        WorkerServer::new(worker::WorkerApi {
+            graph: graph.clone(),
+            group,
+        })
+        .max_decoding_message_size(args.max_request_bytes)
+        .max_encoding_message_size(usize::MAX),
+    );
     let identity = node.identity.clone();
     let (a, b, c) = tokio::join!(
         serve::serve_grpc(grpc, public, identity.clone(), shutdown.clone()),

@@ -13,6 +13,7 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     changes_between_timestamps(&fresh());
     meta_commits_with_data(&fresh());
     gc_keeps_what_reads_can_see(&fresh());
+    erasing_a_timestamp_brings_back_what_it_hid(&fresh());
     dictionary_interns_names(&fresh());
     concurrent_commits_all_land(Arc::new(fresh()));
 }
@@ -272,6 +273,35 @@ fn gc_keeps_what_reads_can_see(store: &Store) {
     assert_eq!(store.get_at(b"g", 70).unwrap(), Some(vec![5]));
     assert_eq!(store.get_at(b"gone", 70).unwrap(), None);
     assert_eq!(store.gc(65).unwrap(), 0, "gc is idempotent");
+}
+
+fn erasing_a_timestamp_brings_back_what_it_hid(store: &Store) {
+    put(store, 10, b"a", b"old a");
+    put(store, 10, b"b", b"old b");
+    store
+        .commit(
+            20,
+            &[
+                Write::delete(b"a".to_vec()),
+                Write::put(b"b".to_vec(), b"new b".to_vec()),
+                Write::put(b"c".to_vec(), b"new c".to_vec()),
+            ],
+            &[],
+            false,
+        )
+        .unwrap();
+    put(store, 30, b"d", b"later d");
+    assert_eq!(store.get_at(b"a", 25).unwrap(), None);
+    assert_eq!(store.erase_versions_at(20).unwrap(), 3);
+    assert_eq!(store.get_at(b"a", 25).unwrap(), Some(b"old a".to_vec()));
+    assert_eq!(store.get_at(b"b", 25).unwrap(), Some(b"old b".to_vec()));
+    assert_eq!(store.get_at(b"c", 25).unwrap(), None);
+    assert_eq!(
+        store.get_at(b"d", 35).unwrap(),
+        Some(b"later d".to_vec()),
+        "other timestamps are untouched"
+    );
+    assert_eq!(store.erase_versions_at(20).unwrap(), 0);
 }
 
 fn dictionary_interns_names(store: &Store) {

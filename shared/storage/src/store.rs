@@ -212,6 +212,31 @@ impl Store {
         Ok(n)
     }
 
+    /// Removes every version written at exactly `ts`, as if those writes never happened (a
+    /// restore that failed half way takes its writes back this way; older versions show
+    /// again). Durable when it returns. Returns how many versions were removed.
+    pub fn erase_versions_at(&self, ts: u64) -> Result<usize, StorageError> {
+        let snap = self.engine.snapshot();
+        let mut erase = Vec::new();
+        for item in snap.range(Space::Data, &[], None) {
+            let (raw, _) = item?;
+            let (_, commit_ts) = mvcc::decode_version_key(&raw)?;
+            if commit_ts == ts {
+                erase.push(Op {
+                    space: Space::Data,
+                    key: raw,
+                    value: None,
+                });
+            }
+        }
+        let n = erase.len();
+        for chunk in erase.chunks(10_000) {
+            self.engine.apply(chunk.to_vec(), false)?;
+        }
+        self.engine.sync()?;
+        Ok(n)
+    }
+
     // ---- predicate dictionary ----
 
     fn load_dictionary(&self) -> Result<(), StorageError> {

@@ -155,7 +155,11 @@ impl Graph {
     }
 
     /// Tombstones for every live key of the given kinds (all predicates when `pred` is None).
-    fn tombstones(&self, kinds: &[KeyKind], pred: Option<u32>) -> Result<Vec<Write>, GraphError> {
+    pub(super) fn tombstones(
+        &self,
+        kinds: &[KeyKind],
+        pred: Option<u32>,
+    ) -> Result<Vec<Write>, GraphError> {
         let snap = self.store.snapshot();
         let mut writes = Vec::new();
         for &kind in kinds {
@@ -205,7 +209,7 @@ impl Graph {
     }
 
     /// With ACL on, groot and guardians come back after a drop (as in Dgraph).
-    async fn restore_acl_roots(&self) -> Result<(), GraphError> {
+    pub(super) async fn restore_acl_roots(&self) -> Result<(), GraphError> {
         self.acl_changed();
         if self.acl_roots.read().is_some() {
             self.ensure_acl_roots().await?;

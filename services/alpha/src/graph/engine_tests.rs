@@ -678,3 +678,145 @@ async fn acl_roots_are_created_once_protected_and_restored_after_drops() {
         json!("guardians")
     );
 }
+
+/// Streams `(since, read_ts]` out of `g` as the backup worker would receive it.
+async fn stream(g: &Arc<Graph>, since: u64, read_ts: u64) -> Vec<lodestar_proto::worker::KvBatch> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let g2 = g.clone();
+    tokio::spawn(async move { g2.stream_changes(since, read_ts, tx).await });
+    let mut out = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        out.push(batch.unwrap());
+    }
+    assert!(
+        out.last().is_some_and(|b| b.done),
+        "the stream ends with done"
+    );
+    out
+}
+
+/// Loads backups (oldest first) into `g` as one restore.
+async fn restore(g: &Graph, files: &[Vec<lodestar_proto::worker::KvBatch>]) -> (u64, u64) {
+    let ts = g.oracle.timestamps(1).await.unwrap();
+    let (mut r, guard) = g.begin_restore(ts, true).await.unwrap();
+    for file in files {
+        for (i, batch) in file.iter().enumerate() {
+            let mut batch = batch.clone();
+            batch.new_file = i == 0;
+            g.restore_batch(&mut r, batch).unwrap();
+        }
+    }
+    g.finish_restore(r, guard).await.unwrap()
+}
+
+const EVERYTHING: &str = r#"{ q(func: has(name), orderasc: name) { name age nick@fr friend { name } ~friend { name } } }"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_and_an_incremental_backup_restore_the_state_at_read_ts_elsewhere() {
+    let src = graph().await;
+    alter(
+        &src,
+        "name: string @index(exact) .\nage: int @index(int) .\nnick: string @lang .\nfriend: [uid] @reverse @count .",
+    )
+    .await;
+    let uids = set(
+        &src,
+        r#"_:a <name> "Ann" . _:a <age> "30" . _:a <nick> "Annie"@fr .
+           _:b <name> "Bob" . _:b <age> "25" . _:a <friend> _:b ."#,
+    )
+    .await;
+    let full_ts = src.read_ts().await.unwrap();
+    let full = stream(&src, 0, full_ts).await;
+    let done = full.last().unwrap();
+    assert_eq!(done.max_uid, uids["a"].max(uids["b"]));
+    assert!(
+        done.predicates.contains(&"friend".to_string()),
+        "{:?}",
+        done.predicates
+    );
+    assert!(!done.predicates.iter().any(|p| p.starts_with('\0')));
+    let at_full = query(&src, EVERYTHING).await;
+
+    // Changes after the full backup, deletes included; a later write must not leak in.
+    delete(&src, &format!("<{:#x}> <age> * .", uids["b"])).await;
+    set(&src, r#"_:c <name> "Cy" . _:c <friend> _:c ."#).await;
+    let incr_ts = src.read_ts().await.unwrap();
+    let incr = stream(&src, full_ts, incr_ts).await;
+    assert!(
+        incr.iter().flat_map(|b| &b.kvs).any(|kv| kv.deleted),
+        "an incremental carries deletes"
+    );
+    let at_incr = query(&src, EVERYTHING).await;
+    set(&src, r#"_:d <name> "Dee" ."#).await;
+
+    // The target numbers its dictionary differently and holds data of its own.
+    let dst = graph().await;
+    alter(&dst, "color: string .\nname: string @index(exact) .").await;
+    set(&dst, r#"_:x <color> "red" . _:x <name> "Zed" ."#).await;
+    restore(&dst, std::slice::from_ref(&full)).await;
+    assert_eq!(query(&dst, EVERYTHING).await, at_full);
+    assert_eq!(
+        query(&dst, r#"{ q(func: has(color)) { color } }"#).await,
+        json!({"q": []}),
+        "the restore replaced what was there"
+    );
+    assert_eq!(
+        query(&dst, r#"{ q(func: eq(name, "Ann")) { age } }"#).await,
+        json!({"q": [{"age": 30}]}),
+        "indexes come back with the data"
+    );
+    assert!(
+        dst.schema().preds.contains_key("friend"),
+        "the schema comes back"
+    );
+
+    let (loaded, max_uid) = restore(&dst, &[full.clone(), incr.clone()]).await;
+    assert!(loaded > 0);
+    assert!(max_uid >= uids["a"]);
+    assert_eq!(query(&dst, EVERYTHING).await, at_incr);
+    assert_eq!(
+        query(
+            &dst,
+            r#"{ q(func: ge(count(friend), 1), orderasc: name) { name } }"#
+        )
+        .await,
+        query(
+            &src,
+            r#"{ q(func: ge(count(friend), 1), orderasc: name) { name } }"#
+        )
+        .await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_restore_leaves_the_data_it_would_have_replaced() {
+    let src = graph().await;
+    set(&src, r#"_:a <name> "Ann" ."#).await;
+    let ts = src.read_ts().await.unwrap();
+    let full = stream(&src, 0, ts).await;
+
+    let dst = graph().await;
+    set(&dst, r#"_:x <name> "Zed" ."#).await;
+    let before = query(&dst, EVERYTHING).await;
+    let rts = dst.oracle.timestamps(1).await.unwrap();
+    let (mut r, guard) = dst.begin_restore(rts, true).await.unwrap();
+    dst.restore_batch(&mut r, full[0].clone()).unwrap();
+    dst.abort_restore(r, guard).unwrap();
+    assert_eq!(query(&dst, EVERYTHING).await, before);
+
+    // One that the alpha never finished (it died) is taken back when the graph opens again.
+    let store = dst.store.clone();
+    let rts = dst.oracle.timestamps(1).await.unwrap();
+    let (mut r, guard) = dst.begin_restore(rts, true).await.unwrap();
+    dst.restore_batch(&mut r, full[0].clone()).unwrap();
+    std::mem::forget(r);
+    drop(guard);
+    let reopened = Graph::open(store, Arc::new(LocalOracle::default()))
+        .await
+        .unwrap();
+    let parsed = lodestar_dql::parse_query(EVERYTHING, &HashMap::new()).unwrap();
+    let out = reopened
+        .run_query(&reopened.view(rts + 10, None), &parsed)
+        .unwrap();
+    assert_eq!(Json::Object(out.json), before);
+}

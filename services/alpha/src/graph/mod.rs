@@ -11,6 +11,7 @@
 pub mod access;
 pub mod acl;
 pub mod alter;
+pub mod backup;
 pub mod mutate;
 pub mod posting;
 pub mod query;
@@ -223,8 +224,7 @@ impl Graph {
         store: Arc<Store>,
         oracle: Arc<dyn Oracle>,
     ) -> Result<Arc<Graph>, GraphError> {
-        let snap = store.snapshot();
-        let schema = Schema::load(&store, &snap, u64::MAX)?;
+        let schema = Schema::default();
         let graph = Arc::new(Graph {
             store,
             oracle,
@@ -238,6 +238,8 @@ impl Graph {
             acl_roots: RwLock::default(),
             rule_cache: access::RuleCache::new(),
         });
+        graph.undo_unfinished_restore()?;
+        *graph.schema.write() = Schema::load(&graph.store, &graph.store.snapshot(), u64::MAX)?;
         graph.recover().await?;
         let (preds, types) = graph.schema.read().missing_reserved();
         if !preds.is_empty() || !types.is_empty() {

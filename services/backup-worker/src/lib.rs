@@ -1,27 +1,30 @@
-//! The backup worker: will run backup and restore tasks (a durable task registry, destinations
-//! through opendal, gzip + AES-CTR, manifests) and the offline `restore` command, serving
-//! `backup.Backup` on gRPC 7090 with health and metrics on HTTP 7091.
+//! The backup worker: runs backups and restores as tasks in a durable registry, writes and
+//! reads backups through opendal (S3, MinIO, GCS, local disk or NFS) with gzip + AES-CTR and
+//! Dgraph's `manifest.json`, and serves `backup.Backup` on gRPC 7090 with health and metrics
+//! on HTTP 7091. The same binary runs the offline `restore` command.
 //!
-//! This release only runs the service shell: it prepares its data directory and serves health,
-//! reflection, node info, `/health` and `/metrics`; every `backup.Backup` RPC answers
-//! `Unimplemented`. Backups, restores and listing come in a later release; nothing here writes or
-//! reads a backup yet.
+//! Backups ([`backup`]): one at a time, at most 16 waiting; each group's alpha streams its
+//! changed keys over `worker.Worker`, and the manifest entry is written last, only when every
+//! group's file is complete. Tasks ([`tasks`]) survive restarts; one cut off by a crash shows
+//! failed with the reason.
 
-use lodestar_proto::backup::backup_server::{Backup, BackupServer};
-use lodestar_proto::backup::{
-    BackupRequest, ListBackupsRequest, ListBackupsResponse, RestoreRequest, TaskRef, TaskStatus,
-};
+pub mod api;
+pub mod backup;
+pub mod tasks;
+
+use lodestar_proto::backup::backup_server::BackupServer;
 use lodestar_runtime::config::{CommonArgs, UpstreamArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
 use lodestar_runtime::{ServiceError, Shutdown};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Flags of the `backup-worker` binary.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "backup-worker",
     version,
-    about = "Backup and restore tasks (this release serves health only; backup and restore come later)"
+    about = "Backup and restore tasks: binary backups to S3, MinIO, GCS or disk, and restores"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -33,6 +36,15 @@ pub struct Args {
     /// Directory for the worker's own state (the task registry); created if missing.
     #[arg(long, env = "LODESTAR_BACKUP_DATA", default_value = "bw")]
     pub data: PathBuf,
+
+    /// The cluster's encryption key (16, 24 or 32 bytes: AES-128/192/256, readable only by its
+    /// owner): with it every backup is encrypted with AES-CTR.
+    #[arg(long = "encryption_key_file", env = "LODESTAR_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// ACL: with the cluster's secret, only guardians may back up, restore or list.
+    #[command(flatten)]
+    pub acl: lodestar_acl::AclArgs,
 }
 
 impl Args {
@@ -41,46 +53,15 @@ impl Args {
         self.upstream.validate()?;
         Ok(())
     }
-}
 
-fn not_yet(what: &str) -> tonic::Status {
-    tonic::Status::unimplemented(format!(
-        "{what} is not available in this release: backup and restore come in a later release"
-    ))
-}
-
-/// `backup.Backup`. Every RPC answers `Unimplemented` until backup and restore land.
-#[derive(Debug, Default)]
-struct BackupApi;
-
-#[tonic::async_trait]
-impl Backup for BackupApi {
-    async fn start_backup(
-        &self,
-        _request: tonic::Request<BackupRequest>,
-    ) -> Result<tonic::Response<TaskRef>, tonic::Status> {
-        Err(not_yet("backup"))
-    }
-
-    async fn start_restore(
-        &self,
-        _request: tonic::Request<RestoreRequest>,
-    ) -> Result<tonic::Response<TaskRef>, tonic::Status> {
-        Err(not_yet("restore"))
-    }
-
-    async fn get_task(
-        &self,
-        _request: tonic::Request<TaskRef>,
-    ) -> Result<tonic::Response<TaskStatus>, tonic::Status> {
-        Err(not_yet("task status"))
-    }
-
-    async fn list_backups(
-        &self,
-        _request: tonic::Request<ListBackupsRequest>,
-    ) -> Result<tonic::Response<ListBackupsResponse>, tonic::Status> {
-        Err(not_yet("listing backups"))
+    fn key(&self) -> Result<Option<lodestar_crypto::EncryptionKey>, ServiceError> {
+        self.encryption_key_file
+            .as_deref()
+            .map(|path| {
+                lodestar_crypto::EncryptionKey::from_file(path)
+                    .map_err(|e| ServiceError::invalid(format!("--encryption_key_file: {e}")))
+            })
+            .transpose()
     }
 }
 
@@ -97,22 +78,53 @@ fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
 /// Runs the backup worker until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
+    let key = args.key()?;
+    let tokens = args
+        .acl
+        .tokens()
+        .map_err(ServiceError::invalid)?
+        .map(Arc::new);
     let grpc_addr = args.common.grpc_addr(ports::BACKUP_GRPC)?;
     let http_addr = args.common.http_addr(ports::BACKUP_HTTP)?;
     let grpc = serve::bind(grpc_addr, "the backup API (gRPC)").await?;
     let http = serve::bind(http_addr, "HTTP").await?;
     prepare_data_dir(&args.data)?;
+    let registry = tasks::Registry::open(&args.data.join("tasks")).map_err(|e| {
+        ServiceError::invalid(format!(
+            "opening the task registry in {}: {e}",
+            args.data.display()
+        ))
+    })?;
+    let zero = Arc::new(lodestar_client::ZeroClient::new(
+        args.upstream.zero.split(',').map(str::trim),
+    )?);
     let node = NodeHandle::new("backup-worker", format!("localhost:{}", grpc_addr.port()));
     tracing::info!(
         grpc = %grpc_addr,
         http = %http_addr,
         zero = %args.upstream.zero,
-        alpha = %args.upstream.alpha,
         data = %args.data.display(),
-        "serving; backup and restore are not available in this release"
+        encrypted = key.is_some(),
+        acl = tokens.is_some(),
+        "serving"
     );
 
-    let routes = tonic::service::Routes::new(BackupServer::new(BackupApi));
+    let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
+    tokio::spawn(backup::run_queue(
+        backup::Context {
+            zero: zero.clone(),
+            registry: registry.clone(),
+            key,
+        },
+        queue,
+    ));
+    let api = api::BackupApi {
+        zero,
+        registry,
+        tokens,
+        backups,
+    };
+    let routes = tonic::service::Routes::new(BackupServer::new(api));
     serve::serve_service(
         grpc,
         routes,
@@ -154,28 +166,5 @@ mod tests {
         prepare_data_dir(&dir).unwrap();
         assert!(dir.is_dir());
         std::fs::remove_dir_all(&base).unwrap();
-    }
-
-    #[tokio::test]
-    async fn every_rpc_says_it_is_not_available_yet() {
-        let api = BackupApi;
-        let codes = [
-            api.start_backup(tonic::Request::new(BackupRequest::default()))
-                .await
-                .unwrap_err(),
-            api.start_restore(tonic::Request::new(RestoreRequest::default()))
-                .await
-                .unwrap_err(),
-            api.get_task(tonic::Request::new(TaskRef::default()))
-                .await
-                .unwrap_err(),
-            api.list_backups(tonic::Request::new(ListBackupsRequest::default()))
-                .await
-                .unwrap_err(),
-        ];
-        for status in codes {
-            assert_eq!(status.code(), tonic::Code::Unimplemented);
-            assert!(status.message().contains("later release"), "{status:?}");
-        }
     }
 }

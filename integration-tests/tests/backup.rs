@@ -1,0 +1,390 @@
+//! Backups through the real backup worker against a real cluster: full, incrementals and
+//! forceFull to a local directory with Dgraph's manifest layout, checksums that match the
+//! files, an encrypted file that openssl decrypts and gunzip reads, bad input refused before
+//! any work, and a backup that holds exactly the state at its read_ts while writes go on.
+
+use lodestar_backup::codec::Decoder;
+use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
+use lodestar_proto::api::dgraph_client::DgraphClient;
+use lodestar_proto::api::{Mutation, Operation, Request};
+use lodestar_proto::backup::backup_client::BackupClient;
+use lodestar_proto::backup::{BackupRequest, TaskRef, TaskStatus};
+use lodestar_proto::worker::KvBatch;
+use prost::Message;
+use sha2::Digest;
+use std::path::Path;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
+    let addr = cluster.backup.as_ref().unwrap().grpc_addr();
+    BackupClient::new(lodestar_client::channel(&addr).unwrap())
+}
+
+async fn dgraph(cluster: &Cluster) -> DgraphClient<Channel> {
+    DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
+}
+
+async fn set(c: &mut DgraphClient<Channel>, rdf: &str) {
+    c.query(Request {
+        mutations: vec![Mutation {
+            set_nquads: rdf.as_bytes().to_vec(),
+            ..Default::default()
+        }],
+        commit_now: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+async fn start(b: &mut BackupClient<Channel>, dest: &str, force_full: bool) -> String {
+    b.start_backup(BackupRequest {
+        destination: dest.to_string(),
+        force_full,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .id
+}
+
+/// Waits for a task to finish; panics with its errors if it failed.
+async fn finished(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
+    for _ in 0..600 {
+        let t = b
+            .get_task(TaskRef { id: id.to_string() })
+            .await
+            .unwrap()
+            .into_inner();
+        match t.status.as_str() {
+            "Success" => return t,
+            "Failed" => panic!("task {id} failed: {:?}", t.errors),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("task {id} did not finish in 30 s");
+}
+
+/// Starts a backup and waits for it.
+async fn run_backup(b: &mut BackupClient<Channel>, dest: &str, force_full: bool) -> TaskStatus {
+    let id = start(b, dest, force_full).await;
+    finished(b, &id).await
+}
+
+fn manifests(dir: &Path) -> Vec<serde_json::Value> {
+    let raw = std::fs::read(dir.join("manifest.json")).expect("manifest.json");
+    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    v["Manifests"].as_array().unwrap().clone()
+}
+
+/// The batches of a backup file (decrypted with `key` when given).
+fn batches(path: &Path, key: Option<&lodestar_crypto::EncryptionKey>) -> Vec<KvBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    Decoder::new(file, key)
+        .unwrap()
+        .map(|frame| KvBatch::decode(frame.unwrap().as_slice()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_two_incrementals_then_force_full_to_a_local_directory() {
+    let cluster = ClusterBuilder::new().services(true).start().await.unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let dest_path = dest.path().join("backups");
+    let dest_uri = dest_path.to_str().unwrap().to_string();
+    let mut c = dgraph(&cluster).await;
+    c.alter(Operation {
+        schema: "name: string @index(exact) .\nfriend: [uid] @reverse .".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    set(
+        &mut c,
+        r#"_:a <name> "Ann" . _:b <name> "Bob" . _:a <friend> _:b ."#,
+    )
+    .await;
+    let mut b = backup_client(&cluster);
+
+    let id = start(&mut b, &dest_uri, false).await;
+    assert!(id.starts_with("0x"), "{id}");
+    let full = finished(&mut b, &id).await;
+    assert_eq!((full.kind.as_str(), full.backup_num), ("Backup", 1));
+    assert!(full.bytes_written > 0 && full.groups_done == 1, "{full:?}");
+    let m = manifests(&dest_path);
+    assert_eq!(m.len(), 1);
+    let entry = &m[0];
+    assert_eq!(entry["type"], "full");
+    assert_eq!(entry["backup_num"], 1);
+    assert_eq!(entry["version"], 2105);
+    assert_eq!(entry["compression"], "gzip");
+    assert_eq!(entry["encrypted"], false);
+    assert_eq!(entry["read_ts"], full.read_ts);
+    assert_eq!(entry["backup_id"], full.backup_id.as_str());
+    let folder = entry["path"].as_str().unwrap();
+    assert!(
+        folder.starts_with("dgraph.") && folder.len() == "dgraph.20210517.095641.969".len(),
+        "{folder}"
+    );
+    let groups = entry["groups"]["1"].as_array().unwrap();
+    assert!(groups.contains(&serde_json::json!("0-name")), "{groups:?}");
+    assert!(
+        groups.contains(&serde_json::json!("0-friend")),
+        "{groups:?}"
+    );
+    let file = &entry["files"]["1"];
+    let name = format!("r{}-g1.backup", full.read_ts);
+    assert_eq!(file["name"], name.as_str());
+    let path = dest_path.join(folder).join(&name);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(file["size"], bytes.len() as u64);
+    assert_eq!(
+        file["sha256"],
+        hex::encode(sha2::Sha256::digest(&bytes)).as_str()
+    );
+    let got = batches(&path, None);
+    assert!(got.last().unwrap().done);
+    assert_eq!(file["keys"], got.last().unwrap().count);
+    assert!(
+        got.iter().flat_map(|b| &b.kvs).all(|kv| !kv.deleted),
+        "a full backup holds no deletes"
+    );
+
+    // Two incrementals continue the series with what changed since the last one.
+    set(&mut c, r#"_:c <name> "Cy" ."#).await;
+    let first = run_backup(&mut b, &dest_uri, false).await;
+    let second = run_backup(&mut b, &dest_uri, false).await;
+    let m = manifests(&dest_path);
+    assert_eq!(m.len(), 3);
+    for (entry, (num, task)) in m[1..].iter().zip([(2, &first), (3, &second)]) {
+        assert_eq!(entry["type"], "incremental");
+        assert_eq!(entry["backup_num"], num);
+        assert_eq!(entry["backup_id"], full.backup_id.as_str());
+        assert_eq!(entry["read_ts"], task.read_ts);
+    }
+    assert!(first.read_ts > full.read_ts && second.read_ts > first.read_ts);
+    let incr = batches(
+        &dest_path
+            .join(m[1]["path"].as_str().unwrap())
+            .join(format!("r{}-g1.backup", first.read_ts)),
+        None,
+    );
+    let keys: u64 = incr.last().unwrap().count;
+    assert!(
+        keys > 0 && keys < got.last().unwrap().count + 4,
+        "an incremental holds only what changed ({keys} keys)"
+    );
+
+    // forceFull starts a new series.
+    let forced = run_backup(&mut b, &dest_uri, true).await;
+    let m = manifests(&dest_path);
+    assert_eq!(m.len(), 4);
+    assert_eq!(m[3]["type"], "full");
+    assert_eq!(m[3]["backup_num"], 1);
+    assert_ne!(m[3]["backup_id"], full.backup_id.as_str());
+    assert_eq!(m[3]["backup_id"], forced.backup_id.as_str());
+    assert!(!dest_path.join("manifest_tmp.json").exists());
+
+    // listBackups reads the same manifest.
+    let listed = b
+        .list_backups(lodestar_proto::backup::ListBackupsRequest {
+            location: dest_uri.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.manifests_json).unwrap();
+    assert_eq!(listed["Manifests"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_before_any_work() {
+    let cluster = ClusterBuilder::new().services(true).start().await.unwrap();
+    let mut b = backup_client(&cluster);
+    for (dest, code, text) in [
+        (
+            "",
+            tonic::Code::InvalidArgument,
+            "you must specify a 'destination' value",
+        ),
+        ("ftp://host/bucket", tonic::Code::InvalidArgument, "ftp"),
+        ("s3:///", tonic::Code::InvalidArgument, "bucket"),
+        ("minio:///bucket", tonic::Code::InvalidArgument, "host"),
+        ("/tmp/a/../../etc", tonic::Code::InvalidArgument, ".."),
+    ] {
+        let err = b
+            .start_backup(BackupRequest {
+                destination: dest.to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{dest}: {err:?}");
+        assert!(err.message().contains(text), "{dest}: {err:?}");
+    }
+    let err = b
+        .get_task(TaskRef { id: "0x999".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    let err = b
+        .get_task(TaskRef {
+            id: "nonsense".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_backup_decrypts_with_openssl_and_then_gunzips() {
+    let keydir = tempfile::tempdir().unwrap();
+    let key_path = keydir.path().join("enc.key");
+    let key: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    std::fs::write(&key_path, &key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cluster = ClusterBuilder::new()
+        .services(true)
+        .arg(
+            Service::BackupWorker,
+            "--encryption_key_file",
+            key_path.to_str().unwrap(),
+        )
+        .start()
+        .await
+        .unwrap();
+    let mut c = dgraph(&cluster).await;
+    set(&mut c, r#"_:a <name> "Encrypted Ann" ."#).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut b = backup_client(&cluster);
+    let task = run_backup(&mut b, dest.path().to_str().unwrap(), false).await;
+    let m = manifests(dest.path());
+    assert_eq!(m[0]["encrypted"], true);
+    let path = dest
+        .path()
+        .join(m[0]["path"].as_str().unwrap())
+        .join(format!("r{}-g1.backup", task.read_ts));
+    let raw = std::fs::read(&path).unwrap();
+    assert!(
+        !raw.windows(b"Encrypted Ann".len())
+            .any(|w| w == b"Encrypted Ann"),
+        "the value is not in the file in clear"
+    );
+    let iv = hex::encode(&raw[..16]);
+    let script = format!(
+        "tail -c +17 '{}' | openssl enc -d -aes-256-ctr -K {} -iv {} | gunzip",
+        path.display(),
+        hex::encode(&key),
+        iv
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The plain stream is frames: u64 little-endian length, then a KvBatch.
+    let mut rest = out.stdout.as_slice();
+    let mut found = false;
+    let mut last_done = false;
+    while !rest.is_empty() {
+        let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        let batch = KvBatch::decode(&rest[8..8 + len]).unwrap();
+        found |= batch
+            .kvs
+            .iter()
+            .any(|kv| kv.value.windows(13).any(|w| w == b"Encrypted Ann"));
+        last_done = batch.done;
+        rest = &rest[8 + len..];
+    }
+    assert!(found, "the decrypted stream holds the value");
+    assert!(last_done, "the last frame ends the stream");
+
+    // A key that is not the cluster's does not read it.
+    let wrong = lodestar_crypto::EncryptionKey::from_bytes(&[7u8; 32]).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let err = Decoder::new(file, Some(&wrong))
+        .unwrap()
+        .find_map(Result::err)
+        .expect("a wrong key fails");
+    assert!(err.to_string().contains("does not decompress"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_holds_exactly_the_state_at_its_read_ts_while_writes_go_on() {
+    let cluster = ClusterBuilder::new().services(true).start().await.unwrap();
+    let mut c = dgraph(&cluster).await;
+    c.alter(Operation {
+        schema: "n: int .".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let alpha = cluster.alpha_grpc();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut c = DgraphClient::new(lodestar_client::channel(&alpha).unwrap());
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 5_000 {
+                set(&mut c, &format!("_:x <n> \"{i}\" .")).await;
+                i += 1;
+            }
+            i
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dest = tempfile::tempdir().unwrap();
+    let mut b = backup_client(&cluster);
+    let task = run_backup(&mut b, dest.path().to_str().unwrap(), false).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.unwrap();
+
+    // What the cluster held at read_ts, read through the client API at that timestamp.
+    let resp = c
+        .query(Request {
+            query: "{ q(func: has(n)) { count(uid) } }".into(),
+            start_ts: task.read_ts,
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let v: serde_json::Value = serde_json::from_slice(&resp.json).unwrap();
+    let at_read_ts = v["q"][0]["count"].as_u64().unwrap();
+    assert!(
+        at_read_ts > 0 && at_read_ts < written,
+        "writes went on before and after the backup ({at_read_ts} of {written})"
+    );
+    let m = manifests(dest.path());
+    let path = dest
+        .path()
+        .join(m[0]["path"].as_str().unwrap())
+        .join(format!("r{}-g1.backup", task.read_ts));
+    let all = batches(&path, None);
+    let n_id = all
+        .iter()
+        .flat_map(|b| &b.names)
+        .find(|d| d.name == "n")
+        .map(|d| d.id)
+        .expect("the backup names predicate n");
+    let n_values = all
+        .iter()
+        .flat_map(|b| &b.kvs)
+        .filter(|kv| kv.key[0] == 1 && kv.key[1..5] == n_id.to_be_bytes())
+        .count();
+    assert_eq!(n_values as u64, at_read_ts);
+}

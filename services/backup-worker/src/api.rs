@@ -1,0 +1,189 @@
+//! `backup.Backup`: each RPC checks who calls (guardians only when ACL is on) and that
+//! enterprise features are on, then hands the work to the task queue.
+
+use crate::backup::{self, Job};
+use crate::tasks::{self, Registry, Task};
+use lodestar_backup::destination::Credentials;
+use lodestar_client::ZeroClient;
+use lodestar_proto::backup::backup_server::Backup;
+use lodestar_proto::backup::{
+    self as pb, BackupRequest, ListBackupsRequest, ListBackupsResponse, TaskRef, TaskStatus,
+};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Dgraph's answer to a backup or restore while enterprise features are off.
+pub const ENTERPRISE_OFF: &str = "you must enable enterprise features first. Supply the appropriate license file to Dgraph Zero using the HTTP endpoint";
+
+#[derive(Debug)]
+pub struct BackupApi {
+    pub zero: Arc<ZeroClient>,
+    pub registry: Registry,
+    pub tokens: Option<Arc<lodestar_acl::Tokens>>,
+    pub backups: tokio::sync::mpsc::Sender<Job>,
+}
+
+/// The request's credentials as the destination layer takes them.
+pub fn credentials(c: Option<pb::Credentials>) -> Credentials {
+    let c = c.unwrap_or_default();
+    Credentials {
+        access_key: c.access_key,
+        secret_key: c.secret_key,
+        session_token: (!c.session_token.is_empty()).then_some(c.session_token),
+        anonymous: c.anonymous,
+    }
+}
+
+impl BackupApi {
+    /// With ACL on, only guardians may run backup operations (as Dgraph's guardian-of-the-
+    /// galaxy rule says); returns who called.
+    fn guardian<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(String::new());
+        };
+        let token = req
+            .metadata()
+            .get("accessjwt")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if token.is_empty() {
+            return Err(Status::permission_denied("no accessJwt available"));
+        }
+        let claims = tokens
+            .verify_access(token, lodestar_acl::login::now())
+            .map_err(lodestar_acl::login::token_status)?;
+        if !claims.groups.iter().any(|g| g == "guardians") {
+            return Err(Status::permission_denied(format!(
+                "Only guardians are allowed access. User '{}' is not a member of guardians group.",
+                claims.userid
+            )));
+        }
+        Ok(claims.userid)
+    }
+
+    async fn enterprise(&self) -> Result<(), Status> {
+        let state = self.zero.enterprise_state().await.map_err(|e| {
+            Status::unavailable(format!(
+                "cannot ask zero whether enterprise features are on: {}",
+                e.message()
+            ))
+        })?;
+        if !state.enabled {
+            return Err(Status::failed_precondition(format!(
+                "{ENTERPRISE_OFF} ({})",
+                state.reason
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn to_status(task: &Task) -> TaskStatus {
+    TaskStatus {
+        id: task.display_id(),
+        kind: format!("{:?}", task.kind),
+        status: format!("{:?}", task.status),
+        last_updated: task.last_updated,
+        errors: task.errors.clone(),
+        bytes_written: task.bytes_written,
+        groups_done: task.groups_done,
+        groups_total: task.groups_total,
+        location: task.location.clone(),
+        read_ts: task.read_ts,
+        backup_id: task.backup_id.clone(),
+        backup_num: task.backup_num,
+    }
+}
+
+#[tonic::async_trait]
+impl Backup for BackupApi {
+    async fn start_backup(
+        &self,
+        request: Request<BackupRequest>,
+    ) -> Result<Response<TaskRef>, Status> {
+        let user = self.guardian(&request)?;
+        self.enterprise().await?;
+        let req = request.into_inner();
+        let creds = credentials(req.credentials);
+        let (destination, operator, force_full) =
+            backup::prepare(&req.destination, &creds, req.force_full)?;
+        let task = backup::create_task(&self.registry, &destination)?;
+        tracing::info!(task = task.id, destination = %destination, force_full, user = %user, "backup queued");
+        let job = Job {
+            task: task.id,
+            destination,
+            operator,
+            force_full,
+        };
+        if self.backups.try_send(job).is_err() {
+            let _ = self.registry.update(task.id, |t| {
+                t.status = tasks::Status::Failed;
+                t.errors
+                    .push("too many pending tasks, please try again later".to_string());
+            });
+            return Err(Status::resource_exhausted(
+                "too many pending tasks, please try again later",
+            ));
+        }
+        Ok(Response::new(TaskRef {
+            id: task.display_id(),
+        }))
+    }
+
+    async fn start_restore(
+        &self,
+        request: Request<pb::RestoreRequest>,
+    ) -> Result<Response<TaskRef>, Status> {
+        self.guardian(&request)?;
+        Err(Status::unimplemented(
+            "restore is not available in this release: backups can be taken, listed and followed as tasks; online and offline restore come in the next one",
+        ))
+    }
+
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
+        self.guardian(&request)?;
+        Err(Status::unimplemented(
+            "verifying a backup is not available in this release; it comes with restore",
+        ))
+    }
+
+    async fn get_task(&self, request: Request<TaskRef>) -> Result<Response<TaskStatus>, Status> {
+        self.guardian(&request)?;
+        let text = request.into_inner().id;
+        let id = tasks::parse_id(&text).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "task id {text:?} is not a number: use the id the backup or restore answered (0x… or decimal)"
+            ))
+        })?;
+        let task = self
+            .registry
+            .get(id)
+            .ok_or_else(|| Status::not_found(format!("no task with id {text}")))?;
+        Ok(Response::new(to_status(&task)))
+    }
+
+    async fn list_backups(
+        &self,
+        request: Request<ListBackupsRequest>,
+    ) -> Result<Response<ListBackupsResponse>, Status> {
+        self.guardian(&request)?;
+        let req = request.into_inner();
+        let creds = credentials(req.credentials);
+        if req.location.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "you must specify a 'location' value",
+            ));
+        }
+        let (destination, op, _) = backup::prepare(&req.location, &creds, false)?;
+        let master = lodestar_backup::manifest::read_master(&op)
+            .await
+            .map_err(|e| Status::failed_precondition(format!("{destination}: {e}")))?;
+        let manifests_json = master
+            .to_json()
+            .map_err(|e| Status::internal(format!("rendering the manifest: {e}")))?;
+        Ok(Response::new(ListBackupsResponse { manifests_json }))
+    }
+}

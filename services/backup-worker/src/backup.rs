@@ -1,0 +1,340 @@
+//! One backup, start to end.
+//!
+//! The request is checked before anything is queued (enterprise features on, destination
+//! parsed and its store reachable). Then, one backup at a time: read the location's manifest,
+//! take `read_ts` from zero, plan full or incremental (Dgraph's rules, see
+//! [`lodestar_backup::manifest::next_backup`]), stream each group's changed keys from one of
+//! its alphas into `dgraph.<time>/r<read_ts>-g<group>.backup` through the codec (framed
+//! records → gzip in parallel chunks → AES-CTR when the cluster has a key), and only when
+//! every group's file is complete append the manifest entry with each file's size and SHA-256.
+//! A backup that fails leaves no manifest entry; its partial files are removed.
+
+use crate::tasks::{Kind, Registry, Status, Task};
+use bytes::Bytes;
+use lodestar_backup::codec::{ByteSink, EncodeOptions, Encoder};
+use lodestar_backup::destination::{Credentials, Destination};
+use lodestar_backup::manifest::{self, BackupFile, BackupKind, Manifest};
+use lodestar_client::ZeroClient;
+use lodestar_crypto::EncryptionKey;
+use lodestar_proto::worker::SnapshotRequest;
+use lodestar_proto::worker::worker_client::WorkerClient;
+use prost::Message;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tonic::Status as RpcStatus;
+
+/// Backups waiting behind the one running, at most (Dgraph's limit).
+pub const MAX_PENDING: usize = 16;
+
+/// The manifest format version we write (Dgraph's v2105 layout).
+const MANIFEST_VERSION: u32 = 2105;
+
+/// A backup accepted and waiting its turn.
+#[derive(Debug)]
+pub struct Job {
+    pub task: u64,
+    pub destination: Destination,
+    pub operator: opendal::Operator,
+    pub force_full: bool,
+}
+
+/// What a backup needs from the worker.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub zero: Arc<ZeroClient>,
+    pub registry: Registry,
+    /// The cluster's encryption key: backups are encrypted exactly when it is set.
+    pub key: Option<EncryptionKey>,
+}
+
+/// An opendal writer as the codec's sink, counting bytes into the task's progress.
+struct Sink {
+    writer: opendal::Writer,
+    registry: Registry,
+    task: u64,
+}
+
+impl ByteSink for Sink {
+    async fn write(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        let n = chunk.len() as u64;
+        self.writer
+            .write(chunk)
+            .await
+            .map_err(std::io::Error::other)?;
+        self.registry.progress(self.task, |t| t.bytes_written += n);
+        Ok(())
+    }
+}
+
+/// Checks a backup request and returns the job to queue.
+pub fn prepare(
+    destination: &str,
+    credentials: &Credentials,
+    force_full: bool,
+) -> Result<(Destination, opendal::Operator, bool), RpcStatus> {
+    if destination.trim().is_empty() {
+        return Err(RpcStatus::invalid_argument(
+            "you must specify a 'destination' value",
+        ));
+    }
+    let dest =
+        Destination::parse(destination).map_err(|e| RpcStatus::invalid_argument(e.to_string()))?;
+    let op = dest
+        .operator(credentials, &|name| std::env::var(name).ok())
+        .map_err(|e| RpcStatus::invalid_argument(e.to_string()))?;
+    Ok((dest, op, force_full))
+}
+
+/// Runs queued backups one at a time until the queue closes.
+pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        let task = job.task;
+        let outcome = run(&ctx, job).await;
+        let result = ctx.registry.update(task, |t| match &outcome {
+            Ok(()) => t.status = Status::Success,
+            Err(e) => {
+                t.status = Status::Failed;
+                t.errors.push(e.clone());
+            }
+        });
+        match (&outcome, result) {
+            (_, Err(e)) => tracing::error!(task, error = %e, "recording the task's end"),
+            (Ok(()), Ok(t)) => tracing::info!(
+                task,
+                backup_id = %t.backup_id,
+                backup_num = t.backup_num,
+                read_ts = t.read_ts,
+                bytes = t.bytes_written,
+                "backup finished"
+            ),
+            (Err(e), Ok(_)) => tracing::warn!(task, error = %e, "backup failed"),
+        }
+    }
+}
+
+/// The alphas to stream from: one live member of each group that serves data.
+async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, String>, String> {
+    let state = zero
+        .state()
+        .await
+        .map_err(|e| format!("asking zero for the groups: {}", e.message()))?;
+    let mut sources = BTreeMap::new();
+    for (gid, group) in state.groups {
+        if gid == 0 {
+            continue;
+        }
+        let mut members: Vec<_> = group.members.values().filter(|m| !m.am_dead).collect();
+        members.sort_by_key(|m| (!m.leader, m.id));
+        if let Some(m) = members.first() {
+            sources.insert(gid, m.addr.clone());
+        }
+    }
+    if sources.is_empty() {
+        return Err("no alpha has joined the cluster: there is nothing to back up".to_string());
+    }
+    Ok(sources)
+}
+
+async fn run(ctx: &Context, job: Job) -> Result<(), String> {
+    let task = job.task;
+    ctx.registry
+        .update(task, |t| t.status = Status::Running)
+        .map_err(|e| format!("recording the task: {e}"))?;
+    let op = &job.operator;
+    let master = manifest::read_master(op)
+        .await
+        .map_err(|e| format!("reading the manifest at {}: {e}", job.destination))?;
+    // A leased timestamp, not a read-only one: it is new even when nothing was committed
+    // since the last backup, so a read_ts that is not above the last one can only mean zero's
+    // timestamps went back. Reads at it see every commit below it, as a transaction's do.
+    let read_ts = ctx
+        .zero
+        .timestamps(1)
+        .await
+        .map_err(|e| format!("asking zero for a read timestamp: {}", e.message()))?
+        .start_id;
+    let plan = manifest::next_backup(
+        &master.manifests,
+        job.force_full,
+        ctx.key.is_some(),
+        read_ts,
+    )
+    .map_err(|e| e.to_string())?;
+    let sources = group_sources(&ctx.zero).await?;
+    ctx.registry
+        .update(task, |t| {
+            t.read_ts = read_ts;
+            t.backup_id = plan.backup_id.clone();
+            t.backup_num = plan.backup_num;
+            t.groups_total = sources.len() as u32;
+        })
+        .map_err(|e| format!("recording the task: {e}"))?;
+    let folder = manifest::folder_name(chrono::Utc::now());
+    tracing::info!(
+        task,
+        destination = %job.destination,
+        folder = %folder,
+        read_ts,
+        since = plan.since,
+        backup_id = %plan.backup_id,
+        backup_num = plan.backup_num,
+        "backup started"
+    );
+
+    let mut files = BTreeMap::new();
+    let mut groups = BTreeMap::new();
+    let mut max_uid = 0;
+    for (&gid, addr) in &sources {
+        let written = backup_group(ctx, task, op, &folder, gid, addr, plan.since, read_ts).await;
+        let (file, predicates, group_max_uid) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // No manifest entry names the folder; remove what was written of it.
+                if let Err(cleanup) = op.delete_with(&format!("{folder}/")).recursive(true).await {
+                    tracing::warn!(task, folder = %folder, error = %cleanup, "removing a failed backup's files");
+                }
+                return Err(e);
+            }
+        };
+        files.insert(gid, file);
+        groups.insert(
+            gid,
+            predicates
+                .iter()
+                .map(|p| manifest::galaxy_name(p))
+                .collect(),
+        );
+        max_uid = max_uid.max(group_max_uid);
+        ctx.registry.progress(task, |t| t.groups_done += 1);
+    }
+    let entry = Manifest {
+        kind: plan.kind,
+        since: 0,
+        read_ts,
+        groups,
+        backup_id: plan.backup_id.clone(),
+        backup_num: plan.backup_num,
+        version: MANIFEST_VERSION,
+        path: folder,
+        encrypted: ctx.key.is_some(),
+        drop_operations: None,
+        compression: "gzip".to_string(),
+        files,
+        max_uid,
+    };
+    debug_assert!(plan.kind != BackupKind::Full || plan.backup_num == 1);
+    manifest::append(op, entry, job.destination.supports_rename())
+        .await
+        .map_err(|e| format!("writing the manifest at {}: {e}", job.destination))?;
+    Ok(())
+}
+
+/// Streams one group into its file; returns the file's record, the predicates it holds and
+/// the highest uid it mentions.
+#[allow(clippy::too_many_arguments)]
+async fn backup_group(
+    ctx: &Context,
+    task: u64,
+    op: &opendal::Operator,
+    folder: &str,
+    gid: u32,
+    addr: &str,
+    since: u64,
+    read_ts: u64,
+) -> Result<(BackupFile, Vec<String>, u64), String> {
+    let name = manifest::file_name(read_ts, gid);
+    let path = format!("{folder}/{name}");
+    let channel = lodestar_client::traced_channel(addr)
+        .map_err(|e| format!("group {gid}: alpha {addr}: {}", e.message()))?;
+    let mut alpha = WorkerClient::new(channel).max_decoding_message_size(usize::MAX);
+    let mut stream = alpha
+        .stream_snapshot(SnapshotRequest {
+            since_ts: since,
+            read_ts,
+            group_id: gid,
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "group {gid}: alpha {addr} refused the backup stream: {}",
+                e.message()
+            )
+        })?
+        .into_inner();
+    let writer = op
+        .writer(&path)
+        .await
+        .map_err(|e| format!("opening {path} for writing: {e}"))?;
+    let sink = Sink {
+        writer,
+        registry: ctx.registry.clone(),
+        task,
+    };
+    let opts = EncodeOptions {
+        key: ctx.key.clone(),
+        ..EncodeOptions::default()
+    };
+    let mut encoder = Encoder::new(sink, opts);
+    let mut last = None;
+    loop {
+        let batch = stream.message().await.map_err(|e| {
+            format!(
+                "group {gid}: the stream from alpha {addr} broke: {}",
+                e.message()
+            )
+        })?;
+        let Some(batch) = batch else { break };
+        encoder
+            .push_frame(&batch.encode_to_vec())
+            .await
+            .map_err(|e| format!("writing {path}: {e}"))?;
+        if batch.done {
+            last = Some(batch);
+            break;
+        }
+    }
+    let Some(last) = last else {
+        return Err(format!(
+            "group {gid}: the stream from alpha {addr} ended before its last batch"
+        ));
+    };
+    let (mut sink, summary) = encoder
+        .finish()
+        .await
+        .map_err(|e| format!("writing {path}: {e}"))?;
+    sink.writer
+        .close()
+        .await
+        .map_err(|e| format!("finishing {path}: {e}"))?;
+    tracing::info!(
+        task,
+        group = gid,
+        path = %path,
+        keys = last.count,
+        bytes = summary.size,
+        raw_bytes = summary.raw_bytes,
+        "backup file written"
+    );
+    Ok((
+        BackupFile {
+            name,
+            size: summary.size,
+            sha256: summary.sha256,
+            keys: last.count,
+        },
+        last.predicates,
+        last.max_uid,
+    ))
+}
+
+/// Creates the task for an accepted backup.
+pub fn create_task(registry: &Registry, destination: &Destination) -> Result<Task, RpcStatus> {
+    if registry.busy(Kind::Backup) > MAX_PENDING {
+        return Err(RpcStatus::resource_exhausted(
+            "too many pending tasks, please try again later",
+        ));
+    }
+    registry
+        .create(Kind::Backup, &destination.to_string())
+        .map_err(|e| RpcStatus::internal(format!("recording the task: {e}")))
+}

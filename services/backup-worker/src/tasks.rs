@@ -1,0 +1,262 @@
+//! The durable task registry: every backup and restore is a task with an id, a status and
+//! progress, kept as one JSON file per task under `<data>/tasks` (written to a temporary file,
+//! synced, then renamed, so a crash leaves either the old or the new record).
+//!
+//! Ids are one counter for both kinds: restores answer it as an integer `restoreId` (as
+//! Dgraph's `restoreStatus(restoreId: Int!)` takes), backups as `0x…` (as Dgraph's `taskId`);
+//! `task(input: {id})` takes either spelling. A task that was queued or running when the worker
+//! stopped is marked failed at the next start, with the reason.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How long finished tasks are kept.
+const KEEP_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    Backup,
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Queued,
+    Running,
+    Failed,
+    Success,
+}
+
+impl Status {
+    pub fn finished(self) -> bool {
+        matches!(self, Status::Failed | Status::Success)
+    }
+}
+
+/// One task as stored and reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: u64,
+    pub kind: Kind,
+    pub status: Status,
+    /// Unix seconds.
+    pub last_updated: i64,
+    pub errors: Vec<String>,
+    pub location: String,
+    pub bytes_written: u64,
+    pub groups_done: u32,
+    pub groups_total: u32,
+    pub read_ts: u64,
+    pub backup_id: String,
+    pub backup_num: u64,
+}
+
+impl Task {
+    /// The id as the API shows it: `0x…` for backups, decimal for restores.
+    pub fn display_id(&self) -> String {
+        match self.kind {
+            Kind::Backup => format!("{:#x}", self.id),
+            Kind::Restore => self.id.to_string(),
+        }
+    }
+}
+
+/// Parses `0x…` or decimal.
+pub fn parse_id(text: &str) -> Option<u64> {
+    let text = text.trim();
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The registry. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<parking_lot::Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    tasks: BTreeMap<u64, Task>,
+    next: u64,
+}
+
+impl Registry {
+    /// Opens the registry in `dir` (created if missing). Tasks a previous run left queued or
+    /// running are marked failed; finished tasks older than a week are dropped.
+    pub fn open(dir: &Path) -> std::io::Result<Registry> {
+        std::fs::create_dir_all(dir)?;
+        let mut tasks = BTreeMap::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                if path.extension().and_then(|e| e.to_str()) == Some("tmp") {
+                    let _ = std::fs::remove_file(&path);
+                }
+                continue;
+            }
+            let raw = std::fs::read(&path)?;
+            match serde_json::from_slice::<Task>(&raw) {
+                Ok(task) => {
+                    tasks.insert(task.id, task);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable task record");
+                }
+            }
+        }
+        let next = tasks.keys().next_back().map_or(1, |id| id + 1);
+        let reg = Registry {
+            inner: Arc::new(parking_lot::Mutex::new(Inner {
+                dir: dir.to_path_buf(),
+                tasks,
+                next,
+            })),
+        };
+        let cutoff = now() - KEEP_SECS;
+        let stale: Vec<Task> = reg.inner.lock().tasks.values().cloned().collect();
+        for mut task in stale {
+            if !task.status.finished() {
+                task.status = Status::Failed;
+                task.errors.push(
+                    "the backup worker stopped while this task was running; nothing it wrote was recorded in the manifest"
+                        .to_string(),
+                );
+                task.last_updated = now();
+                reg.store(task)?;
+            } else if task.last_updated < cutoff {
+                let mut inner = reg.inner.lock();
+                inner.tasks.remove(&task.id);
+                let _ = std::fs::remove_file(inner.dir.join(format!("{}.json", task.id)));
+            }
+        }
+        Ok(reg)
+    }
+
+    /// Creates a queued task.
+    pub fn create(&self, kind: Kind, location: &str) -> std::io::Result<Task> {
+        let id = {
+            let mut inner = self.inner.lock();
+            let id = inner.next;
+            inner.next += 1;
+            id
+        };
+        let task = Task {
+            id,
+            kind,
+            status: Status::Queued,
+            last_updated: now(),
+            errors: Vec::new(),
+            location: location.to_string(),
+            bytes_written: 0,
+            groups_done: 0,
+            groups_total: 0,
+            read_ts: 0,
+            backup_id: String::new(),
+            backup_num: 0,
+        };
+        self.store(task.clone())?;
+        Ok(task)
+    }
+
+    pub fn get(&self, id: u64) -> Option<Task> {
+        self.inner.lock().tasks.get(&id).cloned()
+    }
+
+    /// Whether a task of `kind` is queued or running.
+    pub fn busy(&self, kind: Kind) -> usize {
+        self.inner
+            .lock()
+            .tasks
+            .values()
+            .filter(|t| t.kind == kind && !t.status.finished())
+            .count()
+    }
+
+    /// Changes a task and stores it durably.
+    pub fn update(&self, id: u64, change: impl FnOnce(&mut Task)) -> std::io::Result<Task> {
+        let mut task = self
+            .get(id)
+            .ok_or_else(|| std::io::Error::other(format!("task {id} is not in the registry")))?;
+        change(&mut task);
+        task.last_updated = now();
+        self.store(task.clone())?;
+        Ok(task)
+    }
+
+    /// Progress that need not survive a crash (the task fails then anyway): memory only.
+    pub fn progress(&self, id: u64, change: impl FnOnce(&mut Task)) {
+        if let Some(task) = self.inner.lock().tasks.get_mut(&id) {
+            change(task);
+            task.last_updated = now();
+        }
+    }
+
+    fn store(&self, task: Task) -> std::io::Result<()> {
+        let mut inner = self.inner.lock();
+        let path = inner.dir.join(format!("{}.json", task.id));
+        let tmp = inner.dir.join(format!("{}.tmp", task.id));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&serde_json::to_vec_pretty(&task).expect("a task serializes"))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        if let Ok(dir) = std::fs::File::open(&inner.dir) {
+            let _ = dir.sync_all();
+        }
+        inner.tasks.insert(task.id, task);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_in_both_spellings() {
+        assert_eq!(parse_id("0x1f"), Some(31));
+        assert_eq!(parse_id("31"), Some(31));
+        assert_eq!(parse_id(" 7 "), Some(7));
+        assert_eq!(parse_id("0xzz"), None);
+        assert_eq!(parse_id(""), None);
+    }
+
+    #[test]
+    fn tasks_survive_a_restart_and_unfinished_ones_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let a = reg.create(Kind::Backup, "/b").unwrap();
+        let b = reg.create(Kind::Restore, "/b").unwrap();
+        assert_eq!((a.id, b.id), (1, 2));
+        assert_eq!(a.display_id(), "0x1");
+        assert_eq!(b.display_id(), "2");
+        reg.update(a.id, |t| t.status = Status::Success).unwrap();
+        reg.update(b.id, |t| t.status = Status::Running).unwrap();
+        assert_eq!(reg.busy(Kind::Restore), 1);
+        drop(reg);
+
+        let reg = Registry::open(dir.path()).unwrap();
+        assert_eq!(reg.get(a.id).unwrap().status, Status::Success);
+        let b = reg.get(b.id).unwrap();
+        assert_eq!(b.status, Status::Failed);
+        assert!(
+            b.errors[0].contains("stopped while this task was running"),
+            "{b:?}"
+        );
+        assert_eq!(reg.busy(Kind::Restore), 0);
+        assert_eq!(
+            reg.create(Kind::Backup, "/b").unwrap().id,
+            3,
+            "ids are never reused"
+        );
+    }
+}

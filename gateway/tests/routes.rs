@@ -361,14 +361,16 @@ async fn schema_types_match_dgraph_admin_schema() {
         (
             "Query",
             "health:[NodeState] state:MembershipState getUser:User getGroup:Group \
-             getCurrentUser:User queryUser:[User] queryGroup:[Group]",
+             getCurrentUser:User queryUser:[User] queryGroup:[Group] \
+             restoreStatus:RestoreStatus task:TaskPayload listBackups:[Manifest]",
         ),
         (
             "Mutation",
             "enterpriseLicense:EnterpriseLicensePayload login:LoginPayload \
              addUser:AddUserPayload addGroup:AddGroupPayload updateUser:AddUserPayload \
              updateGroup:AddGroupPayload deleteUser:DeleteUserPayload \
-             deleteGroup:DeleteGroupPayload",
+             deleteGroup:DeleteGroupPayload backup:BackupPayload restore:RestorePayload \
+             verifyBackup:VerifyBackupPayload",
         ),
         ("User", "name:String! groups:[Group]"),
         ("Group", "name:String! users:[User] rules:[Rule]"),

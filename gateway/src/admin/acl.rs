@@ -7,41 +7,23 @@
 //! Filters (`UserFilter`, `GroupFilter`), ordering and paging are applied here to the lists
 //! the auth service returns: ACL data is small, and this keeps the auth API to plain lists.
 
-use super::graphql_error;
 use super::types::{List, list};
+use super::{graphql_error, grpc_error as failed, on_behalf_of as request};
 use crate::routes::GatewayState;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use lodestar_proto::auth::{self as pb, auth_client::AuthClient};
 use lodestar_runtime::ServiceError;
 
-/// The caller's `X-Dgraph-AccessToken`, if any.
-#[derive(Clone, Debug, Default)]
-pub struct AccessToken(pub Option<String>);
+pub use super::AccessToken;
 
 /// The caller's network address, for login throttling.
 #[derive(Clone, Debug, Default)]
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-/// A call to the auth service on behalf of the GraphQL caller.
-fn request<T>(ctx: &Context<'_>, msg: T) -> async_graphql::Result<tonic::Request<T>> {
-    let mut req = tonic::Request::new(msg);
-    if let Some(token) = ctx.data_opt::<AccessToken>().and_then(|t| t.0.as_deref()) {
-        let value = token
-            .parse()
-            .map_err(|_| async_graphql::Error::new("X-Dgraph-AccessToken is not a valid token"))?;
-        req.metadata_mut().insert("accessjwt", value);
-    }
-    Ok(req)
-}
-
 fn auth(state: &GatewayState) -> Result<AuthClient<lodestar_client::TracedChannel>, ServiceError> {
     Ok(AuthClient::new(
         state.cluster.channel_to(&state.services.auth)?,
     ))
-}
-
-fn failed(e: tonic::Status) -> async_graphql::Error {
-    graphql_error(ServiceError::from(e))
 }
 
 async fn list_users(ctx: &Context<'_>, names: Vec<String>) -> async_graphql::Result<Vec<User>> {

@@ -1,8 +1,9 @@
 //! Dgraph's `/admin` GraphQL schema, served by the gateway: `health`, `state`, the
-//! `enterpriseLicense` mutation and the ACL operations ([`acl`]), with Dgraph's names and
-//! shapes.
+//! `enterpriseLicense` mutation, the ACL operations ([`acl`]) and backup and restore
+//! ([`backup`]), with Dgraph's names and shapes.
 
 pub mod acl;
+pub mod backup;
 mod convert;
 pub mod types;
 
@@ -21,12 +22,12 @@ pub type AdminSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// Every `/admin` query.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, acl::AclQuery);
+pub struct QueryRoot(Query, acl::AclQuery, backup::BackupQuery);
 
 /// Every `/admin` mutation.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, acl::AclMutation);
+pub struct MutationRoot(Mutation, acl::AclMutation, backup::BackupMutation);
 
 /// Builds the `/admin` schema over `state`'s backends.
 pub fn schema(state: GatewayState) -> AdminSchema {
@@ -44,6 +45,32 @@ pub fn schema(state: GatewayState) -> AdminSchema {
 pub(crate) fn graphql_error(e: ServiceError) -> async_graphql::Error {
     let code = format!("{:?}", e.code);
     async_graphql::Error::new(e.message).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// A failed gRPC call to a backend as a GraphQL error (see [`graphql_error`]).
+pub(crate) fn grpc_error(status: tonic::Status) -> async_graphql::Error {
+    graphql_error(ServiceError::from(status))
+}
+
+/// The caller's `X-Dgraph-AccessToken`, if any.
+#[derive(Clone, Debug, Default)]
+pub struct AccessToken(pub Option<String>);
+
+/// A gRPC request to a backend on behalf of the GraphQL caller: the caller's
+/// `X-Dgraph-AccessToken` travels as `accessjwt` metadata, and the backend decides what the
+/// caller may do.
+pub(crate) fn on_behalf_of<T>(
+    ctx: &Context<'_>,
+    msg: T,
+) -> async_graphql::Result<tonic::Request<T>> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(token) = ctx.data_opt::<AccessToken>().and_then(|t| t.0.as_deref()) {
+        let value = token
+            .parse()
+            .map_err(|_| async_graphql::Error::new("X-Dgraph-AccessToken is not a valid token"))?;
+        req.metadata_mut().insert("accessjwt", value);
+    }
+    Ok(req)
 }
 
 #[derive(Default)]

@@ -388,3 +388,136 @@ async fn a_backup_holds_exactly_the_state_at_its_read_ts_while_writes_go_on() {
         .count();
     assert_eq!(n_values as u64, at_read_ts);
 }
+
+#[path = "../../shared/backup/tests/common/seaweed.rs"]
+mod seaweed;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leaves_no_entry() {
+    let Some(s3) = seaweed::Seaweed::start(&["lodestar"]) else {
+        return;
+    };
+    // The worker takes s3:// credentials from its environment, as Dgraph's alphas do.
+    let cluster = ClusterBuilder::new()
+        .services(true)
+        .env(
+            Service::BackupWorker,
+            "AWS_ACCESS_KEY_ID",
+            seaweed::ACCESS_KEY,
+        )
+        .env(
+            Service::BackupWorker,
+            "AWS_SECRET_ACCESS_KEY",
+            seaweed::SECRET_KEY,
+        )
+        .start()
+        .await
+        .unwrap();
+    let mut c = dgraph(&cluster).await;
+    set(&mut c, r#"_:a <name> "Ann" . _:b <name> "Bob" ."#).await;
+    let mut b = backup_client(&cluster);
+    let addr = s3.address();
+
+    // minio:// with the keys in the request; full then incremental.
+    let minio = format!("minio://{addr}/lodestar/cluster-a?secure=false");
+    let keyed = |force_full| BackupRequest {
+        destination: minio.clone(),
+        credentials: Some(lodestar_proto::backup::Credentials {
+            access_key: seaweed::ACCESS_KEY.into(),
+            secret_key: seaweed::SECRET_KEY.into(),
+            ..Default::default()
+        }),
+        force_full,
+        ..Default::default()
+    };
+    let id = b.start_backup(keyed(false)).await.unwrap().into_inner().id;
+    let full = finished(&mut b, &id).await;
+    set(&mut c, r#"_:c <name> "Cy" ."#).await;
+    let id = b.start_backup(keyed(false)).await.unwrap().into_inner().id;
+    let incr = finished(&mut b, &id).await;
+    assert_eq!((full.backup_num, incr.backup_num), (1, 2));
+    assert_eq!(full.backup_id, incr.backup_id);
+
+    // What landed in the bucket, read back through the s3:// scheme with keys from the
+    // environment of this process (the same names the worker reads).
+    let dest = lodestar_backup::destination::Destination::parse(&format!(
+        "s3://{addr}/lodestar/cluster-a?secure=false"
+    ))
+    .unwrap();
+    let env = |name: &str| match name {
+        "AWS_ACCESS_KEY_ID" => Some(seaweed::ACCESS_KEY.to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some(seaweed::SECRET_KEY.to_string()),
+        _ => None,
+    };
+    let op = dest
+        .operator(&lodestar_backup::destination::Credentials::default(), &env)
+        .unwrap();
+    let master = lodestar_backup::manifest::read_master(&op).await.unwrap();
+    assert_eq!(master.manifests.len(), 2);
+    for m in &master.manifests {
+        let file = &m.files[&1];
+        let bytes = op
+            .read(&format!("{}/{}", m.path, file.name))
+            .await
+            .unwrap()
+            .to_vec();
+        assert_eq!(file.size, bytes.len() as u64);
+        assert_eq!(file.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+        let frames: Vec<KvBatch> = Decoder::new(bytes.as_slice(), None)
+            .unwrap()
+            .map(|f| KvBatch::decode(f.unwrap().as_slice()).unwrap())
+            .collect();
+        assert_eq!(frames.last().unwrap().count, file.keys);
+    }
+
+    // s3:// with the worker's environment credentials, into another prefix.
+    let s3_dest = format!("s3://{addr}/lodestar/cluster-b?secure=false");
+    let forced = run_backup(&mut b, &s3_dest, false).await;
+    assert_eq!(forced.backup_num, 1);
+    let op_b = lodestar_backup::destination::Destination::parse(&s3_dest)
+        .unwrap()
+        .operator(&lodestar_backup::destination::Credentials::default(), &env)
+        .unwrap();
+    assert_eq!(
+        lodestar_backup::manifest::read_master(&op_b)
+            .await
+            .unwrap()
+            .manifests
+            .len(),
+        1
+    );
+
+    // A wrong secret: the task fails with the store's refusal and the manifest is unchanged.
+    let mut wrong = keyed(false);
+    wrong.credentials.as_mut().unwrap().secret_key = "not-the-secret".into();
+    let id = b.start_backup(wrong).await.unwrap().into_inner().id;
+    let mut failed = None;
+    for _ in 0..600 {
+        let t = b
+            .get_task(TaskRef { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        if t.status == "Failed" || t.status == "Success" {
+            failed = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = failed.expect("the task ends");
+    assert_eq!(failed.status, "Failed", "{failed:?}");
+    assert!(!failed.errors.is_empty());
+    assert!(
+        !failed.errors.join(" ").contains("not-the-secret"),
+        "secrets never appear in errors"
+    );
+    assert_eq!(
+        lodestar_backup::manifest::read_master(&op)
+            .await
+            .unwrap()
+            .manifests
+            .len(),
+        2,
+        "a failed backup adds no manifest entry"
+    );
+}

@@ -12,7 +12,7 @@
 
 mod admin;
 
-use lodestar_acl::login::{Credentials, Directory, FoundUser, Login, now, token_status};
+use lodestar_acl::login::{Credentials, Directory, FoundUser, Login, now};
 use lodestar_acl::{AccessClaims, Tokens};
 use lodestar_client::{TracedChannel, ZeroClient};
 use lodestar_proto::api::dgraph_client::DgraphClient;
@@ -76,38 +76,18 @@ impl Acl {
             .map_err(|e| Status::internal(format!("signing a service token: {e}")))
     }
 
-    /// The caller's verified access token (`accessjwt` metadata). Without one the answer is
-    /// Dgraph's PermissionDenied "no accessJwt available".
+    /// The caller's verified access token (`accessjwt` metadata).
     pub fn caller<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
-        let token = req
-            .metadata()
-            .get("accessjwt")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if token.is_empty() {
-            return Err(Status::permission_denied("no accessJwt available"));
-        }
-        self.tokens()
-            .verify_access(token, now())
-            .map_err(token_status)
+        lodestar_acl::login::caller(self.tokens(), req.metadata())
     }
 
     /// The caller, who must be a guardian.
     pub fn guardian<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
-        let claims = self.caller(req)?;
-        if !is_guardian(&claims) {
-            return Err(Status::permission_denied(format!(
-                "Only guardians are allowed access. User '{}' is not a member of guardians group.",
-                claims.userid
-            )));
-        }
-        Ok(claims)
+        lodestar_acl::login::guardian(self.tokens(), req.metadata())
     }
 }
 
-pub(crate) fn is_guardian(claims: &AccessClaims) -> bool {
-    claims.groups.iter().any(|g| g == "guardians")
-}
+pub(crate) use lodestar_acl::login::is_guardian;
 
 #[tonic::async_trait]
 impl Directory for Acl {

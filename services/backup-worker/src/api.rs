@@ -38,40 +38,17 @@ impl BackupApi {
     /// With ACL on, only guardians may run backup operations (as Dgraph's guardian-of-the-
     /// galaxy rule says); returns who called.
     fn guardian<T>(&self, req: &Request<T>) -> Result<String, Status> {
-        let Some(tokens) = &self.tokens else {
-            return Ok(String::new());
-        };
-        let token = req
-            .metadata()
-            .get("accessjwt")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if token.is_empty() {
-            return Err(Status::permission_denied("no accessJwt available"));
+        match &self.tokens {
+            Some(tokens) => Ok(lodestar_acl::login::guardian(tokens, req.metadata())?.userid),
+            None => Ok(String::new()),
         }
-        let claims = tokens
-            .verify_access(token, lodestar_acl::login::now())
-            .map_err(lodestar_acl::login::token_status)?;
-        if !claims.groups.iter().any(|g| g == "guardians") {
-            return Err(Status::permission_denied(format!(
-                "Only guardians are allowed access. User '{}' is not a member of guardians group.",
-                claims.userid
-            )));
-        }
-        Ok(claims.userid)
     }
 
     async fn enterprise(&self) -> Result<(), Status> {
-        let state = self.zero.enterprise_state().await.map_err(|e| {
-            Status::unavailable(format!(
-                "cannot ask zero whether enterprise features are on: {}",
-                e.message()
-            ))
-        })?;
-        if !state.enabled {
+        let (enabled, reason) = lodestar_acl::login::enterprise_state(&self.zero).await?;
+        if !enabled {
             return Err(Status::failed_precondition(format!(
-                "{ENTERPRISE_OFF} ({})",
-                state.reason
+                "{ENTERPRISE_OFF} ({reason})"
             )));
         }
         Ok(())

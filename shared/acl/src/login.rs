@@ -11,7 +11,7 @@
 //! password or token is ever logged.
 
 use crate::throttle::{self, Throttle};
-use crate::{TokenError, Tokens};
+use crate::{AccessClaims, TokenError, Tokens};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tonic::Status;
@@ -104,6 +104,43 @@ pub fn now() -> i64 {
 /// A token problem as gRPC Unauthenticated with Dgraph's text.
 pub fn token_status(e: TokenError) -> Status {
     Status::unauthenticated(e.to_string())
+}
+
+/// The caller's verified access token, from the `accessjwt` gRPC metadata. Without one the
+/// answer is Dgraph's PermissionDenied "no accessJwt available"; a bad one is Unauthenticated
+/// with Dgraph's text.
+pub fn caller(
+    tokens: &Tokens,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<AccessClaims, Status> {
+    let token = metadata
+        .get("accessjwt")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(Status::permission_denied("no accessJwt available"));
+    }
+    tokens.verify_access(token, now()).map_err(token_status)
+}
+
+/// Whether the token's groups include `guardians`.
+pub fn is_guardian(claims: &AccessClaims) -> bool {
+    claims.groups.iter().any(|g| g == "guardians")
+}
+
+/// The caller (see [`caller`]), who must be a guardian, else Dgraph's PermissionDenied text.
+pub fn guardian(
+    tokens: &Tokens,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<AccessClaims, Status> {
+    let claims = caller(tokens, metadata)?;
+    if !is_guardian(&claims) {
+        return Err(Status::permission_denied(format!(
+            "Only guardians are allowed access. User '{}' is not a member of guardians group.",
+            claims.userid
+        )));
+    }
+    Ok(claims)
 }
 
 /// Asks zero whether enterprise features are on (and if not, why): what

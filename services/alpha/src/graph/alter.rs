@@ -11,6 +11,16 @@ use lodestar_types::schema::{self, PredicateSchema, reserved};
 use lodestar_types::tokenizer;
 use std::collections::BTreeMap;
 
+/// Every kind of key: what `drop_all` and a restore replace.
+pub(super) const ALL_KINDS: [KeyKind; 6] = [
+    KeyKind::Data,
+    KeyKind::Index,
+    KeyKind::Reverse,
+    KeyKind::Count,
+    KeyKind::Schema,
+    KeyKind::Type,
+];
+
 const DATA_KINDS: [KeyKind; 4] = [
     KeyKind::Data,
     KeyKind::Index,
@@ -188,17 +198,7 @@ impl Graph {
     pub async fn drop_all(&self) -> Result<(), GraphError> {
         {
             let _apply = self.commits.write().await;
-            let writes = self.tombstones(
-                &[
-                    KeyKind::Data,
-                    KeyKind::Index,
-                    KeyKind::Reverse,
-                    KeyKind::Count,
-                    KeyKind::Schema,
-                    KeyKind::Type,
-                ],
-                None,
-            )?;
+            let writes = self.tombstones(&ALL_KINDS, None)?;
             self.write_locked(writes).await?;
             *self.schema.write() = Schema::default();
         }

@@ -217,17 +217,7 @@ impl Graph {
             .write_meta(&[Write::put(RESTORING, ts.to_be_bytes())], true)?;
         let mut pending = Vec::new();
         if drop_all {
-            pending = self.tombstones(
-                &[
-                    KeyKind::Data,
-                    KeyKind::Index,
-                    KeyKind::Reverse,
-                    KeyKind::Count,
-                    KeyKind::Schema,
-                    KeyKind::Type,
-                ],
-                None,
-            )?;
+            pending = self.tombstones(&super::alter::ALL_KINDS, None)?;
         }
         let mut restore = Restore {
             ts,

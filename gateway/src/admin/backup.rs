@@ -31,19 +31,77 @@ const MAX_REPLY_BYTES: usize = 64 << 20;
 
 // ---- inputs ----
 
-/// Dgraph's `BackupInput`.
-#[derive(Clone, Debug, InputObject)]
-pub struct BackupInput {
-    /// Destination for the backup: e.g. Minio or S3 bucket.
-    pub destination: String,
+/// The credential fields of every input that names a location (Dgraph's names); empty ones
+/// leave the choice to the worker's environment.
+#[derive(Clone, Debug, Default, InputObject)]
+pub struct CredentialFields {
     /// Access key credential for the destination.
     pub access_key: Option<String>,
     /// Secret key credential for the destination.
     pub secret_key: Option<String>,
     /// AWS session token, if required.
     pub session_token: Option<String>,
-    /// Set to true to allow backing up to S3 or Minio bucket that requires no credentials.
+    /// Set to true to use an S3 or Minio bucket that requires no credentials.
     pub anonymous: Option<bool>,
+}
+
+impl CredentialFields {
+    /// The credentials given, or none (the worker then uses its own).
+    fn into_proto(self) -> Option<pb::Credentials> {
+        let creds = pb::Credentials {
+            access_key: text(self.access_key),
+            secret_key: text(self.secret_key),
+            session_token: text(self.session_token),
+            anonymous: self.anonymous.unwrap_or(false),
+        };
+        (creds != pb::Credentials::default()).then_some(creds)
+    }
+}
+
+/// The key fields of `restore` and `verifyBackup` (Dgraph's names).
+#[derive(Clone, Debug, Default, InputObject)]
+pub struct KeyFields {
+    /// Path to the key file needed to decrypt the backup.
+    pub encryption_key_file: Option<String>,
+    /// Vault server address where the key is stored.
+    pub vault_addr: Option<String>,
+    /// Path to the Vault RoleID file.
+    #[graphql(name = "vaultRoleIDFile")]
+    pub vault_role_id_file: Option<String>,
+    /// Path to the Vault SecretID file.
+    #[graphql(name = "vaultSecretIDFile")]
+    pub vault_secret_id_file: Option<String>,
+    /// Vault kv store path where the key lives.
+    pub vault_path: Option<String>,
+    /// Vault kv store field whose value is the key.
+    pub vault_field: Option<String>,
+    /// Vault kv store field's format. Must be "base64" or "raw".
+    pub vault_format: Option<String>,
+}
+
+impl KeyFields {
+    /// Where the key comes from, or none for an unencrypted backup (or the worker's defaults).
+    fn into_source(self) -> Option<pb::KeySource> {
+        let key = pb::KeySource {
+            key_file: text(self.encryption_key_file),
+            vault_addr: text(self.vault_addr),
+            vault_role_id_file: text(self.vault_role_id_file),
+            vault_secret_id_file: text(self.vault_secret_id_file),
+            vault_path: text(self.vault_path),
+            vault_field: text(self.vault_field),
+            vault_format: text(self.vault_format),
+        };
+        (key != pb::KeySource::default()).then_some(key)
+    }
+}
+
+/// Dgraph's `BackupInput`.
+#[derive(Clone, Debug, InputObject)]
+pub struct BackupInput {
+    /// Destination for the backup: e.g. Minio or S3 bucket.
+    pub destination: String,
+    #[graphql(flatten)]
+    pub credentials: CredentialFields,
     /// Force a full backup instead of an incremental backup.
     pub force_full: Option<bool>,
 }
@@ -65,30 +123,10 @@ pub struct RestoreInput {
     pub incremental_from: Option<i32>,
     /// Dgraph's partial restore that leaves the cluster draining; not supported.
     pub is_partial: Option<bool>,
-    /// Path to the key file needed to decrypt the backup.
-    pub encryption_key_file: Option<String>,
-    /// Vault server address where the key is stored.
-    pub vault_addr: Option<String>,
-    /// Path to the Vault RoleID file.
-    #[graphql(name = "vaultRoleIDFile")]
-    pub vault_role_id_file: Option<String>,
-    /// Path to the Vault SecretID file.
-    #[graphql(name = "vaultSecretIDFile")]
-    pub vault_secret_id_file: Option<String>,
-    /// Vault kv store path where the key lives.
-    pub vault_path: Option<String>,
-    /// Vault kv store field whose value is the key.
-    pub vault_field: Option<String>,
-    /// Vault kv store field's format. Must be "base64" or "raw".
-    pub vault_format: Option<String>,
-    /// Access key credential for the destination.
-    pub access_key: Option<String>,
-    /// Secret key credential for the destination.
-    pub secret_key: Option<String>,
-    /// AWS session token, if required.
-    pub session_token: Option<String>,
-    /// Set to true to allow restoring from an S3 or Minio bucket that requires no credentials.
-    pub anonymous: Option<bool>,
+    #[graphql(flatten)]
+    pub key: KeyFields,
+    #[graphql(flatten)]
+    pub credentials: CredentialFields,
 }
 
 /// Dgraph's `TaskInput`.
@@ -103,14 +141,8 @@ pub struct TaskInput {
 pub struct ListBackupsInput {
     /// Destination for the backup: e.g. Minio or S3 bucket.
     pub location: String,
-    /// Access key credential for the destination.
-    pub access_key: Option<String>,
-    /// Secret key credential for the destination.
-    pub secret_key: Option<String>,
-    /// AWS session token, if required.
-    pub session_token: Option<String>,
-    /// Whether the destination doesn't require credentials (e.g. S3 public bucket).
-    pub anonymous: Option<bool>,
+    #[graphql(flatten)]
+    pub credentials: CredentialFields,
 }
 
 /// Input of our `verifyBackup`: which series to check and how to read it, as for `restore`.
@@ -122,33 +154,11 @@ pub struct VerifyBackupInput {
     pub backup_id: Option<String>,
     /// Check the series up to this backup number; the whole series if zero or missing.
     pub backup_num: Option<i32>,
-    /// Path to the key file that decrypts the backup.
-    pub encryption_key_file: Option<String>,
-    /// Vault server address where the key is stored.
-    pub vault_addr: Option<String>,
-    /// Path to the Vault RoleID file.
-    #[graphql(name = "vaultRoleIDFile")]
-    pub vault_role_id_file: Option<String>,
-    /// Path to the Vault SecretID file.
-    #[graphql(name = "vaultSecretIDFile")]
-    pub vault_secret_id_file: Option<String>,
-    /// Vault kv store path where the key lives.
-    pub vault_path: Option<String>,
-    /// Vault kv store field whose value is the key.
-    pub vault_field: Option<String>,
-    /// Vault kv store field's format: "base64" or "raw".
-    pub vault_format: Option<String>,
-    /// Access key credential for the location.
-    pub access_key: Option<String>,
-    /// Secret key credential for the location.
-    pub secret_key: Option<String>,
-    /// AWS session token, if required.
-    pub session_token: Option<String>,
-    /// Whether the location requires no credentials.
-    pub anonymous: Option<bool>,
+    #[graphql(flatten)]
+    pub key: KeyFields,
+    #[graphql(flatten)]
+    pub credentials: CredentialFields,
 }
-
-// ---- outputs ----
 
 /// Dgraph's `BackupPayload`.
 #[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
@@ -348,49 +358,6 @@ pub struct VerifyBackupPayload {
 
 fn text(value: Option<String>) -> String {
     value.unwrap_or_default()
-}
-
-/// The credentials given, or none (the worker then uses its own).
-fn credentials(
-    access_key: Option<String>,
-    secret_key: Option<String>,
-    session_token: Option<String>,
-    anonymous: Option<bool>,
-) -> Option<pb::Credentials> {
-    let creds = pb::Credentials {
-        access_key: text(access_key),
-        secret_key: text(secret_key),
-        session_token: text(session_token),
-        anonymous: anonymous.unwrap_or(false),
-    };
-    (creds != pb::Credentials::default()).then_some(creds)
-}
-
-/// The key fields of `restore` and `verifyBackup`.
-struct KeyFields {
-    encryption_key_file: Option<String>,
-    vault_addr: Option<String>,
-    vault_role_id_file: Option<String>,
-    vault_secret_id_file: Option<String>,
-    vault_path: Option<String>,
-    vault_field: Option<String>,
-    vault_format: Option<String>,
-}
-
-impl KeyFields {
-    /// Where the key comes from, or none for an unencrypted backup (or the worker's defaults).
-    fn into_source(self) -> Option<pb::KeySource> {
-        let key = pb::KeySource {
-            key_file: text(self.encryption_key_file),
-            vault_addr: text(self.vault_addr),
-            vault_role_id_file: text(self.vault_role_id_file),
-            vault_secret_id_file: text(self.vault_secret_id_file),
-            vault_path: text(self.vault_path),
-            vault_field: text(self.vault_field),
-            vault_format: text(self.vault_format),
-        };
-        (key != pb::KeySource::default()).then_some(key)
-    }
 }
 
 /// The refusals Dgraph's restore options we do not implement get, before anything is asked.
@@ -598,12 +565,7 @@ impl BackupQuery {
     ) -> async_graphql::Result<List<Manifest>> {
         let req = pb::ListBackupsRequest {
             location: input.location,
-            credentials: credentials(
-                input.access_key,
-                input.secret_key,
-                input.session_token,
-                input.anonymous,
-            ),
+            credentials: input.credentials.into_proto(),
         };
         let resp = worker(ctx)?
             .list_backups(on_behalf_of(ctx, req)?)
@@ -634,12 +596,7 @@ impl BackupMutation {
         }
         let req = pb::BackupRequest {
             destination: input.destination,
-            credentials: credentials(
-                input.access_key,
-                input.secret_key,
-                input.session_token,
-                input.anonymous,
-            ),
+            credentials: input.credentials.into_proto(),
             force_full: input.force_full.unwrap_or(false),
             // The worker fills this in from the token it verifies.
             requested_by: String::new(),
@@ -665,26 +622,12 @@ impl BackupMutation {
         input: RestoreInput,
     ) -> async_graphql::Result<Option<RestorePayload>> {
         check_restore_options(&input).map_err(graphql_error)?;
-        let key = KeyFields {
-            encryption_key_file: input.encryption_key_file,
-            vault_addr: input.vault_addr,
-            vault_role_id_file: input.vault_role_id_file,
-            vault_secret_id_file: input.vault_secret_id_file,
-            vault_path: input.vault_path,
-            vault_field: input.vault_field,
-            vault_format: input.vault_format,
-        };
         let req = pb::RestoreRequest {
             location: input.location,
             backup_id: text(input.backup_id),
             backup_num: i64::from(input.backup_num.unwrap_or(0)),
-            credentials: credentials(
-                input.access_key,
-                input.secret_key,
-                input.session_token,
-                input.anonymous,
-            ),
-            key: key.into_source(),
+            credentials: input.credentials.into_proto(),
+            key: input.key.into_source(),
             requested_by: String::new(),
         };
         let task = worker(ctx)?
@@ -716,26 +659,12 @@ impl BackupMutation {
         ctx: &Context<'_>,
         input: VerifyBackupInput,
     ) -> async_graphql::Result<Option<VerifyBackupPayload>> {
-        let key = KeyFields {
-            encryption_key_file: input.encryption_key_file,
-            vault_addr: input.vault_addr,
-            vault_role_id_file: input.vault_role_id_file,
-            vault_secret_id_file: input.vault_secret_id_file,
-            vault_path: input.vault_path,
-            vault_field: input.vault_field,
-            vault_format: input.vault_format,
-        };
         let req = pb::VerifyRequest {
             location: input.location,
             backup_id: text(input.backup_id),
             backup_num: i64::from(input.backup_num.unwrap_or(0)),
-            credentials: credentials(
-                input.access_key,
-                input.secret_key,
-                input.session_token,
-                input.anonymous,
-            ),
-            key: key.into_source(),
+            credentials: input.credentials.into_proto(),
+            key: input.key.into_source(),
         };
         let resp = worker(ctx)?
             .verify(on_behalf_of(ctx, req)?)
@@ -801,19 +730,18 @@ mod tests {
 
     #[test]
     fn empty_credentials_and_keys_are_left_to_the_worker() {
-        assert_eq!(credentials(None, None, None, None), None);
-        assert_eq!(credentials(None, None, None, Some(false)), None);
-        assert!(credentials(None, None, None, Some(true)).unwrap().anonymous);
-        let none = KeyFields {
-            encryption_key_file: None,
-            vault_addr: None,
-            vault_role_id_file: None,
-            vault_secret_id_file: None,
-            vault_path: None,
-            vault_field: None,
-            vault_format: None,
+        assert_eq!(CredentialFields::default().into_proto(), None);
+        let not_anonymous = CredentialFields {
+            anonymous: Some(false),
+            ..Default::default()
         };
-        assert_eq!(none.into_source(), None);
+        assert_eq!(not_anonymous.into_proto(), None);
+        let anonymous = CredentialFields {
+            anonymous: Some(true),
+            ..Default::default()
+        };
+        assert!(anonymous.into_proto().unwrap().anonymous);
+        assert_eq!(KeyFields::default().into_source(), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! where they are checked). Files that other users can read are refused: anyone who reads the
 //! key can mint a guardian's token.
 
+use lodestar_crypto::private_file::PrivateFileError;
 use std::path::Path;
 
 /// The shortest HS256 secret accepted, in bytes (Dgraph's minimum too).
@@ -109,25 +110,10 @@ impl SigningKey {
 
 /// Reads a file that must not be accessible to other users.
 fn read_private(path: &Path) -> Result<Vec<u8>, SecretError> {
-    let unreadable = |e: std::io::Error| SecretError::Unreadable {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o007 != 0 {
-            return Err(SecretError::WorldReadable {
-                path: path.display().to_string(),
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    std::fs::read(path).map_err(unreadable)
+    lodestar_crypto::private_file::read_private(path, 0o007).map_err(|e| match e {
+        PrivateFileError::Unreadable { path, reason } => SecretError::Unreadable { path, reason },
+        PrivateFileError::TooOpen { path, mode } => SecretError::WorldReadable { path, mode },
+    })
 }
 
 #[cfg(test)]

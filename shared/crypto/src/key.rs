@@ -1,5 +1,6 @@
 //! AES keys and the key file: 16, 24 or 32 bytes exactly, in a file only its owner can read.
 
+use crate::private_file::PrivateFileError;
 use std::path::Path;
 
 /// Why an encryption key cannot be had. Messages say what failed and how to fix it; they never
@@ -150,25 +151,10 @@ impl EncryptionKey {
 /// Reads a secret file, refusing it when group or others can read it (stricter than the ACL
 /// secret check, which only refuses world-readable files: an encryption key opens all the data).
 pub(crate) fn read_private(path: &Path) -> Result<Vec<u8>, KeyError> {
-    let unreadable = |e: std::io::Error| KeyError::Unreadable {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::TooOpen {
-                path: path.display().to_string(),
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    std::fs::read(path).map_err(unreadable)
+    crate::private_file::read_private(path, 0o077).map_err(|e| match e {
+        PrivateFileError::Unreadable { path, reason } => KeyError::Unreadable { path, reason },
+        PrivateFileError::TooOpen { path, mode } => KeyError::TooOpen { path, mode },
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! errors name files, sizes and modes, never contents.
 
 mod key;
+pub mod private_file;
 mod stream;
 pub mod vault;
 

@@ -20,6 +20,9 @@ pub struct DgraphApi {
     pub graph: Arc<Graph>,
     /// Zero's cluster-wide draining flag, refreshed in the background.
     pub draining: Arc<AtomicBool>,
+    /// Asked again before a request is refused for draining, so the end of draining (after a
+    /// restore, say) is seen at once rather than at the next background refresh.
+    pub zero: Arc<lodestar_client::ZeroClient>,
     /// Token issue and checks, when ACL is on.
     pub acl: Option<crate::login::AclConfig>,
 }
@@ -60,7 +63,12 @@ impl DgraphApi {
             .map_err(crate::login::token_status)
     }
 
-    fn check_draining(&self) -> Result<(), Status> {
+    async fn check_draining(&self) -> Result<(), Status> {
+        if self.draining.load(Ordering::Relaxed)
+            && let Ok(state) = self.zero.state().await
+        {
+            self.draining.store(state.draining, Ordering::Relaxed);
+        }
         if self.draining.load(Ordering::Relaxed) {
             return Err(Status::unavailable(
                 "the cluster is draining (set by an operator through zero or /admin draining): queries and mutations are refused until it is turned off",
@@ -262,7 +270,7 @@ impl Dgraph for DgraphApi {
         request: tonic::Request<Request>,
     ) -> Result<tonic::Response<Response>, Status> {
         let started = Instant::now();
-        self.check_draining()?;
+        self.check_draining().await?;
         let caller = self.authenticate(&request)?;
         let req = request.into_inner();
         let graph = &self.graph;
@@ -400,7 +408,7 @@ impl Dgraph for DgraphApi {
         &self,
         request: tonic::Request<Operation>,
     ) -> Result<tonic::Response<Payload>, Status> {
-        self.check_draining()?;
+        self.check_draining().await?;
         let caller = self.authenticate(&request)?;
         let op = request.into_inner();
         use api::operation::DropOp;

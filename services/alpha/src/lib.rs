@@ -149,6 +149,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let api = api::DgraphApi {
         graph: graph.clone(),
         draining,
+        zero: zero.clone(),
         acl,
     };
     let public = tonic::service::Routes::new(

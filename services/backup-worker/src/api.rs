@@ -2,7 +2,8 @@
 //! enterprise features are on, then hands the work to the task queue.
 
 use crate::backup::{self, Job};
-use crate::tasks::{self, Registry, Task};
+use crate::restore::{self, Depth};
+use crate::tasks::{self, Kind, Registry, Task};
 use lodestar_backup::destination::Credentials;
 use lodestar_client::ZeroClient;
 use lodestar_proto::backup::backup_server::Backup;
@@ -21,6 +22,10 @@ pub struct BackupApi {
     pub registry: Registry,
     pub tokens: Option<Arc<lodestar_acl::Tokens>>,
     pub backups: tokio::sync::mpsc::Sender<Job>,
+    /// What restores need (zero, the registry, the cluster's key).
+    pub context: backup::Context,
+    /// Held by the restore that runs: one at a time.
+    pub restoring: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The request's credentials as the destination layer takes them.
@@ -53,6 +58,52 @@ impl BackupApi {
         }
         Ok(())
     }
+
+    /// Reads a restore's or a verify's location and chooses its series, and the key to read
+    /// it with (the request's, else the cluster's own).
+    async fn open_series(
+        &self,
+        location: &str,
+        request_credentials: Option<pb::Credentials>,
+        backup_id: &str,
+        backup_num: i64,
+        key: Option<&pb::KeySource>,
+    ) -> Result<Series, Status> {
+        if location.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "you must specify a 'location' value",
+            ));
+        }
+        if backup_num < 0 {
+            return Err(Status::invalid_argument(
+                lodestar_backup::manifest::SelectError::NegativeBackupNum.to_string(),
+            ));
+        }
+        let creds = credentials(request_credentials);
+        let (destination, operator, _) = backup::prepare(location, &creds, false)?;
+        let series = restore::choose(&operator, &destination, backup_id, backup_num).await?;
+        let key = match restore::resolve_key(key)
+            .await
+            .map_err(Status::invalid_argument)?
+        {
+            Some(key) => Some(key),
+            None => self.context.key.clone(),
+        };
+        restore::check_readable(&series, key.as_ref())?;
+        Ok(Series {
+            destination,
+            operator,
+            series,
+            key,
+        })
+    }
+}
+
+struct Series {
+    destination: lodestar_backup::destination::Destination,
+    operator: opendal::Operator,
+    series: Vec<lodestar_backup::manifest::Manifest>,
+    key: Option<lodestar_crypto::EncryptionKey>,
 }
 
 fn to_status(task: &Task) -> TaskStatus {
@@ -111,10 +162,56 @@ impl Backup for BackupApi {
         &self,
         request: Request<pb::RestoreRequest>,
     ) -> Result<Response<TaskRef>, Status> {
-        self.guardian(&request)?;
-        Err(Status::unimplemented(
-            "restore is not available in this release: backups can be taken, listed and followed as tasks; online and offline restore come in the next one",
-        ))
+        let user = self.guardian(&request)?;
+        self.enterprise().await?;
+        let req = request.into_inner();
+        let running = self
+            .restoring
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| Status::failed_precondition(restore::RESTORE_RUNNING))?;
+        let Series {
+            destination,
+            operator,
+            series,
+            key,
+        } = self
+            .open_series(
+                &req.location,
+                req.credentials,
+                &req.backup_id,
+                req.backup_num,
+                req.key.as_ref(),
+            )
+            .await?;
+        let task = self
+            .registry
+            .create(Kind::Restore, &destination.to_string())
+            .map_err(|e| Status::internal(format!("recording the task: {e}")))?;
+        let last = series.last().expect("a chosen series is never empty");
+        tracing::info!(
+            task = task.id,
+            location = %destination,
+            backup_id = %last.backup_id,
+            backup_num = last.backup_num,
+            user = %user,
+            "restore accepted"
+        );
+        let job = restore::Job {
+            task: task.id,
+            destination,
+            operator,
+            series,
+            key,
+        };
+        let ctx = self.context.clone();
+        tokio::spawn(async move {
+            restore::run(ctx, job).await;
+            drop(running);
+        });
+        Ok(Response::new(TaskRef {
+            id: task.display_id(),
+        }))
     }
 
     async fn verify(
@@ -122,9 +219,29 @@ impl Backup for BackupApi {
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
         self.guardian(&request)?;
-        Err(Status::unimplemented(
-            "verifying a backup is not available in this release; it comes with restore",
-        ))
+        let req = request.into_inner();
+        let Series {
+            operator,
+            series,
+            key,
+            ..
+        } = self
+            .open_series(
+                &req.location,
+                req.credentials,
+                &req.backup_id,
+                req.backup_num,
+                req.key.as_ref(),
+            )
+            .await?;
+        let files = restore::check_series(&operator, &series, key.as_ref(), Depth::Full, |_| {})
+            .await
+            .map_err(Status::data_loss)?;
+        Ok(Response::new(pb::VerifyResponse {
+            backup_id: series[0].backup_id.clone(),
+            backup_nums: series.iter().map(|m| m.backup_num).collect(),
+            files,
+        }))
     }
 
     async fn get_task(&self, request: Request<TaskRef>) -> Result<Response<TaskStatus>, Status> {

@@ -113,7 +113,7 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
 }
 
 /// The alphas to stream from: one live member of each group that serves data.
-async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, String>, String> {
+pub(crate) async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, String>, String> {
     let state = zero
         .state()
         .await

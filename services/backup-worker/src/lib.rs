@@ -10,6 +10,8 @@
 
 pub mod api;
 pub mod backup;
+pub mod offline;
+pub mod restore;
 pub mod tasks;
 
 use lodestar_proto::backup::backup_server::BackupServer;
@@ -45,6 +47,10 @@ pub struct Args {
     /// ACL: with the cluster's secret, only guardians may back up, restore or list.
     #[command(flatten)]
     pub acl: lodestar_acl::AclArgs,
+
+    /// An offline command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<offline::Command>,
 }
 
 impl Args {
@@ -109,20 +115,21 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         "serving"
     );
 
+    let context = backup::Context {
+        zero: zero.clone(),
+        registry: registry.clone(),
+        key,
+    };
+    tokio::spawn(undrain_after_cut_off_restores(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
-    tokio::spawn(backup::run_queue(
-        backup::Context {
-            zero: zero.clone(),
-            registry: registry.clone(),
-            key,
-        },
-        queue,
-    ));
+    tokio::spawn(backup::run_queue(context.clone(), queue));
     let api = api::BackupApi {
         zero,
         registry,
         tokens,
         backups,
+        context,
+        restoring: Default::default(),
     };
     let routes = tonic::service::Routes::new(BackupServer::new(api));
     serve::serve_service(
@@ -134,6 +141,38 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         shutdown,
     )
     .await
+}
+
+/// A restore cut off by a stop of the worker may have left the cluster draining: turn it off
+/// (retrying until zero answers), as the restore would have.
+async fn undrain_after_cut_off_restores(ctx: backup::Context) {
+    let cut_off: Vec<_> = ctx
+        .registry
+        .take_interrupted()
+        .into_iter()
+        .filter(|t| t.drained)
+        .collect();
+    if cut_off.is_empty() {
+        return;
+    }
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match ctx.zero.set_draining(false).await {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e.message(), "turning off the draining a cut-off restore left on; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+    for task in cut_off {
+        let _ = ctx.registry.update(task.id, |t| t.drained = false);
+        tracing::warn!(
+            task = task.id,
+            "draining turned off after a restore that was cut off"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ pub struct Task {
     pub read_ts: u64,
     pub backup_id: String,
     pub backup_num: u64,
+    /// Restores: this task turned the cluster's draining on and must turn it off again, also
+    /// when the worker stopped before it could.
+    #[serde(default)]
+    pub drained: bool,
 }
 
 impl Task {
@@ -88,6 +92,8 @@ struct Inner {
     dir: PathBuf,
     tasks: BTreeMap<u64, Task>,
     next: u64,
+    /// Tasks that were queued or running when the worker last stopped.
+    interrupted: Vec<u64>,
 }
 
 impl Registry {
@@ -120,6 +126,7 @@ impl Registry {
                 dir: dir.to_path_buf(),
                 tasks,
                 next,
+                interrupted: Vec::new(),
             })),
         };
         let cutoff = now() - KEEP_SECS;
@@ -127,11 +134,12 @@ impl Registry {
         for mut task in stale {
             if !task.status.finished() {
                 task.status = Status::Failed;
-                task.errors.push(
-                    "the backup worker stopped while this task was running; nothing it wrote was recorded in the manifest"
-                        .to_string(),
-                );
+                task.errors.push(match task.kind {
+                    Kind::Backup => "the backup worker stopped while this task was running; nothing it wrote was recorded in the manifest",
+                    Kind::Restore => "the backup worker stopped while this task was running; the alphas took back what this restore had loaded",
+                }.to_string());
                 task.last_updated = now();
+                reg.inner.lock().interrupted.push(task.id);
                 reg.store(task)?;
             } else if task.last_updated < cutoff {
                 let mut inner = reg.inner.lock();
@@ -163,9 +171,19 @@ impl Registry {
             read_ts: 0,
             backup_id: String::new(),
             backup_num: 0,
+            drained: false,
         };
         self.store(task.clone())?;
         Ok(task)
+    }
+
+    /// The tasks a previous run left queued or running (now failed), once.
+    pub fn take_interrupted(&self) -> Vec<Task> {
+        let mut inner = self.inner.lock();
+        let ids = std::mem::take(&mut inner.interrupted);
+        ids.iter()
+            .filter_map(|id| inner.tasks.get(id).cloned())
+            .collect()
     }
 
     pub fn get(&self, id: u64) -> Option<Task> {
@@ -253,6 +271,9 @@ mod tests {
             "{b:?}"
         );
         assert_eq!(reg.busy(Kind::Restore), 0);
+        let cut_off: Vec<u64> = reg.take_interrupted().iter().map(|t| t.id).collect();
+        assert_eq!(cut_off, vec![b.id]);
+        assert!(reg.take_interrupted().is_empty(), "reported once");
         assert_eq!(
             reg.create(Kind::Backup, "/b").unwrap().id,
             3,

@@ -472,8 +472,12 @@ async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leave
 
     // s3:// with the worker's environment credentials, into another prefix.
     let s3_dest = format!("s3://{addr}/lodestar/cluster-b?secure=false");
-    let forced = run_backup(&mut b, &s3_dest, false).await;
-    assert_eq!(forced.backup_num, 1);
+    let mut nums = Vec::new();
+    for (i, force_full) in [false, false, false, true].into_iter().enumerate() {
+        set(&mut c, &format!("_:s{i} <name> \"S{i}\" .")).await;
+        nums.push(run_backup(&mut b, &s3_dest, force_full).await.backup_num);
+    }
+    assert_eq!(nums, [1, 2, 3, 1]);
     let op_b = lodestar_backup::destination::Destination::parse(&s3_dest)
         .unwrap()
         .operator(&lodestar_backup::destination::Credentials::default(), &env)
@@ -484,7 +488,7 @@ async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leave
             .unwrap()
             .manifests
             .len(),
-        1
+        4
     );
 
     // A wrong secret: the task fails with the store's refusal and the manifest is unchanged.

@@ -1,10 +1,12 @@
 //! Backups through the real backup worker into real object stores, checked by the stores' own
 //! Python clients rather than by our code: `gs://` against fake-gcs-server (full, two
 //! incrementals, forceFull) read back with google-cloud-storage, and `minio://` against
-//! SeaweedFS (full, incremental) read back with boto3. Every listed object is downloaded; the
+//! SeaweedFS (the same) read back with boto3. Every listed object is downloaded; the
 //! manifest's entries match the tasks, each file's size and SHA-256 match its `files` record,
 //! nothing else is left in the location, and the downloaded files decode to the key counts
-//! recorded. Skips (with the reason printed) when a server is not installed.
+//! recorded. Then a chosen backup of the first series is restored online from the store and
+//! the cluster holds exactly its names. Skips (with the reason printed) when a server is not
+//! installed.
 
 #[path = "../../shared/backup/tests/common/fakegcs.rs"]
 mod fakegcs;
@@ -66,6 +68,52 @@ async fn run_backup(b: &mut BackupClient<Channel>, request: BackupRequest) -> Ta
         }
     }
     panic!("task {id} did not finish in 60 s");
+}
+
+/// Restores through the worker and answers the names the cluster holds afterwards.
+async fn restore_names(
+    cluster: &Cluster,
+    b: &mut BackupClient<Channel>,
+    request: lodestar_proto::backup::RestoreRequest,
+) -> BTreeSet<String> {
+    let id = b.start_restore(request).await.unwrap().into_inner().id;
+    let mut done = None;
+    for _ in 0..1200 {
+        let t = b
+            .get_task(TaskRef { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        if t.status == "Success" || t.status == "Failed" {
+            done = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let done = done.expect("the restore ends");
+    assert_eq!(done.status, "Success", "{done:?}");
+    assert_eq!(done.kind, "Restore");
+    let mut c = dgraph(cluster).await;
+    let resp = c
+        .query(Request {
+            query: "{ q(func: has(name)) { name } }".into(),
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let v: Value = serde_json::from_slice(&resp.json).unwrap();
+    v["q"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 fn to(destination: &str, force_full: bool) -> BackupRequest {
@@ -270,6 +318,21 @@ async fn gs_backups_to_fake_gcs_server_are_read_back_by_google_cloud_storage() {
         .into_inner();
     let listed: Value = serde_json::from_slice(&listed.manifests_json).unwrap();
     assert_eq!(listed["Manifests"], found["manifest"]["Manifests"]);
+
+    // Backup 2 of the first series, restored from the bucket.
+    set(&mut c, r#"_:e <name> "Eve" ."#).await;
+    let restored = restore_names(
+        &cluster,
+        &mut b,
+        lodestar_proto::backup::RestoreRequest {
+            location: dest.clone(),
+            backup_id: full.backup_id.clone(),
+            backup_num: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(restored, names(&["Ann", "Bob", "Cy"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,9 +357,25 @@ async fn minio_backups_to_seaweedfs_are_read_back_by_boto3() {
     let full = run_backup(&mut b, keyed(false)).await;
     set(&mut c, r#"_:c <name> "Cy" ."#).await;
     let incr = run_backup(&mut b, keyed(false)).await;
-    assert_eq!((full.backup_num, incr.backup_num), (1, 2));
+    set(&mut c, r#"_:d <name> "Dee" ."#).await;
+    let incr2 = run_backup(&mut b, keyed(false)).await;
+    let forced = run_backup(&mut b, keyed(true)).await;
+    assert_eq!(
+        [
+            full.backup_num,
+            incr.backup_num,
+            incr2.backup_num,
+            forced.backup_num
+        ],
+        [1, 2, 3, 1]
+    );
     assert_eq!(full.backup_id, incr.backup_id);
-    assert!(full.read_ts < incr.read_ts);
+    assert_eq!(full.backup_id, incr2.backup_id);
+    assert_ne!(
+        full.backup_id, forced.backup_id,
+        "forceFull starts a series"
+    );
+    assert!(full.read_ts < incr.read_ts && incr.read_ts < incr2.read_ts);
 
     // What boto3 sees, signing with the server's keys.
     let downloaded = tempfile::tempdir().unwrap();
@@ -317,8 +396,25 @@ async fn minio_backups_to_seaweedfs_are_read_back_by_boto3() {
         .iter()
         .map(|e| e["type"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["full", "incremental"]);
-    let decoded = check_location(&found, downloaded.path(), &[&full, &incr]);
+    assert_eq!(kinds, ["full", "incremental", "incremental", "full"]);
+    let decoded = check_location(&found, downloaded.path(), &[&full, &incr, &incr2, &forced]);
     assert!(holds_value(&decoded[0], "Ann") && holds_value(&decoded[0], "Bob"));
     assert!(holds_value(&decoded[1], "Cy") && !holds_value(&decoded[1], "Ann"));
+    assert!(holds_value(&decoded[2], "Dee") && !holds_value(&decoded[2], "Cy"));
+
+    // Backup 3 of the first series, restored from the bucket with the request's keys.
+    set(&mut c, r#"_:e <name> "Eve" ."#).await;
+    let restored = restore_names(
+        &cluster,
+        &mut b,
+        lodestar_proto::backup::RestoreRequest {
+            location: dest.clone(),
+            backup_id: full.backup_id.clone(),
+            backup_num: 3,
+            credentials: keyed(false).credentials,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(restored, names(&["Ann", "Bob", "Cy", "Dee"]));
 }

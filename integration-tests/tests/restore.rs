@@ -332,6 +332,7 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
     let mut target = ClusterBuilder::new().services(true).start().await.unwrap();
     let mut c = dgraph(&target).await;
     mutate(&mut c, "_:z <name> \"own\" .\n_:z <age> \"1\" .", "").await;
+    let mut saw_progress = false;
     for num in [1usize, 2, 3] {
         let seen = restore_online(
             &target,
@@ -343,12 +344,17 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
             seen.iter().all(|s| s == "IN_PROGRESS" || s == "OK") && seen.last().unwrap() == "OK",
             "{seen:?}"
         );
+        saw_progress |= seen.first().is_some_and(|s| s == "IN_PROGRESS");
         assert_eq!(
             export(&mut c, None).await,
             src.exports[num - 1],
             "online restore of backup {num}"
         );
     }
+    assert!(
+        saw_progress,
+        "restoreStatus answers IN_PROGRESS while a restore runs"
+    );
     // The newest backup by default; the lease is above every restored uid, so new nodes
     // never take a restored uid.
     restore_online(

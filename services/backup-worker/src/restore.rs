@@ -554,11 +554,19 @@ async fn load(ctx: &Context, job: &Job, sources: &BTreeMap<u32, String>) -> Resu
     );
     let fed = feed(ctx, job, &senders).await;
     if let Err(e) = fed {
-        // Cancelling the calls breaks the streams: each alpha takes back what it loaded.
-        for (_, call) in &calls {
-            call.abort();
+        // An alpha that refused the load is the cause worth naming.
+        let mut cause = None;
+        for (_, call) in calls {
+            if call.is_finished() {
+                if let Ok(Err(refused)) = call.await {
+                    cause.get_or_insert(refused);
+                }
+            } else {
+                // Cancelling the call breaks its stream: the alpha takes back what it loaded.
+                call.abort();
+            }
         }
-        return Err(e);
+        return Err(cause.unwrap_or(e));
     }
     drop(senders);
     let mut max_uid = 0;

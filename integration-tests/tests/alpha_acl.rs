@@ -1,7 +1,8 @@
 //! An alpha with ACL on (`--acl_secret_file`): user groot (password "password") in group
 //! guardians exists from the start, survives a restart without being duplicated, cannot be
 //! deleted, and comes back after `drop_all`; `Login` issues tokens by password and by refresh
-//! token, refuses bad ones, and is refused while enterprise features are off.
+//! token, refuses bad ones, and is refused while enterprise features are off. Only guardians
+//! may back up or restore, and a restore brings users, passwords and rules with it.
 
 mod common;
 
@@ -727,5 +728,160 @@ async fn the_documented_groot_password_reset_works() {
     assert_eq!(
         out,
         serde_json::json!({"u": [{"dgraph.user.group": [{"dgraph.xid": "guardians"}]}]})
+    );
+}
+
+/// A backup worker call carrying `token`.
+fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if !token.is_empty() {
+        req.metadata_mut()
+            .insert("accessjwt", token.parse().expect("ascii token"));
+    }
+    req
+}
+
+/// Waits for a backup or restore task, asking with `token`.
+async fn task_done(
+    b: &mut lodestar_proto::backup::backup_client::BackupClient<Channel>,
+    id: &str,
+    token: &str,
+) -> lodestar_proto::backup::TaskStatus {
+    for _ in 0..1200 {
+        let t = b
+            .get_task(with_token(
+                lodestar_proto::backup::TaskRef { id: id.to_string() },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if t.status == "Success" || t.status == "Failed" {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("task {id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_brings_back_users_and_rules_and_only_guardians_may_back_up_or_restore() {
+    use lodestar_proto::backup::backup_client::BackupClient;
+    use lodestar_proto::backup::{BackupRequest, RestoreRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let location = common::path(&backups).to_string();
+    let acl_worker = |d: &std::path::Path| {
+        ClusterBuilder::new().arg(
+            Service::BackupWorker,
+            "--acl_secret_file",
+            common::path(&secret_file(d)),
+        )
+    };
+    let source_dir = dir.path().join("a");
+    std::fs::create_dir(&source_dir).unwrap();
+    let source = acl_cluster(&source_dir, acl_worker(&source_dir)).await;
+    let mut root = groot(&source).await;
+    root.alter(Operation {
+        schema: "name: string @index(exact) .\nage: int .".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    root.query(mutation(
+        r#"_:alice <dgraph.xid> "alice" .
+_:alice <dgraph.type> "dgraph.type.User" .
+_:alice <dgraph.password> "alicepassword" .
+_:alice <dgraph.user.group> _:dev .
+_:dev <dgraph.xid> "dev" .
+_:dev <dgraph.type> "dgraph.type.Group" .
+_:dev <dgraph.acl.rule> _:r1 .
+_:r1 <dgraph.type> "dgraph.type.Rule" .
+_:r1 <dgraph.rule.predicate> "name" .
+_:r1 <dgraph.rule.permission> "4" .
+_:a <name> "Ann" .
+_:a <age> "31" ."#,
+    ))
+    .await
+    .unwrap();
+    let addr = source.backup.as_ref().unwrap().grpc_addr();
+    let mut b = BackupClient::new(lodestar_client::channel(&addr).unwrap());
+    let backup = |token: &str| {
+        with_token(
+            BackupRequest {
+                destination: location.clone(),
+                ..Default::default()
+            },
+            token,
+        )
+    };
+    // Without a token, or as alice: refused.
+    let err = b.start_backup(backup("")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    let alice = login(&mut client(&source, "").await, "alice", "alicepassword", "")
+        .await
+        .unwrap();
+    let err = b.start_backup(backup(&alice.access_jwt)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    let root_jwt = login(&mut client(&source, "").await, "groot", "password", "")
+        .await
+        .unwrap();
+    let id = b
+        .start_backup(backup(&root_jwt.access_jwt))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let t = task_done(&mut b, &id, &root_jwt.access_jwt).await;
+    assert_eq!(t.status, "Success", "{t:?}");
+
+    // Another ACL cluster, where alice does not exist yet.
+    let target_dir = dir.path().join("b");
+    std::fs::create_dir(&target_dir).unwrap();
+    let target = acl_cluster(&target_dir, acl_worker(&target_dir)).await;
+    assert!(
+        login(&mut client(&target, "").await, "alice", "alicepassword", "")
+            .await
+            .is_err()
+    );
+    let target_root = login(&mut client(&target, "").await, "groot", "password", "")
+        .await
+        .unwrap();
+    let addr = target.backup.as_ref().unwrap().grpc_addr();
+    let mut tb = BackupClient::new(lodestar_client::channel(&addr).unwrap());
+    let restore = |token: &str| {
+        with_token(
+            RestoreRequest {
+                location: location.clone(),
+                ..Default::default()
+            },
+            token,
+        )
+    };
+    let err = tb.start_restore(restore("")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    let id = tb
+        .start_restore(restore(&target_root.access_jwt))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let t = task_done(&mut tb, &id, &target_root.access_jwt).await;
+    assert_eq!(t.status, "Success", "{t:?}");
+
+    // alice's password and rules came with the backup: she reads name, not age.
+    let mut alice = logged_in(&target, "alice", "alicepassword").await;
+    assert_eq!(
+        read(&mut alice, r#"{ q(func: eq(name, "Ann")) { name age } }"#).await,
+        serde_json::json!({"q": [{"name": "Ann"}]})
+    );
+    // groot and guardians are there once, and groot may still do everything.
+    let mut root = groot(&target).await;
+    let w = who(&mut root).await;
+    assert_eq!(w["u"].as_array().map(Vec::len), Some(1), "{w}");
+    assert_eq!(w["g"].as_array().map(Vec::len), Some(1), "{w}");
+    assert_eq!(
+        read(&mut root, r#"{ q(func: eq(name, "Ann")) { name age } }"#).await,
+        serde_json::json!({"q": [{"name": "Ann", "age": 31}]})
     );
 }

@@ -229,7 +229,18 @@ async fn restore_online(cluster: &Cluster, input: &str) -> Result<Vec<String>, s
             seen.push(status.clone());
         }
         match status.as_str() {
-            "OK" => return Ok(seen),
+            "OK" => {
+                // The newer `task` query follows restores too, by the same id.
+                let t = admin(
+                    cluster,
+                    &format!(r#"query {{ task(input: {{id: "{id}"}}) {{ kind status backupNum groupsDone }} }}"#),
+                )
+                .await;
+                assert_eq!(t["data"]["task"]["kind"], "Restore", "{t}");
+                assert_eq!(t["data"]["task"]["status"], "Success", "{t}");
+                assert_eq!(t["data"]["task"]["groupsDone"], 1, "{t}");
+                return Ok(seen);
+            }
             "ERR" => return Err(s),
             _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }

@@ -45,6 +45,8 @@ pub struct Context {
     pub registry: Registry,
     /// The cluster's encryption key: backups are encrypted exactly when it is set.
     pub key: Option<EncryptionKey>,
+    /// gzip level of backup files.
+    pub compression_level: u32,
 }
 
 /// An opendal writer as the codec's sink, counting bytes into the task's progress.
@@ -272,6 +274,7 @@ async fn backup_group(
     };
     let opts = EncodeOptions {
         key: ctx.key.clone(),
+        level: ctx.compression_level,
         ..EncodeOptions::default()
     };
     let mut encoder = Encoder::new(sink, opts);

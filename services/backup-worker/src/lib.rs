@@ -44,6 +44,10 @@ pub struct Args {
     #[arg(long = "encryption_key_file", env = "LODESTAR_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
 
+    /// gzip level of backup files: 1 is fastest, 9 smallest (6, gzip's default, is a balance).
+    #[arg(long = "compression_level", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub compression_level: u32,
+
     /// ACL: with the cluster's secret, only guardians may back up, restore or list.
     #[command(flatten)]
     pub acl: lodestar_acl::AclArgs,
@@ -119,6 +123,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         zero: zero.clone(),
         registry: registry.clone(),
         key,
+        compression_level: args.compression_level,
     };
     tokio::spawn(undrain_after_cut_off_restores(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
@@ -186,6 +191,9 @@ mod tests {
         assert_eq!(args.upstream.zero, "localhost:5080");
         assert_eq!(args.upstream.alpha, "localhost:9080");
         assert_eq!(args.data, PathBuf::from("bw"));
+        assert_eq!(args.compression_level, 6);
+        assert!(Args::try_parse_from(["backup-worker", "--compression_level", "0"]).is_err());
+        assert!(Args::try_parse_from(["backup-worker", "--compression_level", "10"]).is_err());
         assert!(args.validate().is_ok());
         assert_eq!(
             args.common.http_addr(ports::BACKUP_HTTP).unwrap().port(),

@@ -339,7 +339,7 @@ impl Snapshot {
         prefix: &[u8],
         ts: u64,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + 'a {
-        self.newest_versions(prefix, ts)
+        self.newest_versions(prefix, ts, 0)
             .filter_map(|item| match item {
                 Ok(change) => change.value.map(|v| Ok((change.key, v))),
                 Err(e) => Some(Err(e)),
@@ -355,18 +355,16 @@ impl Snapshot {
         since: u64,
         read_ts: u64,
     ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
-        self.newest_versions(prefix, read_ts)
-            .filter(move |item| match item {
-                Ok(change) => change.commit_ts > since,
-                Err(_) => true,
-            })
+        self.newest_versions(prefix, read_ts, since)
     }
 
-    /// For each key with `prefix`, its newest version at or below `ts`.
+    /// For each key with `prefix`, its newest version at or below `ts`, when that version was
+    /// committed after `since` (the values of the others are never decoded).
     fn newest_versions<'a>(
         &'a self,
         prefix: &[u8],
         ts: u64,
+        since: u64,
     ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
         let start = mvcc::escape_prefix(prefix);
         let end = mvcc::prefix_end(&start);
@@ -390,6 +388,10 @@ impl Snapshot {
                     }
                 };
                 if commit_ts > ts || last_key.as_deref() == Some(&key[..]) {
+                    continue;
+                }
+                if commit_ts <= since {
+                    last_key = Some(key);
                     continue;
                 }
                 last_key = Some(key.clone());

@@ -198,7 +198,7 @@ impl Graph {
     pub async fn drop_all(&self) -> Result<(), GraphError> {
         {
             let _apply = self.commits.write().await;
-            let writes = self.tombstones(&ALL_KINDS, None)?;
+            let writes = super::blocking(|| self.tombstones(&ALL_KINDS, None))?;
             self.write_locked(writes).await?;
             *self.schema.write() = Schema::default();
         }
@@ -221,7 +221,7 @@ impl Graph {
     pub async fn drop_data(&self) -> Result<(), GraphError> {
         {
             let _apply = self.commits.write().await;
-            let writes = self.tombstones(&DATA_KINDS, None)?;
+            let writes = super::blocking(|| self.tombstones(&DATA_KINDS, None))?;
             self.write_locked(writes).await?;
         }
         self.restore_acl_roots().await
@@ -234,7 +234,7 @@ impl Graph {
             return Ok(());
         };
         let _apply = self.commits.write().await;
-        let mut writes = self.tombstones(&DATA_KINDS, Some(pred))?;
+        let mut writes = super::blocking(|| self.tombstones(&DATA_KINDS, Some(pred)))?;
         writes.push(Write::delete(keys::schema_key(pred)));
         self.write_locked(writes).await?;
         self.schema.write().preds.remove(name);

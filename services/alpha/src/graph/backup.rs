@@ -215,10 +215,6 @@ impl Graph {
         let guard = self.commits.write().await;
         self.store
             .write_meta(&[Write::put(RESTORING, ts.to_be_bytes())], true)?;
-        let mut pending = Vec::new();
-        if drop_all {
-            pending = self.tombstones(&super::alter::ALL_KINDS, None)?;
-        }
         let mut restore = Restore {
             ts,
             ids: HashMap::new(),
@@ -226,7 +222,12 @@ impl Graph {
             max_uid: 0,
             pending: Vec::new(),
         };
-        self.flush_restore(&mut restore, pending)?;
+        if drop_all {
+            super::blocking(|| {
+                let pending = self.tombstones(&super::alter::ALL_KINDS, None)?;
+                self.flush_restore(&mut restore, pending)
+            })?;
+        }
         Ok((restore, guard))
     }
 
@@ -278,7 +279,7 @@ impl Graph {
         }
         if restore.pending.len() >= 50_000 {
             let writes = std::mem::take(&mut restore.pending);
-            self.flush_restore(restore, writes)?;
+            super::blocking(|| self.flush_restore(restore, writes))?;
         }
         Ok(())
     }
@@ -292,8 +293,10 @@ impl Graph {
         guard: tokio::sync::RwLockWriteGuard<'_, ()>,
     ) -> Result<(u64, u64), GraphError> {
         let writes = std::mem::take(&mut restore.pending);
-        self.flush_restore(&mut restore, writes)?;
-        self.store.sync()?;
+        super::blocking(|| -> Result<(), GraphError> {
+            self.flush_restore(&mut restore, writes)?;
+            Ok(self.store.sync()?)
+        })?;
         self.store.write_meta(&[Write::delete(RESTORING)], true)?;
         self.applied_up_to(restore.ts);
         let snap = self.store.snapshot();
@@ -315,7 +318,7 @@ impl Graph {
         restore: Restore,
         guard: tokio::sync::RwLockWriteGuard<'_, ()>,
     ) -> Result<(), GraphError> {
-        let erased = self.store.erase_versions_at(restore.ts)?;
+        let erased = super::blocking(|| self.store.erase_versions_at(restore.ts))?;
         self.store.write_meta(&[Write::delete(RESTORING)], true)?;
         drop(guard);
         tracing::warn!(

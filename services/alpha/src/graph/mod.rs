@@ -54,6 +54,18 @@ pub trait Oracle: Send + Sync + 'static {
     async fn tablet(&self, predicate: &str, group: u32) -> Result<u32, GraphError>;
 }
 
+/// Runs long synchronous work (a scan over every key, a restore's writes) without stalling the
+/// runtime: on a multi-threaded runtime the worker thread hands its other tasks (gRPC
+/// connections answering keepalive pings among them) to another thread first.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// Errors of the graph engine, each mapped to a gRPC code by the API layer.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum GraphError {

@@ -15,6 +15,7 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     gc_keeps_what_reads_can_see(&fresh());
     erasing_a_timestamp_brings_back_what_it_hid(&fresh());
     dictionary_interns_names(&fresh());
+    large_values_behave_like_small_ones(&fresh());
     concurrent_commits_all_land(Arc::new(fresh()));
 }
 
@@ -302,6 +303,68 @@ fn erasing_a_timestamp_brings_back_what_it_hid(store: &Store) {
         "other timestamps are untouched"
     );
     assert_eq!(store.erase_versions_at(20).unwrap(), 0);
+}
+
+/// Values large enough for an engine to keep apart from its keys (fjall's blob files): read
+/// back, scanned, reported as changes only when changed, collected and erased like small ones.
+fn large_values_behave_like_small_ones(store: &Store) {
+    let big =
+        |tag: u8, len: usize| -> Vec<u8> { (0..len).map(|i| tag ^ (i % 251) as u8).collect() };
+    for i in 0..200u32 {
+        let key = format!("L/{i:04}");
+        put(
+            store,
+            10,
+            key.as_bytes(),
+            &big(i as u8, 600 + i as usize * 17),
+        );
+    }
+    store.flush().unwrap();
+    for i in (0..200u32).step_by(10) {
+        let key = format!("L/{i:04}");
+        put(store, 20, key.as_bytes(), &big(0xAA ^ i as u8, 4_000));
+    }
+    store.flush().unwrap();
+    store
+        .commit(25, &[Write::delete(b"L/0005".to_vec())], &[], false)
+        .unwrap();
+    assert_eq!(store.get_at(b"L/0010", 15).unwrap(), Some(big(10, 770)));
+    assert_eq!(
+        store.get_at(b"L/0010", 20).unwrap(),
+        Some(big(0xAA ^ 10, 4_000))
+    );
+    assert_eq!(store.get_at(b"L/0005", 30).unwrap(), None);
+    let snap = store.snapshot();
+    let scanned: Vec<_> = snap.scan_prefix_at(b"L/", 30).map(Result::unwrap).collect();
+    assert_eq!(scanned.len(), 199);
+    assert_eq!(scanned[1].0, b"L/0001".to_vec());
+    assert_eq!(scanned[1].1, big(1, 617));
+    let changed: Vec<_> = snap.changes(b"L/", 10, 30).map(Result::unwrap).collect();
+    assert_eq!(changed.len(), 21, "20 rewritten and one deleted");
+    assert!(changed.iter().all(|c| c.commit_ts > 10));
+    assert_eq!(changed[0].value, Some(big(0xAA, 4_000)));
+    let deleted = changed.iter().find(|c| c.key == b"L/0005").unwrap();
+    assert_eq!(deleted.value, None);
+    let full: Vec<_> = snap.changes(b"L/", 0, 15).map(Result::unwrap).collect();
+    assert_eq!(full.len(), 200);
+    assert_eq!(full[199].value, Some(big(199, 600 + 199 * 17)));
+    drop(snap);
+    store.gc(30).unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        store.get_at(b"L/0020", 30).unwrap(),
+        Some(big(0xAA ^ 20, 4_000))
+    );
+    store.erase_versions_at(20).unwrap();
+    assert_eq!(
+        store.get_at(b"L/0020", 30).unwrap(),
+        None,
+        "gc dropped its older version"
+    );
+    assert_eq!(
+        store.get_at(b"L/0021", 30).unwrap(),
+        Some(big(21, 600 + 21 * 17))
+    );
 }
 
 fn dictionary_interns_names(store: &Store) {

@@ -1,8 +1,10 @@
 //! The embedded engine: fjall, one keyspace per [`Space`].
 
 use crate::StorageError;
-use crate::engine::{Engine, EngineSnapshot, KvIter, Op, Space};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use crate::engine::{Engine, EngineSnapshot, KvIter, Op, SelectIter, Space, Want};
+use fjall::{
+    Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode, Readable,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,6 +13,9 @@ pub(crate) struct FjallEngine {
     data: Keyspace,
     meta: Keyspace,
 }
+
+/// Values of at least this many bytes are kept apart from the keys.
+const VALUE_SEPARATION: u32 = 512;
 
 fn err(what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Engine(format!("fjall {what}: {e}"))
@@ -26,8 +31,16 @@ impl FjallEngine {
                 path.display()
             ))
         })?;
+        // Values from VALUE_SEPARATION bytes up live in blob files beside the tree: scans that
+        // only need keys (an incremental backup looking for what changed) skip them, and
+        // compaction moves pointers instead of rewriting them. A keyspace keeps the options
+        // it was created with.
         let data = db
-            .keyspace("data", KeyspaceCreateOptions::default)
+            .keyspace("data", || {
+                KeyspaceCreateOptions::default().with_kv_separation(Some(
+                    KvSeparationOptions::default().separation_threshold(VALUE_SEPARATION),
+                ))
+            })
             .map_err(|e| err("open data", e))?;
         let meta = db
             .keyspace("meta", KeyspaceCreateOptions::default)
@@ -71,6 +84,13 @@ impl Engine for FjallEngine {
             .map_err(|e| err("sync", e))
     }
 
+    fn flush(&self) -> Result<(), StorageError> {
+        for ks in [&self.data, &self.meta] {
+            ks.rotate_memtable_and_wait().map_err(|e| err("flush", e))?;
+        }
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         "fjall"
     }
@@ -107,6 +127,31 @@ impl EngineSnapshot for FjallSnapshot {
         Box::new(iter.map(|guard| {
             let (k, v) = guard.into_inner().map_err(|e| err("scan", e))?;
             Ok((k.to_vec(), v.to_vec()))
+        }))
+    }
+
+    fn range_select<'a>(
+        &'a self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        want: Want<'a>,
+    ) -> SelectIter<'a> {
+        let ks = match space {
+            Space::Data => &self.data,
+            Space::Meta => &self.meta,
+        };
+        let iter = match end {
+            Some(end) => self.snapshot.range(ks, start.to_vec()..end.to_vec()),
+            None => self.snapshot.range(ks, start.to_vec()..),
+        };
+        // fjall asks its filter through `Fn`; the decision is stateful (in key order).
+        let want = std::sync::Mutex::new(want);
+        Box::new(iter.map(move |guard| {
+            let (k, v) = guard
+                .into_inner_if(|key| (want.lock().expect("not poisoned"))(key))
+                .map_err(|e| err("scan", e))?;
+            Ok((k.to_vec(), v.map(|v| v.to_vec())))
         }))
     }
 }

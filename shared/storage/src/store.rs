@@ -170,6 +170,12 @@ impl Store {
         self.engine.sync()
     }
 
+    /// Moves what the engine holds in memory into its files (fjall: its memtables into
+    /// tables and blob files), as a long run of writes would; for tests and tools.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.engine.flush()
+    }
+
     /// Drops versions that no read at or after `below_ts` can see: for each key, everything
     /// older than its newest version at or below `below_ts`, and that version too when it is a
     /// delete. Returns how many versions were dropped.
@@ -368,8 +374,23 @@ impl Snapshot {
     ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
         let start = mvcc::escape_prefix(prefix);
         let end = mvcc::prefix_end(&start);
-        let mut raw = self.inner.range(Space::Data, &start, end.as_deref());
+        // Versions come newest first within a key: the first at or below `ts` is the one, and
+        // its value is read only when it was committed after `since`.
         let mut last_key: Option<Vec<u8>> = None;
+        let want: crate::engine::Want<'a> = Box::new(move |raw: &[u8]| {
+            let Ok((key, commit_ts)) = mvcc::decode_version_key(raw) else {
+                // Read it, so the error is reported below.
+                return true;
+            };
+            if commit_ts > ts || last_key.as_deref() == Some(&key[..]) {
+                return false;
+            }
+            last_key = Some(key);
+            commit_ts > since
+        });
+        let mut raw = self
+            .inner
+            .range_select(Space::Data, &start, end.as_deref(), want);
         let mut failed = false;
         std::iter::from_fn(move || {
             if failed {
@@ -377,29 +398,23 @@ impl Snapshot {
             }
             for item in raw.by_ref() {
                 let step = item.and_then(|(k, v)| {
+                    let Some(v) = v else { return Ok(None) };
                     let (key, commit_ts) = mvcc::decode_version_key(&k)?;
-                    Ok((key, commit_ts, v))
+                    let value = mvcc::decode_value(&v)?;
+                    Ok(Some(Change {
+                        key,
+                        value,
+                        commit_ts,
+                    }))
                 });
-                let (key, commit_ts, value) = match step {
-                    Ok(x) => x,
+                match step {
+                    Ok(None) => continue,
+                    Ok(Some(change)) => return Some(Ok(change)),
                     Err(e) => {
                         failed = true;
                         return Some(Err(e));
                     }
-                };
-                if commit_ts > ts || last_key.as_deref() == Some(&key[..]) {
-                    continue;
                 }
-                if commit_ts <= since {
-                    last_key = Some(key);
-                    continue;
-                }
-                last_key = Some(key.clone());
-                return Some(mvcc::decode_value(&value).map(|value| Change {
-                    key,
-                    value,
-                    commit_ts,
-                }));
             }
             None
         })

@@ -23,10 +23,6 @@ pub(crate) struct Op {
 pub(crate) type KvIter<'a> =
     Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + Send + 'a>;
 
-/// A range whose values are read only for the keys a filter wants.
-pub(crate) type SelectIter<'a> =
-    Box<dyn Iterator<Item = Result<(Vec<u8>, Option<Vec<u8>>), StorageError>> + Send + 'a>;
-
 /// Decides, key by key and in key order, whether a range entry's value is needed.
 pub(crate) type Want<'a> = Box<dyn FnMut(&[u8]) -> bool + Send + 'a>;
 
@@ -52,21 +48,22 @@ pub(crate) trait EngineSnapshot: Send + Sync {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Entries with `start <= key < end` (no end: to the end of the space), in key order.
     fn range(&self, space: Space, start: &[u8], end: Option<&[u8]>) -> KvIter<'_>;
-    /// Like [`EngineSnapshot::range`], but an entry's value is read only when `want` accepts
-    /// its key (an engine that keeps large values apart from the keys then never reads the
-    /// others); rejected entries come with `None`.
+    /// Like [`EngineSnapshot::range`], but only the entries whose key `want` accepts (asked in
+    /// key order, once per entry); an engine that keeps large values apart from the keys never
+    /// reads the others' values.
     fn range_select<'a>(
         &'a self,
         space: Space,
         start: &[u8],
         end: Option<&[u8]>,
         mut want: Want<'a>,
-    ) -> SelectIter<'a> {
-        Box::new(self.range(space, start, end).map(move |item| {
-            item.map(|(k, v)| {
-                let keep = want(&k);
-                (k, keep.then_some(v))
-            })
-        }))
+    ) -> KvIter<'a> {
+        Box::new(
+            self.range(space, start, end)
+                .filter(move |item| match item {
+                    Ok((k, _)) => want(k),
+                    Err(_) => true,
+                }),
+        )
     }
 }

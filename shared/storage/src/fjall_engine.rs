@@ -1,7 +1,7 @@
 //! The embedded engine: fjall, one keyspace per [`Space`].
 
 use crate::StorageError;
-use crate::engine::{Engine, EngineSnapshot, KvIter, Op, SelectIter, Space, Want};
+use crate::engine::{Engine, EngineSnapshot, KvIter, Op, Space, Want};
 use fjall::{
     Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode, Readable,
 };
@@ -136,7 +136,7 @@ impl EngineSnapshot for FjallSnapshot {
         start: &[u8],
         end: Option<&[u8]>,
         want: Want<'a>,
-    ) -> SelectIter<'a> {
+    ) -> KvIter<'a> {
         let ks = match space {
             Space::Data => &self.data,
             Space::Meta => &self.meta,
@@ -147,11 +147,12 @@ impl EngineSnapshot for FjallSnapshot {
         };
         // fjall asks its filter through `Fn`; the decision is stateful (in key order).
         let want = std::sync::Mutex::new(want);
-        Box::new(iter.map(move |guard| {
-            let (k, v) = guard
-                .into_inner_if(|key| (want.lock().expect("not poisoned"))(key))
-                .map_err(|e| err("scan", e))?;
-            Ok((k.to_vec(), v.map(|v| v.to_vec())))
+        Box::new(iter.filter_map(move |guard| {
+            match guard.into_inner_if(|key| (want.lock().expect("not poisoned"))(key)) {
+                Ok((k, Some(v))) => Some(Ok((k.to_vec(), v.to_vec()))),
+                Ok((_, None)) => None,
+                Err(e) => Some(Err(err("scan", e))),
+            }
         }))
     }
 }

@@ -375,17 +375,20 @@ impl Snapshot {
         let start = mvcc::escape_prefix(prefix);
         let end = mvcc::prefix_end(&start);
         // Versions come newest first within a key: the first at or below `ts` is the one, and
-        // its value is read only when it was committed after `since`.
-        let mut last_key: Option<Vec<u8>> = None;
+        // it is read only when it was committed after `since`. The decision works on the raw
+        // version key (the escaped key, then the inverted timestamp), without copying it.
+        let mut last_base: Vec<u8> = Vec::new();
         let want: crate::engine::Want<'a> = Box::new(move |raw: &[u8]| {
-            let Ok((key, commit_ts)) = mvcc::decode_version_key(raw) else {
+            let Some((base, inverted)) = raw.split_last_chunk::<8>() else {
                 // Read it, so the error is reported below.
                 return true;
             };
-            if commit_ts > ts || last_key.as_deref() == Some(&key[..]) {
+            let commit_ts = u64::MAX - u64::from_be_bytes(*inverted);
+            if commit_ts > ts || last_base.as_slice() == base {
                 return false;
             }
-            last_key = Some(key);
+            last_base.clear();
+            last_base.extend_from_slice(base);
             commit_ts > since
         });
         let mut raw = self
@@ -396,27 +399,17 @@ impl Snapshot {
             if failed {
                 return None;
             }
-            for item in raw.by_ref() {
-                let step = item.and_then(|(k, v)| {
-                    let Some(v) = v else { return Ok(None) };
-                    let (key, commit_ts) = mvcc::decode_version_key(&k)?;
-                    let value = mvcc::decode_value(&v)?;
-                    Ok(Some(Change {
-                        key,
-                        value,
-                        commit_ts,
-                    }))
-                });
-                match step {
-                    Ok(None) => continue,
-                    Ok(Some(change)) => return Some(Ok(change)),
-                    Err(e) => {
-                        failed = true;
-                        return Some(Err(e));
-                    }
-                }
-            }
-            None
+            let item = raw.next()?.and_then(|(k, v)| {
+                let (key, commit_ts) = mvcc::decode_version_key(&k)?;
+                let value = mvcc::decode_value(&v)?;
+                Ok(Change {
+                    key,
+                    value,
+                    commit_ts,
+                })
+            });
+            failed = item.is_err();
+            Some(item)
         })
     }
 

@@ -2,7 +2,7 @@
 //! enterprise features are on, then hands the work to the task queue.
 
 use crate::backup::{self, Job};
-use crate::restore::{self, Depth};
+use crate::restore::{self, Depth, Series};
 use crate::tasks::{self, Kind, Registry, Task};
 use lodestar_backup::destination::Credentials;
 use lodestar_client::ZeroClient;
@@ -58,52 +58,6 @@ impl BackupApi {
         }
         Ok(())
     }
-
-    /// Reads a restore's or a verify's location and chooses its series, and the key to read
-    /// it with (the request's, else the cluster's own).
-    async fn open_series(
-        &self,
-        location: &str,
-        request_credentials: Option<pb::Credentials>,
-        backup_id: &str,
-        backup_num: i64,
-        key: Option<&pb::KeySource>,
-    ) -> Result<Series, Status> {
-        if location.trim().is_empty() {
-            return Err(Status::invalid_argument(
-                "you must specify a 'location' value",
-            ));
-        }
-        if backup_num < 0 {
-            return Err(Status::invalid_argument(
-                lodestar_backup::manifest::SelectError::NegativeBackupNum.to_string(),
-            ));
-        }
-        let creds = credentials(request_credentials);
-        let (destination, operator, _) = backup::prepare(location, &creds, false)?;
-        let series = restore::choose(&operator, &destination, backup_id, backup_num).await?;
-        let key = match restore::resolve_key(key)
-            .await
-            .map_err(Status::invalid_argument)?
-        {
-            Some(key) => Some(key),
-            None => self.context.key.clone(),
-        };
-        restore::check_readable(&series, key.as_ref())?;
-        Ok(Series {
-            destination,
-            operator,
-            series,
-            key,
-        })
-    }
-}
-
-struct Series {
-    destination: lodestar_backup::destination::Destination,
-    operator: opendal::Operator,
-    series: Vec<lodestar_backup::manifest::Manifest>,
-    key: Option<lodestar_crypto::EncryptionKey>,
 }
 
 fn to_status(task: &Task) -> TaskStatus {
@@ -175,15 +129,15 @@ impl Backup for BackupApi {
             operator,
             series,
             key,
-        } = self
-            .open_series(
-                &req.location,
-                req.credentials,
-                &req.backup_id,
-                req.backup_num,
-                req.key.as_ref(),
-            )
-            .await?;
+        } = restore::open_series(
+            &req.location,
+            &credentials(req.credentials),
+            &req.backup_id,
+            req.backup_num,
+            req.key.as_ref(),
+            self.context.key.as_ref(),
+        )
+        .await?;
         let task = self
             .registry
             .create(Kind::Restore, &destination.to_string())
@@ -225,15 +179,15 @@ impl Backup for BackupApi {
             series,
             key,
             ..
-        } = self
-            .open_series(
-                &req.location,
-                req.credentials,
-                &req.backup_id,
-                req.backup_num,
-                req.key.as_ref(),
-            )
-            .await?;
+        } = restore::open_series(
+            &req.location,
+            &credentials(req.credentials),
+            &req.backup_id,
+            req.backup_num,
+            req.key.as_ref(),
+            self.context.key.as_ref(),
+        )
+        .await?;
         let files = restore::check_series(&operator, &series, key.as_ref(), Depth::Full, |_| {})
             .await
             .map_err(Status::data_loss)?;

@@ -14,7 +14,7 @@
 
 use crate::restore::{self, Depth};
 use lodestar_alpha::graph::{Graph, GraphError, Oracle};
-use lodestar_backup::destination::{Credentials, Destination};
+use lodestar_backup::destination::Credentials;
 use lodestar_backup::manifest::Manifest;
 use lodestar_client::ZeroClient;
 use lodestar_crypto::EncryptionKey;
@@ -153,22 +153,24 @@ pub async fn run(command: Command) -> Result<(), String> {
     }
 }
 
+/// The series at `location` (credentials from the environment) and its key.
 async fn open(
     location: &str,
     backup_id: &str,
     backup_num: i64,
     key: &KeyArgs,
 ) -> Result<(opendal::Operator, Vec<Manifest>, Option<EncryptionKey>), String> {
-    let destination = Destination::parse(location).map_err(|e| e.to_string())?;
-    let op = destination
-        .operator(&Credentials::default(), &|name| std::env::var(name).ok())
-        .map_err(|e| e.to_string())?;
-    let series = restore::choose(&op, &destination, backup_id, backup_num)
-        .await
-        .map_err(|e| e.message().to_string())?;
-    let key = restore::resolve_key(Some(&key.source())).await?;
-    restore::check_readable(&series, key.as_ref()).map_err(|e| e.message().to_string())?;
-    Ok((op, series, key))
+    let opened = restore::open_series(
+        location,
+        &Credentials::default(),
+        backup_id,
+        backup_num,
+        Some(&key.source()),
+        None,
+    )
+    .await
+    .map_err(|e| e.message().to_string())?;
+    Ok((opened.operator, opened.series, opened.key))
 }
 
 async fn verify_offline(args: VerifyArgs) -> Result<(), String> {

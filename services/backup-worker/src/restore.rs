@@ -131,6 +131,55 @@ pub async fn choose(
     })
 }
 
+/// A restore's or a verify's backups, opened: where they are and the key to read them with.
+#[derive(Debug)]
+pub struct Series {
+    pub destination: Destination,
+    pub operator: opendal::Operator,
+    /// The backups to read, oldest first.
+    pub series: Vec<Manifest>,
+    pub key: Option<EncryptionKey>,
+}
+
+/// Opens a location, chooses its series ([`choose`]) and the key to read it with: the given
+/// source's, else `fallback` (the cluster's own); refuses what cannot be read
+/// ([`check_readable`]).
+pub async fn open_series(
+    location: &str,
+    credentials: &lodestar_backup::destination::Credentials,
+    backup_id: &str,
+    backup_num: i64,
+    key: Option<&KeySource>,
+    fallback: Option<&EncryptionKey>,
+) -> Result<Series, RpcStatus> {
+    if location.trim().is_empty() {
+        return Err(RpcStatus::invalid_argument(
+            "you must specify a 'location' value",
+        ));
+    }
+    if backup_num < 0 {
+        return Err(RpcStatus::invalid_argument(
+            SelectError::NegativeBackupNum.to_string(),
+        ));
+    }
+    let (destination, operator, _) = crate::backup::prepare(location, credentials, false)?;
+    let series = choose(&operator, &destination, backup_id, backup_num).await?;
+    let key = match resolve_key(key)
+        .await
+        .map_err(RpcStatus::invalid_argument)?
+    {
+        Some(key) => Some(key),
+        None => fallback.cloned(),
+    };
+    check_readable(&series, key.as_ref())?;
+    Ok(Series {
+        destination,
+        operator,
+        series,
+        key,
+    })
+}
+
 /// Checks that the series can be read with the key it will get: refuses an encrypted series
 /// without a key and a series written by another program (no checksums to check against).
 pub fn check_readable(series: &[Manifest], key: Option<&EncryptionKey>) -> Result<(), RpcStatus> {

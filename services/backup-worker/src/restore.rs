@@ -107,8 +107,16 @@ pub async fn choose(
     let master = manifest::read_master(op).await.map_err(|e| {
         RpcStatus::failed_precondition(format!("reading the manifest at {destination}: {e}"))
     })?;
+    let id = (!backup_id.trim().is_empty()).then_some(backup_id.trim());
+    // Only the series that can be chosen (the named one, else the newest entry's) has its
+    // files looked up: other series are never read.
+    let candidate = id.or_else(|| master.manifests.last().map(|m| m.backup_id.as_str()));
     let mut incomplete = HashSet::new();
-    for m in &master.manifests {
+    for m in master
+        .manifests
+        .iter()
+        .filter(|m| Some(m.backup_id.as_str()) == candidate)
+    {
         let missing = manifest::missing_files(op, m).await.map_err(|e| {
             RpcStatus::unavailable(format!("listing the backup files at {destination}: {e}"))
         })?;
@@ -117,7 +125,6 @@ pub async fn choose(
             incomplete.insert((m.backup_id.clone(), m.backup_num, m.path.clone()));
         }
     }
-    let id = (!backup_id.trim().is_empty()).then_some(backup_id.trim());
     manifest::select_series(&master.manifests, id, backup_num, |m| {
         !incomplete.contains(&(m.backup_id.clone(), m.backup_num, m.path.clone()))
     })

@@ -323,8 +323,10 @@ async fn restore_group(
         .await
         .map_err(|e| format!("opening the store: {e}"))?;
     graph.set_group(gid);
+    // The store is new (only what opening it wrote), so the load replaces it whole: bulk-ingested
+    // tables holding exactly the backup's keys at the restore version.
     let (mut state, guard) = graph
-        .begin_restore(OFFLINE_VERSION, false)
+        .begin_restore(OFFLINE_VERSION, true)
         .await
         .map_err(|e| e.to_string())?;
     for (m, file_gid, path, file) in restore::series_files(series) {

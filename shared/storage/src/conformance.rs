@@ -16,6 +16,10 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     erasing_a_timestamp_brings_back_what_it_hid(&fresh());
     dictionary_interns_names(&fresh());
     large_values_behave_like_small_ones(&fresh());
+    a_replacing_load_is_all_that_remains(&fresh());
+    a_large_unsorted_load_keeps_the_last_write_of_each_key(&fresh());
+    an_aborted_load_leaves_the_data_as_it_was(&fresh());
+    a_load_without_replace_writes_over_the_data(&fresh());
     concurrent_commits_all_land(Arc::new(fresh()));
 }
 
@@ -364,6 +368,186 @@ fn large_values_behave_like_small_ones(store: &Store) {
     assert_eq!(
         store.get_at(b"L/0021", 30).unwrap(),
         Some(big(21, 600 + 21 * 17))
+    );
+}
+
+fn live(store: &Store, ts: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store
+        .snapshot()
+        .scan_prefix_at(b"", ts)
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn kv(key: &str, value: &str) -> (Vec<u8>, Vec<u8>) {
+    (key.as_bytes().to_vec(), value.as_bytes().to_vec())
+}
+
+fn a_replacing_load_is_all_that_remains(store: &Store) {
+    put(store, 10, b"a", b"old-a");
+    put(store, 10, b"b", b"old-b");
+    put(store, 12, b"b", b"newer-b");
+    store.flush().unwrap();
+    put(store, 14, b"c", b"old-c");
+    let before = store.snapshot();
+    let mut load = store.begin_load(20, true).unwrap();
+    assert_eq!(load.ts(), 20);
+    // Out of order, a key twice (the later write wins), and a delete.
+    load.write(&[
+        Write::put(b"z".to_vec(), b"first".to_vec()),
+        Write::put(b"b".to_vec(), b"restored-b".to_vec()),
+    ])
+    .unwrap();
+    load.write(&[
+        Write::put(b"z".to_vec(), b"second".to_vec()),
+        Write::delete(b"d".to_vec()),
+        Write::put(b"".to_vec(), b"empty key".to_vec()),
+    ])
+    .unwrap();
+    load.finish().unwrap();
+    assert_eq!(
+        live(store, 20),
+        vec![
+            kv("", "empty key"),
+            kv("b", "restored-b"),
+            kv("z", "second")
+        ],
+        "only what was loaded is there at the load's timestamp"
+    );
+    assert_eq!(store.get_at(b"d", 25).unwrap(), None);
+    assert_eq!(
+        before.get_at(b"a", 30).unwrap().as_deref(),
+        Some(&b"old-a"[..]),
+        "a snapshot taken before still reads what it saw"
+    );
+    drop(before);
+    put(store, 30, b"a", b"after");
+    store
+        .commit(31, &[Write::delete(b"z".to_vec())], &[], false)
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        live(store, 40),
+        vec![kv("", "empty key"), kv("a", "after"), kv("b", "restored-b")]
+    );
+    let changes: Vec<_> = store
+        .snapshot()
+        .changes(b"", 20, 40)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    // A second replacement replaces the first one's result in turn.
+    let mut load = store.begin_load(50, true).unwrap();
+    load.write(&[Write::put(b"q".to_vec(), b"q".to_vec())])
+        .unwrap();
+    load.finish().unwrap();
+    assert_eq!(live(store, 60), vec![kv("q", "q")]);
+}
+
+fn a_large_unsorted_load_keeps_the_last_write_of_each_key(store: &Store) {
+    // Enough bytes for the engine to sort and ingest several chunks: the second write
+    // overlaps the first (the later wins), the third starts below what was ingested, and the
+    // last starts above what the fourth ingested.
+    let mib = |tag: u8| -> Vec<u8> { (0..1 << 20).map(|i| tag ^ (i % 253) as u8).collect() };
+    put(store, 5, b"big/00", b"old");
+    let mut load = store.begin_load(10, true).unwrap();
+    let writes = |range: std::ops::Range<u8>, tag: u8| -> Vec<Write> {
+        range
+            .rev()
+            .map(|i| Write::put(format!("big/{i:02}").into_bytes(), mib(tag ^ i)))
+            .collect()
+    };
+    load.write(&writes(0..20, 1)).unwrap();
+    load.write(&writes(10..30, 2)).unwrap();
+    load.write(&[Write::put(b"big/05".to_vec(), b"small".to_vec())])
+        .unwrap();
+    let mut above = writes(40..75, 3);
+    above.push(Write::delete(b"big/41".to_vec()));
+    load.write(&above).unwrap();
+    load.write(&[Write::put(b"big/90".to_vec(), b"tail".to_vec())])
+        .unwrap();
+    load.finish().unwrap();
+    store.flush().unwrap();
+    let got = live(store, 10);
+    let keys: Vec<String> = got
+        .iter()
+        .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
+        .collect();
+    let mut want: Vec<String> = (0..30)
+        .chain(40..75)
+        .chain([90])
+        .filter(|&i| i != 41)
+        .map(|i| format!("big/{i:02}"))
+        .collect();
+    want.sort();
+    assert_eq!(keys, want);
+    for (key, value) in got {
+        let i: u8 = std::str::from_utf8(&key[4..]).unwrap().parse().unwrap();
+        let expected = match i {
+            5 => b"small".to_vec(),
+            90 => b"tail".to_vec(),
+            0..10 => mib(1 ^ i),
+            10..30 => mib(2 ^ i),
+            _ => mib(3 ^ i),
+        };
+        assert!(value == expected, "big/{i:02} holds the wrong value");
+    }
+}
+
+fn an_aborted_load_leaves_the_data_as_it_was(store: &Store) {
+    put(store, 10, b"a", b"kept");
+    store
+        .commit(11, &[Write::delete(b"gone".to_vec())], &[], false)
+        .unwrap();
+    let before = live(store, 15);
+    for replace in [true, false] {
+        let mut load = store.begin_load(20, replace).unwrap();
+        load.write(&[
+            Write::put(b"a".to_vec(), b"loaded".to_vec()),
+            Write::put(b"new".to_vec(), b"x".to_vec()),
+        ])
+        .unwrap();
+        load.abort().unwrap();
+        assert_eq!(live(store, 25), before, "replace: {replace}");
+        assert_eq!(store.undo_unfinished_load().unwrap(), None);
+    }
+    put(store, 30, b"b", b"later");
+    assert_eq!(live(store, 30).len(), 2);
+}
+
+fn a_load_without_replace_writes_over_the_data(store: &Store) {
+    put(store, 10, b"a", b"old");
+    put(store, 10, b"b", b"old");
+    let mut load = store.begin_load(20, false).unwrap();
+    load.write(&[
+        Write::put(b"b".to_vec(), b"loaded".to_vec()),
+        Write::put(b"c".to_vec(), b"loaded".to_vec()),
+    ])
+    .unwrap();
+    load.finish().unwrap();
+    assert_eq!(
+        live(store, 20),
+        vec![kv("a", "old"), kv("b", "loaded"), kv("c", "loaded")]
+    );
+    assert_eq!(
+        store.get_at(b"b", 15).unwrap().as_deref(),
+        Some(&b"old"[..])
+    );
+    assert_eq!(
+        store.undo_unfinished_load().unwrap(),
+        None,
+        "the marker is gone"
+    );
+
+    // One cut off (the process stopped) is taken back by the undo the next open runs.
+    let mut load = store.begin_load(30, false).unwrap();
+    load.write(&[Write::put(b"a".to_vec(), b"cut off".to_vec())])
+        .unwrap();
+    std::mem::forget(load);
+    assert_eq!(store.undo_unfinished_load().unwrap(), Some((30, 1)));
+    assert_eq!(
+        store.get_at(b"a", 40).unwrap().as_deref(),
+        Some(&b"old"[..])
     );
 }
 

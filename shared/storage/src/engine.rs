@@ -41,6 +41,23 @@ pub(crate) trait Engine: Send + Sync + 'static {
     }
     /// The engine's name, for messages.
     fn name(&self) -> &'static str;
+    /// Starts building a new data space that replaces the current one as a whole when it is
+    /// committed, or `None` when the engine cannot (the store then replaces in place).
+    fn begin_replacement(&self) -> Result<Option<Box<dyn Replacement>>, StorageError> {
+        Ok(None)
+    }
+}
+
+/// A data space under construction: invisible until [`Replacement::commit`] swaps it in for
+/// the current one; dropping it uncommitted (or a crash before the commit) leaves the current
+/// one as it was.
+pub(crate) trait Replacement: Send {
+    /// Adds data-space entries. A key given again replaces its earlier value.
+    fn write(&mut self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StorageError>;
+    /// Makes the new space durable and the one every later read and write uses.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+    /// Throws the new space away.
+    fn abort(self: Box<Self>) -> Result<(), StorageError>;
 }
 
 /// A point-in-time view of an engine.

@@ -27,4 +27,4 @@ mod tikv_engine;
 #[doc(hidden)]
 pub mod conformance;
 
-pub use store::{Change, Snapshot, StorageError, Store, Version, Write};
+pub use store::{BulkLoad, Change, Snapshot, StorageError, Store, Version, Write};

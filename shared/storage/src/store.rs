@@ -1,6 +1,6 @@
 //! The public store: versions over an engine, the meta space, the predicate dictionary.
 
-use crate::engine::{Engine, EngineSnapshot, Op, Space};
+use crate::engine::{Engine, EngineSnapshot, Op, Replacement, Space};
 use crate::fjall_engine::FjallEngine;
 use crate::memory_engine::MemoryEngine;
 use crate::mvcc;
@@ -60,6 +60,12 @@ pub struct Change {
 
 /// Meta-space prefix of the predicate dictionary: `[DICT, id (u32 BE)]` → name.
 const DICT: u8 = b'd';
+
+/// Meta key holding the timestamp of a [`BulkLoad`] written in place and not yet finished.
+const LOADING: &[u8] = b"restore/in-progress";
+
+/// Writes per engine batch when many are applied in a row.
+const APPLY_CHUNK: usize = 50_000;
 
 #[derive(Debug, Default)]
 struct Dictionary {
@@ -222,25 +228,66 @@ impl Store {
     /// restore that failed half way takes its writes back this way; older versions show
     /// again). Durable when it returns. Returns how many versions were removed.
     pub fn erase_versions_at(&self, ts: u64) -> Result<usize, StorageError> {
-        let snap = self.engine.snapshot();
-        let mut erase = Vec::new();
-        for item in snap.range(Space::Data, &[], None) {
-            let (raw, _) = item?;
-            let (_, commit_ts) = mvcc::decode_version_key(&raw)?;
-            if commit_ts == ts {
-                erase.push(Op {
-                    space: Space::Data,
-                    key: raw,
-                    value: None,
-                });
+        erase_versions(&*self.engine, ts)
+    }
+
+    /// Starts writing a set of versions at `ts` as one unit (a restore). With `replace`, the
+    /// load replaces everything the data space holds: once finished, reads at `ts` and later
+    /// see exactly what was loaded. Until [`BulkLoad::finish`], reads see the old data, or
+    /// (engines that load in place) part of the load; commits must wait. An aborted load, or
+    /// one cut off by a crash, leaves the data as it was (after a crash, once
+    /// [`Store::undo_unfinished_load`] has run).
+    ///
+    /// fjall builds the replacement as a new keyspace of sorted, bulk-ingested tables and
+    /// swaps it in at the end, so the old data is neither tombstoned nor kept; other engines
+    /// write tombstones over the old data at `ts` and take the load back by erasing `ts`.
+    pub fn begin_load(&self, ts: u64, replace: bool) -> Result<BulkLoad, StorageError> {
+        if replace && let Some(fresh) = self.engine.begin_replacement()? {
+            return Ok(BulkLoad {
+                engine: self.engine.clone(),
+                ts,
+                how: LoadKind::Fresh(fresh),
+            });
+        }
+        self.write_meta(&[Write::put(LOADING, ts.to_be_bytes())], true)?;
+        let mut load = BulkLoad {
+            engine: self.engine.clone(),
+            ts,
+            how: LoadKind::InPlace,
+        };
+        if replace {
+            let tombstones = (|| {
+                let snap = self.snapshot();
+                let mut deletes = Vec::new();
+                for item in snap.scan_prefix_at(&[], u64::MAX) {
+                    deletes.push(Write::delete(item?.0));
+                    if deletes.len() == APPLY_CHUNK {
+                        load.write(&std::mem::take(&mut deletes))?;
+                    }
+                }
+                load.write(&deletes)
+            })();
+            if let Err(e) = tombstones {
+                load.abort()?;
+                return Err(e);
             }
         }
-        let n = erase.len();
-        for chunk in erase.chunks(10_000) {
-            self.engine.apply(chunk.to_vec(), false)?;
-        }
-        self.engine.sync()?;
-        Ok(n)
+        Ok(load)
+    }
+
+    /// Takes back a load written in place that never finished (the process stopped): returns
+    /// its timestamp and how many versions were erased. fjall throws an unfinished
+    /// replacement away when it opens.
+    pub fn undo_unfinished_load(&self) -> Result<Option<(u64, usize)>, StorageError> {
+        let Some(raw) = self.meta_get(LOADING)? else {
+            return Ok(None);
+        };
+        let ts = u64::from_be_bytes(raw.as_slice().try_into().map_err(|_| {
+            StorageError::Corrupt("the unfinished load's marker is not a timestamp".into())
+        })?);
+        let erased = erase_versions(&*self.engine, ts)?;
+        self.write_meta(&[Write::delete(LOADING)], true)?;
+        Ok(Some((ts, erased)))
     }
 
     // ---- predicate dictionary ----
@@ -296,6 +343,129 @@ impl Store {
     /// The name of predicate `id`.
     pub fn predicate_name(&self, id: u32) -> Option<String> {
         self.dict.read().names.get(&id).cloned()
+    }
+}
+
+fn erase_versions(engine: &dyn Engine, ts: u64) -> Result<usize, StorageError> {
+    let snap = engine.snapshot();
+    let mut erase = Vec::new();
+    for item in snap.range(Space::Data, &[], None) {
+        let (raw, _) = item?;
+        let (_, commit_ts) = mvcc::decode_version_key(&raw)?;
+        if commit_ts == ts {
+            erase.push(Op {
+                space: Space::Data,
+                key: raw,
+                value: None,
+            });
+        }
+    }
+    let n = erase.len();
+    for chunk in erase.chunks(APPLY_CHUNK) {
+        engine.apply(chunk.to_vec(), false)?;
+    }
+    engine.sync()?;
+    Ok(n)
+}
+
+/// Versions at one timestamp written as one unit: see [`Store::begin_load`]. Ends with
+/// [`BulkLoad::finish`] or [`BulkLoad::abort`].
+pub struct BulkLoad {
+    engine: Arc<dyn Engine>,
+    ts: u64,
+    how: LoadKind,
+}
+
+enum LoadKind {
+    /// Into a new data space that replaces the current one when finished.
+    Fresh(Box<dyn Replacement>),
+    /// Over the current data, marked in the meta space until finished.
+    InPlace,
+}
+
+impl std::fmt::Debug for BulkLoad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkLoad")
+            .field("ts", &self.ts)
+            .field("replacing", &matches!(self.how, LoadKind::Fresh(_)))
+            .finish()
+    }
+}
+
+impl BulkLoad {
+    /// The timestamp the load writes at.
+    pub fn ts(&self) -> u64 {
+        self.ts
+    }
+
+    /// Adds writes at the load's timestamp; a key written again replaces its earlier write.
+    pub fn write(&mut self, writes: &[Write]) -> Result<(), StorageError> {
+        let ts = self.ts;
+        match &mut self.how {
+            LoadKind::Fresh(fresh) => fresh.write(
+                writes
+                    .iter()
+                    .map(|w| {
+                        (
+                            mvcc::version_key(&w.key, ts),
+                            mvcc::encode_value(w.value.as_deref()),
+                        )
+                    })
+                    .collect(),
+            ),
+            LoadKind::InPlace => {
+                for chunk in writes.chunks(APPLY_CHUNK) {
+                    let ops = chunk
+                        .iter()
+                        .map(|w| Op {
+                            space: Space::Data,
+                            key: mvcc::version_key(&w.key, ts),
+                            value: Some(mvcc::encode_value(w.value.as_deref())),
+                        })
+                        .collect();
+                    self.engine.apply(ops, false)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the load durable and what reads see.
+    pub fn finish(self) -> Result<(), StorageError> {
+        match self.how {
+            LoadKind::Fresh(fresh) => fresh.commit(),
+            LoadKind::InPlace => {
+                self.engine.sync()?;
+                self.engine.apply(
+                    vec![Op {
+                        space: Space::Meta,
+                        key: LOADING.to_vec(),
+                        value: None,
+                    }],
+                    true,
+                )
+            }
+        }
+    }
+
+    /// Takes the load back: the data is as it was before. Returns how many versions were
+    /// erased (0 for a replacement, which is thrown away whole).
+    pub fn abort(self) -> Result<usize, StorageError> {
+        match self.how {
+            LoadKind::Fresh(fresh) => fresh.abort().map(|()| 0),
+            LoadKind::InPlace => {
+                let erased = erase_versions(&*self.engine, self.ts)?;
+                self.engine.apply(
+                    vec![Op {
+                        space: Space::Meta,
+                        key: LOADING.to_vec(),
+                        value: None,
+                    }],
+                    true,
+                )?;
+                Ok(erased)
+            }
+        }
     }
 }
 

@@ -5,28 +5,24 @@
 //! language tags); each batch names the ids its keys use that no earlier batch named, so a
 //! backup file can be restored into a cluster whose dictionary numbers things differently.
 //!
-//! A restore writes a series (the full backup, then each incremental) at one timestamp: first
-//! tombstones over everything the alpha holds, then each backup's keys in order, a later
+//! A restore writes a series (the full backup, then each incremental) at one timestamp as one
+//! [`BulkLoad`] that replaces everything the alpha holds: each backup's keys in order, a later
 //! backup's put or delete replacing an earlier one's (same key, same timestamp). So the result
-//! is exactly the state at the last backup's `read_ts`, and the data the restore replaced stays
-//! below it as history nobody reads.
+//! is exactly the state at the last backup's `read_ts`. On fjall the load is bulk-ingested into
+//! a new keyspace that is swapped in at the end, and the replaced data is deleted whole.
 
 use super::posting::{EDGE, VALUE};
 use super::schema::Schema;
 use super::{Graph, GraphError};
 use lodestar_proto::worker::{DictEntry, Kv, KvBatch};
 use lodestar_storage::keys::KeyKind;
-use lodestar_storage::{Store, Write};
+use lodestar_storage::{BulkLoad, Store, Write};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Uncompressed bytes of keys and values per streamed batch.
 const BATCH_BYTES: usize = 1 << 20;
-
-/// Meta key holding the timestamp of a restore under way: a restore that never finished (the
-/// alpha died, the stream broke) is taken back at the next start.
-const RESTORING: &[u8] = b"restore/in-progress";
 
 /// Where the interned ids of a key are: the predicate (or type) id always, and the language id
 /// of a single value.
@@ -159,12 +155,11 @@ impl<'a> StreamBuilder<'a> {
 /// The state of a restore in progress on this alpha.
 #[derive(Debug)]
 pub struct Restore {
-    ts: u64,
+    load: BulkLoad,
     /// The current file's ids → this alpha's ids.
     ids: HashMap<u32, u32>,
     loaded: u64,
     max_uid: u64,
-    pending: Vec<Write>,
 }
 
 impl Graph {
@@ -206,36 +201,23 @@ impl Graph {
     }
 
     /// Starts a restore at `ts`: with `drop_all`, everything the alpha holds is replaced.
-    /// Commits wait until [`Graph::finish_restore`].
+    /// Commits wait until [`Graph::finish_restore`] or [`Graph::abort_restore`].
     pub async fn begin_restore(
         &self,
         ts: u64,
         drop_all: bool,
     ) -> Result<(Restore, tokio::sync::RwLockWriteGuard<'_, ()>), GraphError> {
         let guard = self.commits.write().await;
-        self.store
-            .write_meta(&[Write::put(RESTORING, ts.to_be_bytes())], true)?;
-        let mut restore = Restore {
-            ts,
-            ids: HashMap::new(),
-            loaded: 0,
-            max_uid: 0,
-            pending: Vec::new(),
-        };
-        if drop_all {
-            super::blocking(|| {
-                let pending = self.tombstones(&super::alter::ALL_KINDS, None)?;
-                self.flush_restore(&mut restore, pending)
-            })?;
-        }
-        Ok((restore, guard))
-    }
-
-    fn flush_restore(&self, restore: &mut Restore, writes: Vec<Write>) -> Result<(), GraphError> {
-        for chunk in writes.chunks(50_000) {
-            self.store.commit(restore.ts, chunk, &[], false)?;
-        }
-        Ok(())
+        let load = super::blocking(|| self.store.begin_load(ts, drop_all))?;
+        Ok((
+            Restore {
+                load,
+                ids: HashMap::new(),
+                loaded: 0,
+                max_uid: 0,
+            },
+            guard,
+        ))
     }
 
     /// Loads one batch of a backup file into a restore.
@@ -247,6 +229,7 @@ impl Graph {
             let ours = self.store.predicate_id(&name)?;
             restore.ids.insert(id, ours);
         }
+        let mut writes = Vec::with_capacity(batch.kvs.len());
         for kv in batch.kvs {
             let mut key = kv.key;
             let Some((_, positions)) = id_positions(&key) else {
@@ -271,17 +254,13 @@ impl Graph {
                 restore.max_uid = restore.max_uid.max(uid);
             }
             restore.loaded += 1;
-            restore.pending.push(if kv.deleted {
+            writes.push(if kv.deleted {
                 Write::delete(key)
             } else {
                 Write::put(key, kv.value)
             });
         }
-        if restore.pending.len() >= 50_000 {
-            let writes = std::mem::take(&mut restore.pending);
-            super::blocking(|| self.flush_restore(restore, writes))?;
-        }
-        Ok(())
+        Ok(super::blocking(|| restore.load.write(&writes))?)
     }
 
     /// Makes a restore durable and serves what it wrote: the schema is reloaded, reserved
@@ -289,16 +268,18 @@ impl Graph {
     /// them, and the ACL rules are read afresh. Returns (keys loaded, highest uid seen).
     pub async fn finish_restore(
         &self,
-        mut restore: Restore,
+        restore: Restore,
         guard: tokio::sync::RwLockWriteGuard<'_, ()>,
     ) -> Result<(u64, u64), GraphError> {
-        let writes = std::mem::take(&mut restore.pending);
-        super::blocking(|| -> Result<(), GraphError> {
-            self.flush_restore(&mut restore, writes)?;
-            Ok(self.store.sync()?)
-        })?;
-        self.store.write_meta(&[Write::delete(RESTORING)], true)?;
-        self.applied_up_to(restore.ts);
+        let Restore {
+            load,
+            loaded,
+            max_uid,
+            ..
+        } = restore;
+        let ts = load.ts();
+        super::blocking(|| load.finish())?;
+        self.applied_up_to(ts);
         let snap = self.store.snapshot();
         *self.schema.write() = Schema::load(&self.store, &snap, u64::MAX)?;
         self.tablets.write().clear();
@@ -309,7 +290,7 @@ impl Graph {
                 .await?;
         }
         self.restore_acl_roots().await?;
-        Ok((restore.loaded, restore.max_uid))
+        Ok((loaded, max_uid))
     }
 
     /// Takes back everything a restore wrote: the data it replaced is served again as it was.
@@ -318,11 +299,11 @@ impl Graph {
         restore: Restore,
         guard: tokio::sync::RwLockWriteGuard<'_, ()>,
     ) -> Result<(), GraphError> {
-        let erased = super::blocking(|| self.store.erase_versions_at(restore.ts))?;
-        self.store.write_meta(&[Write::delete(RESTORING)], true)?;
+        let ts = restore.load.ts();
+        let erased = super::blocking(|| restore.load.abort())?;
         drop(guard);
         tracing::warn!(
-            restore_ts = restore.ts,
+            restore_ts = ts,
             erased,
             "restore abandoned: what it wrote was taken back"
         );
@@ -331,19 +312,13 @@ impl Graph {
 
     /// At start: takes back a restore that never finished.
     pub(super) fn undo_unfinished_restore(&self) -> Result<(), GraphError> {
-        let Some(raw) = self.store.meta_get(RESTORING)? else {
-            return Ok(());
-        };
-        let ts = u64::from_be_bytes(raw.as_slice().try_into().map_err(|_| {
-            GraphError::Internal("the restore marker is not a timestamp".to_string())
-        })?);
-        let erased = self.store.erase_versions_at(ts)?;
-        self.store.write_meta(&[Write::delete(RESTORING)], true)?;
-        tracing::warn!(
-            restore_ts = ts,
-            erased,
-            "a restore did not finish before the alpha stopped: what it wrote was taken back"
-        );
+        if let Some((ts, erased)) = self.store.undo_unfinished_load()? {
+            tracing::warn!(
+                restore_ts = ts,
+                erased,
+                "a restore did not finish before the alpha stopped: what it wrote was taken back"
+            );
+        }
         Ok(())
     }
 }

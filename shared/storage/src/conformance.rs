@@ -20,6 +20,9 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     a_large_unsorted_load_keeps_the_last_write_of_each_key(&fresh());
     an_aborted_load_leaves_the_data_as_it_was(&fresh());
     a_load_without_replace_writes_over_the_data(&fresh());
+    the_change_log_gives_what_walking_gives(&fresh());
+    the_change_log_restarts_after_a_load_and_keeps_to_its_budget(&fresh());
+    the_change_log_reports_a_collected_delete(&fresh());
     concurrent_commits_all_land(Arc::new(fresh()));
 }
 
@@ -52,6 +55,46 @@ pub fn run_durability(open: &dyn Fn() -> Store) {
         3,
         "new ids continue after the stored ones"
     );
+    drop(store);
+
+    // The change log survives reopening, and its entries keep their own numbers: a second
+    // commit at the same timestamp adds an entry instead of replacing the first.
+    for key in [&b"log/a"[..], b"log/b"] {
+        let store = open();
+        store
+            .commit(6, &[Write::put(key.to_vec(), b"v".to_vec())], &[], true)
+            .unwrap();
+    }
+    let store = open();
+    assert!(logged(&store, b"log/", 5, 6));
+    let keys: Vec<Vec<u8>> = store
+        .snapshot()
+        .changes(b"log/", 5, 6)
+        .map(|c| c.unwrap().key)
+        .collect();
+    assert_eq!(keys, [b"log/a".to_vec(), b"log/b".to_vec()]);
+    // A store that holds data but no log (written before there was one) starts its log at
+    // its next commit.
+    store
+        .write_meta(&[Write::delete(b"\x01f".to_vec())], true)
+        .unwrap();
+    drop(store);
+    let store = open();
+    assert!(!logged(&store, b"", 5, 10));
+    store
+        .commit(
+            20,
+            &[Write::put(b"log/c".to_vec(), b"v".to_vec())],
+            &[],
+            true,
+        )
+        .unwrap();
+    assert!(logged(&store, b"", 19, 20));
+    assert!(!logged(&store, b"", 10, 20));
+    drop(store);
+    let store = open();
+    assert!(logged(&store, b"", 19, 20), "the log's start is durable");
+    assert!(!logged(&store, b"", 10, 20));
 }
 
 fn put(store: &Store, ts: u64, key: &[u8], value: &[u8]) {
@@ -548,6 +591,146 @@ fn a_load_without_replace_writes_over_the_data(store: &Store) {
     assert_eq!(
         store.get_at(b"a", 40).unwrap().as_deref(),
         Some(&b"old"[..])
+    );
+}
+
+fn logged(store: &Store, prefix: &[u8], since: u64, read_ts: u64) -> bool {
+    store.snapshot().uses_change_log(prefix, since, read_ts)
+}
+
+/// `changes` against walking every key, for every pair of timestamps and a few prefixes.
+fn same_changes(store: &Store, stamps: &[u64], expect_logged: impl Fn(u64, u64) -> bool) {
+    let snap = store.snapshot();
+    for &since in stamps {
+        for &read_ts in stamps.iter().filter(|&&r| r >= since) {
+            for prefix in [&b""[..], b"k/", b"k/1", b"none"] {
+                let got: Vec<Change> = snap
+                    .changes(prefix, since, read_ts)
+                    .map(Result::unwrap)
+                    .collect();
+                let walked: Vec<Change> = snap
+                    .changes_by_walking(prefix, since, read_ts)
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(got, walked, "prefix {prefix:?}, ({since}, {read_ts}]");
+                if since > 0 {
+                    assert_eq!(
+                        logged(store, prefix, since, read_ts),
+                        expect_logged(since, read_ts),
+                        "the log's use for ({since}, {read_ts}]"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn the_change_log_gives_what_walking_gives(store: &Store) {
+    // A small deterministic mix of puts, rewrites and deletes over 40 keys and 12 commits,
+    // some commits writing a key twice, with large values among them.
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut stamps = vec![0];
+    for ts in (10..=120).step_by(10) {
+        let writes: Vec<Write> = (0..8)
+            .map(|_| {
+                let key = format!("k/{}", next() % 40).into_bytes();
+                match next() % 4 {
+                    0 => Write::delete(key),
+                    1 => Write::put(key, vec![b'x'; 600 + (next() % 100) as usize]),
+                    _ => Write::put(key, format!("v{ts}").into_bytes()),
+                }
+            })
+            .collect();
+        store.commit(ts, &writes, &[], false).unwrap();
+        stamps.push(ts);
+        stamps.push(ts + 5);
+        if ts == 60 {
+            store.flush().unwrap();
+        }
+    }
+    same_changes(store, &stamps, |_, _| true);
+}
+
+fn the_change_log_restarts_after_a_load_and_keeps_to_its_budget(store: &Store) {
+    for ts in [10, 20, 30] {
+        put(store, ts, format!("k/{ts}").as_bytes(), b"v");
+    }
+    let mut load = store.begin_load(40, false).unwrap();
+    load.write(&[Write::put(b"k/loaded".to_vec(), b"l".to_vec())])
+        .unwrap();
+    load.finish().unwrap();
+    for ts in [50, 60] {
+        put(store, ts, format!("k/{ts}").as_bytes(), b"v");
+    }
+    // Since before the load: the log does not know what the load wrote, so every key is walked.
+    same_changes(store, &[0, 15, 35, 40, 45, 55, 65], |since, _| since >= 40);
+    let since_20: Vec<Vec<u8>> = store
+        .snapshot()
+        .changes(b"", 20, 65)
+        .map(|c| c.unwrap().key)
+        .collect();
+    assert_eq!(
+        since_20,
+        [&b"k/30"[..], b"k/50", b"k/60", b"k/loaded"],
+        "the load's key is among the changes"
+    );
+
+    // Past its budget the oldest entries go and the log starts later; what it can no longer
+    // answer is walked.
+    store.limit_change_log(40, u64::MAX);
+    let stamps: Vec<u64> = (70..=200).step_by(10).collect();
+    for &ts in &stamps {
+        put(store, ts, format!("k/1{ts}").as_bytes(), b"v");
+    }
+    let oldest_logged = stamps
+        .iter()
+        .copied()
+        .find(|&ts| logged(store, b"", ts, 210))
+        .expect("recent commits are logged");
+    assert!(oldest_logged > 70, "old entries went: {oldest_logged}");
+    assert!(!logged(store, b"", 60, 210));
+    same_changes(store, &[60, 100, 150, 190, 210], |since, _| {
+        since >= oldest_logged
+    });
+
+    // A read that would take too much of the log walks instead.
+    store.limit_change_log(40, 10);
+    assert!(!logged(store, b"", 170, 210));
+    // Each entry here is 10 bytes: one fits the limit, two do not.
+    same_changes(store, &[170, 180, 190, 210], |since, read_ts| {
+        stamps
+            .iter()
+            .filter(|&&ts| since < ts && ts <= read_ts)
+            .count()
+            <= 1
+    });
+}
+
+fn the_change_log_reports_a_collected_delete(store: &Store) {
+    put(store, 10, b"k/gone", b"v");
+    store
+        .commit(20, &[Write::delete(b"k/gone".to_vec())], &[], false)
+        .unwrap();
+    store.gc(25).unwrap();
+    let changes: Vec<Change> = store
+        .snapshot()
+        .changes(b"", 15, 30)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        changes,
+        [Change {
+            key: b"k/gone".to_vec(),
+            value: None,
+            commit_ts: 20
+        }],
+        "a delete gc has collected still reaches an incremental taken since before it"
     );
 }
 

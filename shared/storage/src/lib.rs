@@ -5,6 +5,10 @@
 //! or below `ts` (deletes are tombstone versions). Beside the versioned data there is a small
 //! unversioned meta space (predicate dictionary, pending transactions, bookkeeping).
 //!
+//! Each commit also logs the keys it wrote (`changelog`), so [`Snapshot::changes`] can answer
+//! an incremental backup from the log instead of walking every key; [`Store::begin_load`]
+//! writes a restore at one timestamp as one unit.
+//!
 //! Underneath is a private engine trait with one implementation per backend: fjall (embedded
 //! LSM, the default), TiKV (cargo feature `tikv`, [`Store::open_tikv`]) and an in-memory engine
 //! for tests. [`conformance`] is the one suite every
@@ -15,6 +19,7 @@
 //! [`keys`] builds the structured keys the alpha uses, with predicates interned to numeric ids
 //! ([`Store::predicate_id`]) so that no user text appears in a key.
 
+mod changelog;
 mod engine;
 mod fjall_engine;
 pub mod keys;

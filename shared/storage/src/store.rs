@@ -1,5 +1,6 @@
 //! The public store: versions over an engine, the meta space, the predicate dictionary.
 
+use crate::changelog::{self, ChangeLog};
 use crate::engine::{Engine, EngineSnapshot, Op, Replacement, Space};
 use crate::fjall_engine::FjallEngine;
 use crate::memory_engine::MemoryEngine;
@@ -79,6 +80,9 @@ pub struct Store {
     engine: Arc<dyn Engine>,
     dict: RwLock<Dictionary>,
     interning: Mutex<()>,
+    changes: ChangeLog,
+    /// The most change-log bytes a read of changes uses ([`changelog::READ_LIMIT`]).
+    read_limit: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -111,10 +115,13 @@ impl Store {
     }
 
     fn with_engine(engine: Arc<dyn Engine>) -> Result<Self, StorageError> {
+        let changes = ChangeLog::load(&*engine)?;
         let store = Store {
             engine,
             dict: RwLock::default(),
             interning: Mutex::new(()),
+            changes,
+            read_limit: changelog::READ_LIMIT.into(),
         };
         store.load_dictionary()?;
         Ok(store)
@@ -129,7 +136,17 @@ impl Store {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             inner: self.engine.snapshot(),
+            read_limit: self.read_limit.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Lowers the change log's budget and the most of it a read of changes uses, so tests can
+    /// reach both with little data.
+    #[doc(hidden)]
+    pub fn limit_change_log(&self, budget: u64, read_limit: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.changes.budget.store(budget, Relaxed);
+        self.read_limit.store(read_limit, Relaxed);
     }
 
     /// Writes `writes` as versions at `commit_ts` and `meta` as plain entries, atomically.
@@ -154,7 +171,19 @@ impl Store {
             key: w.key.clone(),
             value: w.value.clone(),
         }));
-        self.engine.apply(ops, durable)
+        if writes.is_empty() {
+            return self.engine.apply(ops, durable);
+        }
+        let (size, started) =
+            self.changes
+                .log(commit_ts, writes.iter().map(|w| w.key.as_slice()), &mut ops);
+        if let Err(e) = self.engine.apply(ops, durable) {
+            self.changes.not_applied(commit_ts, started);
+            return Err(e);
+        }
+        // The commit stands; a prune that fails now is tried again after a later one.
+        let _ = self.changes.applied(&*self.engine, size);
+        Ok(())
     }
 
     /// Writes plain meta entries atomically.
@@ -242,6 +271,8 @@ impl Store {
     /// swaps it in at the end, so the old data is neither tombstoned nor kept; other engines
     /// write tombstones over the old data at `ts` and take the load back by erasing `ts`.
     pub fn begin_load(&self, ts: u64, replace: bool) -> Result<BulkLoad, StorageError> {
+        // A load is not in the change log: the log restarts after it.
+        self.changes.restart_after(&*self.engine, ts)?;
         if replace && let Some(fresh) = self.engine.begin_replacement()? {
             return Ok(BulkLoad {
                 engine: self.engine.clone(),
@@ -474,6 +505,7 @@ impl BulkLoad {
 #[derive(Clone)]
 pub struct Snapshot {
     inner: Arc<dyn EngineSnapshot>,
+    read_limit: u64,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -525,13 +557,64 @@ impl Snapshot {
     /// The keys starting with `prefix` whose newest version at `read_ts` was committed after
     /// `since`, with that version (a delete shows as `value: None`). With `since = 0` this is
     /// everything at `read_ts`, deletes included.
+    ///
+    /// With `since > 0`, the keys come from the change log when it covers `(since, read_ts]`
+    /// (each then read at `read_ts`); otherwise every key with `prefix` is walked.
     pub fn changes<'a>(
+        &'a self,
+        prefix: &[u8],
+        since: u64,
+        read_ts: u64,
+    ) -> Box<dyn Iterator<Item = Result<Change, StorageError>> + 'a> {
+        if since > 0 {
+            match changelog::changed_keys(&*self.inner, prefix, since, read_ts, self.read_limit) {
+                Ok(Some(keys)) => return Box::new(self.logged_changes(keys, since, read_ts)),
+                Ok(None) => {}
+                Err(e) => return Box::new(std::iter::once(Err(e))),
+            }
+        }
+        Box::new(self.newest_versions(prefix, read_ts, since))
+    }
+
+    /// Whether [`Snapshot::changes`] takes `(since, read_ts]` for `prefix` from the change log.
+    pub(crate) fn uses_change_log(&self, prefix: &[u8], since: u64, read_ts: u64) -> bool {
+        changelog::changed_keys(&*self.inner, prefix, since, read_ts, self.read_limit)
+            .is_ok_and(|keys| keys.is_some())
+    }
+
+    /// What [`Snapshot::changes`] yields when it walks every key (the change log unused).
+    pub(crate) fn changes_by_walking<'a>(
         &'a self,
         prefix: &[u8],
         since: u64,
         read_ts: u64,
     ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
         self.newest_versions(prefix, read_ts, since)
+    }
+
+    /// The changes of the logged `keys` (each with the newest timestamp it was logged at): a
+    /// key with no version left at `read_ts` (collected since) shows as deleted.
+    fn logged_changes(
+        &self,
+        keys: std::collections::BTreeMap<Vec<u8>, u64>,
+        since: u64,
+        read_ts: u64,
+    ) -> impl Iterator<Item = Result<Change, StorageError>> + '_ {
+        keys.into_iter()
+            .filter_map(move |(key, logged)| match self.version_at(&key, read_ts) {
+                Ok(Some(v)) if v.commit_ts > since => Some(Ok(Change {
+                    key,
+                    value: v.value,
+                    commit_ts: v.commit_ts,
+                })),
+                Ok(Some(_)) => None,
+                Ok(None) => Some(Ok(Change {
+                    key,
+                    value: None,
+                    commit_ts: logged,
+                })),
+                Err(e) => Some(Err(e)),
+            })
     }
 
     /// For each key with `prefix`, its newest version at or below `ts`, when that version was

@@ -199,8 +199,13 @@ pub async fn serve_grpc(
                 .await;
         }
     };
+    // HTTP/2 receive windows of a few batches, not hyper's 1 MiB: a client stream of ~1 MiB
+    // messages (a restore's LoadKvs) otherwise sends one message per round trip, and the
+    // sender waits while the receiver works on the last one.
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .layer(GrpcObserveLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop);
@@ -213,6 +218,11 @@ pub async fn serve_grpc(
         }
     }
 }
+
+/// Bytes a gRPC client may send on one stream before the server has read them.
+const STREAM_WINDOW: u32 = 8 << 20;
+/// The same over all of a connection's streams.
+const CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// Serves a service's gRPC `routes` and its HTTP side port (the base routes plus `extra`)
 /// until the shutdown signal.

@@ -92,13 +92,7 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
     while let Some(job) = jobs.recv().await {
         let task = job.task;
         let outcome = run(&ctx, job).await;
-        let result = ctx.registry.update(task, |t| match &outcome {
-            Ok(()) => t.status = Status::Success,
-            Err(e) => {
-                t.status = Status::Failed;
-                t.errors.push(e.clone());
-            }
-        });
+        let result = ctx.registry.finish(task, &outcome);
         match (&outcome, result) {
             (_, Err(e)) => tracing::error!(task, error = %e, "recording the task's end"),
             (Ok(()), Ok(t)) => tracing::info!(

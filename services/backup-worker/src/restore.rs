@@ -466,13 +466,7 @@ pub struct Job {
 pub async fn run(ctx: Context, job: Job) {
     let task = job.task;
     let outcome = restore(&ctx, &job).await;
-    let result = ctx.registry.update(task, |t| match &outcome {
-        Ok(()) => t.status = TaskState::Success,
-        Err(e) => {
-            t.status = TaskState::Failed;
-            t.errors.push(e.clone());
-        }
-    });
+    let result = ctx.registry.finish(task, &outcome);
     match (&outcome, result) {
         (_, Err(e)) => tracing::error!(task, error = %e, "recording the restore's end"),
         (Ok(()), Ok(t)) => tracing::info!(

@@ -211,6 +211,17 @@ impl Registry {
         Ok(task)
     }
 
+    /// Records a task's end, durably: Success, or Failed with `outcome`'s error.
+    pub fn finish(&self, id: u64, outcome: &Result<(), String>) -> std::io::Result<Task> {
+        self.update(id, |t| match outcome {
+            Ok(()) => t.status = Status::Success,
+            Err(e) => {
+                t.status = Status::Failed;
+                t.errors.push(e.clone());
+            }
+        })
+    }
+
     /// Progress that need not survive a crash (the task fails then anyway): memory only.
     pub fn progress(&self, id: u64, change: impl FnOnce(&mut Task)) {
         if let Some(task) = self.inner.lock().tasks.get_mut(&id) {

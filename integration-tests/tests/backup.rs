@@ -3,75 +3,21 @@
 //! files, an encrypted file that openssl decrypts and gunzip reads, bad input refused before
 //! any work, and a backup that holds exactly the state at its read_ts while writes go on.
 
+mod common;
+
+use common::backups::{
+    backup_client, dgraph, finished, run_backup, set, start_backup, to, wait_task,
+};
 use lodestar_backup::codec::Decoder;
-use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
+use lodestar_integration_tests::{ClusterBuilder, Service};
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Mutation, Operation, Request};
-use lodestar_proto::backup::backup_client::BackupClient;
-use lodestar_proto::backup::{BackupRequest, TaskRef, TaskStatus};
+use lodestar_proto::api::{Operation, Request};
+use lodestar_proto::backup::{BackupRequest, TaskRef};
 use lodestar_proto::worker::KvBatch;
 use prost::Message;
 use sha2::Digest;
 use std::path::Path;
 use std::time::Duration;
-use tonic::transport::Channel;
-
-fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
-    let addr = cluster.backup.as_ref().unwrap().grpc_addr();
-    BackupClient::new(lodestar_client::channel(&addr).unwrap())
-}
-
-async fn dgraph(cluster: &Cluster) -> DgraphClient<Channel> {
-    DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
-}
-
-async fn set(c: &mut DgraphClient<Channel>, rdf: &str) {
-    c.query(Request {
-        mutations: vec![Mutation {
-            set_nquads: rdf.as_bytes().to_vec(),
-            ..Default::default()
-        }],
-        commit_now: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-}
-
-async fn start(b: &mut BackupClient<Channel>, dest: &str, force_full: bool) -> String {
-    b.start_backup(BackupRequest {
-        destination: dest.to_string(),
-        force_full,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .id
-}
-
-/// Waits for a task to finish; panics with its errors if it failed.
-async fn finished(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
-    for _ in 0..600 {
-        let t = b
-            .get_task(TaskRef { id: id.to_string() })
-            .await
-            .unwrap()
-            .into_inner();
-        match t.status.as_str() {
-            "Success" => return t,
-            "Failed" => panic!("task {id} failed: {:?}", t.errors),
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    panic!("task {id} did not finish in 30 s");
-}
-
-/// Starts a backup and waits for it.
-async fn run_backup(b: &mut BackupClient<Channel>, dest: &str, force_full: bool) -> TaskStatus {
-    let id = start(b, dest, force_full).await;
-    finished(b, &id).await
-}
 
 fn manifests(dir: &Path) -> Vec<serde_json::Value> {
     let raw = std::fs::read(dir.join("manifest.json")).expect("manifest.json");
@@ -108,7 +54,7 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
     .await;
     let mut b = backup_client(&cluster);
 
-    let id = start(&mut b, &dest_uri, false).await;
+    let id = start_backup(&mut b, to(&dest_uri, false)).await;
     assert!(id.starts_with("0x"), "{id}");
     let full = finished(&mut b, &id).await;
     assert_eq!((full.kind.as_str(), full.backup_num), ("Backup", 1));
@@ -154,8 +100,8 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
 
     // Two incrementals continue the series with what changed since the last one.
     set(&mut c, r#"_:c <name> "Cy" ."#).await;
-    let first = run_backup(&mut b, &dest_uri, false).await;
-    let second = run_backup(&mut b, &dest_uri, false).await;
+    let first = run_backup(&mut b, to(&dest_uri, false)).await;
+    let second = run_backup(&mut b, to(&dest_uri, false)).await;
     let m = manifests(&dest_path);
     assert_eq!(m.len(), 3);
     for (entry, (num, task)) in m[1..].iter().zip([(2, &first), (3, &second)]) {
@@ -178,7 +124,7 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
     );
 
     // forceFull starts a new series.
-    let forced = run_backup(&mut b, &dest_uri, true).await;
+    let forced = run_backup(&mut b, to(&dest_uri, true)).await;
     let m = manifests(&dest_path);
     assert_eq!(m.len(), 4);
     assert_eq!(m[3]["type"], "full");
@@ -215,13 +161,7 @@ async fn bad_requests_are_refused_before_any_work() {
         ("minio:///bucket", tonic::Code::InvalidArgument, "host"),
         ("/tmp/a/../../etc", tonic::Code::InvalidArgument, ".."),
     ] {
-        let err = b
-            .start_backup(BackupRequest {
-                destination: dest.to_string(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_err();
+        let err = b.start_backup(to(dest, false)).await.unwrap_err();
         assert_eq!(err.code(), code, "{dest}: {err:?}");
         assert!(err.message().contains(text), "{dest}: {err:?}");
     }
@@ -263,7 +203,7 @@ async fn an_encrypted_backup_decrypts_with_openssl_and_then_gunzips() {
     set(&mut c, r#"_:a <name> "Encrypted Ann" ."#).await;
     let dest = tempfile::tempdir().unwrap();
     let mut b = backup_client(&cluster);
-    let task = run_backup(&mut b, dest.path().to_str().unwrap(), false).await;
+    let task = run_backup(&mut b, to(dest.path().to_str().unwrap(), false)).await;
     let m = manifests(dest.path());
     assert_eq!(m[0]["encrypted"], true);
     let path = dest
@@ -347,7 +287,7 @@ async fn a_backup_holds_exactly_the_state_at_its_read_ts_while_writes_go_on() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let dest = tempfile::tempdir().unwrap();
     let mut b = backup_client(&cluster);
-    let task = run_backup(&mut b, dest.path().to_str().unwrap(), false).await;
+    let task = run_backup(&mut b, to(dest.path().to_str().unwrap(), false)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.await.unwrap();
@@ -421,20 +361,16 @@ async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leave
     // minio:// with the keys in the request; full then incremental.
     let minio = format!("minio://{addr}/lodestar/cluster-a?secure=false");
     let keyed = |force_full| BackupRequest {
-        destination: minio.clone(),
         credentials: Some(lodestar_proto::backup::Credentials {
             access_key: seaweed::ACCESS_KEY.into(),
             secret_key: seaweed::SECRET_KEY.into(),
             ..Default::default()
         }),
-        force_full,
-        ..Default::default()
+        ..to(&minio, force_full)
     };
-    let id = b.start_backup(keyed(false)).await.unwrap().into_inner().id;
-    let full = finished(&mut b, &id).await;
+    let full = run_backup(&mut b, keyed(false)).await;
     set(&mut c, r#"_:c <name> "Cy" ."#).await;
-    let id = b.start_backup(keyed(false)).await.unwrap().into_inner().id;
-    let incr = finished(&mut b, &id).await;
+    let incr = run_backup(&mut b, keyed(false)).await;
     assert_eq!((full.backup_num, incr.backup_num), (1, 2));
     assert_eq!(full.backup_id, incr.backup_id);
 
@@ -475,7 +411,11 @@ async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leave
     let mut nums = Vec::new();
     for (i, force_full) in [false, false, false, true].into_iter().enumerate() {
         set(&mut c, &format!("_:s{i} <name> \"S{i}\" .")).await;
-        nums.push(run_backup(&mut b, &s3_dest, force_full).await.backup_num);
+        nums.push(
+            run_backup(&mut b, to(&s3_dest, force_full))
+                .await
+                .backup_num,
+        );
     }
     assert_eq!(nums, [1, 2, 3, 1]);
     let op_b = lodestar_backup::destination::Destination::parse(&s3_dest)
@@ -494,21 +434,8 @@ async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leave
     // A wrong secret: the task fails with the store's refusal and the manifest is unchanged.
     let mut wrong = keyed(false);
     wrong.credentials.as_mut().unwrap().secret_key = "not-the-secret".into();
-    let id = b.start_backup(wrong).await.unwrap().into_inner().id;
-    let mut failed = None;
-    for _ in 0..600 {
-        let t = b
-            .get_task(TaskRef { id: id.clone() })
-            .await
-            .unwrap()
-            .into_inner();
-        if t.status == "Failed" || t.status == "Success" {
-            failed = Some(t);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let failed = failed.expect("the task ends");
+    let id = start_backup(&mut b, wrong).await;
+    let failed = wait_task(&mut b, &id).await;
     assert_eq!(failed.status, "Failed", "{failed:?}");
     assert!(!failed.errors.is_empty());
     assert!(

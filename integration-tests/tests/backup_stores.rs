@@ -8,67 +8,28 @@
 //! the cluster holds exactly its names. Skips (with the reason printed) when a server is not
 //! installed.
 
+mod common;
+
 #[path = "../../shared/backup/tests/common/fakegcs.rs"]
 mod fakegcs;
 #[path = "../../shared/backup/tests/common/seaweed.rs"]
 mod seaweed;
 
+use common::backups::{backup_client, dgraph, run_backup, set, to, wait_task};
 use lodestar_backup::codec::Decoder;
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
-use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Mutation, Operation, Request};
+use lodestar_proto::api::{Operation, Request};
 use lodestar_proto::backup::backup_client::BackupClient;
-use lodestar_proto::backup::{BackupRequest, TaskRef, TaskStatus};
+use lodestar_proto::backup::{BackupRequest, TaskStatus};
 use lodestar_proto::worker::KvBatch;
 use prost::Message;
 use serde_json::Value;
 use sha2::Digest;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 use tonic::transport::Channel;
 
 const BUCKET: &str = "lodestar";
-
-fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
-    let addr = cluster.backup.as_ref().unwrap().grpc_addr();
-    BackupClient::new(lodestar_client::channel(&addr).unwrap())
-}
-
-async fn dgraph(cluster: &Cluster) -> DgraphClient<Channel> {
-    DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
-}
-
-async fn set(c: &mut DgraphClient<Channel>, rdf: &str) {
-    c.query(Request {
-        mutations: vec![Mutation {
-            set_nquads: rdf.as_bytes().to_vec(),
-            ..Default::default()
-        }],
-        commit_now: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-}
-
-/// Starts a backup and waits for it; panics with its errors if it failed.
-async fn run_backup(b: &mut BackupClient<Channel>, request: BackupRequest) -> TaskStatus {
-    let id = b.start_backup(request).await.unwrap().into_inner().id;
-    for _ in 0..1200 {
-        let t = b
-            .get_task(TaskRef { id: id.clone() })
-            .await
-            .unwrap()
-            .into_inner();
-        match t.status.as_str() {
-            "Success" => return t,
-            "Failed" => panic!("task {id} failed: {:?}", t.errors),
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    panic!("task {id} did not finish in 60 s");
-}
 
 /// Restores through the worker and answers the names the cluster holds afterwards.
 async fn restore_names(
@@ -77,20 +38,7 @@ async fn restore_names(
     request: lodestar_proto::backup::RestoreRequest,
 ) -> BTreeSet<String> {
     let id = b.start_restore(request).await.unwrap().into_inner().id;
-    let mut done = None;
-    for _ in 0..1200 {
-        let t = b
-            .get_task(TaskRef { id: id.clone() })
-            .await
-            .unwrap()
-            .into_inner();
-        if t.status == "Success" || t.status == "Failed" {
-            done = Some(t);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let done = done.expect("the restore ends");
+    let done = wait_task(b, &id).await;
     assert_eq!(done.status, "Success", "{done:?}");
     assert_eq!(done.kind, "Restore");
     let mut c = dgraph(cluster).await;
@@ -114,14 +62,6 @@ async fn restore_names(
 
 fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
-}
-
-fn to(destination: &str, force_full: bool) -> BackupRequest {
-    BackupRequest {
-        destination: destination.to_string(),
-        force_full,
-        ..Default::default()
-    }
 }
 
 /// Runs `integration-tests/python/<script>` with the test clients' Python (`LODESTAR_PYTHON`)

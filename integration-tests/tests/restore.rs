@@ -8,39 +8,16 @@
 
 mod common;
 
+use common::backups::{backup_client, dgraph, mutate, run_backup, start_backup, to};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post_json, run_bin};
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Mutation, Operation, Request};
-use lodestar_proto::backup::backup_client::BackupClient;
-use lodestar_proto::backup::{BackupRequest, TaskRef, TaskStatus};
+use lodestar_proto::api::{Operation, Request};
+use lodestar_proto::backup::TaskRef;
 use sha2::Digest;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::Channel;
-
-async fn dgraph(cluster: &Cluster) -> DgraphClient<Channel> {
-    DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
-}
-
-fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
-    let addr = cluster.backup.as_ref().unwrap().grpc_addr();
-    BackupClient::new(lodestar_client::channel(&addr).unwrap())
-}
-
-async fn mutate(c: &mut DgraphClient<Channel>, set: &str, del: &str) {
-    c.query(Request {
-        mutations: vec![Mutation {
-            set_nquads: set.as_bytes().to_vec(),
-            del_nquads: del.as_bytes().to_vec(),
-            ..Default::default()
-        }],
-        commit_now: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-}
 
 async fn query(c: &mut DgraphClient<Channel>, q: &str, ts: Option<u64>) -> serde_json::Value {
     let resp = c
@@ -151,36 +128,6 @@ async fn change(c: &mut DgraphClient<Channel>, round: usize) {
         ));
     }
     mutate(c, &set, &del).await;
-}
-
-async fn wait_task(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
-    for _ in 0..1200 {
-        let t = b
-            .get_task(TaskRef { id: id.to_string() })
-            .await
-            .unwrap()
-            .into_inner();
-        if t.status == "Success" || t.status == "Failed" {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("task {id} did not finish in 30 s");
-}
-
-async fn backup(b: &mut BackupClient<Channel>, dest: &str) -> TaskStatus {
-    let id = b
-        .start_backup(BackupRequest {
-            destination: dest.to_string(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
-    let t = wait_task(b, &id).await;
-    assert_eq!(t.status, "Success", "{t:?}");
-    t
 }
 
 fn key_file(dir: &Path, byte: u8) -> PathBuf {
@@ -312,7 +259,7 @@ async fn source() -> Source {
         if round > 0 {
             change(&mut c, round).await;
         }
-        let t = backup(&mut b, location).await;
+        let t = run_backup(&mut b, to(location, false)).await;
         assert_eq!(t.backup_num, round as u64 + 1);
         exports.push(export(&mut c, Some(t.read_ts)).await);
         read_ts.push(t.read_ts);
@@ -755,15 +702,7 @@ async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry() {
     let dest = tempfile::tempdir().unwrap();
     let location = dest.path().to_str().unwrap().to_string();
     let mut b = backup_client(&cluster);
-    let id = b
-        .start_backup(BackupRequest {
-            destination: location.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let id = start_backup(&mut b, to(&location, false)).await;
     let mut running = false;
     for _ in 0..5000 {
         let t = b
@@ -800,7 +739,7 @@ async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry() {
             .any(|e| e.contains("stopped while this task was running")),
         "{t:?}"
     );
-    let next = backup(&mut b, &location).await;
+    let next = run_backup(&mut b, to(&location, false)).await;
     assert_eq!(
         next.backup_num, 1,
         "the next backup starts the series: {next:?}"
@@ -816,16 +755,10 @@ async fn backup_and_restore_are_refused_while_enterprise_features_are_off() {
     let mut cluster = ClusterBuilder::new().services(true).start().await.unwrap();
     let mut b = backup_client(&cluster);
     let location = dir.path().to_str().unwrap().to_string();
-    backup(&mut b, &location).await;
+    run_backup(&mut b, to(&location, false)).await;
     common::move_zero_clock(&mut cluster, 0, "31d").await;
     let mut b = backup_client(&cluster);
-    let e = b
-        .start_backup(BackupRequest {
-            destination: location.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = b.start_backup(to(&location, false)).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(
         e.message()

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod backups;
+
 use lodestar_integration_tests::run_bin;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,89 @@
+//! Clients, writes and task polling shared by the backup and restore end-to-end tests.
+
+use lodestar_integration_tests::Cluster;
+use lodestar_proto::api::dgraph_client::DgraphClient;
+use lodestar_proto::api::{Mutation, Request};
+use lodestar_proto::backup::backup_client::BackupClient;
+use lodestar_proto::backup::{BackupRequest, TaskRef, TaskStatus};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// How often a task is polled, and how long it may take before the test gives up.
+const POLL: Duration = Duration::from_millis(25);
+const TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client of the cluster's backup worker.
+pub fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
+    let addr = cluster.backup.as_ref().unwrap().grpc_addr();
+    BackupClient::new(lodestar_client::channel(&addr).unwrap())
+}
+
+/// A Dgraph client of the cluster's alpha.
+pub async fn dgraph(cluster: &Cluster) -> DgraphClient<Channel> {
+    DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
+}
+
+/// Sets `set` and deletes `del` (N-Quads) in one committed mutation.
+pub async fn mutate(c: &mut DgraphClient<Channel>, set: &str, del: &str) {
+    c.query(Request {
+        mutations: vec![Mutation {
+            set_nquads: set.as_bytes().to_vec(),
+            del_nquads: del.as_bytes().to_vec(),
+            ..Default::default()
+        }],
+        commit_now: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+/// Sets `rdf` (N-Quads) in one committed mutation.
+pub async fn set(c: &mut DgraphClient<Channel>, rdf: &str) {
+    mutate(c, rdf, "").await;
+}
+
+/// A backup request to `destination`, with no credentials.
+pub fn to(destination: &str, force_full: bool) -> BackupRequest {
+    BackupRequest {
+        destination: destination.to_string(),
+        force_full,
+        ..Default::default()
+    }
+}
+
+/// Starts a backup and returns its task id.
+pub async fn start_backup(b: &mut BackupClient<Channel>, request: BackupRequest) -> String {
+    b.start_backup(request).await.unwrap().into_inner().id
+}
+
+/// Waits for a task to end, as "Success" or "Failed"; panics if it has not within a minute.
+pub async fn wait_task(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
+    for _ in 0..TASK_TIMEOUT.as_millis() / POLL.as_millis() {
+        let t = b
+            .get_task(TaskRef { id: id.to_string() })
+            .await
+            .unwrap()
+            .into_inner();
+        if t.status == "Success" || t.status == "Failed" {
+            return t;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("task {id} did not finish in {} s", TASK_TIMEOUT.as_secs());
+}
+
+/// Waits for a task to end; panics with its errors unless it succeeded.
+pub async fn finished(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
+    let t = wait_task(b, id).await;
+    if t.status != "Success" {
+        panic!("task {id} failed: {:?} ({t:?})", t.errors);
+    }
+    t
+}
+
+/// Starts a backup and waits for it; panics with its errors unless it succeeded.
+pub async fn run_backup(b: &mut BackupClient<Channel>, request: BackupRequest) -> TaskStatus {
+    let id = start_backup(b, request).await;
+    finished(b, &id).await
+}

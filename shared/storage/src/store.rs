@@ -399,6 +399,18 @@ fn erase_versions(engine: &dyn Engine, ts: u64) -> Result<usize, StorageError> {
     Ok(n)
 }
 
+/// Removes the in-place load's marker, durably: the load is over.
+fn clear_load_marker(engine: &dyn Engine) -> Result<(), StorageError> {
+    engine.apply(
+        vec![Op {
+            space: Space::Meta,
+            key: LOADING.to_vec(),
+            value: None,
+        }],
+        true,
+    )
+}
+
 /// Versions at one timestamp written as one unit: see [`Store::begin_load`]. Ends with
 /// [`BulkLoad::finish`] or [`BulkLoad::abort`].
 pub struct BulkLoad {
@@ -467,14 +479,7 @@ impl BulkLoad {
             LoadKind::Fresh(fresh) => fresh.commit(),
             LoadKind::InPlace => {
                 self.engine.sync()?;
-                self.engine.apply(
-                    vec![Op {
-                        space: Space::Meta,
-                        key: LOADING.to_vec(),
-                        value: None,
-                    }],
-                    true,
-                )
+                clear_load_marker(&*self.engine)
             }
         }
     }
@@ -486,14 +491,7 @@ impl BulkLoad {
             LoadKind::Fresh(fresh) => fresh.abort().map(|()| 0),
             LoadKind::InPlace => {
                 let erased = erase_versions(&*self.engine, self.ts)?;
-                self.engine.apply(
-                    vec![Op {
-                        space: Space::Meta,
-                        key: LOADING.to_vec(),
-                        value: None,
-                    }],
-                    true,
-                )?;
+                clear_load_marker(&*self.engine)?;
                 Ok(erased)
             }
         }

@@ -24,10 +24,10 @@ const FROM: &[u8] = b"\x01f";
 /// `from` before the first commit of a store that held data without a log.
 const UNKNOWN: u64 = u64::MAX;
 /// Entry bytes (keys and their lengths) the log keeps; past it, the oldest half goes.
-pub(crate) const BUDGET: u64 = 64 << 20;
+const BUDGET: u64 = 64 << 20;
 /// The most entry bytes a read of changes takes from the log; more, and walking every key
 /// costs about as much and needs no memory for the set of changed keys.
-pub(crate) const READ_LIMIT: u64 = 16 << 20;
+const READ_LIMIT: u64 = 16 << 20;
 
 /// `ENTRY ++ ts ++ seq ++ size` (all big-endian).
 const ENTRY_KEY_LEN: usize = ENTRY.len() + 8 + 8 + 4;
@@ -125,6 +125,8 @@ pub(crate) struct ChangeLog {
     pruning: Mutex<()>,
     /// [`BUDGET`], lower in tests.
     pub(crate) budget: AtomicU64,
+    /// [`READ_LIMIT`], lower in tests.
+    pub(crate) read_limit: AtomicU64,
 }
 
 impl ChangeLog {
@@ -150,6 +152,7 @@ impl ChangeLog {
             bytes: AtomicU64::new(bytes),
             pruning: Mutex::new(()),
             budget: AtomicU64::new(BUDGET),
+            read_limit: AtomicU64::new(READ_LIMIT),
         })
     }
 

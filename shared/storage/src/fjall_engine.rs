@@ -12,6 +12,7 @@ use fjall::{
     Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode, Readable,
 };
 use parking_lot::RwLock;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -331,28 +332,33 @@ struct FjallSnapshot {
     meta: Keyspace,
 }
 
-impl EngineSnapshot for FjallSnapshot {
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let ks = match space {
+impl FjallSnapshot {
+    fn keyspace(&self, space: Space) -> &Keyspace {
+        match space {
             Space::Data => &self.data,
             Space::Meta => &self.meta,
-        };
+        }
+    }
+
+    /// Entries of `space` with `start <= key < end` (no end: to the end of the space).
+    fn iter(&self, space: Space, start: &[u8], end: Option<&[u8]>) -> fjall::Iter {
+        let end = end.map_or(Bound::Unbounded, |end| Bound::Excluded(end.to_vec()));
+        self.snapshot
+            .range(self.keyspace(space), (Bound::Included(start.to_vec()), end))
+    }
+}
+
+impl EngineSnapshot for FjallSnapshot {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self
             .snapshot
-            .get(ks, key)
+            .get(self.keyspace(space), key)
             .map_err(|e| err("read", e))?
             .map(|v| v.to_vec()))
     }
 
     fn range(&self, space: Space, start: &[u8], end: Option<&[u8]>) -> KvIter<'_> {
-        let ks = match space {
-            Space::Data => &self.data,
-            Space::Meta => &self.meta,
-        };
-        let iter = match end {
-            Some(end) => self.snapshot.range(ks, start.to_vec()..end.to_vec()),
-            None => self.snapshot.range(ks, start.to_vec()..),
-        };
+        let iter = self.iter(space, start, end);
         Box::new(iter.map(|guard| {
             let (k, v) = guard.into_inner().map_err(|e| err("scan", e))?;
             Ok((k.to_vec(), v.to_vec()))
@@ -366,14 +372,7 @@ impl EngineSnapshot for FjallSnapshot {
         end: Option<&[u8]>,
         want: Want<'a>,
     ) -> KvIter<'a> {
-        let ks = match space {
-            Space::Data => &self.data,
-            Space::Meta => &self.meta,
-        };
-        let iter = match end {
-            Some(end) => self.snapshot.range(ks, start.to_vec()..end.to_vec()),
-            None => self.snapshot.range(ks, start.to_vec()..),
-        };
+        let iter = self.iter(space, start, end);
         // fjall asks its filter through `Fn`; the decision is stateful (in key order).
         let want = std::sync::Mutex::new(want);
         Box::new(iter.filter_map(move |guard| {

@@ -81,8 +81,6 @@ pub struct Store {
     dict: RwLock<Dictionary>,
     interning: Mutex<()>,
     changes: ChangeLog,
-    /// The most change-log bytes a read of changes uses ([`changelog::READ_LIMIT`]).
-    read_limit: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -121,7 +119,6 @@ impl Store {
             dict: RwLock::default(),
             interning: Mutex::new(()),
             changes,
-            read_limit: changelog::READ_LIMIT.into(),
         };
         store.load_dictionary()?;
         Ok(store)
@@ -136,7 +133,10 @@ impl Store {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             inner: self.engine.snapshot(),
-            read_limit: self.read_limit.load(std::sync::atomic::Ordering::Relaxed),
+            read_limit: self
+                .changes
+                .read_limit
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -146,7 +146,7 @@ impl Store {
     pub fn limit_change_log(&self, budget: u64, read_limit: u64) {
         use std::sync::atomic::Ordering::Relaxed;
         self.changes.budget.store(budget, Relaxed);
-        self.read_limit.store(read_limit, Relaxed);
+        self.changes.read_limit.store(read_limit, Relaxed);
     }
 
     /// Writes `writes` as versions at `commit_ts` and `meta` as plain entries, atomically.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::backups::alter;
 use common::json;
 use lodestar_client::ZeroClient;
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_get};
@@ -13,15 +14,6 @@ use tonic::transport::Channel;
 
 async fn client(cluster: &Cluster) -> DgraphClient<Channel> {
     DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
-}
-
-async fn alter(c: &mut DgraphClient<Channel>, schema: &str) {
-    c.alter(Operation {
-        schema: schema.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
 }
 
 fn rdf(set: &str, commit_now: bool) -> Request {

@@ -6,12 +6,12 @@
 mod common;
 
 use common::backups::{
-    backup_client, dgraph, finished, run_backup, set, start_backup, to, wait_task,
+    alter, backup_client, dgraph, finished, run_backup, set, start_backup, to, wait_task,
 };
 use lodestar_backup::codec::Decoder;
 use lodestar_integration_tests::{ClusterBuilder, Service};
+use lodestar_proto::api::Request;
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Operation, Request};
 use lodestar_proto::backup::{BackupRequest, TaskRef};
 use lodestar_proto::worker::KvBatch;
 use prost::Message;
@@ -41,12 +41,11 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
     let dest_path = dest.path().join("backups");
     let dest_uri = dest_path.to_str().unwrap().to_string();
     let mut c = dgraph(&cluster).await;
-    c.alter(Operation {
-        schema: "name: string @index(exact) .\nfriend: [uid] @reverse .".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    alter(
+        &mut c,
+        "name: string @index(exact) .\nfriend: [uid] @reverse .",
+    )
+    .await;
     set(
         &mut c,
         r#"_:a <name> "Ann" . _:b <name> "Bob" . _:a <friend> _:b ."#,
@@ -264,12 +263,7 @@ async fn an_encrypted_backup_decrypts_with_openssl_and_then_gunzips() {
 async fn a_backup_holds_exactly_the_state_at_its_read_ts_while_writes_go_on() {
     let cluster = ClusterBuilder::new().services(true).start().await.unwrap();
     let mut c = dgraph(&cluster).await;
-    c.alter(Operation {
-        schema: "n: int .".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    alter(&mut c, "n: int .").await;
     let alpha = cluster.alpha_grpc();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {

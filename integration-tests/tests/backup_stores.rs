@@ -15,10 +15,10 @@ mod fakegcs;
 #[path = "../../shared/backup/tests/common/seaweed.rs"]
 mod seaweed;
 
-use common::backups::{backup_client, dgraph, run_backup, set, to, wait_task};
+use common::backups::{alter, backup_client, dgraph, run_backup, set, to, wait_task};
 use lodestar_backup::codec::Decoder;
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
-use lodestar_proto::api::{Operation, Request};
+use lodestar_proto::api::Request;
 use lodestar_proto::backup::backup_client::BackupClient;
 use lodestar_proto::backup::{BackupRequest, TaskStatus};
 use lodestar_proto::worker::KvBatch;
@@ -178,12 +178,11 @@ async fn gs_backups_to_fake_gcs_server_are_read_back_by_google_cloud_storage() {
         .await
         .unwrap();
     let mut c = dgraph(&cluster).await;
-    c.alter(Operation {
-        schema: "name: string @index(exact) .\nfriend: [uid] @reverse .".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    alter(
+        &mut c,
+        "name: string @index(exact) .\nfriend: [uid] @reverse .",
+    )
+    .await;
     set(
         &mut c,
         r#"_:a <name> "Ann" . _:b <name> "Bob" . _:a <friend> _:b ."#,

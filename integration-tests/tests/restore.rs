@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::backups::{backup_client, dgraph, mutate, run_backup, start_backup, to};
+use common::backups::{alter, backup_client, dgraph, mutate, run_backup, start_backup, to};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post_json, run_bin};
+use lodestar_proto::api::Request;
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Operation, Request};
 use lodestar_proto::backup::TaskRef;
 use sha2::Digest;
 use std::os::unix::fs::PermissionsExt;
@@ -89,14 +89,11 @@ async fn export(c: &mut DgraphClient<Channel>, ts: Option<u64>) -> (usize, Strin
 
 /// 300 named nodes with ages in a friend chain.
 async fn load_initial(c: &mut DgraphClient<Channel>) {
-    c.alter(Operation {
-        schema:
-            "name: string @index(exact) .\nage: int @index(int) .\nfriend: [uid] @reverse @count ."
-                .into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    alter(
+        c,
+        "name: string @index(exact) .\nage: int @index(int) .\nfriend: [uid] @reverse @count .",
+    )
+    .await;
     for chunk in 0..3 {
         let mut rdf = String::new();
         for i in chunk * 100..(chunk + 1) * 100 {
@@ -687,12 +684,7 @@ async fn the_key_comes_from_vault_and_verify_checks_a_series_through_admin() {
 async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry() {
     let mut cluster = ClusterBuilder::new().services(true).start().await.unwrap();
     let mut c = dgraph(&cluster).await;
-    c.alter(Operation {
-        schema: "name: string @index(exact, term) .".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    alter(&mut c, "name: string @index(exact, term) .").await;
     for chunk in 0..10 {
         let rdf: String = (0..2_000)
             .map(|i| format!("_:n{i} <name> \"node {chunk} {i} with some words\" .\n"))

@@ -2,7 +2,7 @@
 
 use lodestar_integration_tests::Cluster;
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Mutation, Request};
+use lodestar_proto::api::{Mutation, Operation, Request};
 use lodestar_proto::backup::backup_client::BackupClient;
 use lodestar_proto::backup::{BackupRequest, TaskRef, TaskStatus};
 use std::time::Duration;
@@ -21,6 +21,16 @@ pub fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
 /// A Dgraph client of the cluster's alpha.
 pub async fn dgraph(cluster: &Cluster) -> DgraphClient<Channel> {
     DgraphClient::new(lodestar_client::channel(&cluster.alpha_grpc()).unwrap())
+}
+
+/// Applies schema text.
+pub async fn alter(c: &mut DgraphClient<Channel>, schema: &str) {
+    c.alter(Operation {
+        schema: schema.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 }
 
 /// Sets `set` and deletes `del` (N-Quads) in one committed mutation.

@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::license::{self, LicenseError};
 use crate::raft::Raft;
 use crate::raft::state_machine::Applied;
-use crate::state::{Command, IdKind, LicenseRecord, MemberRecord, Reply};
+use crate::state::{Command, ID_CEILING, IdKind, LicenseRecord, MemberRecord, Reply, max_lease};
 use ed25519_dalek::VerifyingKey;
 use lodestar_proto::zero as pb;
 use lodestar_runtime::{ErrorCode, ServiceError};
@@ -24,6 +24,10 @@ const MAX_CONFLICT_KEYS: usize = 1 << 21;
 const MAX_DECISION_BATCH: usize = 8192;
 /// A leader that has not heard from a quorum for this long stops handing out timestamps.
 const LEADER_LEASE_MS: u64 = 1_000;
+/// The longest tablet (predicate) name zero records; alphas allow names of 1,024 bytes.
+const MAX_TABLET_NAME: usize = 2048;
+/// How long a repeated commit request waits for the first one's decision to become durable.
+const DECISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a zero could not serve a request.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,6 +86,21 @@ struct OracleState {
     conflicts: HashMap<u64, u64>,
     /// Commit timestamps handed out whose decision is not yet durable.
     pending: BTreeSet<u64>,
+    /// start_ts → commit_ts (0: abort) of the decisions being made durable; a retry of the same
+    /// transaction waits for its decision instead of taking a second one.
+    deciding: HashMap<u64, u64>,
+}
+
+/// What one look at the oracle found for a commit request.
+enum Step {
+    /// Already decided (commit_ts, 0 for aborted).
+    Known(u64),
+    /// Decided now; the decision is to be made durable.
+    Decided(u64),
+    /// Being made durable by an earlier request.
+    Wait,
+    /// The oracle needs a timestamp block for this term first.
+    Refill,
 }
 
 struct Decision {
@@ -108,6 +127,8 @@ pub struct ZeroNode {
     oracle: Mutex<OracleState>,
     refill: tokio::sync::Mutex<()>,
     decisions: mpsc::UnboundedSender<Decision>,
+    /// Woken each time a batch of decisions has been made durable (or failed).
+    decided: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for ZeroNode {
@@ -134,6 +155,7 @@ impl ZeroNode {
             oracle: Mutex::default(),
             refill: tokio::sync::Mutex::new(()),
             decisions: tx,
+            decided: tokio::sync::Notify::new(),
         });
         tokio::spawn(decide_batches(Arc::downgrade(&node), rx));
         node
@@ -201,6 +223,7 @@ impl ZeroNode {
         if n == 0 {
             return Err(ZeroError::invalid("asked for 0 timestamps"));
         }
+        check_lease(IdKind::Timestamp, n)?;
         loop {
             let term = self.leader_term()?;
             {
@@ -271,6 +294,12 @@ impl ZeroNode {
 
     /// Makes every id of `kind` up to `at_least` count as handed out (after a restore).
     pub async fn bump(&self, kind: IdKind, at_least: u64) -> Result<(u64, u64), ZeroError> {
+        if at_least > ID_CEILING {
+            return Err(ZeroError::invalid(format!(
+                "cannot mark {} up to {at_least} as used: ids stop at {ID_CEILING}",
+                kind.name()
+            )));
+        }
         self.leader_term()?;
         let range = self.propose_range(Command::Bump { kind, at_least }).await?;
         if kind == IdKind::Timestamp {
@@ -287,13 +316,20 @@ impl ZeroNode {
         if n == 0 {
             return Err(ZeroError::invalid("Nothing to be leased"));
         }
+        check_lease(kind, n)?;
         self.leader_term()?;
         self.propose_range(Command::Lease { kind, count: n }).await
     }
 
     // ---- commits ----
 
-    /// Decides a transaction: the first committer wins on overlapping conflict keys.
+    /// Decides a transaction: the first committer wins on overlapping conflict keys. Asking
+    /// again for a transaction already decided (or being decided) answers that decision, even
+    /// when the second request asks to abort: a decision never changes.
+    ///
+    /// The decision is made durable by the batching task, not by this call, so a caller that
+    /// goes away (a client deadline, an alpha killed) leaves nothing behind: the decision still
+    /// lands and the read-only timestamp moves past it.
     pub async fn commit_or_abort(
         &self,
         start_ts: u64,
@@ -303,43 +339,27 @@ impl ZeroNode {
         if start_ts == 0 {
             return Err(ZeroError::invalid("a transaction needs a start_ts"));
         }
-        if let Some(decided) = self.with_state(|a| a.state.txns.get(&start_ts).copied()) {
-            return Ok(decision(start_ts, decided, true));
-        }
         let commit_ts = loop {
             let term = self.leader_term()?;
-            {
-                let mut o = self.oracle.lock();
-                if o.term == term && o.next < o.end {
-                    if start_ts >= o.next {
-                        return Err(ZeroError::invalid(format!(
-                            "start_ts {start_ts} was never handed out (next timestamp is {})",
-                            o.next
-                        )));
+            let waiting = self.decided.notified();
+            tokio::pin!(waiting);
+            waiting.as_mut().enable();
+            match self.try_decide(term, start_ts, keys, abort)? {
+                Step::Known(decided) => return Ok(decision(start_ts, decided, true)),
+                Step::Decided(ts) => break ts,
+                Step::Wait => {
+                    // Wait for that decision to become durable, then look again.
+                    if tokio::time::timeout(DECISION_WAIT, waiting).await.is_err() {
+                        return Err(ZeroError::new(
+                            ErrorCode::Unavailable,
+                            format!(
+                                "the decision on transaction {start_ts} is still being made durable; ask again"
+                            ),
+                        ));
                     }
-                    if abort
-                        || start_ts < o.fence
-                        || keys
-                            .iter()
-                            .any(|k| o.conflicts.get(k).is_some_and(|c| *c > start_ts))
-                    {
-                        break 0;
-                    }
-                    let ts = o.next;
-                    o.next += 1;
-                    if o.conflicts.len() + keys.len() > MAX_CONFLICT_KEYS {
-                        // Start a new epoch: forget old writes and abort transactions from before.
-                        o.conflicts.clear();
-                        o.fence = ts;
-                    }
-                    for k in keys {
-                        o.conflicts.insert(*k, ts);
-                    }
-                    o.pending.insert(ts);
-                    break ts;
                 }
+                Step::Refill => self.refill(term, 1).await?,
             }
-            self.refill(term, 1).await?;
         };
         let (done, wait) = oneshot::channel();
         let sent = self.decisions.send(Decision {
@@ -347,17 +367,75 @@ impl ZeroNode {
             commit_ts,
             done,
         });
-        let result = match sent {
-            Ok(()) => wait.await.unwrap_or_else(|_| {
-                Err(ZeroError::new(ErrorCode::Unavailable, "zero is stopping"))
-            }),
-            Err(_) => Err(ZeroError::new(ErrorCode::Unavailable, "zero is stopping")),
-        };
-        if commit_ts != 0 {
-            self.oracle.lock().pending.remove(&commit_ts);
+        let stopping = || ZeroError::new(ErrorCode::Unavailable, "zero is stopping");
+        match sent {
+            Ok(()) => wait.await.unwrap_or_else(|_| Err(stopping()))?,
+            Err(_) => {
+                self.forget_decision(start_ts, commit_ts);
+                return Err(stopping());
+            }
         }
-        result?;
         Ok(decision(start_ts, commit_ts, true))
+    }
+
+    /// One look at the oracle for [`ZeroNode::commit_or_abort`], under its lock.
+    fn try_decide(
+        &self,
+        term: u64,
+        start_ts: u64,
+        keys: &[u64],
+        abort: bool,
+    ) -> Result<Step, ZeroError> {
+        let mut o = self.oracle.lock();
+        // Under the oracle lock: a batch leaves `deciding` only after its decisions are in the
+        // state, so one of the two always shows a decision already made.
+        if let Some(decided) = self.with_state(|a| a.state.txns.get(&start_ts).copied()) {
+            return Ok(Step::Known(decided));
+        }
+        if o.term != term || o.next >= o.end {
+            return Ok(Step::Refill);
+        }
+        if o.deciding.contains_key(&start_ts) {
+            return Ok(Step::Wait);
+        }
+        if start_ts >= o.next {
+            return Err(ZeroError::invalid(format!(
+                "start_ts {start_ts} was never handed out (next timestamp is {})",
+                o.next
+            )));
+        }
+        if abort
+            || start_ts < o.fence
+            || keys
+                .iter()
+                .any(|k| o.conflicts.get(k).is_some_and(|c| *c > start_ts))
+        {
+            o.deciding.insert(start_ts, 0);
+            return Ok(Step::Decided(0));
+        }
+        let ts = o.next;
+        o.next += 1;
+        if o.conflicts.len() + keys.len() > MAX_CONFLICT_KEYS {
+            // Start a new epoch: forget old writes and abort transactions from before.
+            o.conflicts.clear();
+            o.fence = ts;
+        }
+        for k in keys {
+            o.conflicts.insert(*k, ts);
+        }
+        o.pending.insert(ts);
+        o.deciding.insert(start_ts, ts);
+        Ok(Step::Decided(ts))
+    }
+
+    /// A decision is durable (or failed to become so): it no longer holds back read-only
+    /// timestamps, and a retry finds it in the state (or decides again).
+    fn forget_decision(&self, start_ts: u64, commit_ts: u64) {
+        let mut o = self.oracle.lock();
+        o.deciding.remove(&start_ts);
+        if commit_ts != 0 {
+            o.pending.remove(&commit_ts);
+        }
     }
 
     /// What became of the transaction that started at `start_ts`, if zero remembers it.
@@ -402,6 +480,12 @@ impl ZeroNode {
     ) -> Result<u32, ZeroError> {
         if predicate.is_empty() {
             return Err(ZeroError::invalid("a tablet needs a predicate"));
+        }
+        if predicate.len() > MAX_TABLET_NAME {
+            return Err(ZeroError::invalid(format!(
+                "a predicate name of {} bytes is longer than the {MAX_TABLET_NAME} allowed",
+                predicate.len()
+            )));
         }
         self.leader_term()?;
         if let Some(g) = self.with_state(|a| a.state.tablets.get(&predicate).copied()) {
@@ -657,6 +741,18 @@ impl ZeroNode {
     }
 }
 
+/// Refuses a lease larger than one request may take, before anything is proposed.
+fn check_lease(kind: IdKind, n: u64) -> Result<(), ZeroError> {
+    if n > max_lease(kind) {
+        return Err(ZeroError::invalid(format!(
+            "Requested {} lease({n}) is greater than allowed({}) per request",
+            kind.name(),
+            max_lease(kind)
+        )));
+    }
+    Ok(())
+}
+
 fn decision(start_ts: u64, commit_ts: u64, known: bool) -> pb::CommitDecision {
     pb::CommitDecision {
         start_ts,
@@ -707,8 +803,11 @@ async fn decide_batches(
             let cmd = Command::Decide(batch.iter().map(|d| (d.start_ts, d.commit_ts)).collect());
             let result = node.propose(cmd).await.map(|_| ());
             for d in batch {
+                node.forget_decision(d.start_ts, d.commit_ts);
+                // The caller may be gone; the decision stands either way.
                 let _ = d.done.send(result.clone());
             }
+            node.decided.notify_waiters();
             drop(permit);
         });
     }

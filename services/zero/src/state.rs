@@ -1,5 +1,11 @@
 //! The replicated cluster state and the commands that change it. `apply` is deterministic: every
 //! input, including the time, travels inside the command, so every zero reaches the same state.
+//!
+//! `apply` never panics and never wraps: a command that would overflow a counter or break a
+//! bound is answered with [`Reply::Refused`] and changes nothing, so a bad entry in the log is
+//! refused again, the same way, at every replay instead of stopping the zero.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -9,6 +15,19 @@ pub const TRIAL_SECS: i64 = 30 * 24 * 3600;
 
 /// How many commit decisions zero remembers for alphas that restart with pending writes.
 pub const MAX_REMEMBERED_TXNS: usize = 1_000_000;
+
+/// The most ids of one kind a single request may lease (Dgraph bounds leases per request too).
+pub const fn max_lease(kind: IdKind) -> u64 {
+    match kind {
+        IdKind::Uid => 1_000_000_000,
+        IdKind::Namespace => 1_000_000,
+        IdKind::Timestamp => 10_000_000,
+    }
+}
+
+/// No counter is ever moved past this, so however ids are leased or bumped, the space above
+/// stays unused and no addition near `u64::MAX` can wrap.
+pub const ID_CEILING: u64 = 1 << 62;
 
 /// A license as recorded in the state. The trial is a license with an empty user and no node
 /// limit, as in Dgraph.
@@ -43,6 +62,17 @@ pub enum IdKind {
     Uid,
     Namespace,
     Timestamp,
+}
+
+impl IdKind {
+    /// The name Zero's `/assign` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdKind::Uid => "uids",
+            IdKind::Namespace => "nsids",
+            IdKind::Timestamp => "timestamps",
+        }
+    }
 }
 
 /// Everything zero replicates.
@@ -131,38 +161,59 @@ impl ClusterState {
         match cmd {
             Command::Init { cid, now } => {
                 if self.cid.is_empty() {
+                    let Some(expiry_ts) = now.checked_add(TRIAL_SECS) else {
+                        return Reply::Refused(format!("{now} is not a usable creation time"));
+                    };
                     self.cid = cid;
                     self.created_at = now;
                     if self.license.is_none() {
                         self.license = Some(LicenseRecord {
                             user: String::new(),
                             max_nodes: u64::MAX,
-                            expiry_ts: now + TRIAL_SECS,
+                            expiry_ts,
                         });
                     }
                 }
                 Reply::Done
             }
             Command::Lease { kind, count } => {
+                if count == 0 {
+                    return Reply::Refused("Nothing to be leased".into());
+                }
+                if count > max_lease(kind) {
+                    return Reply::Refused(lease_too_large(kind, count));
+                }
                 let max = self.counter(kind);
-                let start = *max + 1;
-                *max = max.saturating_add(count);
-                Reply::Range { start, end: *max }
+                // Both fit: *max <= ID_CEILING and count <= max_lease(kind), far below u64::MAX.
+                let (Some(start), Some(end)) = (max.checked_add(1), max.checked_add(count)) else {
+                    return Reply::Refused(exhausted(kind));
+                };
+                if end > ID_CEILING {
+                    return Reply::Refused(exhausted(kind));
+                }
+                *max = end;
+                Reply::Range { start, end }
             }
             Command::Bump { kind, at_least } => {
+                if at_least > ID_CEILING {
+                    return Reply::Refused(format!(
+                        "cannot mark {} up to {at_least} as used: ids stop at {ID_CEILING}",
+                        kind.name()
+                    ));
+                }
                 let max = self.counter(kind);
+                // *max <= ID_CEILING < u64::MAX, so the next id exists.
+                let Some(start) = max.checked_add(1) else {
+                    return Reply::Refused(exhausted(kind));
+                };
                 if *max < at_least {
-                    let start = *max + 1;
                     *max = at_least;
                     Reply::Range {
                         start,
                         end: at_least,
                     }
                 } else {
-                    Reply::Range {
-                        start: *max + 1,
-                        end: *max,
-                    }
+                    Reply::Range { start, end: *max }
                 }
             }
             Command::ApplyLicense(license) => {
@@ -184,9 +235,12 @@ impl ClusterState {
                 } else {
                     self.group_with_room(replicas.max(1))
                 };
-                self.max_member_id += 1;
+                let Some(id) = self.max_member_id.checked_add(1) else {
+                    return Reply::Refused("no member ids are left".into());
+                };
+                self.max_member_id = id;
                 let member = MemberRecord {
-                    id: self.max_member_id,
+                    id,
                     group,
                     addr,
                     last_update: now,
@@ -212,7 +266,8 @@ impl ClusterState {
             }
             Command::Decide(decisions) => {
                 for (start, commit) in decisions {
-                    self.txns.insert(start, commit);
+                    // A decision, once recorded, never changes.
+                    self.txns.entry(start).or_insert(commit);
                 }
                 while self.txns.len() > MAX_REMEMBERED_TXNS {
                     self.txns.pop_first();
@@ -247,15 +302,13 @@ impl ClusterState {
     fn group_with_room(&self, replicas: u32) -> u32 {
         let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
         for m in self.members.values() {
-            *counts.entry(m.group).or_default() += 1;
+            let n = counts.entry(m.group).or_default();
+            *n = n.saturating_add(1);
         }
-        let mut group = 1;
-        loop {
-            match counts.get(&group) {
-                Some(n) if *n >= replicas => group += 1,
-                _ => return group,
-            }
-        }
+        // The first group number with room; there is one among the first len + 1 numbers.
+        (1..=u32::MAX)
+            .find(|g| counts.get(g).is_none_or(|n| *n < replicas))
+            .unwrap_or(u32::MAX)
     }
 
     /// The group (among those with alphas, else 1) serving the fewest predicates.
@@ -266,7 +319,7 @@ impl ClusterState {
         }
         for g in self.tablets.values() {
             if let Some(n) = load.get_mut(g) {
-                *n += 1;
+                *n = n.saturating_add(1);
             }
         }
         load.into_iter()
@@ -277,14 +330,117 @@ impl ClusterState {
 
     /// Alphas plus `zeros`, the count a license's max_nodes limits.
     pub fn node_count(&self, zeros: usize) -> u64 {
-        (self.members.len() + zeros) as u64
+        (self.members.len() as u64).saturating_add(zeros as u64)
     }
 }
 
+fn lease_too_large(kind: IdKind, count: u64) -> String {
+    format!(
+        "Requested {} lease({count}) is greater than allowed({}) per request",
+        kind.name(),
+        max_lease(kind)
+    )
+}
+
+fn exhausted(kind: IdKind) -> String {
+    format!(
+        "no {} are left to lease: ids stop at {ID_CEILING}",
+        kind.name()
+    )
+}
+
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn leases_past_the_bound_or_the_id_space_are_refused_and_change_nothing() {
+        for kind in [IdKind::Uid, IdKind::Timestamp, IdKind::Namespace] {
+            let mut s = ClusterState::default();
+            s.apply(Command::Lease { kind, count: 5 });
+            let before = s.clone();
+            for count in [0, max_lease(kind) + 1, u64::MAX] {
+                assert!(
+                    matches!(s.apply(Command::Lease { kind, count }), Reply::Refused(_)),
+                    "{kind:?} lease of {count}"
+                );
+                assert_eq!(s, before);
+            }
+            // The next lease still follows the last good one.
+            assert_eq!(
+                s.apply(Command::Lease { kind, count: 1 }),
+                Reply::Range { start: 6, end: 6 }
+            );
+            for at_least in [ID_CEILING + 1, u64::MAX] {
+                assert!(matches!(
+                    s.apply(Command::Bump { kind, at_least }),
+                    Reply::Refused(_)
+                ));
+            }
+            // At the ceiling every further lease is refused, without wrapping.
+            s.apply(Command::Bump {
+                kind,
+                at_least: ID_CEILING,
+            });
+            let full = s.clone();
+            assert!(matches!(
+                s.apply(Command::Lease { kind, count: 1 }),
+                Reply::Refused(m) if m.contains("no ")
+            ));
+            assert_eq!(s, full);
+        }
+    }
+
+    #[test]
+    fn a_log_written_by_an_unbounded_zero_replays_without_panicking() {
+        // What an older zero accepted: a saturated counter, then more leases and bumps.
+        let log = [
+            Command::Init {
+                cid: "c".into(),
+                now: i64::MAX,
+            },
+            Command::Lease {
+                kind: IdKind::Uid,
+                count: u64::MAX,
+            },
+            Command::Lease {
+                kind: IdKind::Uid,
+                count: 1,
+            },
+            Command::Bump {
+                kind: IdKind::Timestamp,
+                at_least: u64::MAX,
+            },
+            Command::Lease {
+                kind: IdKind::Timestamp,
+                count: 1,
+            },
+        ];
+        let replay = || {
+            let mut s = ClusterState::default();
+            let replies: Vec<Reply> = log.iter().cloned().map(|c| s.apply(c)).collect();
+            (s, replies)
+        };
+        let (a, replies) = replay();
+        assert!(matches!(replies[0], Reply::Refused(_)));
+        assert!(matches!(replies[1], Reply::Refused(_)));
+        assert_eq!(replies[2], Reply::Range { start: 1, end: 1 });
+        assert!(matches!(replies[3], Reply::Refused(_)));
+        assert_eq!(replies[4], Reply::Range { start: 1, end: 1 });
+        // Every replay reaches the same state.
+        assert_eq!(replay().0, a);
+    }
+
+    #[test]
+    fn a_recorded_decision_never_changes() {
+        let mut s = ClusterState::default();
+        s.apply(Command::Decide(vec![(5, 9)]));
+        s.apply(Command::Decide(vec![(5, 0), (6, 10)]));
+        assert_eq!(s.txns.get(&5), Some(&9));
+        assert_eq!(s.txns.get(&6), Some(&10));
+    }
 
     #[test]
     fn init_starts_a_30_day_trial_once() {

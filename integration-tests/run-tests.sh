@@ -21,9 +21,15 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export LODESTAR_PYTHON="$venv/bin/python"
 
-echo "==> running the tests"
+# The fault suite (kill -9, client deadlines, retries, hostile input against the real binaries)
+# runs as its own stage after everything else.
+faults='package(lodestar-integration-tests) & binary(faults)'
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  echo "==> running the tests"
+  cargo nextest run --workspace --no-fail-fast -E "not ($faults)" "$@"
+  echo "==> running the fault suite"
+  cargo nextest run --workspace --no-fail-fast -E "$faults" "$@"
 else
+  echo "==> running the tests (the fault suite among them; cargo-nextest runs it as its own stage)"
   cargo test --workspace --no-fail-fast "$@"
 fi

@@ -4,7 +4,7 @@
 mod common;
 
 use common::backups::alter;
-use common::json;
+use common::{json, start_cluster};
 use lodestar_client::ZeroClient;
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_get};
 use lodestar_proto::api::dgraph_client::DgraphClient;
@@ -17,14 +17,7 @@ async fn client(cluster: &Cluster) -> DgraphClient<Channel> {
 }
 
 fn rdf(set: &str, commit_now: bool) -> Request {
-    Request {
-        mutations: vec![Mutation {
-            set_nquads: set.as_bytes().to_vec(),
-            ..Default::default()
-        }],
-        commit_now,
-        ..Default::default()
-    }
+    common::backups::set_request(set, commit_now)
 }
 
 async fn query_at(c: &mut DgraphClient<Channel>, q: &str, start_ts: u64) -> serde_json::Value {
@@ -43,16 +36,6 @@ async fn query_at(c: &mut DgraphClient<Channel>, q: &str, start_ts: u64) -> serd
 
 async fn query(c: &mut DgraphClient<Channel>, q: &str) -> serde_json::Value {
     query_at(c, q, 0).await
-}
-
-/// Zero, alpha and the other services, on free ports.
-async fn start_cluster() -> Cluster {
-    ClusterBuilder::new()
-        .zeros(1)
-        .services(true)
-        .start()
-        .await
-        .expect("cluster")
 }
 
 async fn wait_alpha(c: &mut Cluster) {

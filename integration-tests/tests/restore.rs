@@ -10,7 +10,6 @@ mod common;
 
 use common::backups::{alter, backup_client, dgraph, mutate, run_backup, start_backup, to};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post_json, run_bin};
-use lodestar_proto::api::Request;
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::backup::TaskRef;
 use sha2::Digest;
@@ -20,17 +19,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 async fn query(c: &mut DgraphClient<Channel>, q: &str, ts: Option<u64>) -> serde_json::Value {
-    let resp = c
-        .query(Request {
-            query: q.to_string(),
-            start_ts: ts.unwrap_or(0),
-            read_only: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    serde_json::from_slice(&resp.json).unwrap()
+    common::backups::read_only(c, q, ts.unwrap_or(0)).await
 }
 
 /// The uid of the node named `name`.

@@ -48,6 +48,34 @@ pub async fn mutate(c: &mut DgraphClient<Channel>, set: &str, del: &str) {
     .unwrap();
 }
 
+/// A read-only query's JSON result at `start_ts` (0: zero's newest read-only timestamp), as
+/// `txn(read_only=True)` sends it.
+pub async fn read_only(c: &mut DgraphClient<Channel>, q: &str, start_ts: u64) -> serde_json::Value {
+    let resp = c
+        .query(Request {
+            query: q.to_string(),
+            start_ts,
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    serde_json::from_slice(&resp.json).unwrap()
+}
+
+/// A request that sets `rdf` (N-Quads), committed at once or left open.
+pub fn set_request(rdf: &str, commit_now: bool) -> Request {
+    Request {
+        mutations: vec![Mutation {
+            set_nquads: rdf.as_bytes().to_vec(),
+            ..Default::default()
+        }],
+        commit_now,
+        ..Default::default()
+    }
+}
+
 /// Sets `rdf` (N-Quads) in one committed mutation.
 pub async fn set(c: &mut DgraphClient<Channel>, rdf: &str) {
     mutate(c, rdf, "").await;

@@ -3,7 +3,7 @@
 
 pub mod backups;
 
-use lodestar_integration_tests::run_bin;
+use lodestar_integration_tests::{Cluster, ClusterBuilder, run_bin};
 use std::path::{Path, PathBuf};
 
 /// A license signing key pair made with `zero license keygen`, and licenses issued with it
@@ -132,4 +132,14 @@ pub fn now() -> i64 {
 /// Parses a JSON body, with the body in the panic message when it is not JSON.
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Zero, alpha and the other services, on free ports.
+pub async fn start_cluster() -> Cluster {
+    ClusterBuilder::new()
+        .zeros(1)
+        .services(true)
+        .start()
+        .await
+        .expect("cluster")
 }

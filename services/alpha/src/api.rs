@@ -64,6 +64,9 @@ impl DgraphApi {
     }
 
     async fn check_draining(&self) -> Result<(), Status> {
+        if let Some(why) = self.graph.failure() {
+            return Err(Status::unavailable(why));
+        }
         if self.draining.load(Ordering::Relaxed)
             && let Ok(state) = self.zero.state().await
         {
@@ -334,7 +337,7 @@ impl Dgraph for DgraphApi {
         // Reads of a transaction see its own writes; a transaction gets a record here only once
         // it writes.
         let txn = if writes {
-            Some(graph.txn(start_ts))
+            Some(graph.txn(start_ts).map_err(to_status)?)
         } else {
             graph.existing_txn(start_ts)
         };
@@ -342,6 +345,11 @@ impl Dgraph for DgraphApi {
             Some(t) => Some(t.lock().await),
             None => None,
         };
+        if writes && txn_guard.as_ref().is_some_and(|t| t.closed) {
+            return Err(invalid(format!(
+                "the transaction with start_ts {start_ts} is already being committed or aborted; start a new transaction"
+            )));
+        }
         let mut json = serde_json::Map::new();
         let mut ctx = MutationCtx::default();
         if let Some(q) = &query {
@@ -374,11 +382,14 @@ impl Dgraph for DgraphApi {
             **guard = work;
             txn_ctx.keys = guard.conflicts.iter().map(|k| format!("{k:x}")).collect();
             txn_ctx.preds = guard.preds.iter().cloned().collect();
+            // The pending record lets a restart settle the transaction if the alpha stops
+            // after zero has decided; it needs the disk only for a later commit's sake.
+            graph
+                .persist_pending(guard, !commit_now)
+                .map_err(to_status)?;
             if commit_now {
                 drop(txn_guard);
                 txn_ctx.commit_ts = graph.commit(start_ts).await.map_err(to_status)?;
-            } else {
-                graph.persist_pending(guard).map_err(to_status)?;
             }
         }
         let processing = processing_started.elapsed();
@@ -495,10 +506,12 @@ impl Dgraph for DgraphApi {
             ));
         }
         if ctx.aborted {
-            self.graph.abort(ctx.start_ts).await.map_err(to_status)?;
+            // A transaction zero already committed stays committed; the answer says so.
+            let committed = self.graph.abort(ctx.start_ts).await.map_err(to_status)?;
             return Ok(tonic::Response::new(TxnContext {
                 start_ts: ctx.start_ts,
-                aborted: true,
+                aborted: committed.is_none(),
+                commit_ts: committed.unwrap_or(0),
                 ..Default::default()
             }));
         }

@@ -158,6 +158,10 @@ impl Oracle for ZeroOracle {
         Ok(t.group_id)
     }
 
+    async fn max_uid(&self) -> Result<u64, GraphError> {
+        Ok(self.zero.state().await.map_err(from_status)?.max_uid)
+    }
+
     async fn uids(&self, n: u64) -> Result<u64, GraphError> {
         Ok(self
             .zero

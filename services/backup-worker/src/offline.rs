@@ -223,6 +223,11 @@ impl Oracle for OfflineOracle {
             "an offline restore leases no uids".to_string(),
         ))
     }
+    async fn max_uid(&self) -> Result<u64, GraphError> {
+        Err(GraphError::Internal(
+            "an offline restore leases no uids".to_string(),
+        ))
+    }
     async fn tablet(&self, _predicate: &str, _group: u32) -> Result<u32, GraphError> {
         Ok(self.group)
     }

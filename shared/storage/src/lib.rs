@@ -32,4 +32,6 @@ mod tikv_engine;
 #[doc(hidden)]
 pub mod conformance;
 
-pub use store::{BulkLoad, Change, Snapshot, StorageError, Store, Version, Write};
+pub use store::{
+    BulkLoad, Change, MAX_KEY_LEN, MAX_VALUE_LEN, Snapshot, StorageError, Store, Version, Write,
+};

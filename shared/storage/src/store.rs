@@ -19,6 +19,43 @@ pub enum StorageError {
     Corrupt(String),
     #[error("too many predicates: the dictionary is full")]
     DictionaryFull,
+    /// A key or value over the store's limits ([`MAX_KEY_LEN`], [`MAX_VALUE_LEN`]) or an empty
+    /// key; nothing of the batch was written.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The longest key the store takes (data or meta). The engine limits its keys to 64 KiB and a
+/// data key's escaped form can be twice as long plus its version, so this always fits.
+pub const MAX_KEY_LEN: usize = 32_000;
+/// The largest value the store takes, well inside the engine's 4 GiB.
+pub const MAX_VALUE_LEN: usize = 1 << 31;
+
+/// Refuses a batch the engine would not take (it panics on such keys rather than failing).
+fn check_sizes<'a>(
+    writes: impl IntoIterator<Item = &'a Write>,
+    what: &str,
+) -> Result<(), StorageError> {
+    for w in writes {
+        if w.key.is_empty() {
+            return Err(StorageError::TooLarge(format!("an empty {what} key")));
+        }
+        if w.key.len() > MAX_KEY_LEN {
+            return Err(StorageError::TooLarge(format!(
+                "a {what} key of {} bytes is longer than the {MAX_KEY_LEN} bytes allowed",
+                w.key.len()
+            )));
+        }
+        if let Some(v) = &w.value
+            && v.len() >= MAX_VALUE_LEN
+        {
+            return Err(StorageError::TooLarge(format!(
+                "a {what} value of {} bytes is larger than the {MAX_VALUE_LEN} bytes allowed",
+                v.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One write: `Some` puts a value, `None` deletes the key.
@@ -158,6 +195,8 @@ impl Store {
         meta: &[Write],
         durable: bool,
     ) -> Result<(), StorageError> {
+        check_sizes(writes, "data")?;
+        check_sizes(meta, "meta")?;
         let mut ops = Vec::with_capacity(writes.len() + meta.len());
         for w in writes {
             ops.push(Op {
@@ -443,6 +482,7 @@ impl BulkLoad {
 
     /// Adds writes at the load's timestamp; a key written again replaces its earlier write.
     pub fn write(&mut self, writes: &[Write]) -> Result<(), StorageError> {
+        check_sizes(writes, "data")?;
         let ts = self.ts;
         match &mut self.how {
             LoadKind::Fresh(fresh) => fresh.write(

@@ -100,7 +100,7 @@ impl Graph {
         let mut ctx = MutationCtx::default();
         self.assign_blanks(&nquads, &[], &mut ctx).await?;
         {
-            let txn = self.txn(start);
+            let txn = self.txn(start)?;
             let mut t = txn.lock().await;
             // Password hashing is CPU-heavy: off the executor.
             tokio::task::block_in_place(|| self.mutate(&mut t, &nquads, &[], &ctx))?;

@@ -135,7 +135,7 @@ impl Graph {
                             })?;
                             for t in tokens {
                                 writes.push(Write::put(
-                                    keys::index_key(pred, &t, subject),
+                                    super::mutate::index_key(p, kind, pred, &t, subject)?,
                                     Vec::new(),
                                 ));
                             }

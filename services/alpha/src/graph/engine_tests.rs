@@ -72,6 +72,9 @@ impl Oracle for LocalOracle {
         s.uid += n;
         Ok(first)
     }
+    async fn max_uid(&self) -> Result<u64, GraphError> {
+        Ok(self.state.lock().uid)
+    }
 }
 
 async fn graph() -> Arc<Graph> {
@@ -92,16 +95,21 @@ async fn alter(g: &Graph, schema: &str) {
 
 /// Runs one mutation transaction and commits it; returns the blank-node uids.
 async fn set(g: &Graph, rdf: &str) -> HashMap<String, u64> {
+    let (start, blanks) = buffered(g, rdf).await;
+    g.commit(start).await.unwrap();
+    blanks
+}
+
+/// Buffers one set in a new transaction; returns its start timestamp and blank-node uids.
+async fn buffered(g: &Graph, rdf: &str) -> (u64, HashMap<String, u64>) {
     let start = g.begin().await.unwrap();
     let nqs = lodestar_dql::parse_set_nquads(rdf).unwrap();
     let mut ctx = MutationCtx::default();
     g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
-    let txn = g.txn(start);
+    let txn = g.txn(start).unwrap();
     let mut t = txn.lock().await;
     g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
-    drop(t);
-    g.commit(start).await.unwrap();
-    ctx.blanks
+    (start, ctx.blanks)
 }
 
 /// Runs `nquads` as one delete transaction and commits it.
@@ -109,7 +117,7 @@ async fn delete(g: &Graph, nquads: &str) {
     let start = g.begin().await.unwrap();
     let dels = lodestar_dql::parse_delete_nquads(nquads).unwrap();
     {
-        let txn = g.txn(start);
+        let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
         g.mutate(&mut t, &[], &dels, &MutationCtx::default())
             .unwrap();
@@ -199,7 +207,7 @@ async fn conflicting_transactions_abort_the_second_committer() {
         .unwrap();
         let mut ctx = MutationCtx::default();
         g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
-        let txn = g.txn(t);
+        let txn = g.txn(t).unwrap();
         let mut guard = txn.lock().await;
         g.mutate(&mut guard, &nqs, &[], &ctx).unwrap();
     }
@@ -252,7 +260,7 @@ async fn a_transaction_reads_its_own_writes_and_others_keep_their_snapshot() {
     let nqs = lodestar_dql::parse_set_nquads("_:n <name> \"mine\" .").unwrap();
     let mut ctx = MutationCtx::default();
     g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
-    let txn = g.txn(start);
+    let txn = g.txn(start).unwrap();
     {
         let mut t = txn.lock().await;
         g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
@@ -287,10 +295,10 @@ async fn pending_transactions_are_settled_after_a_restart() {
         let nqs = lodestar_dql::parse_set_nquads(&format!("_:n <name> \"{name}\" .")).unwrap();
         let mut ctx = MutationCtx::default();
         g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
-        let txn = g.txn(start);
+        let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
         g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
-        g.persist_pending(&t).unwrap();
+        g.persist_pending(&t, true).unwrap();
         starts.push((start, t.conflicts.iter().copied().collect::<Vec<_>>()));
     }
     oracle
@@ -463,10 +471,10 @@ async fn idle_transactions_are_aborted() {
     let mut ctx = MutationCtx::default();
     g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
     {
-        let txn = g.txn(start);
+        let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
         g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
-        g.persist_pending(&t).unwrap();
+        g.persist_pending(&t, true).unwrap();
     }
     assert_eq!(
         g.expire_idle(std::time::Duration::from_secs(3600))
@@ -546,7 +554,7 @@ async fn the_count_index_follows_sets_deletes_and_transactions() {
         format!("<{c:#x}> <friend> <{b:#x}> ."),
     ] {
         let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
-        let txn = g.txn(start);
+        let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
         g.mutate(&mut t, &nqs, &[], &MutationCtx::default())
             .unwrap();
@@ -567,7 +575,7 @@ async fn the_count_index_follows_sets_deletes_and_transactions() {
         (t2, format!("<{a:#x}> <nick> \"q\" .")),
     ] {
         let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
-        let txn = g.txn(t);
+        let txn = g.txn(t).unwrap();
         let mut guard = txn.lock().await;
         g.mutate(&mut guard, &nqs, &[], &MutationCtx::default())
             .unwrap();
@@ -644,7 +652,7 @@ async fn acl_roots_are_created_once_protected_and_restored_after_drops() {
         async move {
             let start = g.begin().await.unwrap();
             let dels = lodestar_dql::parse_delete_nquads(&rdf).unwrap();
-            let txn = g.txn(start);
+            let txn = g.txn(start).unwrap();
             let mut t = txn.lock().await;
             let err = g
                 .mutate(&mut t, &[], &dels, &MutationCtx::default())
@@ -819,4 +827,233 @@ async fn an_abandoned_restore_leaves_the_data_it_would_have_replaced() {
         .run_query(&reopened.view(rts + 10, None), &parsed)
         .unwrap();
     assert_eq!(Json::Object(out.json), before);
+}
+
+/// Zero with faults: commit decisions can be held back until released, and the answer to a
+/// commit can be lost after the decision is made (as when the connection drops).
+struct FaultyOracle {
+    inner: LocalOracle,
+    hold: tokio::sync::Semaphore,
+    holding: std::sync::atomic::AtomicBool,
+    lose_answers: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for FaultyOracle {
+    fn default() -> Self {
+        FaultyOracle {
+            inner: LocalOracle::default(),
+            hold: tokio::sync::Semaphore::new(0),
+            holding: std::sync::atomic::AtomicBool::new(false),
+            lose_answers: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl FaultyOracle {
+    fn holding() -> Self {
+        let o = FaultyOracle::default();
+        o.holding.store(true, std::sync::atomic::Ordering::SeqCst);
+        o
+    }
+    fn release(&self) {
+        self.holding
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.hold.add_permits(1000);
+    }
+}
+
+#[tonic::async_trait]
+impl Oracle for FaultyOracle {
+    async fn timestamps(&self, n: u64) -> Result<u64, GraphError> {
+        self.inner.timestamps(n).await
+    }
+    async fn read_ts(&self) -> Result<u64, GraphError> {
+        self.inner.read_ts().await
+    }
+    async fn commit(
+        &self,
+        start: u64,
+        keys: Vec<u64>,
+        abort: bool,
+    ) -> Result<Option<u64>, GraphError> {
+        if self.holding.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.hold.acquire().await;
+        }
+        let decided = self.inner.commit(start, keys, abort).await?;
+        let lose = &self.lose_answers;
+        if lose
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+        {
+            return Err(GraphError::Unavailable("zero: connection reset".into()));
+        }
+        Ok(decided)
+    }
+    async fn status(&self, start: u64) -> Result<Option<Option<u64>>, GraphError> {
+        self.inner.status(start).await
+    }
+    async fn tablet(&self, predicate: &str, group: u32) -> Result<u32, GraphError> {
+        self.inner.tablet(predicate, group).await
+    }
+    async fn uids(&self, n: u64) -> Result<u64, GraphError> {
+        self.inner.uids(n).await
+    }
+    async fn max_uid(&self) -> Result<u64, GraphError> {
+        self.inner.max_uid().await
+    }
+}
+
+async fn graph_over(oracle: Arc<FaultyOracle>) -> Arc<Graph> {
+    Graph::open(Arc::new(Store::in_memory()), oracle)
+        .await
+        .unwrap()
+}
+
+async fn all_names(g: &Graph) -> Json {
+    query(g, r#"{ q(func: has(name), orderasc: name) { name } }"#).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_caller_goes_away_is_still_applied_and_a_retry_gets_its_timestamp() {
+    let oracle = Arc::new(FaultyOracle::holding());
+    let g = graph_over(oracle.clone()).await;
+    let (start, _) = buffered(&g, r#"_:a <name> "Ann" ."#).await;
+    // The client's deadline passes while zero decides: its request is dropped.
+    let cancelled =
+        tokio::time::timeout(std::time::Duration::from_millis(50), g.commit(start)).await;
+    assert!(
+        cancelled.is_err(),
+        "the commit should still be waiting on zero"
+    );
+    oracle.release();
+    // No restart: the decision is applied anyway.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while all_names(&g).await != json!({"q": [{"name": "Ann"}]}) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancelled commit was never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let decided = oracle.inner.status(start).await.unwrap().unwrap().unwrap();
+    // Retrying answers the one decision; so does a late discard; no more writes are taken.
+    assert_eq!(g.commit(start).await.unwrap(), decided);
+    assert_eq!(g.abort(start).await.unwrap(), Some(decided));
+    let err = g.txn(start).unwrap_err();
+    assert!(err.to_string().contains("already committed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_was_lost_is_retried_to_the_same_decision() {
+    let oracle = Arc::new(FaultyOracle::default());
+    oracle
+        .lose_answers
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let g = graph_over(oracle.clone()).await;
+    let (start, _) = buffered(&g, r#"_:a <name> "Bob" ."#).await;
+    // Zero decided, the answer never came: the alpha must not guess.
+    assert!(matches!(
+        g.commit(start).await,
+        Err(GraphError::Unavailable(_))
+    ));
+    assert_eq!(all_names(&g).await, json!({"q": []}));
+    let decided = oracle.inner.status(start).await.unwrap().unwrap().unwrap();
+    assert_eq!(g.commit(start).await.unwrap(), decided);
+    assert_eq!(all_names(&g).await, json!({"q": [{"name": "Bob"}]}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_commits_of_one_transaction_share_one_outcome() {
+    let oracle = Arc::new(FaultyOracle::holding());
+    let g = graph_over(oracle.clone()).await;
+    let (start, _) = buffered(&g, r#"_:a <name> "Cy" ."#).await;
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let g = g.clone();
+            tokio::spawn(async move { g.commit(start).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    oracle.release();
+    let mut seen = HashSet::new();
+    for c in calls {
+        seen.insert(c.await.unwrap().unwrap());
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_key_too_long_to_store_is_refused_when_buffered() {
+    let g = graph().await;
+    alter(
+        &g,
+        "name: string @index(exact) .\nbio: string @index(hash) .",
+    )
+    .await;
+    let long = "x".repeat(70 * 1024);
+    let start = g.begin().await.unwrap();
+    let nqs = lodestar_dql::parse_set_nquads(&format!("_:a <name> \"{long}\" .")).unwrap();
+    let mut ctx = MutationCtx::default();
+    g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
+    let txn = g.txn(start).unwrap();
+    let mut t = txn.lock().await;
+    let err = g.mutate(&mut t, &nqs, &[], &ctx).unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Invalid(m) if m.contains("too long for its exact index")),
+        "{err}"
+    );
+    drop(t);
+    // A hash index takes the same value; the graph keeps working.
+    set(&g, &format!("_:b <bio> \"{long}\" .")).await;
+    let q = format!(r#"{{ q(func: eq(bio, "{long}")) {{ count(uid) }} }}"#);
+    assert_eq!(query(&g, &q).await, json!({"q": [{"count": 1}]}));
+    // Adding an exact index over the long value is refused and changes nothing.
+    let err = g
+        .alter_schema("bio: string @index(exact) .")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Invalid(m) if m.contains("too long")),
+        "{err}"
+    );
+    assert_eq!(
+        g.predicate("bio").unwrap().indexes,
+        vec![lodestar_types::tokenizer::IndexKind::Hash]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uids_zero_never_leased_are_refused() {
+    let g = graph().await;
+    let ids = set(&g, r#"_:a <name> "Ann" ."#).await;
+    let leased = ids["a"];
+    for rdf in [
+        "<0xffffffffffffffff> <name> \"x\" .".to_string(),
+        format!("<{:#x}> <friend> <{:#x}> .", leased, leased + 1000),
+    ] {
+        let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
+        let err = g
+            .assign_blanks(&nqs, &[], &mut MutationCtx::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, GraphError::Invalid(m) if m.contains("cannot be greater than lease")),
+            "{err}"
+        );
+    }
+    set(&g, &format!("<{leased:#x}> <name> \"Ann2\" .")).await;
+}
+
+#[test]
+fn a_transaction_past_the_key_limit_is_refused() {
+    let mut t = super::Txn::new(1);
+    t.conflicts = (0..=super::MAX_TXN_KEYS as u64).collect();
+    let err = super::mutate::check_txn_size(&t).unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    t.conflicts.pop_last();
+    super::mutate::check_txn_size(&t).unwrap();
 }

@@ -50,6 +50,8 @@ pub trait Oracle: Send + Sync + 'static {
     async fn status(&self, start_ts: u64) -> Result<Option<Option<u64>>, GraphError>;
     /// Leases `n` new uids; returns the first.
     async fn uids(&self, n: u64) -> Result<u64, GraphError>;
+    /// The highest uid zero has leased to anyone.
+    async fn max_uid(&self) -> Result<u64, GraphError>;
     /// The group serving `predicate`, assigned to `group` on first use.
     async fn tablet(&self, predicate: &str, group: u32) -> Result<u32, GraphError>;
 }
@@ -83,9 +85,18 @@ pub enum GraphError {
 
 impl From<StorageError> for GraphError {
     fn from(e: StorageError) -> Self {
-        GraphError::Internal(e.to_string())
+        match e {
+            StorageError::TooLarge(m) => GraphError::Invalid(m),
+            e => GraphError::Internal(e.to_string()),
+        }
     }
 }
+
+/// Keys one transaction may write at most. Its conflict keys go to zero in one message and its
+/// pending record is one stored value: both stay well inside their limits.
+pub const MAX_TXN_KEYS: usize = 2_000_000;
+/// Bytes (keys and values) one transaction may write at most.
+pub const MAX_TXN_BYTES: usize = 1 << 30;
 
 /// An open transaction's buffered state.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +112,9 @@ pub struct Txn {
     pub counted: BTreeSet<(u32, bool, u64)>,
     /// The count this transaction's writes record for each (predicate, reverse, node) so far.
     pub count_recorded: BTreeMap<(u32, bool, u64), u32>,
+    /// Set once a commit or abort has taken the transaction's writes: later mutations are
+    /// refused rather than silently left out.
+    pub closed: bool,
 }
 
 impl Txn {
@@ -193,6 +207,35 @@ fn pending_key(start_ts: u64) -> Vec<u8> {
     k
 }
 
+/// How a transaction ended: its commit timestamp, or why not.
+pub type Outcome = Result<u64, GraphError>;
+
+/// Outcomes of recently finished transactions, the newest [`Outcomes::KEEP`].
+#[derive(Debug, Default)]
+struct Outcomes {
+    by_start: HashMap<u64, Outcome>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl Outcomes {
+    const KEEP: usize = 100_000;
+
+    fn get(&self, start_ts: u64) -> Option<Outcome> {
+        self.by_start.get(&start_ts).cloned()
+    }
+
+    fn record(&mut self, start_ts: u64, outcome: Outcome) {
+        if self.by_start.insert(start_ts, outcome).is_none() {
+            self.order.push_back(start_ts);
+        }
+        while self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.by_start.remove(&old);
+            }
+        }
+    }
+}
+
 /// An open transaction and when a request last used it.
 struct OpenTxn {
     txn: Arc<tokio::sync::Mutex<Txn>>,
@@ -201,6 +244,8 @@ struct OpenTxn {
 
 /// The graph of one alpha.
 pub struct Graph {
+    /// This graph, for the tasks it spawns (see [`Graph::commit`]).
+    me: std::sync::Weak<Graph>,
     pub store: Arc<Store>,
     pub oracle: Arc<dyn Oracle>,
     schema: RwLock<Schema>,
@@ -213,8 +258,18 @@ pub struct Graph {
     /// The group this alpha serves, and the predicates zero has confirmed are ours.
     group: std::sync::atomic::AtomicU32,
     tablets: RwLock<BTreeSet<String>>,
-    /// Transactions aborted while settling after a restart; their clients learn it on commit.
-    settled_aborts: Mutex<BTreeSet<u64>>,
+    /// Commits and aborts under way, by start_ts. Each runs in its own task, so a caller that
+    /// goes away (a client deadline, a dropped connection) cannot stop a decision from being
+    /// applied; a repeated request for the same transaction waits on the same outcome.
+    finishing: Mutex<HashMap<u64, tokio::sync::watch::Receiver<Option<Outcome>>>>,
+    /// What became of recently finished transactions (including those settled at start), so a
+    /// retried commit answers the real outcome.
+    outcomes: Mutex<Outcomes>,
+    /// Set when a decided commit could not be written: the alpha refuses requests until it is
+    /// restarted, which applies the commit from its pending record.
+    failed: std::sync::OnceLock<String>,
+    /// The highest uid known to be leased (a lower bound of zero's).
+    max_uid: std::sync::atomic::AtomicU64,
     /// The highest timestamp written so far, for best-effort reads.
     max_applied: std::sync::atomic::AtomicU64,
     /// groot and guardians, when ACL is on (see [`acl`]).
@@ -237,7 +292,8 @@ impl Graph {
         oracle: Arc<dyn Oracle>,
     ) -> Result<Arc<Graph>, GraphError> {
         let schema = Schema::default();
-        let graph = Arc::new(Graph {
+        let graph = Arc::new_cyclic(|me| Graph {
+            me: me.clone(),
             store,
             oracle,
             schema: RwLock::new(schema),
@@ -245,8 +301,11 @@ impl Graph {
             txns: Mutex::default(),
             group: std::sync::atomic::AtomicU32::new(1),
             tablets: RwLock::default(),
-            settled_aborts: Mutex::default(),
+            finishing: Mutex::default(),
+            outcomes: Mutex::default(),
+            failed: std::sync::OnceLock::new(),
             max_applied: std::sync::atomic::AtomicU64::new(0),
+            max_uid: std::sync::atomic::AtomicU64::new(0),
             acl_roots: RwLock::default(),
             rule_cache: access::RuleCache::new(),
         });
@@ -276,6 +335,13 @@ impl Graph {
             let name = name.as_str();
             if self.tablets.read().contains(name) {
                 continue;
+            }
+            if name.len() > lodestar_types::schema::MAX_NAME_LEN {
+                return Err(GraphError::Invalid(format!(
+                    "a predicate name of {} bytes is longer than the {} allowed",
+                    name.len(),
+                    lodestar_types::schema::MAX_NAME_LEN
+                )));
             }
             let serving = self.oracle.tablet(name, group).await?;
             if serving != group {
@@ -307,6 +373,17 @@ impl Graph {
         let ts = self.oracle.read_ts().await?;
         self.settle().await;
         Ok(ts)
+    }
+
+    /// The highest uid this alpha knows to be leased.
+    pub fn max_leased_uid(&self) -> u64 {
+        self.max_uid.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes that zero has leased every uid up to `uid`.
+    pub fn uid_leased(&self, uid: u64) {
+        self.max_uid
+            .fetch_max(uid, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records that everything up to `ts` is written.
@@ -369,15 +446,28 @@ impl Graph {
     }
 
     /// The open transaction `start_ts`, creating the record if this alpha has none (a client
-    /// may send a start_ts it got from another request).
-    pub fn txn(&self, start_ts: u64) -> Arc<tokio::sync::Mutex<Txn>> {
+    /// may send a start_ts it got from another request). A transaction already committed or
+    /// aborted (or being so) takes no more writes.
+    pub fn txn(&self, start_ts: u64) -> Result<Arc<tokio::sync::Mutex<Txn>>, GraphError> {
+        let finishing = self.finishing.lock();
+        let finished = self.outcomes.lock().get(start_ts);
+        if finishing.contains_key(&start_ts) || finished.is_some() {
+            return Err(GraphError::Invalid(format!(
+                "the transaction with start_ts {start_ts} is already {}; start a new transaction",
+                match finished {
+                    Some(Ok(_)) => "committed",
+                    Some(Err(_)) => "aborted",
+                    None => "being committed",
+                }
+            )));
+        }
         let mut txns = self.txns.lock();
         let open = txns.entry(start_ts).or_insert_with(|| OpenTxn {
             txn: Arc::new(tokio::sync::Mutex::new(Txn::new(start_ts))),
             used: std::time::Instant::now(),
         });
         open.used = std::time::Instant::now();
-        open.txn.clone()
+        Ok(open.txn.clone())
     }
 
     /// A read view at `ts` with `txn`'s writes on top.
@@ -385,65 +475,163 @@ impl Graph {
         View::new(self.store.snapshot(), ts, txn.map(|t| &t.writes))
     }
 
-    /// Keeps `txn`'s writes durably until its commit decision.
-    pub fn persist_pending(&self, txn: &Txn) -> Result<(), GraphError> {
-        self.store
-            .write_meta(&[Write::put(pending_key(txn.start_ts), txn.encode())], true)?;
+    /// Keeps `txn`'s writes until its commit decision: durably for a transaction the client
+    /// commits later; without waiting for the disk for one committed at once (`commit_now`),
+    /// whose client learns nothing until the commit is applied.
+    pub fn persist_pending(&self, txn: &Txn, durable: bool) -> Result<(), GraphError> {
+        self.store.write_meta(
+            &[Write::put(pending_key(txn.start_ts), txn.encode())],
+            durable,
+        )?;
         Ok(())
     }
 
-    /// Commits `start_ts`: asks zero, then applies the writes at the commit timestamp.
-    pub async fn commit(&self, start_ts: u64) -> Result<u64, GraphError> {
-        let txn = self.txns.lock().remove(&start_ts).map(|open| open.txn);
-        let Some(txn) = txn else {
-            if self.settled_aborts.lock().contains(&start_ts) {
-                // Its writes were pending when the alpha restarted, and were aborted then.
-                return Err(GraphError::Aborted);
-            }
-            // Nothing was written in this transaction: it commits trivially.
-            return Ok(start_ts);
-        };
-        let txn = txn.lock().await.clone();
-        self.commit_txn(txn).await
+    /// Why this alpha refuses requests, if a decided commit could not be written.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
     }
 
-    /// Commits a transaction the caller holds.
-    pub async fn commit_txn(&self, txn: Txn) -> Result<u64, GraphError> {
-        if txn.writes.is_empty() && txn.new_preds.is_empty() {
-            // Nothing to write: a read-only transaction commits trivially.
+    /// Commits `start_ts`: zero decides, then the writes are applied at the commit timestamp.
+    /// Idempotent: asking again (a client retry, a second connection) answers the same
+    /// outcome, and a caller that goes away does not stop the commit.
+    pub async fn commit(&self, start_ts: u64) -> Result<u64, GraphError> {
+        self.finish(start_ts, false).await
+    }
+
+    /// Aborts `start_ts` unless zero already committed it, in which case the commit is applied
+    /// and its timestamp returned (`Some`).
+    pub async fn abort(&self, start_ts: u64) -> Result<Option<u64>, GraphError> {
+        match self.finish(start_ts, true).await {
+            Ok(commit_ts) => Ok(Some(commit_ts)),
+            Err(GraphError::Aborted) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a transaction (see [`Graph::commit`]).
+    async fn finish(&self, start_ts: u64, abort: bool) -> Outcome {
+        if let Some(why) = self.failure() {
+            return Err(GraphError::Unavailable(why.to_string()));
+        }
+        let under_way = {
+            let mut finishing = self.finishing.lock();
+            if let Some(outcome) = self.outcomes.lock().get(start_ts) {
+                return outcome;
+            }
+            match finishing.get(&start_ts) {
+                Some(rx) => Some(rx.clone()),
+                None => {
+                    let Some(me) = self.me.upgrade() else {
+                        return Err(GraphError::Unavailable("the alpha is stopping".into()));
+                    };
+                    let open = self.txns.lock().remove(&start_ts);
+                    open.map(|open| {
+                        let (tx, rx) = tokio::sync::watch::channel(None);
+                        finishing.insert(start_ts, rx.clone());
+                        tokio::spawn(me.decide(start_ts, open.txn, abort, tx));
+                        rx
+                    })
+                }
+            }
+        };
+        if let Some(mut rx) = under_way {
+            return match rx.wait_for(Option::is_some).await {
+                Ok(outcome) => outcome.clone().unwrap_or(Err(GraphError::Aborted)),
+                Err(_) => Err(GraphError::Unavailable(
+                    "the alpha is stopping; the transaction's outcome is settled when it starts again"
+                        .into(),
+                )),
+            };
+        }
+        // Nothing open here: the transaction wrote nothing on this alpha, or it ended before a
+        // restart. Zero remembers every decision.
+        if abort {
+            return match self.oracle.commit(start_ts, Vec::new(), true).await? {
+                Some(commit_ts) => Ok(commit_ts),
+                None => Err(GraphError::Aborted),
+            };
+        }
+        match self.oracle.status(start_ts).await? {
+            Some(Some(commit_ts)) => Ok(commit_ts),
+            Some(None) => Err(GraphError::Aborted),
+            // Nothing was written in this transaction: it commits trivially.
+            None => Ok(start_ts),
+        }
+    }
+
+    /// The task behind [`Graph::finish`]: takes the decision and applies it, then publishes
+    /// the outcome. When zero could not be reached the decision is unknown: the transaction
+    /// stays open (its pending record too), so a retry asks again and gets the same answer.
+    async fn decide(
+        self: Arc<Self>,
+        start_ts: u64,
+        txn: Arc<tokio::sync::Mutex<Txn>>,
+        abort: bool,
+        done: tokio::sync::watch::Sender<Option<Outcome>>,
+    ) {
+        let snapshot = {
+            let mut open = txn.lock().await;
+            open.closed = true;
+            open.clone()
+        };
+        let outcome = self.decide_txn(&snapshot, abort).await;
+        let known = matches!(outcome, Ok(_) | Err(GraphError::Aborted));
+        if !known {
+            txn.lock().await.closed = false;
+        }
+        {
+            let mut finishing = self.finishing.lock();
+            if known {
+                self.outcomes.lock().record(start_ts, outcome.clone());
+            } else {
+                self.txns.lock().insert(
+                    start_ts,
+                    OpenTxn {
+                        txn,
+                        used: std::time::Instant::now(),
+                    },
+                );
+            }
+            finishing.remove(&start_ts);
+        }
+        let _ = done.send(Some(outcome));
+    }
+
+    async fn decide_txn(&self, txn: &Txn, abort: bool) -> Outcome {
+        if !abort && txn.writes.is_empty() && txn.new_preds.is_empty() {
+            // Nothing to write: it commits trivially.
             self.store
                 .write_meta(&[Write::delete(pending_key(txn.start_ts))], false)?;
             return Ok(txn.start_ts);
         }
         let _apply = self.commits.read().await;
-        let decision = self
-            .oracle
-            .commit(txn.start_ts, txn.conflicts.iter().copied().collect(), false)
-            .await;
-        match decision {
-            Ok(Some(commit_ts)) => {
-                self.apply(&txn, commit_ts)?;
+        let conflicts = txn.conflicts.iter().copied().collect();
+        match self.oracle.commit(txn.start_ts, conflicts, abort).await? {
+            Some(commit_ts) => {
+                self.apply_decided(txn, commit_ts)?;
                 Ok(commit_ts)
             }
-            Ok(None) => {
+            None => {
                 self.store
                     .write_meta(&[Write::delete(pending_key(txn.start_ts))], true)?;
                 Err(GraphError::Aborted)
             }
-            Err(e) => {
-                // The decision is unknown; keep the pending record so a restart can settle it.
-                Err(e)
-            }
         }
     }
 
-    /// Drops a transaction without committing; zero records the abort.
-    pub async fn abort(&self, start_ts: u64) -> Result<(), GraphError> {
-        self.txns.lock().remove(&start_ts);
-        let _ = self.oracle.commit(start_ts, Vec::new(), true).await;
-        self.store
-            .write_meta(&[Write::delete(pending_key(start_ts))], true)?;
-        Ok(())
+    /// Applies a commit zero has decided. Input was checked when it was buffered, so only the
+    /// store itself can fail here; then the alpha stops serving (its pending record stays, and
+    /// the next start applies it) rather than answer reads that miss a decided commit.
+    fn apply_decided(&self, txn: &Txn, commit_ts: u64) -> Result<(), GraphError> {
+        self.apply(txn, commit_ts).map_err(|e| {
+            let why = format!(
+                "the commit of transaction {} at {commit_ts} was decided but could not be written ({e}); this alpha refuses requests until it is restarted, which applies it",
+                txn.start_ts
+            );
+            tracing::error!("{why}");
+            let _ = self.failed.set(why.clone());
+            GraphError::Unavailable(why)
+        })
     }
 
     /// Writes `txn` at `commit_ts`, durably, and adopts the predicates it defined.
@@ -512,6 +700,7 @@ impl Graph {
                         "applying a commit decided before the restart"
                     );
                     self.apply(&txn, commit_ts)?;
+                    self.outcomes.lock().record(txn.start_ts, Ok(commit_ts));
                 }
                 None => {
                     tracing::info!(
@@ -520,6 +709,9 @@ impl Graph {
                     );
                     self.store
                         .write_meta(&[Write::delete(pending_key(txn.start_ts))], true)?;
+                    self.outcomes
+                        .lock()
+                        .record(txn.start_ts, Err(GraphError::Aborted));
                 }
             }
         }

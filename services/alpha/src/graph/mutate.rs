@@ -76,13 +76,50 @@ impl Graph {
                 )));
             }
         }
+        self.check_leased(sets.iter().chain(dels)).await?;
         if names.is_empty() {
             return Ok(());
         }
-        let first = self.oracle.uids(names.len() as u64).await?;
+        let n = names.len() as u64;
+        let first = self.oracle.uids(n).await?;
         for (i, name) in names.into_iter().enumerate() {
             ctx.blanks.insert(name, first + i as u64);
             ctx.fresh.insert(first + i as u64);
+        }
+        self.uid_leased(first + n - 1);
+        Ok(())
+    }
+
+    /// Refuses uids zero never leased, as Dgraph does: a write to `<0xffffffffffffffff>` would
+    /// otherwise sit where a later lease hands the same uid to a new node.
+    async fn check_leased<'a>(
+        &self,
+        nquads: impl Iterator<Item = &'a NQuad>,
+    ) -> Result<(), GraphError> {
+        let highest = nquads
+            .flat_map(|nq| {
+                let s = match nq.subject {
+                    Subject::Uid(u) => u,
+                    _ => 0,
+                };
+                let o = match nq.object {
+                    Object::Uid(u) => u,
+                    _ => 0,
+                };
+                [s, o]
+            })
+            .max()
+            .unwrap_or(0);
+        if highest <= self.max_leased_uid() {
+            return Ok(());
+        }
+        // Another alpha or a client (`/assign`) may have leased it: ask zero.
+        let lease = self.oracle.max_uid().await?;
+        self.uid_leased(lease);
+        if highest > lease {
+            return Err(GraphError::Invalid(format!(
+                "Uid: [{highest}] cannot be greater than lease: [{lease}]"
+            )));
         }
         Ok(())
     }
@@ -103,7 +140,7 @@ impl Graph {
             self.set_one(txn, nq, ctx)?;
         }
         self.update_counts(txn)?;
-        Ok(())
+        check_txn_size(txn)
     }
 
     fn subjects(
@@ -519,7 +556,7 @@ impl Graph {
             let tokens = tokenizer::tokens(kind, value)
                 .map_err(|e| GraphError::Invalid(format!("indexing {}: {e}", schema.name)))?;
             for token in tokens {
-                let key = keys::index_key(pred, &token, s);
+                let key = index_key(schema, kind, pred, &token, s)?;
                 if schema.upsert || schema.unique {
                     // Two transactions claiming the same value conflict.
                     txn.conflicts
@@ -531,6 +568,51 @@ impl Graph {
         }
         Ok(())
     }
+}
+
+/// The index key of `token`, refused (before anything is written) when it is too long to
+/// store: an `exact` index keeps the whole string in its key.
+pub(super) fn index_key(
+    schema: &PredicateSchema,
+    kind: tokenizer::IndexKind,
+    pred: u32,
+    token: &[u8],
+    subject: u64,
+) -> Result<Vec<u8>, GraphError> {
+    let key = keys::index_key(pred, token, subject);
+    if key.len() > lodestar_storage::MAX_KEY_LEN {
+        return Err(GraphError::Invalid(format!(
+            "the value of {} on node {subject:#x} is too long for its {kind} index: its index key would be {} bytes, and keys may have at most {} (index long strings with hash instead)",
+            schema.name,
+            key.len(),
+            lodestar_storage::MAX_KEY_LEN
+        )));
+    }
+    Ok(key)
+}
+
+/// Refuses a transaction past [`super::MAX_TXN_KEYS`] or [`super::MAX_TXN_BYTES`], while its
+/// writes are still only buffered.
+pub(super) fn check_txn_size(txn: &Txn) -> Result<(), GraphError> {
+    let keys = txn.writes.len().max(txn.conflicts.len());
+    if keys > super::MAX_TXN_KEYS {
+        return Err(GraphError::Invalid(format!(
+            "the transaction is too large: it writes {keys} keys, and a transaction may write at most {}; split the work into smaller transactions",
+            super::MAX_TXN_KEYS
+        )));
+    }
+    let bytes: usize = txn
+        .writes
+        .iter()
+        .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+        .sum();
+    if bytes > super::MAX_TXN_BYTES {
+        return Err(GraphError::Invalid(format!(
+            "the transaction is too large: it writes {bytes} bytes, and a transaction may write at most {}; split the work into smaller transactions",
+            super::MAX_TXN_BYTES
+        )));
+    }
+    Ok(())
 }
 
 /// Notes that node `node`'s count of `pred` (in one direction) may change, when `pred` has
@@ -553,6 +635,13 @@ fn unreachable_object() -> Result<Val, GraphError> {
 
 /// Dgraph's rules for predicate names: no spaces or control characters.
 fn check_predicate_name(name: &str) -> Result<(), GraphError> {
+    if name.len() > lodestar_types::schema::MAX_NAME_LEN {
+        return Err(GraphError::Invalid(format!(
+            "a predicate name of {} bytes is longer than the {} allowed",
+            name.len(),
+            lodestar_types::schema::MAX_NAME_LEN
+        )));
+    }
     if name.is_empty()
         || name
             .chars()

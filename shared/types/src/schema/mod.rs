@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::tokenizer::IndexKind;
 use crate::value::ScalarType;
 
-pub use parse::parse;
+pub use parse::{MAX_NAME_LEN, parse};
 
 /// The definition of one predicate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -116,6 +116,9 @@ impl Token {
     }
 }
 
+/// The longest predicate, type or field name a schema may use.
+pub const MAX_NAME_LEN: usize = 1024;
+
 fn lex(text: &str) -> Result<Vec<Token>, SchemaError> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
@@ -137,22 +140,30 @@ fn lex(text: &str) -> Result<Vec<Token>, SchemaError> {
             '!' => Some(Tok::Bang),
             _ => None,
         };
-        let push = |tokens: &mut Vec<Token>, tok| {
-            tokens.push(Token {
+        let push = |tokens: &mut Vec<Token>, tok: Tok| {
+            let token = Token {
                 tok,
                 line: start_line,
                 column: start_col,
-            })
+            };
+            if token.tok.name().is_some_and(|n| n.len() > MAX_NAME_LEN) {
+                return Err(token.syntax(format!(
+                    "Invalid schema: a name of {} bytes is longer than the {MAX_NAME_LEN} allowed",
+                    token.tok.name().map_or(0, str::len)
+                )));
+            }
+            tokens.push(token);
+            Ok(())
         };
         if let Some(tok) = single {
-            push(&mut tokens, tok);
+            push(&mut tokens, tok)?;
             i += 1;
             col += 1;
         } else if c == ' ' || c == '\t' {
             i += 1;
             col += 1;
         } else if c == '\n' || c == '\r' {
-            push(&mut tokens, Tok::NewLine);
+            push(&mut tokens, Tok::NewLine)?;
             i += 1;
             line += 1;
             col = 1;
@@ -168,7 +179,7 @@ fn lex(text: &str) -> Result<Vec<Token>, SchemaError> {
                 i += 1;
             }
             col += (i - start) as u32;
-            push(&mut tokens, Tok::Word(chars[start..i].iter().collect()));
+            push(&mut tokens, Tok::Word(chars[start..i].iter().collect()))?;
         } else if c == '<' {
             let start = i + 1;
             i += 1;
@@ -197,7 +208,7 @@ fn lex(text: &str) -> Result<Vec<Token>, SchemaError> {
             }
             i += 1;
             col += (i - start + 1) as u32;
-            push(&mut tokens, Tok::Iri(name));
+            push(&mut tokens, Tok::Iri(name))?;
         } else {
             return Err(Token {
                 tok: Tok::Eof,

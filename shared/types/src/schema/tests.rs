@@ -546,3 +546,18 @@ proptest! {
         let _ = parse(&text);
     }
 }
+
+#[test]
+fn names_longer_than_the_limit_are_refused_with_their_position() {
+    let ok = format!("{}: string .", "p".repeat(MAX_NAME_LEN));
+    assert!(parse(&ok).is_ok());
+    let long = "p".repeat(MAX_NAME_LEN + 1);
+    for text in [format!("{long}: string ."), format!("<{long}>: string .")] {
+        let err = parse(&text).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 1));
+        assert!(
+            err.to_string().contains("longer than the 1024 allowed"),
+            "{err}"
+        );
+    }
+}

@@ -117,6 +117,11 @@ pub fn caller(
         .get("accessjwt")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    caller_of(tokens, token)
+}
+
+/// [`caller`] for a token taken from elsewhere (an HTTP header).
+pub fn caller_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, Status> {
     if token.is_empty() {
         return Err(Status::permission_denied("no accessJwt available"));
     }
@@ -133,7 +138,15 @@ pub fn guardian(
     tokens: &Tokens,
     metadata: &tonic::metadata::MetadataMap,
 ) -> Result<AccessClaims, Status> {
-    let claims = caller(tokens, metadata)?;
+    guardian_claims(caller(tokens, metadata)?)
+}
+
+/// [`guardian`] for a token taken from elsewhere (an HTTP header).
+pub fn guardian_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, Status> {
+    guardian_claims(caller_of(tokens, token)?)
+}
+
+fn guardian_claims(claims: AccessClaims) -> Result<AccessClaims, Status> {
     if !is_guardian(&claims) {
         return Err(Status::permission_denied(format!(
             "Only guardians are allowed access. User '{}' is not a member of guardians group.",
@@ -155,6 +168,32 @@ pub async fn enterprise_state(
         ))
     })?;
     Ok((state.enabled, state.reason))
+}
+
+/// For a service started without an ACL secret: refuses its admin operations when an alpha of
+/// the cluster runs with ACL on, since this service could not tell a guardian from anyone.
+pub async fn refuse_unguarded(
+    zero: &lodestar_client::ZeroClient,
+    service: &str,
+) -> Result<(), Status> {
+    let state = zero.state().await.map_err(|e| {
+        Status::unavailable(format!(
+            "cannot ask zero whether ACL is on in this cluster: {}",
+            e.message()
+        ))
+    })?;
+    let guarded = state
+        .groups
+        .values()
+        .flat_map(|g| g.members.values())
+        .find(|m| m.acl);
+    match guarded {
+        Some(alpha) => Err(Status::failed_precondition(format!(
+            "ACL is on in this cluster (the alpha at {} runs with --acl_secret_file) but this {service} has no --acl_secret_file, so it cannot check who calls: it refuses admin operations until it is started with the same file",
+            alpha.addr
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The message when enterprise features are off, with zero's reason.
@@ -218,8 +257,8 @@ impl Login {
         if req.userid.is_empty() || req.password.is_empty() {
             return Err(Status::unauthenticated(INVALID));
         }
-        let keys = throttle::keys(&req.userid, client_addr);
-        if let Some(wait) = self.throttle.locked(&keys, std::time::Instant::now()) {
+        let attempt = throttle::Attempt::new(&req.userid, client_addr);
+        if let Some(wait) = self.throttle.locked(&attempt, std::time::Instant::now()) {
             return Err(Status::resource_exhausted(format!(
                 "too many failed logins for this user or from this address: try again in {} ms",
                 wait.as_millis().max(1)
@@ -227,7 +266,7 @@ impl Login {
         }
         match dir.find_user(&req.userid, Some(&req.password)).await? {
             Some(found) if found.password_ok => {
-                self.throttle.succeeded(&keys);
+                self.throttle.succeeded(&attempt);
                 return self.issue(&req.userid, found.groups);
             }
             Some(_) => {}
@@ -239,7 +278,7 @@ impl Login {
                 .await;
             }
         }
-        self.throttle.failed(&keys, std::time::Instant::now());
+        self.throttle.failed(&attempt, std::time::Instant::now());
         tracing::warn!(client = ?client_addr, "failed login");
         Err(Status::unauthenticated(INVALID))
     }

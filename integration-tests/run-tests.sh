@@ -23,7 +23,7 @@ export LODESTAR_PYTHON="$venv/bin/python"
 
 # The fault suite (kill -9, client deadlines, retries, hostile input against the real binaries)
 # runs as its own stage after everything else.
-faults='package(lodestar-integration-tests) & binary(faults)'
+faults='package(lodestar-integration-tests) & binary(~faults)'
 if command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> running the tests"
   cargo nextest run --workspace --no-fail-fast -E "not ($faults)" "$@"

@@ -46,6 +46,15 @@ pub trait Cluster: Send + Sync + 'static {
     /// Hands a license file to zero, which verifies it and records it through Raft.
     async fn apply_license(&self, license: Vec<u8>) -> Result<ApplyLicenseResponse, ServiceError>;
 
+    /// Turns the cluster's draining flag on or off (queries and mutations are refused while
+    /// it is on).
+    async fn set_draining(&self, enable: bool) -> Result<(), ServiceError> {
+        let _ = enable;
+        Err(ServiceError::unavailable(
+            "this backend cannot change the draining flag",
+        ))
+    }
+
     /// `node.Node/Info` of the service listening at `addr` (any of our gRPC ports serves it).
     async fn node_info(&self, addr: &str) -> Result<NodeInfo, ServiceError>;
 
@@ -99,6 +108,12 @@ impl Cluster for GrpcCluster {
     #[tracing::instrument(name = "zero.ApplyLicense", skip_all, fields(bytes = license.len()))]
     async fn apply_license(&self, license: Vec<u8>) -> Result<ApplyLicenseResponse, ServiceError> {
         Ok(self.zero.apply_license(license).await?)
+    }
+
+    #[tracing::instrument(name = "zero.SetDraining", skip(self))]
+    async fn set_draining(&self, enable: bool) -> Result<(), ServiceError> {
+        self.zero.set_draining(enable).await?;
+        Ok(())
     }
 
     fn channel_to(&self, addr: &str) -> Result<TracedChannel, ServiceError> {

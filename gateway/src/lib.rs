@@ -49,6 +49,11 @@ pub struct Args {
     /// The backup-worker's gRPC address.
     #[arg(long, env = "LODESTAR_BACKUP", default_value = "localhost:7090")]
     pub backup: String,
+
+    /// ACL: the same secret file as the alphas', so that the cluster's admin operations
+    /// (`state`, `enterpriseLicense`, `draining`) are for guardians only.
+    #[command(flatten)]
+    pub acl: lodestar_acl::AclArgs,
 }
 
 impl Args {
@@ -87,6 +92,10 @@ impl Args {
 /// Runs the gateway until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
+    let tokens = args.acl.tokens().map_err(ServiceError::invalid)?;
+    if tokens.is_some() {
+        lodestar_runtime::cluster::require_with_acl()?;
+    }
     let http_addr = args.common.http_addr(ports::GATEWAY_HTTP)?;
     let listener = serve::bind(http_addr, "HTTP").await?;
     let port = listener
@@ -104,7 +113,10 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         backup = %services.backup,
         "gateway listening"
     );
-    let state = GatewayState::new(cluster, services, node.identity.clone());
+    let mut state = GatewayState::new(cluster, services, node.identity.clone());
+    if let Some(tokens) = tokens {
+        state = state.with_acl(Arc::new(tokens));
+    }
     let result = tokio::join!(
         serve::serve_http(listener, router(state), shutdown.clone()),
         async {

@@ -30,6 +30,8 @@ pub struct GatewayState {
     pub node: NodeIdentity,
     /// How long the health check waits for each service.
     pub probe_timeout: Duration,
+    /// With ACL on, the token checker for the operations only guardians may run.
+    pub tokens: Option<Arc<lodestar_acl::Tokens>>,
 }
 
 impl GatewayState {
@@ -39,6 +41,58 @@ impl GatewayState {
             services,
             node,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            tokens: None,
+        }
+    }
+
+    /// Turns ACL on: guardian-only operations check the caller's token with `tokens`.
+    pub fn with_acl(mut self, tokens: Arc<lodestar_acl::Tokens>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Lets the call go on only for a guardian when ACL is on (Dgraph's rule for the
+    /// cluster's admin operations). A gateway without an ACL secret refuses them when the
+    /// cluster's alphas run with ACL: it could not tell who calls. Returns zero's membership
+    /// state when it had to read it to decide.
+    pub async fn require_guardian(
+        &self,
+        token: Option<&str>,
+    ) -> Result<Option<lodestar_proto::zero::MembershipState>, ServiceError> {
+        match &self.tokens {
+            Some(tokens) => {
+                lodestar_acl::login::guardian_of(tokens, token.unwrap_or_default())?;
+                Ok(None)
+            }
+            None => {
+                let state = self.cluster.membership_state().await?;
+                if let Some(alpha) = state
+                    .groups
+                    .values()
+                    .flat_map(|g| g.members.values())
+                    .find(|m| m.acl)
+                {
+                    return Err(ServiceError::new(
+                        lodestar_runtime::ErrorCode::FailedPrecondition,
+                        format!(
+                            "ACL is on in this cluster (the alpha at {} runs with --acl_secret_file) but this gateway has no --acl_secret_file, so it cannot check who calls: it refuses admin operations until it is started with the same file",
+                            alpha.addr
+                        ),
+                    ));
+                }
+                Ok(Some(state))
+            }
+        }
+    }
+
+    /// Zero's membership state, for guardians only when ACL is on.
+    pub async fn guarded_state(
+        &self,
+        token: Option<&str>,
+    ) -> Result<lodestar_proto::zero::MembershipState, ServiceError> {
+        match self.require_guardian(token).await? {
+            Some(state) => Ok(state),
+            None => self.cluster.membership_state().await,
         }
     }
 
@@ -73,17 +127,36 @@ pub fn router(state: GatewayState) -> Router {
         .merge(base)
 }
 
-/// `GET /state`: zero's membership state as zero's own `/state` writes it.
-async fn membership_state(State(app): State<App>) -> Result<Json<serde_json::Value>, ServiceError> {
-    let ms = app.state.cluster.membership_state().await?;
+/// The `X-Dgraph-AccessToken` header, if any.
+fn access_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-dgraph-accesstoken")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `GET /state`: zero's membership state as zero's own `/state` writes it (guardians only with
+/// ACL on).
+async fn membership_state(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ServiceError> {
+    let ms = app
+        .state
+        .guarded_state(access_token(&headers).as_deref())
+        .await?;
     Ok(Json(lodestar_proto::json::membership_state(&ms)))
 }
 
 /// `POST /enterpriseLicense`: the body is the license file, as for zero's endpoint.
 async fn enterprise_license(
     State(app): State<App>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ServiceError> {
+    app.state
+        .require_guardian(access_token(&headers).as_deref())
+        .await?;
     let message = admin::apply_license(&app.state, body.to_vec()).await?;
     Ok(Json(
         serde_json::json!({ "code": "Success", "message": message }),
@@ -97,11 +170,7 @@ fn caller_data(
     headers: &HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> async_graphql::Request {
-    let token = headers
-        .get("x-dgraph-accesstoken")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    req.data(AccessToken(token))
+    req.data(AccessToken(access_token(headers)))
         .data(ClientAddr(peer.map(|Extension(ConnectInfo(a))| a.ip())))
 }
 

@@ -357,6 +357,7 @@ async fn schema_types_match_dgraph_admin_schema() {
         ),
         ("Response", "code:String message:String"),
         ("EnterpriseLicensePayload", "response:Response"),
+        ("DrainingPayload", "response:Response"),
         ("EnterpriseLicenseInput", "license:String!"),
         (
             "Query",
@@ -366,7 +367,7 @@ async fn schema_types_match_dgraph_admin_schema() {
         ),
         (
             "Mutation",
-            "enterpriseLicense:EnterpriseLicensePayload login:LoginPayload \
+            "enterpriseLicense:EnterpriseLicensePayload draining:DrainingPayload login:LoginPayload \
              addUser:AddUserPayload addGroup:AddGroupPayload updateUser:AddUserPayload \
              updateGroup:AddGroupPayload deleteUser:DeleteUserPayload \
              deleteGroup:DeleteGroupPayload backup:BackupPayload restore:RestorePayload \

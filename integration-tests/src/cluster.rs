@@ -47,8 +47,23 @@ impl std::fmt::Display for Service {
     }
 }
 
+/// How a cluster's processes authenticate the calls they make to each other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterSecret {
+    /// Every process gets `--cluster_secret_file <dir>/cluster_secret`, written (mode 600) when
+    /// the directory has none; this process installs the same credential, so its clients reach
+    /// the internal services. The default.
+    InDir,
+    /// No credential: the internal ports take calls from anyone (ACL cannot be turned on).
+    Off,
+}
+
+/// The file name of the cluster secret in a cluster directory.
+pub const CLUSTER_SECRET_FILE: &str = "cluster_secret";
+
 /// Builds and starts a [`Cluster`]. By default: one zero, free ports, everything bound to
-/// 127.0.0.1, a fresh temporary directory, binaries from [`crate::bin_dir`].
+/// 127.0.0.1, a fresh temporary directory with a cluster secret, binaries from
+/// [`crate::bin_dir`].
 #[derive(Clone, Debug)]
 pub struct ClusterBuilder {
     zeros: usize,
@@ -63,6 +78,8 @@ pub struct ClusterBuilder {
     health_timeout: Duration,
     shutdown_grace: Duration,
     quiet: bool,
+    cluster_secret: ClusterSecret,
+    acl_secret: Option<PathBuf>,
 }
 
 impl Default for ClusterBuilder {
@@ -80,6 +97,8 @@ impl Default for ClusterBuilder {
             health_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::ZERO,
             quiet: false,
+            cluster_secret: ClusterSecret::InDir,
+            acl_secret: None,
         }
     }
 }
@@ -193,6 +212,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// How the processes authenticate their internal calls (default [`ClusterSecret::InDir`]).
+    pub fn cluster_secret(mut self, secret: ClusterSecret) -> Self {
+        self.cluster_secret = secret;
+        self
+    }
+
+    /// Turns ACL on: `--acl_secret_file path` for every service that checks tokens (the
+    /// alpha, auth, the backup worker and the gateway).
+    pub fn acl_secret_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.acl_secret = Some(path.into());
+        self
+    }
+
     /// Do not print progress to stderr.
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
@@ -275,6 +307,27 @@ impl Cluster {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
+        let mut config = config;
+        if config.cluster_secret == ClusterSecret::InDir {
+            let secret = ensure_cluster_secret(&dir)?;
+            for service in ALL_SERVICES {
+                let args = config.args.entry(service).or_default();
+                args.push("--cluster_secret_file".into());
+                args.push(secret.display().to_string());
+            }
+        }
+        if let Some(acl) = config.acl_secret.clone() {
+            for service in [
+                Service::Alpha,
+                Service::Auth,
+                Service::BackupWorker,
+                Service::Gateway,
+            ] {
+                let args = config.args.entry(service).or_default();
+                args.push("--acl_secret_file".into());
+                args.push(acl.display().to_string());
+            }
+        }
         let log_dir = config.log_dir.clone().unwrap_or_else(|| dir.clone());
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create {}", log_dir.display()))?;
@@ -613,6 +666,48 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+const ALL_SERVICES: [Service; 5] = [
+    Service::Zero,
+    Service::Alpha,
+    Service::Auth,
+    Service::BackupWorker,
+    Service::Gateway,
+];
+
+/// The cluster secret in `dir`, written (mode 600) from this process's own secret when the
+/// directory has none; this process takes on its credential, so that the clients it makes
+/// (tests, the launcher's checks) reach the cluster's internal services.
+pub fn ensure_cluster_secret(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    static PROCESS_SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let path = dir.join(CLUSTER_SECRET_FILE);
+    if !path.exists() {
+        let secret = PROCESS_SECRET.get_or_init(|| {
+            rand::random::<[u8; 32]>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(secret.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let token = lodestar_runtime::cluster::read_secret_file(&path)?;
+    lodestar_runtime::cluster::install(token).with_context(|| {
+        format!(
+            "{} holds another secret than the clusters this process already runs",
+            path.display()
+        )
+    })?;
+    Ok(path)
 }
 
 /// The host to reach a process bound to `bind` at.

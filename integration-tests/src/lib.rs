@@ -39,7 +39,9 @@ pub use bins::{
     SERVICE_BINARIES, bin_command, bin_dir, bin_dir_from, bin_path, bin_path_in, current_exe_dir,
     run_bin,
 };
-pub use cluster::{Cluster, ClusterBuilder, Service};
+pub use cluster::{
+    CLUSTER_SECRET_FILE, Cluster, ClusterBuilder, ClusterSecret, Service, ensure_cluster_secret,
+};
 pub use http::{
     REQUEST_TIMEOUT, http_get, http_post, http_post_json, http_post_with, try_http_get,
     try_http_post,

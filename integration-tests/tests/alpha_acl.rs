@@ -129,8 +129,7 @@ async fn acl_cluster(dir: &std::path::Path, builder: ClusterBuilder) -> Cluster 
     let secret = secret_file(dir);
     builder
         .zeros(1)
-        .arg(Service::Alpha, "--acl_secret_file", common::path(&secret))
-        .arg(Service::Auth, "--acl_secret_file", common::path(&secret))
+        .acl_secret_file(&secret)
         .services(true)
         .start()
         .await
@@ -743,7 +742,7 @@ fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
 
 /// Waits for a backup or restore task, asking with `token`.
 async fn task_done(
-    b: &mut lodestar_proto::backup::backup_client::BackupClient<Channel>,
+    b: &mut lodestar_proto::backup::backup_client::BackupClient<lodestar_client::TracedChannel>,
     id: &str,
     token: &str,
 ) -> lodestar_proto::backup::TaskStatus {
@@ -771,16 +770,9 @@ async fn a_restore_brings_back_users_and_rules_and_only_guardians_may_back_up_or
     let dir = tempfile::tempdir().unwrap();
     let backups = dir.path().join("backups");
     let location = common::path(&backups).to_string();
-    let acl_worker = |d: &std::path::Path| {
-        ClusterBuilder::new().arg(
-            Service::BackupWorker,
-            "--acl_secret_file",
-            common::path(&secret_file(d)),
-        )
-    };
     let source_dir = dir.path().join("a");
     std::fs::create_dir(&source_dir).unwrap();
-    let source = acl_cluster(&source_dir, acl_worker(&source_dir)).await;
+    let source = acl_cluster(&source_dir, ClusterBuilder::new()).await;
     let mut root = groot(&source).await;
     root.alter(Operation {
         schema: "name: string @index(exact) .\nage: int .".into(),
@@ -805,7 +797,7 @@ _:a <age> "31" ."#,
     .await
     .unwrap();
     let addr = source.backup.as_ref().unwrap().grpc_addr();
-    let mut b = BackupClient::new(lodestar_client::channel(&addr).unwrap());
+    let mut b = BackupClient::new(lodestar_client::traced_channel(&addr).unwrap());
     let backup = |token: &str| {
         with_token(
             BackupRequest {
@@ -838,7 +830,7 @@ _:a <age> "31" ."#,
     // Another ACL cluster, where alice does not exist yet.
     let target_dir = dir.path().join("b");
     std::fs::create_dir(&target_dir).unwrap();
-    let target = acl_cluster(&target_dir, acl_worker(&target_dir)).await;
+    let target = acl_cluster(&target_dir, ClusterBuilder::new()).await;
     assert!(
         login(&mut client(&target, "").await, "alice", "alicepassword", "")
             .await
@@ -848,7 +840,7 @@ _:a <age> "31" ."#,
         .await
         .unwrap();
     let addr = target.backup.as_ref().unwrap().grpc_addr();
-    let mut tb = BackupClient::new(lodestar_client::channel(&addr).unwrap());
+    let mut tb = BackupClient::new(lodestar_client::traced_channel(&addr).unwrap());
     let restore = |token: &str| {
         with_token(
             RestoreRequest {

@@ -27,14 +27,13 @@ use serde_json::Value;
 use sha2::Digest;
 use std::collections::BTreeSet;
 use std::path::Path;
-use tonic::transport::Channel;
 
 const BUCKET: &str = "lodestar";
 
 /// Restores through the worker and answers the names the cluster holds afterwards.
 async fn restore_names(
     cluster: &Cluster,
-    b: &mut BackupClient<Channel>,
+    b: &mut BackupClient<lodestar_client::TracedChannel>,
     request: lodestar_proto::backup::RestoreRequest,
 ) -> BTreeSet<String> {
     let id = b.start_restore(request).await.unwrap().into_inner().id;

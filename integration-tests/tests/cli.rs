@@ -190,3 +190,66 @@ fn an_issued_license_verifies_only_with_its_public_key() {
         stderr(&out)
     );
 }
+
+#[test]
+fn acl_without_a_cluster_secret_and_bad_cluster_secrets_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::set_permissions(&acl, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port().to_string();
+    for bin in ["alpha", "auth", "backup-worker", "gateway"] {
+        let data = dir.path().join(format!("{bin}-data"));
+        let mut args = vec![
+            "--acl_secret_file",
+            common::path(&acl),
+            "--http_port",
+            &port,
+            "--grpc_port",
+            &port,
+            "--zero",
+            "127.0.0.1:1",
+        ];
+        if bin == "backup-worker" {
+            args.extend(["--data", common::path(&data)]);
+        }
+        if bin == "gateway" {
+            args = vec![
+                "--acl_secret_file",
+                common::path(&acl),
+                "--http_port",
+                &port,
+            ];
+        }
+        let out = run_bin(bin, args);
+        assert!(
+            !out.status.success(),
+            "{bin} started with ACL and no cluster secret"
+        );
+        assert!(
+            stderr(&out).contains("--cluster_secret_file is not"),
+            "{bin}: {}",
+            stderr(&out)
+        );
+    }
+    let open = dir.path().join("cluster_open");
+    std::fs::write(&open, "k".repeat(40)).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let short = dir.path().join("cluster_short");
+    std::fs::write(&short, "k".repeat(20)).unwrap();
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (file, want) in [(&open, "chmod 600"), (&short, "at least 32")] {
+        let out = run_bin("zero", ["--cluster_secret_file", common::path(file)]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(want) && !err.contains("kkkk"), "{err}");
+    }
+    let out = run_bin("zero", ["--security", "whitelist=10.0.0.0/99"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not an IP address or a CIDR range"),
+        "{}",
+        stderr(&out)
+    );
+}

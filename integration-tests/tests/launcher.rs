@@ -141,6 +141,29 @@ async fn starts_everything_and_ctrl_c_stops_everything() {
         8,
         "expected 7 services + launcher, found {running:?}"
     );
+    // Every service got the cluster secret the launcher made, and zero refuses outsiders.
+    let secret = data.join(lodestar_integration_tests::CLUSTER_SECRET_FILE);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let services: Vec<&String> = running
+        .iter()
+        .filter(|p| !p.contains("lodestar-local"))
+        .collect();
+    assert_eq!(services.len(), 7, "{running:?}");
+    for p in services {
+        assert!(p.contains("--cluster_secret_file"), "{p}");
+    }
+    let mut zero = lodestar_proto::zero::zero_client::ZeroClient::new(
+        lodestar_client::channel(&format!("127.0.0.1:{}", 5080 + offset)).unwrap(),
+    );
+    let err = zero
+        .set_draining(lodestar_proto::zero::DrainingRequest { enable: true })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
 
     // Ctrl-C.
     let stopped_at = Instant::now();

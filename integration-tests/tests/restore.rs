@@ -331,6 +331,11 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
 
     // Offline: each backupNum into its own directory, then an alpha started on it.
     let out = tempfile::tempdir().unwrap();
+    let secret = target
+        .dir()
+        .join(lodestar_integration_tests::CLUSTER_SECRET_FILE)
+        .display()
+        .to_string();
     for num in [1usize, 2, 3] {
         let p = out.path().join(format!("r{num}"));
         let zero = target.zero_grpc_addrs()[0].clone();
@@ -346,6 +351,8 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
             &num.to_string(),
             "--encryption_key_file",
             key,
+            "--cluster_secret_file",
+            &secret,
         ])
         .unwrap();
         assert_eq!(version, src.read_ts[num - 1]);
@@ -376,6 +383,25 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
     ])
     .unwrap_err();
     assert!(err.contains("already holds data"), "{err}");
+    // A zero that does not take the call (no cluster credential) stops it before any write.
+    let p = out.path().join("no-credential");
+    let err = restore_offline(&[
+        "restore",
+        "-p",
+        p.to_str().unwrap(),
+        "-l",
+        &location,
+        "-z",
+        &target.zero_grpc_addrs()[0],
+        "--encryption_key_file",
+        key,
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("cluster credential") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!p.exists());
     // Without -z, force_zero refuses; with the wrong key, nothing is written.
     let err = restore_offline(&["restore", "-p", "/nonexistent/x", "-l", &location]).unwrap_err();
     assert!(err.contains("--zero is required"), "{err}");

@@ -60,7 +60,7 @@ async fn five_services_serve_and_stop_cleanly() {
     assert!(version.tag.starts_with('v'), "{version:?}");
     let auth = cluster.auth.as_ref().unwrap().grpc_addr();
     let mut auth = lodestar_proto::auth::auth_client::AuthClient::new(
-        lodestar_client::channel(&auth).unwrap(),
+        lodestar_client::traced_channel(&auth).unwrap(),
     );
     let err = auth
         .login(lodestar_proto::auth::LoginRequest::default())

@@ -107,6 +107,7 @@ async fn alphas_tablets_and_draining() {
         addr: addr.into(),
         group_id: 0,
         id: 0,
+        acl: false,
     };
     let a = client
         .join_group(join("10.0.0.1:7080"))

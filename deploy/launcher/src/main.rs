@@ -52,13 +52,14 @@ struct Args {
     #[arg(short = 'o', long = "port_offset", default_value_t = 0)]
     port_offset: u16,
 
-    /// The address every service binds. 0.0.0.0 accepts other machines: keep the default
-    /// unless the network is trusted or ACL is on.
+    /// The address every service binds. 0.0.0.0 accepts other machines: their calls to the
+    /// internal ports still need the cluster secret (./data/cluster_secret), but the client
+    /// API and the gateway are open to them unless ACL is on.
     #[arg(long = "bindall_addr", default_value = "127.0.0.1")]
     bind: IpAddr,
 
-    /// Turns ACL on: the HS256 secret (at least 32 bytes, mode 600) given to the alpha and the
-    /// auth service. Log in as groot / password and change it.
+    /// Turns ACL on: the HS256 secret (at least 32 bytes, mode 600) given to the alpha, auth,
+    /// the backup worker and the gateway. Log in as groot / password and change it.
     #[arg(long = "acl_secret_file")]
     acl_secret_file: Option<PathBuf>,
 }
@@ -150,10 +151,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(secret) => {
             let secret = std::path::absolute(secret)
                 .with_context(|| format!("--acl_secret_file {}", secret.display()))?;
-            let secret = secret.to_str().context("--acl_secret_file is not UTF-8")?;
-            builder
-                .arg(Service::Alpha, "--acl_secret_file", secret)
-                .arg(Service::Auth, "--acl_secret_file", secret)
+            builder.acl_secret_file(secret)
         }
         None => builder,
     };

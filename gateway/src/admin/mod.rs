@@ -89,17 +89,15 @@ impl Query {
         ))
     }
 
-    /// Zero's membership state: groups, members, tablets, leases and the license.
+    /// Zero's membership state: groups, members, tablets, leases and the license (guardians
+    /// only with ACL on).
     async fn state(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<types::MembershipState>> {
         let state = ctx.data::<GatewayState>()?;
-        let ms = state
-            .cluster
-            .membership_state()
-            .await
-            .map_err(graphql_error)?;
+        let token = ctx.data_opt::<AccessToken>().and_then(|t| t.0.as_deref());
+        let ms = state.guarded_state(token).await.map_err(graphql_error)?;
         Ok(Some(ms.into()))
     }
 }
@@ -116,6 +114,7 @@ impl Mutation {
         input: EnterpriseLicenseInput,
     ) -> async_graphql::Result<Option<EnterpriseLicensePayload>> {
         let state = ctx.data::<GatewayState>()?;
+        require_guardian(ctx).await?;
         let message = apply_license(state, input.license.into_bytes())
             .await
             .map_err(graphql_error)?;
@@ -123,6 +122,40 @@ impl Mutation {
             response: Some(AdminResponse::success(message)),
         }))
     }
+
+    /// Turns the cluster's draining mode on or off: while on, every alpha refuses queries and
+    /// mutations (a restore turns it on and off by itself). As in Dgraph, a missing `enable`
+    /// turns it off. Guardians only with ACL on.
+    async fn draining(
+        &self,
+        ctx: &Context<'_>,
+        enable: Option<bool>,
+    ) -> async_graphql::Result<Option<types::DrainingPayload>> {
+        let state = ctx.data::<GatewayState>()?;
+        require_guardian(ctx).await?;
+        let enable = enable.unwrap_or(false);
+        state
+            .cluster
+            .set_draining(enable)
+            .await
+            .map_err(graphql_error)?;
+        Ok(Some(types::DrainingPayload {
+            response: Some(AdminResponse::success(format!(
+                "draining mode has been set to {enable}"
+            ))),
+        }))
+    }
+}
+
+/// The `/admin` caller must be a guardian (see [`GatewayState::require_guardian`]).
+async fn require_guardian(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    let state = ctx.data::<GatewayState>()?;
+    let token = ctx.data_opt::<AccessToken>().and_then(|t| t.0.as_deref());
+    state
+        .require_guardian(token)
+        .await
+        .map(|_| ())
+        .map_err(graphql_error)
 }
 
 /// Hands `license` to zero; returns the message to report on success.

@@ -293,6 +293,11 @@ pub struct EnterpriseLicensePayload {
     pub response: Option<AdminResponse>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
+pub struct DrainingPayload {
+    pub response: Option<AdminResponse>,
+}
+
 /// Dgraph's `Response { code message }`, shared by the admin mutations' payloads.
 #[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
 #[graphql(name = "Response")]

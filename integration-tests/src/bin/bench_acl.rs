@@ -15,10 +15,9 @@
 
 #![allow(clippy::print_stdout)]
 
-use anyhow::Context as _;
 use clap::Parser;
 use lodestar_integration_tests::bench::{measure, spread};
-use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
+use lodestar_integration_tests::{Cluster, ClusterBuilder};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
 use prost::Message as _;
@@ -148,11 +147,7 @@ async fn start(
         .bin_dir(bin_dir)
         .quiet(true);
     if let Some(s) = secret {
-        b = b.arg(
-            Service::Alpha,
-            "--acl_secret_file",
-            s.to_str().context("utf-8 path")?,
-        );
+        b = b.acl_secret_file(s);
     }
     b.start().await
 }

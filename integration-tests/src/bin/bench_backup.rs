@@ -228,17 +228,23 @@ async fn count_nodes(channel: &Channel) -> anyhow::Result<u64> {
         .with_context(|| format!("no count in {v}"))
 }
 
-fn backup_client(cluster: &Cluster) -> anyhow::Result<BackupClient<Channel>> {
+fn backup_client(
+    cluster: &Cluster,
+) -> anyhow::Result<BackupClient<lodestar_client::TracedChannel>> {
     let addr = cluster
         .backup
         .as_ref()
         .context("no backup worker")?
         .grpc_addr();
-    Ok(BackupClient::new(lodestar_client::channel(&addr)?))
+    Ok(BackupClient::new(lodestar_client::traced_channel(&addr)?))
 }
 
 /// Polls a task until it ends; `Ok` only for `Success`.
-async fn wait_task(b: &mut BackupClient<Channel>, id: &str, what: &str) -> anyhow::Result<()> {
+async fn wait_task(
+    b: &mut BackupClient<lodestar_client::TracedChannel>,
+    id: &str,
+    what: &str,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let t = b

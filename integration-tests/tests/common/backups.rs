@@ -13,9 +13,9 @@ const POLL: Duration = Duration::from_millis(25);
 const TASK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A client of the cluster's backup worker.
-pub fn backup_client(cluster: &Cluster) -> BackupClient<Channel> {
+pub fn backup_client(cluster: &Cluster) -> BackupClient<lodestar_client::TracedChannel> {
     let addr = cluster.backup.as_ref().unwrap().grpc_addr();
-    BackupClient::new(lodestar_client::channel(&addr).unwrap())
+    BackupClient::new(lodestar_client::traced_channel(&addr).unwrap())
 }
 
 /// A Dgraph client of the cluster's alpha.
@@ -91,12 +91,18 @@ pub fn to(destination: &str, force_full: bool) -> BackupRequest {
 }
 
 /// Starts a backup and returns its task id.
-pub async fn start_backup(b: &mut BackupClient<Channel>, request: BackupRequest) -> String {
+pub async fn start_backup(
+    b: &mut BackupClient<lodestar_client::TracedChannel>,
+    request: BackupRequest,
+) -> String {
     b.start_backup(request).await.unwrap().into_inner().id
 }
 
 /// Waits for a task to end, as "Success" or "Failed"; panics if it has not within a minute.
-pub async fn wait_task(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
+pub async fn wait_task(
+    b: &mut BackupClient<lodestar_client::TracedChannel>,
+    id: &str,
+) -> TaskStatus {
     for _ in 0..TASK_TIMEOUT.as_millis() / POLL.as_millis() {
         let t = b
             .get_task(TaskRef { id: id.to_string() })
@@ -112,7 +118,10 @@ pub async fn wait_task(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
 }
 
 /// Waits for a task to end; panics with its errors unless it succeeded.
-pub async fn finished(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
+pub async fn finished(
+    b: &mut BackupClient<lodestar_client::TracedChannel>,
+    id: &str,
+) -> TaskStatus {
     let t = wait_task(b, id).await;
     if t.status != "Success" {
         panic!("task {id} failed: {:?} ({t:?})", t.errors);
@@ -121,7 +130,10 @@ pub async fn finished(b: &mut BackupClient<Channel>, id: &str) -> TaskStatus {
 }
 
 /// Starts a backup and waits for it; panics with its errors unless it succeeded.
-pub async fn run_backup(b: &mut BackupClient<Channel>, request: BackupRequest) -> TaskStatus {
+pub async fn run_backup(
+    b: &mut BackupClient<lodestar_client::TracedChannel>,
+    request: BackupRequest,
+) -> TaskStatus {
     let id = start_backup(b, request).await;
     finished(b, &id).await
 }

@@ -74,7 +74,7 @@ impl DgraphApi {
         }
         if self.draining.load(Ordering::Relaxed) {
             return Err(Status::unavailable(
-                "the cluster is draining (set by an operator through zero or /admin draining): queries and mutations are refused until it is turned off",
+                "the cluster is draining (a restore, or an operator through /admin): queries and mutations are refused until a guardian turns it off with the /admin mutation draining(enable: false)",
             ));
         }
         Ok(())

@@ -97,6 +97,9 @@ impl Args {
 /// Runs the alpha until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let tokens = args.acl.tokens().map_err(ServiceError::invalid)?;
+    if tokens.is_some() {
+        lodestar_runtime::cluster::require_with_acl()?;
+    }
     let grpc_addr = args.common.grpc_addr(ports::ALPHA_GRPC)?;
     let internal_addr = args
         .common
@@ -113,7 +116,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let node = NodeHandle::new("alpha", my.clone());
     let zero = Arc::new(ZeroClient::new([args.zero.as_str()])?);
 
-    let Some(group) = join_group(&zero, &my, &shutdown).await else {
+    let Some(group) = join_group(&zero, &my, tokens.is_some(), &shutdown).await? else {
         return Ok(());
     };
     node.status.send_modify(|s| s.group = group);
@@ -178,31 +181,51 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
 }
 
 /// Joins a group through zero, retrying until zero answers; `None` if the alpha stops first.
-async fn join_group(zero: &ZeroClient, my: &str, shutdown: &Shutdown) -> Option<u32> {
+/// An alpha with a cluster credential refuses a zero that does not require one (its ACL would
+/// guard nothing: zero's own calls would be open), and a zero that refuses this alpha's
+/// credential stops the start with zero's reason.
+async fn join_group(
+    zero: &ZeroClient,
+    my: &str,
+    acl: bool,
+    shutdown: &Shutdown,
+) -> Result<Option<u32>, ServiceError> {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_triggered() {
         let req = ConnectRequest {
             addr: my.to_string(),
             group_id: 0,
             id: 0,
+            acl,
         };
         match zero.join_group(req).await {
             Ok(resp) => {
+                if lodestar_runtime::cluster::enabled() && !resp.cluster_auth {
+                    return Err(ServiceError::invalid(
+                        "zero takes internal calls without the cluster credential while this alpha has one: start every zero with the same --cluster_secret_file",
+                    ));
+                }
                 let group = resp.member.map(|m| m.group_id).unwrap_or(1);
                 tracing::info!(group, addr = %my, "joined group");
-                return Some(group);
+                return Ok(Some(group));
+            }
+            Err(e) if e.code() == tonic::Code::Unauthenticated => {
+                return Err(ServiceError::invalid(format!(
+                    "zero refused this alpha: {}",
+                    e.message()
+                )));
             }
             Err(e) => {
                 tracing::warn!(error = %e.message(), "cannot join a group yet; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return None,
+                    _ = shutdown.wait() => return Ok(None),
                 }
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 /// Aborts transactions left open longer than `idle`.

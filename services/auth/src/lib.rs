@@ -133,9 +133,15 @@ impl Auth for AuthApi {
     ) -> Result<Response<LoginResponse>, Status> {
         let acl = self.acl()?;
         let peer = request.remote_addr().map(|a| a.ip());
+        let from_cluster = lodestar_runtime::cluster::from_cluster(&request);
         let req = request.into_inner();
-        // The gateway passes its caller's address; a direct caller is throttled by its own.
-        let client = req.client_addr.parse().ok().or(peer);
+        // The gateway passes its caller's address; anyone else is throttled by its own, whatever
+        // address it claims.
+        let client = if from_cluster {
+            req.client_addr.parse().ok().or(peer)
+        } else {
+            peer
+        };
         let creds = Credentials {
             userid: req.userid,
             password: req.password,
@@ -256,6 +262,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
     let acl = match args.acl.tokens().map_err(ServiceError::invalid)? {
         Some(tokens) => {
+            lodestar_runtime::cluster::require_with_acl()?;
             let zero = ZeroClient::new(args.upstream.zero.split(','))
                 .map_err(|e| ServiceError::invalid(format!("--zero: {}", e.message())))?;
             let channel = lodestar_client::traced_channel(&args.upstream.alpha)

@@ -42,10 +42,14 @@ pub fn credentials(c: Option<pb::Credentials>) -> Credentials {
 impl BackupApi {
     /// With ACL on, only guardians may run backup operations (as Dgraph's guardian-of-the-
     /// galaxy rule says); returns who called.
-    fn guardian<T>(&self, req: &Request<T>) -> Result<String, Status> {
+    /// Without ACL here, refused when the cluster's alphas run with ACL.
+    async fn guardian<T>(&self, req: &Request<T>) -> Result<String, Status> {
         match &self.tokens {
             Some(tokens) => Ok(lodestar_acl::login::guardian(tokens, req.metadata())?.userid),
-            None => Ok(String::new()),
+            None => {
+                lodestar_acl::login::refuse_unguarded(&self.zero, "backup worker").await?;
+                Ok(String::new())
+            }
         }
     }
 
@@ -83,7 +87,7 @@ impl Backup for BackupApi {
         &self,
         request: Request<BackupRequest>,
     ) -> Result<Response<TaskRef>, Status> {
-        let user = self.guardian(&request)?;
+        let user = self.guardian(&request).await?;
         self.enterprise().await?;
         let req = request.into_inner();
         let creds = credentials(req.credentials);
@@ -116,7 +120,7 @@ impl Backup for BackupApi {
         &self,
         request: Request<pb::RestoreRequest>,
     ) -> Result<Response<TaskRef>, Status> {
-        let user = self.guardian(&request)?;
+        let user = self.guardian(&request).await?;
         self.enterprise().await?;
         let req = request.into_inner();
         let running = self
@@ -172,7 +176,7 @@ impl Backup for BackupApi {
         &self,
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
-        self.guardian(&request)?;
+        self.guardian(&request).await?;
         let req = request.into_inner();
         let Series {
             operator,
@@ -199,7 +203,7 @@ impl Backup for BackupApi {
     }
 
     async fn get_task(&self, request: Request<TaskRef>) -> Result<Response<TaskStatus>, Status> {
-        self.guardian(&request)?;
+        self.guardian(&request).await?;
         let text = request.into_inner().id;
         let id = tasks::parse_id(&text).ok_or_else(|| {
             Status::invalid_argument(format!(
@@ -217,7 +221,7 @@ impl Backup for BackupApi {
         &self,
         request: Request<ListBackupsRequest>,
     ) -> Result<Response<ListBackupsResponse>, Status> {
-        self.guardian(&request)?;
+        self.guardian(&request).await?;
         let req = request.into_inner();
         let creds = credentials(req.credentials);
         if req.location.trim().is_empty() {

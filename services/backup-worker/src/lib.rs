@@ -94,6 +94,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .tokens()
         .map_err(ServiceError::invalid)?
         .map(Arc::new);
+    if tokens.is_some() {
+        lodestar_runtime::cluster::require_with_acl()?;
+    }
     let grpc_addr = args.common.grpc_addr(ports::BACKUP_GRPC)?;
     let http_addr = args.common.http_addr(ports::BACKUP_HTTP)?;
     let grpc = serve::bind(grpc_addr, "the backup API (gRPC)").await?;

@@ -100,6 +100,9 @@ pub struct RestoreArgs {
     /// Without --zero, refuse to run (set false to bump zero by hand with the printed values).
     #[arg(long = "force_zero", default_value_t = true, action = clap::ArgAction::Set)]
     pub force_zero: bool,
+    /// The cluster's secret file, when its zeros run with --cluster_secret_file.
+    #[arg(long = "cluster_secret_file", env = "LODESTAR_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -237,12 +240,31 @@ impl Oracle for OfflineOracle {
 const OFFLINE_VERSION: u64 = 1;
 
 async fn restore_offline(args: RestoreArgs) -> Result<(), String> {
+    if let Some(path) = &args.cluster_secret_file {
+        lodestar_runtime::cluster::read_secret_file(path)
+            .and_then(lodestar_runtime::cluster::install)
+            .map_err(|e| e.to_string())?;
+    }
     if args.zero.is_none() && args.force_zero {
         return Err(
             "--zero is required to raise zero's timestamps and leases above the backup's; pass --force_zero=false to skip it and raise them by hand with the printed values"
                 .to_string(),
         );
     }
+    // Zero must take our calls before anything is written, not after.
+    let zero = match &args.zero {
+        Some(addr) => {
+            let zero = ZeroClient::new([addr.as_str()]).map_err(|e| e.message().to_string())?;
+            zero.state().await.map_err(|e| {
+                format!(
+                    "zero at {addr} does not answer: {} (nothing was written)",
+                    e.message()
+                )
+            })?;
+            Some((addr, zero))
+        }
+        None => None,
+    };
     let (op, series, key) =
         open(&args.location, &args.backup_id, args.backup_num, &args.key).await?;
     let last = series
@@ -293,9 +315,8 @@ async fn restore_offline(args: RestoreArgs) -> Result<(), String> {
     println!("Restore version: {}", last.read_ts);
     println!("Restore max uid: {max_uid}");
     let max_ns = restore::max_namespace(&series);
-    match &args.zero {
-        Some(addr) => {
-            let zero = ZeroClient::new([addr.as_str()]).map_err(|e| e.message().to_string())?;
+    match zero {
+        Some((addr, zero)) => {
             restore::bump_zero(&zero, last.read_ts, max_uid, max_ns).await?;
             eprintln!(
                 "zero at {addr}: timestamps at or above {}, UID lease at or above {max_uid}, namespace lease at or above {max_ns}",

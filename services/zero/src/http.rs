@@ -1,7 +1,9 @@
 //! Zero's HTTP port (6080), as Dgraph documents it: `/health`, `/state`, `/assign`,
 //! `/removeNode` and `POST /enterpriseLicense`. Requests reach the leader through the same
-//! leader-following client other services use, so any zero answers.
+//! leader-following client other services use, so any zero answers. Who may call the admin
+//! endpoints is [`crate::security`]'s to decide.
 
+use crate::security::Security;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -13,17 +15,27 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// Zero's own routes (the base router adds `/health` and `/metrics`).
-pub fn router(client: Arc<ZeroClient>) -> Router {
-    Router::new()
-        .route("/state", axum::routing::get(state))
+/// Zero's own routes (the base router adds `/health` and `/metrics`). The admin endpoints and,
+/// once `--security` is set, `/state` pass [`crate::security`]'s checks first.
+pub fn router(client: Arc<ZeroClient>, security: Arc<Security>) -> Router {
+    let admin = Router::new()
         .route("/assign", axum::routing::get(assign))
         .route("/removeNode", axum::routing::get(remove_node))
         .route(
             "/enterpriseLicense",
             axum::routing::post(enterprise_license),
         )
-        .with_state(client)
+        .layer(axum::middleware::from_fn_with_state(
+            security.clone(),
+            crate::security::guard_admin,
+        ));
+    let state_route = Router::new()
+        .route("/state", axum::routing::get(state))
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            crate::security::guard_state,
+        ));
+    admin.merge(state_route).with_state(client)
 }
 
 /// An error in Dgraph's HTTP shape.
@@ -138,5 +150,64 @@ async fn enterprise_license(State(zero): State<Arc<ZeroClient>>, body: Bytes) ->
     match zero.apply_license(body.to_vec()).await {
         Ok(resp) => axum::Json(json!({"code": "Success", "message": resp.message})).into_response(),
         Err(status) => from_status(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use tower::ServiceExt as _;
+
+    /// The router as a caller at `peer` reaches it; zero itself is not running (a refused
+    /// request never gets that far, an admitted one fails to reach it).
+    async fn status_from(security: &str, peer: &str, uri: &str, token: Option<&str>) -> StatusCode {
+        let security = Arc::new(Security::parse(security).unwrap());
+        let zero = Arc::new(ZeroClient::new(["127.0.0.1:1"]).unwrap());
+        let mut req = axum::http::Request::get(uri);
+        if let Some(t) = token {
+            req = req.header(crate::security::TOKEN_HEADER, t);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        router(zero, security).oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn admin_endpoints_refuse_callers_from_other_machines_unless_configured() {
+        // Requests with bad parameters: once admitted they fail at once, without zero.
+        for uri in ["/assign?what=bogus&num=1", "/removeNode"] {
+            let from = |security, peer, token| status_from(security, peer, uri, token);
+            assert_eq!(from("", "10.0.0.5:4000", None).await, StatusCode::FORBIDDEN);
+            assert_eq!(
+                from("", "127.0.0.1:4000", None).await,
+                StatusCode::BAD_REQUEST
+            );
+            assert_eq!(from("", "[::1]:4000", None).await, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                from("token=t0k", "10.0.0.5:4000", Some("t0k")).await,
+                StatusCode::BAD_REQUEST
+            );
+            assert_eq!(
+                from("token=t0k", "10.0.0.5:4000", Some("bad")).await,
+                StatusCode::UNAUTHORIZED
+            );
+            assert_eq!(
+                from("token=t0k", "127.0.0.1:4000", None).await,
+                StatusCode::FORBIDDEN
+            );
+            assert_eq!(
+                from("whitelist=10.0.0.0/8", "10.0.0.5:4000", None).await,
+                StatusCode::BAD_REQUEST
+            );
+        }
+        // /state is guarded once --security is set.
+        assert_eq!(
+            status_from("whitelist=192.168.0.0/16", "10.0.0.5:4000", "/state", None).await,
+            StatusCode::FORBIDDEN
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod license;
 pub mod node;
 pub mod raft;
+pub mod security;
 pub mod server;
 pub mod state;
 
@@ -125,6 +126,13 @@ pub struct Args {
     /// Raft entries between snapshots (older entries are then purged from the log).
     #[arg(long = "snapshot_after_entries", hide = true, default_value_t = 10_000)]
     pub snapshot_after_entries: u64,
+
+    /// Who may use the admin HTTP endpoints (/assign, /removeNode, /enterpriseLicense), as
+    /// Dgraph's: "token=<secret>; whitelist=<ip or cidr>,...". Without it they answer loopback
+    /// callers only; with it /state is guarded too. LODESTAR_SECURITY keeps the token out of the
+    /// process list.
+    #[arg(long = "security", env = "LODESTAR_SECURITY", value_parser = security::Security::parse)]
+    pub security: Option<security::Security>,
 
     /// How often the license expiry is checked.
     #[arg(long = "license_check_interval", hide = true, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -265,7 +273,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         grpc,
         routes,
         http,
-        http::router(client),
+        http::router(client, Arc::new(args.security.clone().unwrap_or_default())),
         handle.identity.clone(),
         shutdown.clone(),
     )

@@ -451,7 +451,12 @@ impl ZeroNode {
 
     // ---- membership ----
 
-    pub async fn join_group(&self, addr: String, group: u32) -> Result<MemberRecord, ZeroError> {
+    pub async fn join_group(
+        &self,
+        addr: String,
+        group: u32,
+        acl: bool,
+    ) -> Result<MemberRecord, ZeroError> {
         if addr.is_empty() {
             return Err(ZeroError::invalid("an alpha must give its address (--my)"));
         }
@@ -461,6 +466,7 @@ impl ZeroNode {
             group,
             replicas: self.config.replicas,
             now: self.clock.now(),
+            acl,
         };
         match self.propose(cmd).await? {
             Reply::Member(m) => Ok(m),
@@ -768,6 +774,7 @@ fn member_pb(m: &MemberRecord) -> pb::Member {
         group_id: m.group,
         addr: m.addr.clone(),
         last_update: m.last_update,
+        acl: m.acl,
         ..Default::default()
     }
 }

@@ -83,16 +83,21 @@ impl Zero for ZeroService {
 
     async fn join_group(&self, req: Request<ConnectRequest>) -> Reply<ConnectResponse> {
         let req = req.into_inner();
-        let member = self.node.join_group(req.addr, req.group_id).await?;
+        let member = self
+            .node
+            .join_group(req.addr, req.group_id, req.acl)
+            .await?;
         ok(ConnectResponse {
             member: Some(Member {
                 id: member.id,
                 group_id: member.group,
                 addr: member.addr,
                 last_update: member.last_update,
+                acl: member.acl,
                 ..Default::default()
             }),
             state: Some(self.node.membership_state()),
+            cluster_auth: lodestar_runtime::cluster::enabled(),
         })
     }
 

@@ -54,6 +54,9 @@ pub struct MemberRecord {
     pub group: u32,
     pub addr: String,
     pub last_update: i64,
+    /// The alpha runs with ACL on: every service of the cluster must check tokens.
+    #[serde(default)]
+    pub acl: bool,
 }
 
 /// What kind of id a lease hands out.
@@ -124,6 +127,8 @@ pub enum Command {
         group: u32,
         replicas: u32,
         now: i64,
+        #[serde(default)]
+        acl: bool,
     },
     /// Give a predicate a group unless it has one.
     AssignTablet {
@@ -225,9 +230,11 @@ impl ClusterState {
                 group,
                 replicas,
                 now,
+                acl,
             } => {
                 if let Some(m) = self.members.values_mut().find(|m| m.addr == addr) {
                     m.last_update = now;
+                    m.acl = acl;
                     return Reply::Member(m.clone());
                 }
                 let group = if group != 0 {
@@ -244,6 +251,7 @@ impl ClusterState {
                     group,
                     addr,
                     last_update: now,
+                    acl,
                 };
                 self.members.insert(member.id, member.clone());
                 Reply::Member(member)
@@ -513,6 +521,7 @@ mod tests {
             group: 0,
             replicas: 2,
             now: 0,
+            acl: false,
         }) {
             Reply::Member(m) => m,
             other => panic!("{other:?}"),

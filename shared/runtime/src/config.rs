@@ -43,6 +43,12 @@ pub struct CommonArgs {
     #[arg(long = "http_port", env = "LODESTAR_HTTP_PORT")]
     pub http_port: Option<u16>,
 
+    /// The cluster secret (at least 32 bytes, readable by its owner only), the same file for
+    /// every service: internal gRPC calls carry a credential derived from it, and internal
+    /// services refuse calls without it. Required when ACL is on.
+    #[arg(long = "cluster_secret_file", env = "LODESTAR_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<std::path::PathBuf>,
+
     /// Log filter in `RUST_LOG` syntax.
     #[arg(
         long = "log",

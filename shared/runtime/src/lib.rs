@@ -1,6 +1,7 @@
 //! What every service of the suite shares at run time, so that each one starts, reports, traces
 //! and stops the same way:
 //!
+//! - [`cluster`]: the cluster credential internal gRPC calls carry and internal services require;
 //! - [`config`]: the flags every binary has (`--port_offset`, telemetry, logging) and port math;
 //! - [`telemetry`]: structured logs, OpenTelemetry traces over OTLP, W3C trace context;
 //! - [`shutdown`]: one cancellation signal fanned out from SIGINT/SIGTERM;
@@ -8,6 +9,7 @@
 //!   side port with `/health` and Prometheus `/metrics`;
 //! - [`error`]: the one mapping from an error code to a gRPC code and an HTTP status.
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 mod main_support;

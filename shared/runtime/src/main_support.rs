@@ -30,6 +30,15 @@ where
             .on_signals()
             .map_err(|e| ServiceError::internal(format!("cannot install signal handlers: {e}")))?;
         tracing::info!(service = name, version = crate::VERSION, "starting");
+        match &common.cluster_secret_file {
+            Some(path) => crate::cluster::install(crate::cluster::read_secret_file(path)?)?,
+            None if !common.bind.is_loopback() => tracing::warn!(
+                bind = %common.bind,
+                "no --cluster_secret_file: this service's internal gRPC takes calls from anyone who can reach {}",
+                common.bind
+            ),
+            None => {}
+        }
         let result = service(shutdown).await;
         if let Err(e) = &result {
             tracing::error!(service = name, error = %e, "stopped with an error");

@@ -315,7 +315,8 @@ async fn observe_http(req: axum::extract::Request, next: axum::middleware::Next)
 }
 
 /// The tower layer every gRPC server uses: a span per request joined to the caller's trace,
-/// and request counts and latencies for `/metrics`.
+/// the cluster credential required on internal services ([`crate::cluster`]), and request
+/// counts and latencies for `/metrics`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GrpcObserveLayer;
 
@@ -340,6 +341,7 @@ where
         + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    RB: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -357,8 +359,13 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let start = Instant::now();
+        let admitted = crate::cluster::admits(crate::cluster::installed(), &method, req.headers());
         Box::pin(async move {
-            let result = inner.call(req).instrument(span).await;
+            let result = if admitted {
+                inner.call(req).instrument(span).await
+            } else {
+                Ok(crate::cluster::refusal(&method).into_http())
+            };
             let code = match &result {
                 Ok(resp) => resp
                     .headers()

@@ -127,7 +127,8 @@ pub fn set_parent_from(span: &tracing::Span, headers: &http::HeaderMap) {
     let _ = span.set_parent(cx);
 }
 
-/// A client interceptor that puts the current span's trace context into outgoing metadata.
+/// A client interceptor that puts the current span's trace context into outgoing metadata,
+/// with the process's cluster credential ([`crate::cluster::attach`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracePropagation;
 
@@ -137,6 +138,7 @@ impl tonic::service::Interceptor for TracePropagation {
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut()))
         });
+        crate::cluster::attach(req.metadata_mut());
         Ok(req)
     }
 }

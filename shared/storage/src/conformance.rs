@@ -23,6 +23,7 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     the_change_log_gives_what_walking_gives(&fresh());
     the_change_log_restarts_after_a_load_and_keeps_to_its_budget(&fresh());
     the_change_log_reports_a_collected_delete(&fresh());
+    keys_past_the_limits_are_refused_whole(&fresh());
     concurrent_commits_all_land(Arc::new(fresh()));
 }
 
@@ -95,6 +96,38 @@ pub fn run_durability(open: &dyn Fn() -> Store) {
     let store = open();
     assert!(logged(&store, b"", 19, 20), "the log's start is durable");
     assert!(!logged(&store, b"", 10, 20));
+}
+
+fn keys_past_the_limits_are_refused_whole(store: &Store) {
+    use crate::{MAX_KEY_LEN, StorageError};
+    // The longest key, of the bytes escaping doubles, fits the engine.
+    let longest = vec![0u8; MAX_KEY_LEN];
+    put(store, 2, &longest, b"v");
+    assert_eq!(
+        store.get_at(&longest, 2).unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    let too_long = vec![7u8; MAX_KEY_LEN + 1];
+    let batch = [
+        Write::put(b"ok".to_vec(), b"1".to_vec()),
+        Write::put(too_long, b"x".to_vec()),
+    ];
+    assert!(matches!(
+        store.commit(3, &batch, &[], false),
+        Err(StorageError::TooLarge(m)) if m.contains("longer than")
+    ));
+    assert!(matches!(
+        store.commit(3, &[], &[Write::put(Vec::new(), b"x".to_vec())], false),
+        Err(StorageError::TooLarge(_))
+    ));
+    // Nothing of a refused batch was written.
+    assert_eq!(store.get_at(b"ok", 3).unwrap(), None);
+    let mut load = store.begin_load(4, false).unwrap();
+    assert!(matches!(
+        load.write(&[Write::put(vec![1u8; MAX_KEY_LEN + 1], b"x".to_vec())]),
+        Err(StorageError::TooLarge(_))
+    ));
+    load.abort().unwrap();
 }
 
 fn put(store: &Store, ts: u64, key: &[u8], value: &[u8]) {

@@ -173,6 +173,38 @@ async fn commits_cut_off_by_deadlines_at_zero_never_hold_back_read_only_reads() 
     );
 }
 
+/// A transaction of ~500k keys could never commit: its conflict keys did not fit zero's 4 MiB
+/// message limit. The alpha takes up to 2M keys, and zero takes a commit that large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_takes_the_commit_of_the_largest_transaction_an_alpha_buffers() {
+    let cluster = ClusterBuilder::new().zeros(1).start().await.expect("cluster");
+    let mut zero = raw_zero(&cluster);
+    let start = zero
+        .timestamps(Num {
+            val: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .start_id;
+    // Fingerprints are spread over the whole u64 range: ten bytes each on the wire.
+    let keys: Vec<u64> = (0..2_000_000u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | (1 << 63))
+        .collect();
+    let decision = zero
+        .commit_or_abort(CommitRequest {
+            start_ts: start,
+            conflict_keys: keys,
+            preds: vec![],
+            abort: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(decision.commit_ts > start && !decision.aborted, "{decision:?}");
+}
+
 /// The alpha once forgot a transaction before zero decided it: a cut-off commit was applied
 /// only at the next restart, and a retried commit answered "committed" without writing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -257,7 +257,11 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     ));
 
     let routes =
-        tonic::service::Routes::new(ZeroServer::new(server::ZeroService { node: node.clone() }))
+        // A commit of the largest transaction an alpha takes (2M conflict keys) fits.
+        tonic::service::Routes::new(
+            ZeroServer::new(server::ZeroService { node: node.clone() })
+                .max_decoding_message_size(raft::network::MAX_MESSAGE),
+        )
             .add_service(
                 ZeroRaftServer::new(raft::network::RaftService { raft: raft.clone() })
                     .max_decoding_message_size(raft::network::MAX_MESSAGE)

@@ -177,7 +177,11 @@ async fn commits_cut_off_by_deadlines_at_zero_never_hold_back_read_only_reads() 
 /// message limit. The alpha takes up to 2M keys, and zero takes a commit that large.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_takes_the_commit_of_the_largest_transaction_an_alpha_buffers() {
-    let cluster = ClusterBuilder::new().zeros(1).start().await.expect("cluster");
+    let cluster = ClusterBuilder::new()
+        .zeros(1)
+        .start()
+        .await
+        .expect("cluster");
     let mut zero = raw_zero(&cluster);
     let start = zero
         .timestamps(Num {
@@ -202,7 +206,10 @@ async fn zero_takes_the_commit_of_the_largest_transaction_an_alpha_buffers() {
         .await
         .unwrap()
         .into_inner();
-    assert!(decision.commit_ts > start && !decision.aborted, "{decision:?}");
+    assert!(
+        decision.commit_ts > start && !decision.aborted,
+        "{decision:?}"
+    );
 }
 
 /// The alpha once forgot a transaction before zero decided it: a cut-off commit was applied
@@ -316,4 +323,39 @@ async fn oversize_values_names_and_unleased_uids_are_refused_and_the_alpha_keeps
     );
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(!cluster.alpha.as_ref().unwrap().log().contains("panicked"));
+}
+
+/// `backup(destination: "file:///proc/self/fd")` once panicked the job runner: the task stayed
+/// Running and every later backup was refused until a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_destination_fails_its_own_backup_and_the_queue_keeps_working() {
+    let cluster = start_cluster().await;
+    let mut b = common::backups::backup_client(&cluster);
+    for bad in ["file:///proc/self/fd", "/sys/kernel", "file:///dev/shm"] {
+        let err = b
+            .start_backup(common::backups::to(bad, false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{bad}: {err:?}");
+        assert!(
+            err.message().contains("inside /proc, /sys or /dev"),
+            "{err:?}"
+        );
+    }
+    // A destination that fails while the backup runs (its root is a file) fails that task.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    let id =
+        common::backups::start_backup(&mut b, common::backups::to(file.to_str().unwrap(), false))
+            .await;
+    let failed = common::backups::wait_task(&mut b, &id).await;
+    assert_eq!(failed.status, "Failed", "{failed:?}");
+    assert!(!failed.errors.is_empty());
+    // The next backup runs.
+    let good = dir.path().join("backups");
+    let done =
+        common::backups::run_backup(&mut b, common::backups::to(good.to_str().unwrap(), false))
+            .await;
+    assert_eq!(done.status, "Success", "{done:?}");
 }

@@ -695,8 +695,18 @@ async fn the_key_comes_from_vault_and_verify_checks_a_series_through_admin() {
     );
 }
 
+/// The `dgraph.*` backup folders in a local destination.
+fn backup_folders(dest: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("dgraph."))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry() {
+async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry_and_no_files() {
     let mut cluster = ClusterBuilder::new().services(true).start().await.unwrap();
     let mut c = dgraph(&cluster).await;
     alter(&mut c, "name: string @index(exact, term) .").await;
@@ -721,7 +731,8 @@ async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry() {
             t.status, "Success",
             "the backup finished before it could be killed"
         );
-        if t.status == "Running" {
+        // Killed once it has started writing its file.
+        if t.status == "Running" && !backup_folders(dest.path()).is_empty() {
             running = true;
             break;
         }
@@ -731,8 +742,19 @@ async fn a_backup_worker_killed_mid_backup_leaves_no_manifest_entry() {
     let worker = cluster.proc_mut("backup-worker").unwrap();
     worker.kill9();
     assert!(!dest.path().join("manifest.json").exists());
+    assert_eq!(backup_folders(dest.path()).len(), 1);
     worker.start().unwrap();
     worker.wait_healthy(Duration::from_secs(30)).await.unwrap();
+    // The restarted worker removes the cut-off backup's files.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !backup_folders(dest.path()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a cut-off backup's files stayed: {:?}",
+            backup_folders(dest.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut b = backup_client(&cluster);
     let t = b
         .get_task(TaskRef { id: id.clone() })

@@ -91,7 +91,18 @@ pub fn prepare(
 pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
     while let Some(job) = jobs.recv().await {
         let task = job.task;
-        let outcome = run(&ctx, job).await;
+        let operator = job.operator.clone();
+        // Each job in its own task: whatever goes wrong in it (a panic in a store library
+        // included) fails that backup and leaves the queue working.
+        let ctx2 = ctx.clone();
+        let outcome = match isolated(async move { run(&ctx2, job).await }).await {
+            Ok(outcome) => outcome,
+            Err(why) => {
+                tracing::error!(task, error = %why, "a backup job crashed");
+                remove_partial(&ctx, task, &operator).await;
+                Err(format!("the backup stopped unexpectedly: {why}"))
+            }
+        };
         let result = ctx.registry.finish(task, &outcome);
         match (&outcome, result) {
             (_, Err(e)) => tracing::error!(task, error = %e, "recording the task's end"),
@@ -104,6 +115,37 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
                 "backup finished"
             ),
             (Err(e), Ok(_)) => tracing::warn!(task, error = %e, "backup failed"),
+        }
+    }
+}
+
+/// Runs `job` in its own task: its output, or what its panic said.
+async fn isolated<T: Send + 'static>(
+    job: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    tokio::spawn(job).await.map_err(|e| {
+        if !e.is_panic() {
+            return e.to_string();
+        }
+        let payload = e.into_panic();
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string())
+    })
+}
+
+/// Removes the files a backup that did not finish wrote (its folder, which no manifest entry
+/// names); the task records the folder as soon as it is chosen.
+pub(crate) async fn remove_partial(ctx: &Context, task: u64, op: &opendal::Operator) {
+    let Some(folder) = ctx.registry.get(task).and_then(|t| t.folder) else {
+        return;
+    };
+    match op.delete_with(&format!("{folder}/")).recursive(true).await {
+        Ok(()) => tracing::info!(task, folder = %folder, "removed a failed backup's files"),
+        Err(e) => {
+            tracing::warn!(task, folder = %folder, error = %e, "removing a failed backup's files")
         }
     }
 }
@@ -166,6 +208,9 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
         })
         .map_err(|e| format!("recording the task: {e}"))?;
     let folder = manifest::folder_name(chrono::Utc::now());
+    ctx.registry
+        .update(task, |t| t.folder = Some(folder.clone()))
+        .map_err(|e| format!("recording the task: {e}"))?;
     tracing::info!(
         task,
         destination = %job.destination,
@@ -186,9 +231,7 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
             Ok(w) => w,
             Err(e) => {
                 // No manifest entry names the folder; remove what was written of it.
-                if let Err(cleanup) = op.delete_with(&format!("{folder}/")).recursive(true).await {
-                    tracing::warn!(task, folder = %folder, error = %cleanup, "removing a failed backup's files");
-                }
+                remove_partial(ctx, task, op).await;
                 return Err(e);
             }
         };
@@ -334,4 +377,18 @@ pub fn create_task(registry: &Registry, destination: &Destination) -> Result<Tas
     registry
         .create(Kind::Backup, &destination.to_string())
         .map_err(|e| RpcStatus::internal(format!("recording the task: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_that_panics_is_an_error_and_the_next_one_runs() {
+        let crashed = isolated(async { panic!("opendal: mode DIR not match") }).await;
+        assert_eq!(crashed.unwrap_err(), "opendal: mode DIR not match");
+        let owned = isolated(async { panic!("{}", String::from("owned")) }).await;
+        assert_eq!(owned.unwrap_err(), "owned");
+        assert_eq!(isolated(async { 7 }).await, Ok(7));
+    }
 }

@@ -128,7 +128,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         key,
         compression_level: args.compression_level,
     };
-    tokio::spawn(undrain_after_cut_off_restores(context.clone()));
+    tokio::spawn(settle_interrupted(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
     tokio::spawn(backup::run_queue(context.clone(), queue));
     let api = api::BackupApi {
@@ -153,13 +153,26 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
 
 /// A restore cut off by a stop of the worker may have left the cluster draining: turn it off
 /// (retrying until zero answers), as the restore would have.
-async fn undrain_after_cut_off_restores(ctx: backup::Context) {
-    let cut_off: Vec<_> = ctx
-        .registry
-        .take_interrupted()
-        .into_iter()
-        .filter(|t| t.drained)
-        .collect();
+async fn settle_interrupted(ctx: backup::Context) {
+    let interrupted = ctx.registry.take_interrupted();
+    // Backups cut off by a kill: their files, which no manifest entry names, go. The request's
+    // own credentials are gone with it; the worker's environment serves for the rest.
+    for task in interrupted
+        .iter()
+        .filter(|t| t.kind == tasks::Kind::Backup && t.folder.is_some())
+    {
+        match backup::prepare(&task.location, &Default::default(), false) {
+            Ok((_, op, _)) => backup::remove_partial(&ctx, task.id, &op).await,
+            Err(e) => tracing::warn!(
+                task = task.id,
+                folder = ?task.folder,
+                location = %task.location,
+                error = %e.message(),
+                "cannot reach the destination to remove a cut-off backup's files"
+            ),
+        }
+    }
+    let cut_off: Vec<_> = interrupted.into_iter().filter(|t| t.drained).collect();
     if cut_off.is_empty() {
         return;
     }

@@ -56,6 +56,10 @@ pub struct Task {
     /// when the worker stopped before it could.
     #[serde(default)]
     pub drained: bool,
+    /// Backups: the folder its files go to, once chosen, so that the files of a backup that
+    /// did not finish can be removed (also after the worker was killed).
+    #[serde(default)]
+    pub folder: Option<String>,
 }
 
 impl Task {
@@ -172,6 +176,7 @@ impl Registry {
             backup_id: String::new(),
             backup_num: 0,
             drained: false,
+            folder: None,
         };
         self.store(task.clone())?;
         Ok(task)

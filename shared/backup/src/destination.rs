@@ -61,6 +61,12 @@ pub enum DestinationError {
     /// Anything else wrong with the URI's shape.
     #[error("invalid destination: {0}")]
     Malformed(String),
+    /// A path in a kernel file system (`/proc`, `/sys`, `/dev`), which holds no directories
+    /// of files to write to.
+    #[error(
+        "destination {0} is inside /proc, /sys or /dev: back up to a directory on a disk or an NFS mount"
+    )]
+    SpecialPath(String),
     /// Missing, partial or contradictory credentials.
     #[error("{0}")]
     Credentials(String),
@@ -597,9 +603,27 @@ fn parse_plain_path(path: &str) -> Result<Destination, DestinationError> {
     if root.as_os_str().is_empty() {
         root.push(".");
     }
+    refuse_special(&root)?;
     Ok(Destination {
         target: Target::File { root, uri: false },
     })
+}
+
+/// Refuses paths in the kernel's own file systems: no backup can live there, and the store
+/// layer does not expect what it finds.
+fn refuse_special(root: &Path) -> Result<(), DestinationError> {
+    let absolute = if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(root)
+    };
+    let special = ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|dir| absolute.starts_with(dir));
+    if special {
+        return Err(DestinationError::SpecialPath(root.display().to_string()));
+    }
+    Ok(())
 }
 
 struct Parts<'a> {
@@ -861,6 +885,7 @@ fn parse_file(rest: &str) -> Result<Destination, DestinationError> {
     for segment in &parts.segments {
         root.push(segment);
     }
+    refuse_special(&root)?;
     Ok(Destination {
         target: Target::File { root, uri: true },
     })
@@ -1134,6 +1159,9 @@ mod tests {
             ),
             ("s3:bucket/dir", "'s3:' must be followed by '//'"),
             ("1abc://x/y", "is not a URI scheme"),
+            ("file:///proc/self/fd", "inside /proc, /sys or /dev"),
+            ("/sys/kernel", "inside /proc, /sys or /dev"),
+            ("file:///dev", "inside /proc, /sys or /dev"),
         ];
         for (uri, want) in cases {
             let err = Destination::parse(uri).expect_err(uri).to_string();

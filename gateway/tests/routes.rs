@@ -36,6 +36,8 @@ struct FakeCluster {
     license_message: String,
     nodes: HashMap<String, Node>,
     licenses: Mutex<Vec<Vec<u8>>>,
+    /// How many `Info` calls the gateway made.
+    probes: std::sync::atomic::AtomicUsize,
 }
 
 #[tonic::async_trait]
@@ -57,6 +59,8 @@ impl Cluster for FakeCluster {
     }
 
     async fn node_info(&self, addr: &str) -> Result<NodeInfo, ServiceError> {
+        self.probes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         match self.nodes.get(addr).cloned() {
             Some(Node::Answers(info)) => Ok(info),
             Some(Node::Hangs) => std::future::pending().await,
@@ -176,6 +180,7 @@ fn healthy_cluster() -> FakeCluster {
         license_message: "License applied.".into(),
         nodes,
         licenses: Mutex::new(Vec::new()),
+        probes: Default::default(),
     }
 }
 
@@ -681,4 +686,168 @@ async fn admin_get_runs_a_query_or_opens_graphiql() {
     let (status, body) = send(&h.app, Request::get("/admin").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("graphiql"), "{body}");
+}
+
+/// The probe found that 10,000 aliases of `health` made 50,000 backend calls and a 100 MB body
+/// took minutes: an `/admin` operation is bounded in cost and depth before it runs.
+#[tokio::test]
+async fn costly_or_deep_admin_operations_are_refused_before_any_backend_call() {
+    let h = harness(healthy_cluster());
+    let aliases: String = (0..10_000)
+        .map(|i| format!("h{i}: health {{ instance status }} "))
+        .collect();
+    let (_, body) = graphql(&h.app, &format!("{{ {aliases} }}"), json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("too complex"), "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    // Ten probes of the whole cluster are too many too; one is fine.
+    let ten: String = (0..10)
+        .map(|i| format!("h{i}: health {{ status }} "))
+        .collect();
+    let (_, body) = graphql(&h.app, &format!("{{ {ten} }}"), json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too complex"),
+        "{body}"
+    );
+    assert_eq!(
+        h.cluster.probes.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    let (_, body) = graphql(&h.app, "{ health { instance status } }", json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(h.cluster.probes.load(std::sync::atomic::Ordering::SeqCst) > 0);
+
+    let mut deep = String::from("{ __schema { types { fields { type ");
+    for _ in 0..20 {
+        deep.push_str("{ ofType ");
+    }
+    deep.push_str("{ name }");
+    deep.push_str(&"}".repeat(20));
+    deep.push_str(" } } } }");
+    let (_, body) = graphql(&h.app, &deep, json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nested too deep"),
+        "{body}"
+    );
+}
+
+/// The introspection query GraphiQL and the GraphQL clients send still fits the bounds.
+#[tokio::test]
+async fn the_full_introspection_query_fits_the_bounds() {
+    let h = harness(healthy_cluster());
+    let query = r#"query IntrospectionQuery {
+      __schema {
+        queryType { name } mutationType { name } subscriptionType { name }
+        types { ...FullType }
+        directives { name description locations args { ...InputValue } }
+      }
+    }
+    fragment FullType on __Type {
+      kind name description
+      fields(includeDeprecated: true) {
+        name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+      }
+      inputFields { ...InputValue }
+      interfaces { ...TypeRef }
+      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+      possibleTypes { ...TypeRef }
+    }
+    fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+    fragment TypeRef on __Type {
+      kind name
+      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+        ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+    }"#;
+    let (status, body) = graphql(&h.app, query, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
+}
+
+fn limited(h: &Harness, limits: lodestar_runtime::limits::Limits) -> Router {
+    lodestar_runtime::serve::with_http_limits(h.app.clone(), &limits)
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_before_they_are_read() {
+    let h = harness(healthy_cluster());
+    let app = limited(
+        &h,
+        lodestar_runtime::limits::Limits {
+            max_body_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    // A declared 100 MB body is refused from its header alone.
+    let started = Instant::now();
+    let req = Request::post("/admin")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, 100_000_000)
+        .body(Body::from(vec![b' '; 100_000_000]))
+        .unwrap();
+    let (status, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body.contains("--max_body_bytes"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A body streamed without a length is cut at the limit.
+    let chunks = (0..200).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 << 10]));
+    let req = Request::post("/admin")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap();
+    let (status, _) = send(&app, req).await;
+    assert!(status.is_client_error(), "{status}");
+    let (status, _) = send(&app, post_license(&"x".repeat(2 << 20))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(h.cluster.licenses.lock().unwrap().is_empty());
+    // Bodies within the limit work as before.
+    let (status, _) = send(&app, post_license(GOOD_LICENSE)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_is_504_and_a_full_server_answers_429_but_health() {
+    let mut cluster = healthy_cluster();
+    cluster.nodes.insert("auth:7070".into(), Node::Hangs);
+    let cluster = Arc::new(cluster);
+    let node = NodeHandle::new("gateway", "localhost:8080".into());
+    let state = GatewayState::new(cluster.clone(), services(), node.identity.clone())
+        .with_probe_timeout(Duration::from_secs(30));
+    let app = lodestar_runtime::serve::with_http_limits(
+        router(state),
+        &lodestar_runtime::limits::Limits {
+            request_timeout: Some(Duration::from_millis(300)),
+            max_pending: 1,
+            ..Default::default()
+        },
+    );
+    let started = Instant::now();
+    let (status, body) = graphql(&app, "{ health { status } }", json!({})).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(body.to_string().contains("--request_timeout"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // One slot: while a request holds it, the next is refused at once; health still answers.
+    let slow = tokio::spawn({
+        let app = app.clone();
+        async move { graphql(&app, "{ health { status } }", json!({})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = graphql(&app, "{ state { maxUID } }", json!({})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body.to_string().contains("--max_pending_requests"),
+        "{body}"
+    );
+    let (status, _) = send(&app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    slow.await.unwrap();
+    let (status, _) = graphql(&app, "{ state { maxUID } }", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -29,7 +29,18 @@ pub struct QueryRoot(Query, acl::AclQuery, backup::BackupQuery);
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(Mutation, acl::AclMutation, backup::BackupMutation);
 
-/// Builds the `/admin` schema over `state`'s backends.
+/// How deeply an `/admin` operation may nest fields (Dgraph's deepest shape, a group's rules
+/// under a user's groups, is 5; the introspection query GraphiQL sends is 13).
+pub const MAX_DEPTH: usize = 16;
+/// What one `/admin` operation may cost: each field 1, each `health` probe of the cluster
+/// [`HEALTH_COST`]. The largest Dgraph-shaped operation costs well under 200.
+pub const MAX_COMPLEXITY: usize = 1_000;
+/// The cost of one `health` field: it asks every service of the cluster.
+pub const HEALTH_COST: usize = 100;
+
+/// Builds the `/admin` schema over `state`'s backends, bounded so that one request cannot make
+/// the gateway call its backends without limit (thousands of aliased `health` fields) or nest
+/// without end.
 pub fn schema(state: GatewayState) -> AdminSchema {
     Schema::build(
         QueryRoot::default(),
@@ -37,6 +48,10 @@ pub fn schema(state: GatewayState) -> AdminSchema {
         EmptySubscription,
     )
     .data(state)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(MAX_DEPTH * 2)
+    .limit_directives(MAX_DEPTH)
     .finish()
 }
 
@@ -79,6 +94,7 @@ pub struct Query;
 #[Object(name = "ClusterQuery")]
 impl Query {
     /// The health of every service in the cluster; one that does not answer is "unhealthy".
+    #[graphql(complexity = "HEALTH_COST + child_complexity")]
     async fn health(&self, ctx: &Context<'_>) -> async_graphql::Result<List<NodeState>> {
         let state = ctx.data::<GatewayState>()?;
         Ok(types::list(

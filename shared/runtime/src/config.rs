@@ -49,6 +49,38 @@ pub struct CommonArgs {
     #[arg(long = "cluster_secret_file", env = "LODESTAR_CLUSTER_SECRET_FILE")]
     pub cluster_secret_file: Option<std::path::PathBuf>,
 
+    /// How long one request may run before it is stopped with DeadlineExceeded (gRPC) or 504
+    /// (HTTP); `0s` for no bound. A client's shorter `grpc-timeout` still applies. The
+    /// client-streaming restore load is not bounded by it.
+    #[arg(
+        long = "request_timeout",
+        env = "LODESTAR_REQUEST_TIMEOUT",
+        default_value = "5m",
+        value_parser = humantime::parse_duration
+    )]
+    pub request_timeout: std::time::Duration,
+
+    /// How many requests each listener handles at once; more are refused at once with
+    /// ResourceExhausted (gRPC) or 429 (HTTP) instead of queueing. Health checks are never
+    /// refused.
+    #[arg(
+        long = "max_pending_requests",
+        env = "LODESTAR_MAX_PENDING_REQUESTS",
+        default_value_t = crate::limits::DEFAULT_MAX_PENDING,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_pending_requests: usize,
+
+    /// The largest HTTP request body taken, in bytes; a larger one is refused with 413 before
+    /// it is read.
+    #[arg(
+        long = "max_body_bytes",
+        env = "LODESTAR_MAX_BODY_BYTES",
+        default_value_t = crate::limits::DEFAULT_MAX_BODY_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_body_bytes: usize,
+
     /// Log filter in `RUST_LOG` syntax.
     #[arg(
         long = "log",
@@ -66,6 +98,15 @@ pub enum LogFormat {
 }
 
 impl CommonArgs {
+    /// The request bounds these flags set.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            request_timeout: (!self.request_timeout.is_zero()).then_some(self.request_timeout),
+            max_pending: self.max_pending_requests,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
     /// The gRPC listen address: `--grpc_port`, else `default_port + --port_offset`.
     pub fn grpc_addr(&self, default_port: u16) -> Result<SocketAddr, crate::ServiceError> {
         self.explicit_or(self.grpc_port, default_port)

@@ -19,6 +19,10 @@ pub enum ErrorCode {
     /// Try again, perhaps elsewhere (not the leader, draining, shutting down).
     Unavailable,
     ResourceExhausted,
+    /// The request ran out of time (the server's `--request_timeout` or the caller's deadline).
+    DeadlineExceeded,
+    /// The request is larger than the server takes.
+    PayloadTooLarge,
     Unimplemented,
     Internal,
 }
@@ -35,7 +39,10 @@ impl ErrorCode {
             ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
             ErrorCode::Aborted => tonic::Code::Aborted,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
-            ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+            ErrorCode::ResourceExhausted | ErrorCode::PayloadTooLarge => {
+                tonic::Code::ResourceExhausted
+            }
+            ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
             ErrorCode::Unimplemented => tonic::Code::Unimplemented,
             ErrorCode::Internal => tonic::Code::Internal,
         }
@@ -53,6 +60,8 @@ impl ErrorCode {
             ErrorCode::FailedPrecondition => S::PRECONDITION_FAILED,
             ErrorCode::Unavailable => S::SERVICE_UNAVAILABLE,
             ErrorCode::ResourceExhausted => S::TOO_MANY_REQUESTS,
+            ErrorCode::DeadlineExceeded => S::GATEWAY_TIMEOUT,
+            ErrorCode::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
             ErrorCode::Unimplemented => S::NOT_IMPLEMENTED,
             ErrorCode::Internal => S::INTERNAL_SERVER_ERROR,
         }
@@ -68,9 +77,8 @@ impl ErrorCode {
             tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
             tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
             tonic::Code::Aborted => ErrorCode::Aborted,
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-                ErrorCode::Unavailable
-            }
+            tonic::Code::Unavailable | tonic::Code::Cancelled => ErrorCode::Unavailable,
+            tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
             tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
             tonic::Code::Unimplemented => ErrorCode::Unimplemented,
             _ => ErrorCode::Internal,
@@ -151,6 +159,7 @@ mod tests {
             ErrorCode::Aborted,
             ErrorCode::Unavailable,
             ErrorCode::ResourceExhausted,
+            ErrorCode::DeadlineExceeded,
             ErrorCode::Unimplemented,
             ErrorCode::Internal,
         ] {

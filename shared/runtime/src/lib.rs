@@ -2,6 +2,7 @@
 //! and stops the same way:
 //!
 //! - [`cluster`]: the cluster credential internal gRPC calls carry and internal services require;
+//! - [`limits`]: the bounds every server keeps (request time, requests at once, body size);
 //! - [`config`]: the flags every binary has (`--port_offset`, telemetry, logging) and port math;
 //! - [`telemetry`]: structured logs, OpenTelemetry traces over OTLP, W3C trace context;
 //! - [`shutdown`]: one cancellation signal fanned out from SIGINT/SIGTERM;
@@ -12,6 +13,7 @@
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod limits;
 mod main_support;
 pub mod metrics;
 pub mod serve;

@@ -30,6 +30,7 @@ where
             .on_signals()
             .map_err(|e| ServiceError::internal(format!("cannot install signal handlers: {e}")))?;
         tracing::info!(service = name, version = crate::VERSION, "starting");
+        crate::limits::install(common.limits());
         match &common.cluster_secret_file {
             Some(path) => crate::cluster::install(crate::cluster::read_secret_file(path)?)?,
             None if !common.bind.is_loopback() => tracing::warn!(

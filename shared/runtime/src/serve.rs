@@ -206,7 +206,8 @@ pub async fn serve_grpc(
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        .layer(GrpcObserveLayer)
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .layer(GrpcObserveLayer::new(&crate::limits::installed()))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::pin!(server);
@@ -218,6 +219,10 @@ pub async fn serve_grpc(
         }
     }
 }
+
+/// Calls one client connection may have open at once (HTTP/2 streams); the listener's
+/// `--max_pending_requests` bounds all connections together.
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 /// Bytes a gRPC client may send on one stream before the server has read them.
 const STREAM_WINDOW: u32 = 8 << 20;
@@ -285,13 +290,15 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
-/// Serves `router` on `listener` with request tracing and metrics until the shutdown signal.
+/// Serves `router` on `listener` with request tracing, metrics and the process's
+/// [`crate::limits`] until the shutdown signal.
 pub async fn serve_http(
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
 ) -> Result<(), ServiceError> {
-    let router = router.layer(axum::middleware::from_fn(observe_http));
+    let router = with_http_limits(router, &crate::limits::installed())
+        .layer(axum::middleware::from_fn(observe_http));
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown({
         let shutdown = shutdown.clone();
@@ -300,6 +307,59 @@ pub async fn serve_http(
     tokio::select! {
         result = server => result.map_err(|e| ServiceError::internal(format!("HTTP server: {e}"))),
         _ = async { shutdown.wait().await; tokio::time::sleep(crate::shutdown::GRACE).await } => Ok(()),
+    }
+}
+
+/// `router` with `limits` applied to every request but `/health` and `/metrics`: a body over
+/// the limit is refused (413) before it is read, a request that finds every slot taken gets
+/// 429 at once, and one that runs past the timeout gets 504.
+pub fn with_http_limits(router: Router, limits: &crate::limits::Limits) -> Router {
+    let state = HttpLimits {
+        admission: crate::limits::Admission::new(limits.max_pending),
+        timeout: limits.request_timeout,
+        max_body: limits.max_body_bytes,
+    };
+    router.layer(axum::middleware::from_fn_with_state(state, limit_http))
+}
+
+#[derive(Clone)]
+struct HttpLimits {
+    admission: crate::limits::Admission,
+    timeout: Option<std::time::Duration>,
+    max_body: usize,
+}
+
+async fn limit_http(
+    State(limits): State<HttpLimits>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    if path == "/health" || path == "/metrics" {
+        return next.run(req).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        return crate::limits::body_too_large(limits.max_body).into_response();
+    }
+    let _slot = match limits.admission.admit() {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
+    // A body without a length (chunked) is cut at the limit as it streams in.
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limits.max_body));
+    let req = axum::extract::Request::from_parts(parts, body);
+    match limits.timeout {
+        Some(t) => match tokio::time::timeout(t, next.run(req)).await {
+            Ok(resp) => resp,
+            Err(_) => crate::limits::timed_out(t).into_response(),
+        },
+        None => next.run(req).await,
     }
 }
 
@@ -315,15 +375,32 @@ async fn observe_http(req: axum::extract::Request, next: axum::middleware::Next)
 }
 
 /// The tower layer every gRPC server uses: a span per request joined to the caller's trace,
-/// the cluster credential required on internal services ([`crate::cluster`]), and request
-/// counts and latencies for `/metrics`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GrpcObserveLayer;
+/// the cluster credential required on internal services ([`crate::cluster`]), the listener's
+/// [`crate::limits`] (requests at once, time per request), and request counts and latencies
+/// for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct GrpcObserveLayer {
+    admission: crate::limits::Admission,
+    timeout: Option<std::time::Duration>,
+}
+
+impl GrpcObserveLayer {
+    /// The layer of one listener, with its own request slots.
+    pub fn new(limits: &crate::limits::Limits) -> Self {
+        GrpcObserveLayer {
+            admission: crate::limits::Admission::new(limits.max_pending),
+            timeout: limits.request_timeout,
+        }
+    }
+}
 
 impl<S> tower_layer::Layer<S> for GrpcObserveLayer {
     type Service = GrpcObserve<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcObserve { inner }
+        GrpcObserve {
+            inner,
+            limits: self.clone(),
+        }
     }
 }
 
@@ -331,6 +408,7 @@ impl<S> tower_layer::Layer<S> for GrpcObserveLayer {
 #[derive(Clone, Debug)]
 pub struct GrpcObserve<S> {
     inner: S,
+    limits: GrpcObserveLayer,
 }
 
 impl<S, B, RB> tower_service::Service<http::Request<B>> for GrpcObserve<S>
@@ -360,11 +438,30 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let start = Instant::now();
         let admitted = crate::cluster::admits(crate::cluster::installed(), &method, req.headers());
+        let slot = if !admitted || crate::limits::exempt(&method, false) {
+            Ok(None)
+        } else {
+            self.limits.admission.admit().map(Some)
+        };
+        let timeout = self
+            .limits
+            .timeout
+            .filter(|_| !crate::limits::exempt(&method, true));
         Box::pin(async move {
-            let result = if admitted {
-                inner.call(req).instrument(span).await
-            } else {
-                Ok(crate::cluster::refusal(&method).into_http())
+            let result = match (admitted, slot) {
+                (false, _) => Ok(crate::cluster::refusal(&method).into_http()),
+                (true, Err(busy)) => Ok(tonic::Status::from(busy).into_http()),
+                (true, Ok(_slot)) => match timeout {
+                    None => inner.call(req).instrument(span).await,
+                    Some(t) => {
+                        match tokio::time::timeout(t, inner.call(req).instrument(span)).await {
+                            Ok(result) => result,
+                            Err(_) => {
+                                Ok(tonic::Status::from(crate::limits::timed_out(t)).into_http())
+                            }
+                        }
+                    }
+                },
             };
             let code = match &result {
                 Ok(resp) => resp
@@ -383,5 +480,91 @@ where
                 .observe(start.elapsed().as_secs_f64());
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A gRPC handler that takes `ms` milliseconds to answer OK.
+    fn slow(
+        ms: u64,
+    ) -> GrpcObserve<
+        impl tower_service::Service<
+            http::Request<()>,
+            Response = http::Response<()>,
+            Error = std::convert::Infallible,
+            Future = impl Send,
+        > + Clone
+        + Send
+        + 'static,
+    > {
+        let limits = Limits {
+            request_timeout: Some(Duration::from_millis(200)),
+            max_pending: 1,
+            ..Default::default()
+        };
+        tower_layer::Layer::layer(
+            &GrpcObserveLayer::new(&limits),
+            tower::service_fn(move |_req: http::Request<()>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .header("grpc-status", "0")
+                        .body(())
+                        .unwrap(),
+                )
+            }),
+        )
+    }
+
+    fn call(path: &str) -> http::Request<()> {
+        http::Request::builder().uri(path).body(()).unwrap()
+    }
+
+    fn status(resp: &http::Response<()>) -> String {
+        resp.headers()["grpc-status"].to_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn grpc_calls_past_the_timeout_end_with_deadline_exceeded_but_the_restore_stream() {
+        let svc = slow(2_000);
+        let resp = svc
+            .clone()
+            .oneshot(call("/api.Dgraph/Query"))
+            .await
+            .unwrap();
+        assert_eq!(status(&resp), "4", "DeadlineExceeded");
+        let resp = slow(400)
+            .oneshot(call("/worker.Worker/LoadKvs"))
+            .await
+            .unwrap();
+        assert_eq!(status(&resp), "0", "LoadKvs lasts as long as its restore");
+    }
+
+    #[tokio::test]
+    async fn a_full_listener_refuses_at_once_except_health() {
+        let svc = slow(150);
+        let first = tokio::spawn(svc.clone().oneshot(call("/api.Dgraph/Query")));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let resp = svc
+            .clone()
+            .oneshot(call("/api.Dgraph/Query"))
+            .await
+            .unwrap();
+        assert_eq!(status(&resp), "8", "ResourceExhausted");
+        let resp = svc
+            .clone()
+            .oneshot(call("/grpc.health.v1.Health/Check"))
+            .await
+            .unwrap();
+        assert_eq!(status(&resp), "0");
+        assert_eq!(status(&first.await.unwrap().unwrap()), "0");
+        let resp = svc.oneshot(call("/api.Dgraph/Query")).await.unwrap();
+        assert_eq!(status(&resp), "0", "the slot is free again");
     }
 }

@@ -115,7 +115,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     );
     let mut state = GatewayState::new(cluster, services, node.identity.clone());
     if let Some(tokens) = tokens {
-        state = state.with_acl(Arc::new(tokens));
+        let verifier = lodestar_acl::Verifier::new(Arc::new(tokens), &args.alpha)
+            .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+        state = state.with_acl(verifier);
     }
     let result = tokio::join!(
         serve::serve_http(listener, router(state), shutdown.clone()),

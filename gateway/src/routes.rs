@@ -31,7 +31,7 @@ pub struct GatewayState {
     /// How long the health check waits for each service.
     pub probe_timeout: Duration,
     /// With ACL on, the token checker for the operations only guardians may run.
-    pub tokens: Option<Arc<lodestar_acl::Tokens>>,
+    pub tokens: Option<lodestar_acl::Verifier>,
 }
 
 impl GatewayState {
@@ -45,9 +45,9 @@ impl GatewayState {
         }
     }
 
-    /// Turns ACL on: guardian-only operations check the caller's token with `tokens`.
-    pub fn with_acl(mut self, tokens: Arc<lodestar_acl::Tokens>) -> Self {
-        self.tokens = Some(tokens);
+    /// Turns ACL on: guardian-only operations check the caller's token with `verifier`.
+    pub fn with_acl(mut self, verifier: lodestar_acl::Verifier) -> Self {
+        self.tokens = Some(verifier);
         self
     }
 
@@ -60,8 +60,8 @@ impl GatewayState {
         token: Option<&str>,
     ) -> Result<Option<lodestar_proto::zero::MembershipState>, ServiceError> {
         match &self.tokens {
-            Some(tokens) => {
-                lodestar_acl::login::guardian_of(tokens, token.unwrap_or_default())?;
+            Some(verifier) => {
+                verifier.guardian(token.unwrap_or_default()).await?;
                 Ok(None)
             }
             None => {

@@ -877,3 +877,141 @@ _:a <age> "31" ."#,
         serde_json::json!({"q": [{"name": "Ann", "age": 31}]})
     );
 }
+
+/// `/admin` through the gateway with `token` in `X-Dgraph-AccessToken`: the JSON answer.
+async fn admin(cluster: &Cluster, token: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{}/admin", cluster.gateway_http()))
+        .header("X-Dgraph-AccessToken", token)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn admin_error(body: &serde_json::Value) -> String {
+    body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {body}"))
+        .to_string()
+}
+
+/// A token used to outlive its user: a deleted user's token kept working, and a guardian
+/// taken out of guardians stayed one, until the token expired. Every service now asks the ACL
+/// data as it is when the token is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_stop_working_when_their_user_is_deleted_or_leaves_guardians() {
+    use lodestar_proto::backup::BackupRequest;
+    use lodestar_proto::backup::backup_client::BackupClient;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
+    let root_jwt = login(&mut client(&cluster, "").await, "groot", "password", "")
+        .await
+        .unwrap()
+        .access_jwt;
+    let made = admin(
+        &cluster,
+        &root_jwt,
+        r#"mutation {
+          a: addUser(input: [{name: "ops", password: "opspassword", groups: [{name: "guardians"}]}]) { user { name } }
+          b: addUser(input: [{name: "alice", password: "alicepassword"}]) { user { name } }
+        }"#,
+    )
+    .await;
+    assert!(made["errors"].is_null(), "{made}");
+    let ops_jwt = login(&mut client(&cluster, "").await, "ops", "opspassword", "")
+        .await
+        .unwrap()
+        .access_jwt;
+    let mut alice = logged_in(&cluster, "alice", "alicepassword").await;
+    let mut ops = client(&cluster, &ops_jwt).await;
+    // While ops is a guardian, its token works everywhere a guardian's does.
+    assert!(
+        admin(&cluster, &ops_jwt, "{ state { maxUID } }").await["errors"].is_null(),
+        "ops reads the state"
+    );
+    assert_eq!(read(&mut ops, WHO).await["g"].as_array().unwrap().len(), 1);
+    read(&mut alice, "{ q(func: has(name)) { uid } }").await;
+
+    // Groot takes ops out of guardians and deletes alice.
+    let changed = admin(
+        &cluster,
+        &root_jwt,
+        r#"mutation {
+          a: updateUser(input: {filter: {name: {eq: "ops"}}, remove: {groups: [{name: "guardians"}]}}) { user { name } }
+          b: deleteUser(filter: {name: {eq: "alice"}}) { msg }
+        }"#,
+    )
+    .await;
+    assert!(changed["errors"].is_null(), "{changed}");
+
+    // The same unexpired tokens: ops is no guardian anywhere any more.
+    let not_guardian = "is not a member of guardians group";
+    let body = admin(&cluster, &ops_jwt, "{ state { maxUID } }").await;
+    assert!(admin_error(&body).contains(not_guardian), "gateway: {body}");
+    let body = admin(
+        &cluster,
+        &ops_jwt,
+        r#"mutation { addUser(input: [{name: "eve", password: "evepassword", groups: [{name: "guardians"}]}]) { user { name } } }"#,
+    )
+    .await;
+    assert!(admin_error(&body).contains(not_guardian), "auth: {body}");
+    let mut b = BackupClient::new(
+        lodestar_client::traced_channel(&cluster.backup.as_ref().unwrap().grpc_addr()).unwrap(),
+    );
+    let err = b
+        .start_backup(with_token(
+            BackupRequest {
+                destination: common::path(&dir.path().join("b")).to_string(),
+                ..Default::default()
+            },
+            &ops_jwt,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    assert!(!dir.path().join("b").exists(), "no backup was written");
+    let err = ops
+        .alter(Operation {
+            drop_all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("only guardians"), "{err:?}");
+    assert_eq!(
+        read(&mut ops, WHO).await["g"],
+        serde_json::json!([]),
+        "ops no longer reads ACL data"
+    );
+    let who = read(
+        &mut groot(&cluster).await,
+        r#"{ q(func: eq(dgraph.xid, "eve")) { uid } }"#,
+    )
+    .await;
+    assert_eq!(who["q"], serde_json::json!([]), "eve was not created");
+
+    // alice's token is refused outright, by the alpha and by auth through the gateway.
+    let err = alice
+        .query(Request {
+            query: "{ q(func: has(name)) { uid } }".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    assert!(err.message().contains("no longer exists"), "{err:?}");
+    let alice_jwt = login(
+        &mut client(&cluster, "").await,
+        "alice",
+        "alicepassword",
+        "",
+    )
+    .await;
+    assert!(alice_jwt.is_err(), "alice cannot log in again");
+    // Groot's own token was never affected.
+    assert!(admin(&cluster, &root_jwt, "{ state { maxUID } }").await["errors"].is_null());
+}

@@ -44,7 +44,8 @@ fn invalid(e: impl std::fmt::Display) -> Status {
 impl DgraphApi {
     /// With ACL on, the caller's access token from the `accessjwt` metadata, verified: a
     /// missing, malformed, tampered, foreign or expired token is Unauthenticated with Dgraph's
-    /// text ("Token is expired" makes dgo and pydgraph refresh on their own).
+    /// text ("Token is expired" makes dgo and pydgraph refresh on their own), and so is the
+    /// token of a user deleted since. The claims carry the user's current groups.
     fn authenticate<T>(
         &self,
         request: &tonic::Request<T>,
@@ -57,10 +58,25 @@ impl DgraphApi {
             .get("accessjwt")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        acl.tokens()
+        let mut claims = acl
+            .tokens()
             .verify_access(token, crate::login::now())
-            .map(Some)
-            .map_err(crate::login::token_status)
+            .map_err(crate::login::token_status)?;
+        claims.groups = self.current_groups(&claims.userid)?;
+        Ok(Some(claims))
+    }
+
+    /// The groups `userid` is in now; Unauthenticated when the user was deleted after the
+    /// token was issued (the token's own list of groups is not trusted past that).
+    fn current_groups(&self, userid: &str) -> Result<Vec<String>, Status> {
+        self.graph
+            .current_groups(userid)
+            .map_err(to_status)?
+            .ok_or_else(|| {
+                Status::unauthenticated(format!(
+                    "the user '{userid}' of this access token no longer exists; log in as an existing user"
+                ))
+            })
     }
 
     async fn check_draining(&self) -> Result<(), Status> {
@@ -530,5 +546,28 @@ impl Dgraph for DgraphApi {
         Ok(tonic::Response::new(Version {
             tag: lodestar_runtime::VERSION.to_string(),
         }))
+    }
+}
+
+/// `auth.Session`: who an access token belongs to now, for the cluster's other services (the
+/// gRPC layer admits only callers with the cluster credential).
+#[tonic::async_trait]
+impl lodestar_proto::auth::session_server::Session for DgraphApi {
+    async fn check(
+        &self,
+        request: tonic::Request<lodestar_proto::auth::SessionRequest>,
+    ) -> Result<tonic::Response<lodestar_proto::auth::SessionResponse>, Status> {
+        let claims = self.authenticate(&request)?.ok_or_else(|| {
+            Status::failed_precondition(
+                "ACL is not enabled on this alpha (it runs without --acl_secret_file): it has no users to check tokens against",
+            )
+        })?;
+        Ok(tonic::Response::new(
+            lodestar_proto::auth::SessionResponse {
+                userid: claims.userid,
+                groups: claims.groups,
+                namespace: claims.namespace,
+            },
+        ))
     }
 }

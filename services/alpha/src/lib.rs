@@ -155,11 +155,13 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         zero: zero.clone(),
         acl,
     };
+    let api = Arc::new(api);
     let public = tonic::service::Routes::new(
-        DgraphServer::new(api)
+        DgraphServer::from_arc(api.clone())
             .max_decoding_message_size(args.max_request_bytes)
             .max_encoding_message_size(usize::MAX),
-    );
+    )
+    .add_service(lodestar_proto::auth::session_server::SessionServer::from_arc(api));
     let worker = tonic::service::Routes::new(
         WorkerServer::new(worker::WorkerApi {
             graph: graph.clone(),

@@ -61,6 +61,8 @@ pub(crate) struct Acl {
     pub login: Login,
     pub zero: Arc<ZeroClient>,
     pub alpha: DgraphClient<TracedChannel>,
+    /// Checks callers' tokens against the ACL data as it is now.
+    pub verifier: lodestar_acl::Verifier,
 }
 
 impl Acl {
@@ -68,22 +70,33 @@ impl Acl {
         &self.login.tokens
     }
 
-    /// A guardian token for this service's own calls to the alpha, on behalf of `userid`.
+    /// A guardian token for this service's own calls to the alpha. It is groot's, who can
+    /// be neither deleted nor taken out of guardians: the alpha grants what a token's user may
+    /// do now, so a token in another user's name would not be a guardian's. `userid`, the
+    /// caller this call is for, goes to the log only.
     pub fn service_token(&self, userid: &str) -> Result<String, Status> {
+        tracing::debug!(caller = userid, "acting as groot for an ACL operation");
         self.tokens()
-            .issue(userid, vec!["guardians".into()], 0, now())
+            .issue("groot", vec!["guardians".into()], 0, now())
             .map(|(access, _)| access)
             .map_err(|e| Status::internal(format!("signing a service token: {e}")))
     }
 
-    /// The caller's verified access token (`accessjwt` metadata).
-    pub fn caller<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+    /// The caller's verified access token (`accessjwt` metadata), with the groups the user is
+    /// in now; a deleted user's token is Unauthenticated.
+    pub async fn caller<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+        self.verifier.caller_in(req.metadata()).await
+    }
+
+    /// The caller's token checked by its signature and expiry only: for `CurrentUser`, which
+    /// answers an empty list for a user that no longer exists.
+    pub fn token_holder<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
         lodestar_acl::login::caller(self.tokens(), req.metadata())
     }
 
-    /// The caller, who must be a guardian.
-    pub fn guardian<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
-        lodestar_acl::login::guardian(self.tokens(), req.metadata())
+    /// The caller, who must be a guardian now.
+    pub async fn guardian<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+        self.verifier.guardian_in(req.metadata()).await
     }
 }
 
@@ -160,7 +173,7 @@ impl Auth for AuthApi {
         request: Request<ListRequest>,
     ) -> Result<Response<UserList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.caller(&request)?;
+        let caller = acl.caller(&request).await?;
         let data = admin::AclData::load(acl, &caller.userid).await?;
         let names = request.into_inner().names;
         Ok(Response::new(data.users_visible_to(&caller, &names)))
@@ -171,7 +184,7 @@ impl Auth for AuthApi {
         request: Request<ListRequest>,
     ) -> Result<Response<GroupList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.caller(&request)?;
+        let caller = acl.caller(&request).await?;
         let data = admin::AclData::load(acl, &caller.userid).await?;
         let names = request.into_inner().names;
         Ok(Response::new(data.groups_visible_to(&caller, &names)))
@@ -182,7 +195,7 @@ impl Auth for AuthApi {
         request: Request<CurrentUserRequest>,
     ) -> Result<Response<UserList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.caller(&request)?;
+        let caller = acl.token_holder(&request)?;
         let data = admin::AclData::load(acl, &caller.userid).await?;
         Ok(Response::new(data.users_visible_to(
             &caller,
@@ -195,7 +208,7 @@ impl Auth for AuthApi {
         request: Request<AddUsersRequest>,
     ) -> Result<Response<UserList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.guardian(&request)?;
+        let caller = acl.guardian(&request).await?;
         admin::add_users(acl, &caller, request.into_inner())
             .await
             .map(Response::new)
@@ -206,7 +219,7 @@ impl Auth for AuthApi {
         request: Request<AddGroupsRequest>,
     ) -> Result<Response<GroupList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.guardian(&request)?;
+        let caller = acl.guardian(&request).await?;
         admin::add_groups(acl, &caller, request.into_inner())
             .await
             .map(Response::new)
@@ -217,7 +230,7 @@ impl Auth for AuthApi {
         request: Request<UpdateUsersRequest>,
     ) -> Result<Response<UserList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.guardian(&request)?;
+        let caller = acl.guardian(&request).await?;
         admin::update_users(acl, &caller, request.into_inner())
             .await
             .map(Response::new)
@@ -228,7 +241,7 @@ impl Auth for AuthApi {
         request: Request<UpdateGroupsRequest>,
     ) -> Result<Response<GroupList>, Status> {
         let acl = self.acl()?;
-        let caller = acl.guardian(&request)?;
+        let caller = acl.guardian(&request).await?;
         admin::update_groups(acl, &caller, request.into_inner())
             .await
             .map(Response::new)
@@ -239,7 +252,7 @@ impl Auth for AuthApi {
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
         let acl = self.acl()?;
-        let caller = acl.guardian(&request)?;
+        let caller = acl.guardian(&request).await?;
         admin::delete(acl, &caller, admin::Kind::User, request.into_inner().names)
             .await
             .map(Response::new)
@@ -250,7 +263,7 @@ impl Auth for AuthApi {
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
         let acl = self.acl()?;
-        let caller = acl.guardian(&request)?;
+        let caller = acl.guardian(&request).await?;
         admin::delete(acl, &caller, admin::Kind::Group, request.into_inner().names)
             .await
             .map(Response::new)
@@ -267,8 +280,12 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
                 .map_err(|e| ServiceError::invalid(format!("--zero: {}", e.message())))?;
             let channel = lodestar_client::traced_channel(&args.upstream.alpha)
                 .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+            let tokens = Arc::new(tokens);
+            let verifier = lodestar_acl::Verifier::new(tokens.clone(), &args.upstream.alpha)
+                .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
             Some(Acl {
-                login: Login::new(Arc::new(tokens)),
+                verifier,
+                login: Login::new(tokens),
                 zero: Arc::new(zero),
                 alpha: DgraphClient::new(channel),
             })

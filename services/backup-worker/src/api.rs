@@ -20,7 +20,8 @@ pub const ENTERPRISE_OFF: &str = "you must enable enterprise features first. Sup
 pub struct BackupApi {
     pub zero: Arc<ZeroClient>,
     pub registry: Registry,
-    pub tokens: Option<Arc<lodestar_acl::Tokens>>,
+    /// With ACL on, checks callers' tokens against the ACL data as it is now.
+    pub verifier: Option<lodestar_acl::Verifier>,
     pub backups: tokio::sync::mpsc::Sender<Job>,
     /// What restores need (zero, the registry, the cluster's key).
     pub context: backup::Context,
@@ -44,8 +45,8 @@ impl BackupApi {
     /// galaxy rule says); returns who called.
     /// Without ACL here, refused when the cluster's alphas run with ACL.
     async fn guardian<T>(&self, req: &Request<T>) -> Result<String, Status> {
-        match &self.tokens {
-            Some(tokens) => Ok(lodestar_acl::login::guardian(tokens, req.metadata())?.userid),
+        match &self.verifier {
+            Some(verifier) => Ok(verifier.guardian_in(req.metadata()).await?.userid),
             None => {
                 lodestar_acl::login::refuse_unguarded(&self.zero, "backup worker").await?;
                 Ok(String::new())

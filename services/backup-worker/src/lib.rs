@@ -131,10 +131,14 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     tokio::spawn(settle_interrupted(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
     tokio::spawn(backup::run_queue(context.clone(), queue));
+    let verifier = tokens
+        .map(|t| lodestar_acl::Verifier::new(t, &args.upstream.alpha))
+        .transpose()
+        .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
     let api = api::BackupApi {
         zero,
         registry,
-        tokens,
+        verifier,
         backups,
         context,
         restoring: Default::default(),

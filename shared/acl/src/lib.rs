@@ -6,6 +6,8 @@
 //! - [`token`]: access and refresh JWTs with Dgraph's claims (`userid`, `groups`, `namespace`,
 //!   `exp`) and Dgraph's error texts, checked against an injectable clock;
 //! - [`perm`]: the READ/WRITE/MODIFY permission bits of predicate rules;
+//! - [`session`]: the [`Verifier`] of services without ACL data, which asks an alpha who a
+//!   token's user is now;
 //! - [`login`] and [`throttle`]: the login flow over a user directory, with failed logins
 //!   slowed per user id and per client address.
 
@@ -13,10 +15,12 @@ pub mod args;
 pub mod login;
 pub mod perm;
 pub mod secret;
+pub mod session;
 pub mod throttle;
 pub mod token;
 
 pub use args::AclArgs;
 pub use perm::{Perm, PermOutOfRange};
 pub use secret::{SecretError, SigningKey};
+pub use session::Verifier;
 pub use token::{AccessClaims, RefreshClaims, TokenError, Tokens};

@@ -113,11 +113,15 @@ pub fn caller(
     tokens: &Tokens,
     metadata: &tonic::metadata::MetadataMap,
 ) -> Result<AccessClaims, Status> {
-    let token = metadata
+    caller_of(tokens, token_in(metadata))
+}
+
+/// The access token in the `accessjwt` gRPC metadata, empty when there is none.
+pub fn token_in(metadata: &tonic::metadata::MetadataMap) -> &str {
+    metadata
         .get("accessjwt")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    caller_of(tokens, token)
+        .unwrap_or_default()
 }
 
 /// [`caller`] for a token taken from elsewhere (an HTTP header).
@@ -146,7 +150,7 @@ pub fn guardian_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, Status>
     guardian_claims(caller_of(tokens, token)?)
 }
 
-fn guardian_claims(claims: AccessClaims) -> Result<AccessClaims, Status> {
+pub(crate) fn guardian_claims(claims: AccessClaims) -> Result<AccessClaims, Status> {
     if !is_guardian(&claims) {
         return Err(Status::permission_denied(format!(
             "Only guardians are allowed access. User '{}' is not a member of guardians group.",

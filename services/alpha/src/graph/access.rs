@@ -45,10 +45,11 @@ pub fn is_acl_predicate(name: &str) -> bool {
     ACL_PREDICATES.contains(&name)
 }
 
-/// Rules by group name: predicate → permission bits.
+/// Rules by group name: predicate → permission bits; and every user's current groups.
 #[derive(Debug, Default)]
 pub struct Rules {
     groups: HashMap<String, HashMap<String, Perm>>,
+    users: HashMap<String, Vec<String>>,
 }
 
 /// The rule cache and its generation.
@@ -293,6 +294,14 @@ impl Graph {
         })
     }
 
+    /// The groups `userid` is in now, or `None` when no such user exists (deleted since its
+    /// token was issued): what a token's holder may do is decided by this, not by the groups
+    /// written in the token, so deleting a user or taking them out of a group takes effect at
+    /// once.
+    pub fn current_groups(&self, userid: &str) -> Result<Option<Vec<String>>, GraphError> {
+        Ok(self.acl_rules()?.users.get(userid).cloned())
+    }
+
     /// Marks the cached rules stale (a commit wrote ACL data, or data was dropped).
     pub fn acl_changed(&self) {
         self.rule_cache.invalidate();
@@ -315,13 +324,17 @@ impl Graph {
         Ok(rules)
     }
 
-    /// Reads every group's rules from the newest applied state.
+    /// Reads every group's rules and every user's groups from the newest applied state.
     fn load_rules(&self) -> Result<Rules, GraphError> {
         let q = lodestar_dql::parse_query(
             r#"{
               g(func: type(dgraph.type.Group)) {
                 dgraph.xid
                 dgraph.acl.rule { dgraph.rule.predicate dgraph.rule.permission }
+              }
+              u(func: type(dgraph.type.User)) {
+                dgraph.xid
+                dgraph.user.group { dgraph.xid }
               }
             }"#,
             &HashMap::new(),
@@ -354,6 +367,24 @@ impl Graph {
                     let e = grants.entry(pred.to_string()).or_default();
                     *e = e.union(perm);
                 }
+            }
+        }
+        let strings = |v: Option<&serde_json::Value>, field: &str| -> Vec<String> {
+            v.and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.get(field).and_then(|x| x.as_str()).map(str::to_string))
+                .collect()
+        };
+        for u in out
+            .get("u")
+            .and_then(|u| u.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = u.get("dgraph.xid").and_then(|x| x.as_str()) {
+                let groups = strings(u.get("dgraph.user.group"), "dgraph.xid");
+                rules.users.insert(name.to_string(), groups);
             }
         }
         Ok(rules)

@@ -174,16 +174,24 @@ fn caller_data(
         .data(ClientAddr(peer.map(|Extension(ConnectInfo(a))| a.ip())))
 }
 
+/// `POST /admin`. A body that is no GraphQL request (not JSON, cut off at the size limit) is
+/// a 400 with the JSON error shape every other answer has.
 async fn admin_post(
     State(app): State<App>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    req: GraphQLRequest,
-) -> GraphQLResponse {
-    app.schema
-        .execute(caller_data(req.into_inner(), &headers, peer))
-        .await
-        .into()
+    req: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> Response {
+    match req {
+        Ok(req) => GraphQLResponse::from(
+            app.schema
+                .execute(caller_data(req.into_inner(), &headers, peer))
+                .await,
+        )
+        .into_response(),
+        Err(e) => ServiceError::invalid(format!("cannot read the GraphQL request: {}", e.0))
+            .into_response(),
+    }
 }
 
 /// `POST /login`'s body, as Dgraph's alpha takes it.

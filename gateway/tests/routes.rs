@@ -851,3 +851,178 @@ async fn a_request_past_the_timeout_is_504_and_a_full_server_answers_429_but_hea
     let (status, _) = graphql(&app, "{ state { maxUID } }", json!({})).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+mod hostile_input {
+    //! The `/admin` GraphQL input under generated hostile input: any text as the query, any
+    //! JSON as the variables of every input type. Every answer is JSON with `data` or `errors`
+    //! and a 2xx or 4xx status; nothing panics.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn answers_json(
+        rt: &tokio::runtime::Runtime,
+        app: &Router,
+        body: Vec<u8>,
+    ) -> Result<(), TestCaseError> {
+        let req = Request::post("/admin")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, text) = rt.block_on(send(app, req));
+        prop_assert!(
+            status.is_success() || status.is_client_error(),
+            "{} {}",
+            status,
+            text
+        );
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        prop_assert!(
+            v.get("data").is_some() || v.get("errors").is_some(),
+            "{}",
+            text
+        );
+        Ok(())
+    }
+
+    fn graphql_soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("{".to_string()),
+                Just("}".to_string()),
+                Just("(".to_string()),
+                Just(")".to_string()),
+                Just("[".to_string()),
+                Just("]".to_string()),
+                Just(":".to_string()),
+                Just(" ".to_string()),
+                Just("\"".to_string()),
+                Just("\\".to_string()),
+                Just("...".to_string()),
+                Just("$v".to_string()),
+                Just("query".to_string()),
+                Just("mutation".to_string()),
+                Just("fragment".to_string()),
+                Just("on".to_string()),
+                Just("@include(if:".to_string()),
+                Just("@skip(if:".to_string()),
+                Just("health".to_string()),
+                Just("state".to_string()),
+                Just("backup".to_string()),
+                Just("restore".to_string()),
+                Just("listBackups".to_string()),
+                Just("input:".to_string()),
+                Just("destination:".to_string()),
+                Just("backupNum:".to_string()),
+                Just("addUser".to_string()),
+                Just("updateGroup".to_string()),
+                Just("filter:".to_string()),
+                Just("draining".to_string()),
+                Just("enterpriseLicense".to_string()),
+                Just("__schema".to_string()),
+                Just("__typename".to_string()),
+                Just("-1".to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("1e400".to_string()),
+                Just("null".to_string()),
+                "[a-zA-Z0-9_]{1,6}",
+            ],
+            0..60,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::hash_map(
+                    prop_oneof![
+                        Just("destination".to_string()),
+                        Just("location".to_string()),
+                        Just("backupId".to_string()),
+                        Just("backupNum".to_string()),
+                        Just("forceFull".to_string()),
+                        Just("accessKey".to_string()),
+                        Just("encryptionKeyFile".to_string()),
+                        Just("vaultAddr".to_string()),
+                        Just("name".to_string()),
+                        Just("password".to_string()),
+                        Just("groups".to_string()),
+                        Just("rules".to_string()),
+                        Just("predicate".to_string()),
+                        Just("permission".to_string()),
+                        Just("license".to_string()),
+                        Just("taskId".to_string()),
+                        "[a-zA-Z]{1,8}",
+                    ],
+                    inner,
+                    0..5,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every operation with an input, its input taken from the variables.
+    const WITH_INPUTS: &[&str] = &[
+        "mutation($v: BackupInput!) { backup(input: $v) { response { code message } taskId } }",
+        "mutation($v: RestoreInput!) { restore(input: $v) { code message restoreId } }",
+        "query($v: ListBackupsInput!) { listBackups(input: $v) { backupId path } }",
+        "query($v: TaskInput!) { task(input: $v) { status kind } }",
+        "mutation($v: EnterpriseLicenseInput!) { enterpriseLicense(input: $v) { response { code } } }",
+        "mutation($v: [AddUserInput!]!) { addUser(input: $v) { user { name } } }",
+        "mutation($v: UpdateGroupInput!) { updateGroup(input: $v) { group { name } } }",
+        "query($v: UserFilter) { queryUser(filter: $v) { name } }",
+    ];
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_query_text_gets_a_json_answer(text in prop_oneof![any::<String>(), graphql_soup()]) {
+            let rt = runtime();
+            let h = harness(healthy_cluster());
+            answers_json(&rt, &h.app, json!({ "query": text }).to_string().into_bytes())?;
+        }
+
+        #[test]
+        fn any_body_gets_a_json_answer(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            let rt = runtime();
+            let h = harness(healthy_cluster());
+            answers_json(&rt, &h.app, body)?;
+        }
+
+        #[test]
+        fn any_variables_of_any_input_get_a_json_answer(op in 0..WITH_INPUTS.len(), v in json_value()) {
+            let rt = runtime();
+            let h = harness(healthy_cluster());
+            let body = json!({ "query": WITH_INPUTS[op], "variables": { "v": v } });
+            answers_json(&rt, &h.app, body.to_string().into_bytes())?;
+        }
+    }
+}

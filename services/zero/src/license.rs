@@ -386,4 +386,57 @@ mod tests {
             Err(KeyError::WorldReadable { .. })
         ));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// Any bytes at all: an error, never a panic.
+            #[test]
+            fn any_bytes_are_refused_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = verify(&bytes, &key().verifying_key());
+                let _ = verify(String::from_utf8_lossy(&bytes).as_bytes(), &key().verifying_key());
+            }
+
+            /// A license block with anything inside: refused with a clear error.
+            #[test]
+            fn any_block_content_is_refused(inner in "[ -~\n]{0,300}") {
+                let text = format!("{BEGIN}\n{inner}\n{END}\n");
+                prop_assert!(verify(text.as_bytes(), &key().verifying_key()).is_err());
+            }
+
+            /// A signed license changed anywhere (a byte replaced, inserted or cut off) either
+            /// still verifies with exactly the signed terms or is refused: no change forges
+            /// other terms.
+            #[test]
+            fn edits_of_a_signed_license_never_forge_terms(
+                pos in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+                edit in 0..3u8,
+            ) {
+                let text = issue(&terms(), &key()).unwrap().into_bytes();
+                let i = pos.index(text.len());
+                let mut changed = text.clone();
+                match edit {
+                    0 => changed[i] = byte,
+                    1 => changed.insert(i, byte),
+                    _ => changed.truncate(i),
+                }
+                let want = verify(&text, &key().verifying_key()).unwrap();
+                if let Ok(got) = verify(&changed, &key().verifying_key()) {
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
+    }
 }

@@ -463,6 +463,10 @@ where
                     }
                 },
             };
+            let mut result = result;
+            if let Ok(resp) = &mut result {
+                bound_message(resp.headers_mut());
+            }
             let code = match &result {
                 Ok(resp) => resp
                     .headers()
@@ -483,10 +487,74 @@ where
     }
 }
 
+/// The longest `grpc-message` a server sends (percent-encoded bytes). A message that echoes
+/// a request's input (a 70 KB id in "no task with id …") would otherwise exceed what clients
+/// take in one header block, and the client would see a protocol error instead of the status.
+const MAX_GRPC_MESSAGE: usize = 4096;
+
+/// Cuts a `grpc-message` header longer than [`MAX_GRPC_MESSAGE`] and says so in it.
+fn bound_message(headers: &mut http::HeaderMap) {
+    let Some(value) = headers.get("grpc-message") else {
+        return;
+    };
+    let bytes = value.as_bytes();
+    if bytes.len() <= MAX_GRPC_MESSAGE {
+        return;
+    }
+    // Do not split a %XX escape, nor one character's escapes (UTF-8 continuation bytes are
+    // %80-%BF): end on a whole escape, then back off while the next one continues a character.
+    let mut end = MAX_GRPC_MESSAGE;
+    if bytes[end - 1] == b'%' {
+        end -= 1;
+    } else if bytes[end - 2] == b'%' {
+        end -= 2;
+    }
+    let continues = |i: usize| {
+        bytes[i] == b'%'
+            && matches!(
+                bytes.get(i + 1),
+                Some(b'8' | b'9' | b'A' | b'B' | b'a' | b'b')
+            )
+    };
+    while end >= 3 && continues(end) {
+        end -= 3;
+    }
+    let mut cut = bytes[..end].to_vec();
+    cut.extend_from_slice(b"%20(message%20cut%20at%204096%20bytes)");
+    if let Ok(v) = http::HeaderValue::from_bytes(&cut) {
+        headers.insert("grpc-message", v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::limits::Limits;
+
+    #[test]
+    fn long_grpc_messages_are_cut_without_splitting_escapes() {
+        for text in ["a".repeat(70_000), "é".repeat(30_000), "x\n".repeat(9_000)] {
+            let status = tonic::Status::not_found(format!("no task with id {text}"));
+            let mut resp: http::Response<()> = status.into_http();
+            bound_message(resp.headers_mut());
+            let value = resp.headers()["grpc-message"].as_bytes().to_vec();
+            assert!(value.len() < MAX_GRPC_MESSAGE + 64, "{}", value.len());
+            let status = tonic::Status::from_header_map(resp.headers()).unwrap();
+            assert!(
+                status.message().starts_with("no task with id "),
+                "{}",
+                status.message()
+            );
+            assert!(status.message().ends_with(" (message cut at 4096 bytes)"));
+            assert!(
+                !status.message().contains('\u{fffd}'),
+                "a character was split"
+            );
+        }
+        let mut short: http::Response<()> = tonic::Status::not_found("short").into_http();
+        bound_message(short.headers_mut());
+        assert_eq!(short.headers()["grpc-message"], "short");
+    }
     use std::time::Duration;
     use tower::ServiceExt;
 

@@ -1057,3 +1057,211 @@ fn a_transaction_past_the_key_limit_is_refused() {
     t.conflicts.pop_last();
     super::mutate::check_txn_size(&t).unwrap();
 }
+
+/// A model of the commit protocol between the alpha and zero, checked against the real
+/// `Graph` over generated sequences of operations: transactions that write their own node and
+/// a node they all share, commits whose answer zero loses, commits whose caller gives up while
+/// zero decides, retries, aborts and restarts of the alpha (a new `Graph` over the same store
+/// and zero). After every sequence every transaction is settled by asking again, and the data
+/// must be exactly what the model says: every acknowledged commit visible, no write of an
+/// aborted or never-committed transaction, the shared node holding the value of the newest
+/// commit, and every repeated answer the same.
+mod commit_protocol_model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Starts transaction `n` (if it is not already started).
+        Begin,
+        /// Commits the open transaction at this index (modulo the open ones).
+        Commit(usize),
+        /// The same, with zero's answer lost on the way back.
+        CommitAnswerLost(usize),
+        /// The same, with the caller gone before zero decides.
+        CommitCallerGone(usize),
+        Abort(usize),
+        Restart,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Begin),
+            3 => any::<usize>().prop_map(Op::Commit),
+            2 => any::<usize>().prop_map(Op::CommitAnswerLost),
+            2 => any::<usize>().prop_map(Op::CommitCallerGone),
+            1 => any::<usize>().prop_map(Op::Abort),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    /// What the client knows of one transaction.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Known {
+        Open,
+        /// Asked to commit; no answer (yet).
+        Unknown,
+        Committed(u64),
+        Aborted,
+    }
+
+    struct Txn {
+        start: u64,
+        value: String,
+        known: Known,
+    }
+
+    async fn open(store: &Arc<Store>, oracle: &Arc<FaultyOracle>) -> Arc<Graph> {
+        Graph::open(store.clone(), oracle.clone()).await.unwrap()
+    }
+
+    async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let store = Arc::new(Store::in_memory());
+        let oracle = Arc::new(FaultyOracle::default());
+        let mut g = open(&store, &oracle).await;
+        alter(&g, "own: string @index(exact) .\nshared: string .").await;
+        let shared = set(&g, r#"_:s <shared> "initial" ."#).await["s"];
+        let mut txns: Vec<Txn> = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            let open_ones: Vec<usize> = (0..txns.len())
+                .filter(|t| txns[*t].known == Known::Open)
+                .collect();
+            let pick = |n: usize| open_ones.get(n % open_ones.len().max(1)).copied();
+            match op {
+                Op::Begin => {
+                    let value = format!("v{i}");
+                    let rdf =
+                        format!("_:x <own> \"{value}\" .\n<{shared:#x}> <shared> \"{value}\" .");
+                    let (start, _) = buffered(&g, &rdf).await;
+                    // The API keeps the buffer durably before it answers the mutation.
+                    let open = g.txn(start).unwrap();
+                    g.persist_pending(&*open.lock().await, true).unwrap();
+                    txns.push(Txn {
+                        start,
+                        value,
+                        known: Known::Open,
+                    });
+                }
+                Op::Commit(n) | Op::CommitAnswerLost(n) | Op::CommitCallerGone(n) => {
+                    let Some(t) = pick(n) else { continue };
+                    let start = txns[t].start;
+                    let answer = match op {
+                        Op::CommitAnswerLost(_) => {
+                            oracle.lose_answers.store(1, Ordering::SeqCst);
+                            let r = g.commit(start).await;
+                            oracle.lose_answers.store(0, Ordering::SeqCst);
+                            Some(r)
+                        }
+                        Op::CommitCallerGone(_) => {
+                            oracle.holding.store(true, Ordering::SeqCst);
+                            let r = tokio::time::timeout(Duration::from_millis(5), g.commit(start))
+                                .await;
+                            oracle.release();
+                            // Let the decision the caller left behind finish.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            r.ok()
+                        }
+                        _ => Some(g.commit(start).await),
+                    };
+                    txns[t].known = match answer {
+                        Some(Ok(ts)) => Known::Committed(ts),
+                        Some(Err(GraphError::Aborted)) => Known::Aborted,
+                        Some(Err(GraphError::Unavailable(_))) | None => Known::Unknown,
+                        Some(Err(e)) => return Err(TestCaseError::fail(format!("commit: {e}"))),
+                    };
+                }
+                Op::Abort(n) => {
+                    let Some(t) = pick(n) else { continue };
+                    match g.abort(txns[t].start).await {
+                        Ok(None) => txns[t].known = Known::Aborted,
+                        Ok(Some(ts)) => {
+                            return Err(TestCaseError::fail(format!(
+                                "an open transaction that was never committed reports commit {ts}"
+                            )));
+                        }
+                        Err(e) => return Err(TestCaseError::fail(format!("abort: {e}"))),
+                    }
+                }
+                Op::Restart => {
+                    drop(g);
+                    g = open(&store, &oracle).await;
+                }
+            }
+        }
+        // Settle: every transaction asked again, as a client that retries until it hears.
+        for t in &mut txns {
+            let again = match g.commit(t.start).await {
+                Ok(ts) => Known::Committed(ts),
+                Err(GraphError::Aborted) => Known::Aborted,
+                Err(e) => return Err(TestCaseError::fail(format!("settling {}: {e}", t.start))),
+            };
+            match (&t.known, &again) {
+                (Known::Committed(a), Known::Committed(b)) => {
+                    prop_assert_eq!(a, b, "a second answer differs")
+                }
+                (Known::Aborted, Known::Aborted) => {}
+                (Known::Open | Known::Unknown, _) => {}
+                (before, after) => {
+                    return Err(TestCaseError::fail(format!(
+                        "transaction {} was {before:?}, now {after:?}",
+                        t.start
+                    )));
+                }
+            }
+            // An open transaction asked to commit now may commit; what matters is that the
+            // data follows the answer.
+            t.known = again;
+        }
+        for restarted in [false, true] {
+            if restarted {
+                drop(g);
+                g = open(&store, &oracle).await;
+            }
+            let out = query(&g, "{ q(func: has(own)) { own } }").await;
+            let seen: std::collections::BTreeSet<String> = out["q"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["own"].as_str().unwrap().to_string())
+                .collect();
+            let committed: std::collections::BTreeSet<String> = txns
+                .iter()
+                .filter(|t| matches!(t.known, Known::Committed(_)))
+                .map(|t| t.value.clone())
+                .collect();
+            prop_assert_eq!(&seen, &committed, "restarted: {}", restarted);
+            let newest = txns
+                .iter()
+                .filter_map(|t| match t.known {
+                    Known::Committed(ts) => Some((ts, t.value.clone())),
+                    _ => None,
+                })
+                .max()
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| "initial".into());
+            let out = query(&g, &format!("{{ q(func: uid({shared:#x})) {{ shared }} }}")).await;
+            prop_assert_eq!(out["q"][0]["shared"].as_str(), Some(newest.as_str()));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn the_alpha_follows_the_commit_protocol_model(ops in prop::collection::vec(op(), 1..24)) {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(run(ops))?;
+        }
+    }
+}

@@ -5,7 +5,10 @@
 //! what must hold is that every process keeps running without a panic, every call gets an
 //! answer, and the services stay healthy. Seeded by `LODESTAR_FAULT_SEED`.
 
-use lodestar_integration_tests::{Cluster, ClusterBuilder};
+mod common;
+
+use common::faults::{Rng, panics_in_logs, seed};
+use lodestar_integration_tests::ClusterBuilder;
 use prost::Message as _;
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -45,21 +48,6 @@ impl Codec for RawCodec {
     }
     fn decoder(&mut self) -> RawDecoder {
         RawDecoder
-    }
-}
-
-/// xorshift64*: one seed, one sequence of messages.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -185,28 +173,9 @@ async fn call(addr: &str, path: &str, body: Vec<u8>) -> tonic::Status {
     answer.err().unwrap_or_else(|| tonic::Status::ok(""))
 }
 
-fn panics_in_logs(cluster: &Cluster) -> Vec<String> {
-    cluster
-        .procs()
-        .flat_map(|p| {
-            std::fs::read_to_string(&p.log_path)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains("panicked at"))
-                .map(|l| format!("{}: {l}", p.log_path.display()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_messages_from_a_credentialed_caller_crash_nothing() {
-    let seed: u64 = std::env::var("LODESTAR_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261204);
-    eprintln!("hostile input seed: {seed} (set LODESTAR_FAULT_SEED to replay another)");
-    let mut rng = Rng(seed.max(1));
+    let mut rng = Rng::new(seed("hostile input"));
     let mut cluster = ClusterBuilder::new()
         .zeros(1)
         .services(true)

@@ -9,6 +9,7 @@
 mod common;
 
 use common::backups::{alter, dgraph, read_only, set_request as set};
+use common::faults::{Rng, panics_in_logs, seed};
 use lodestar_integration_tests::{Cluster, ClusterBuilder};
 use lodestar_proto::api::TxnContext;
 use lodestar_proto::api::dgraph_client::DgraphClient;
@@ -17,24 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-
-/// A small deterministic generator (xorshift64*), so a seed names one schedule.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What the writers sent and what was acknowledged to them.
 #[derive(Default)]
@@ -132,26 +115,9 @@ async fn present(cluster: &Cluster) -> BTreeSet<String> {
         .collect()
 }
 
-fn panics_in_logs(cluster: &Cluster) -> Vec<String> {
-    let mut found = Vec::new();
-    for p in cluster.procs() {
-        let text = std::fs::read_to_string(&p.log_path).unwrap_or_default();
-        found.extend(
-            text.lines()
-                .filter(|l| l.contains("panicked at"))
-                .map(|l| format!("{}: {l}", p.log_path.display())),
-        );
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_schedule_of_kills_loses_no_acknowledged_write() {
-    let seed: u64 = std::env::var("LODESTAR_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261204);
-    eprintln!("fault schedule seed: {seed} (set LODESTAR_FAULT_SEED to replay another)");
+    let seed = seed("fault schedule");
     let mut rng = Rng::new(seed);
     let mut cluster = ClusterBuilder::new()
         .zeros(3)

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod backups;
+pub mod faults;
 
 use lodestar_integration_tests::{Cluster, ClusterBuilder, run_bin};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //!
 //! | kind | layout after the kind byte |
 //! |---|---|
-//! | data | predicate (u32), subject uid (u64), then the posting: target uid (u64) for edges, or a value id |
+//! | data | predicate (u32), subject uid (u64), then the posting's [`Slot`]: `[EDGE, target uid u64]`, `[VALUE, language id u32]` (0 = none) or `[LIST, value hash u64]` |
 //! | index | predicate, token (length-prefixed), subject uid |
 //! | reverse | predicate, target uid, subject uid |
 //! | count | predicate, direction (0 forward, 1 reverse), count (u32), subject uid |
@@ -12,6 +12,10 @@
 //! | type | type id (interned like predicates) |
 //!
 //! All integers are big-endian, so keys sort by predicate, then uid or token.
+//!
+//! This module is the one place that knows the layout: everything else builds keys with its
+//! constructors and reads them with [`parse`], [`interned_ids`], [`key_uids`] and
+//! [`remap_ids`] (a restore renumbers the interned ids of a backup's keys with them).
 
 /// What a key holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,6 +132,131 @@ pub fn type_key(type_id: u32) -> Vec<u8> {
     prefix(KeyKind::Type, type_id)
 }
 
+/// The tag of an edge posting's slot.
+pub const EDGE: u8 = 1;
+/// The tag of a single value's slot.
+pub const VALUE: u8 = 2;
+/// The tag of one member of a value list's slot.
+pub const LIST: u8 = 3;
+
+/// Where the predicate (or type) id sits in every key.
+const PRED_AT: usize = 1;
+/// Where the subject of a data key, or the target of a reverse key, starts.
+const UID_AT: usize = PRED_AT + 4;
+/// Where a data key's slot starts.
+const SLOT_AT: usize = UID_AT + 8;
+/// `[Data, pred, subject, VALUE, lang]`.
+const VALUE_KEY_LEN: usize = SLOT_AT + 1 + 4;
+/// `[Data, pred, subject, EDGE, target]`.
+const EDGE_KEY_LEN: usize = SLOT_AT + 1 + 8;
+/// `[Reverse, pred, target, subject]`.
+const REVERSE_KEY_LEN: usize = UID_AT + 8 + 8;
+
+/// What a data key's slot (the part after the subject) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Edge(u64),
+    Value { lang: u32 },
+    List(u64),
+}
+
+impl Slot {
+    pub fn suffix(self) -> Vec<u8> {
+        let mut s = Vec::with_capacity(9);
+        match self {
+            Slot::Edge(target) => {
+                s.push(EDGE);
+                s.extend_from_slice(&target.to_be_bytes());
+            }
+            Slot::Value { lang } => {
+                s.push(VALUE);
+                s.extend_from_slice(&lang.to_be_bytes());
+            }
+            Slot::List(hash) => {
+                s.push(LIST);
+                s.extend_from_slice(&hash.to_be_bytes());
+            }
+        }
+        s
+    }
+
+    /// Reads the slot from the part of a data key after the subject.
+    pub fn parse(suffix: &[u8]) -> Option<Slot> {
+        let (&tag, rest) = suffix.split_first()?;
+        Some(match tag {
+            EDGE => Slot::Edge(u64::from_be_bytes(rest.try_into().ok()?)),
+            VALUE => Slot::Value {
+                lang: u32::from_be_bytes(rest.try_into().ok()?),
+            },
+            LIST => Slot::List(u64::from_be_bytes(rest.try_into().ok()?)),
+            _ => return None,
+        })
+    }
+
+    /// The data key of this slot of `subject`'s `pred`.
+    pub fn key(self, pred: u32, subject: u64) -> Vec<u8> {
+        data_key(pred, subject, &self.suffix())
+    }
+}
+
+/// Where a key keeps interned ids, as offsets of big-endian u32s: the predicate (or type) id
+/// always, and the language id of a single value. `None` for a key not made here.
+pub fn interned_ids(key: &[u8]) -> Option<(KeyKind, [Option<usize>; 2])> {
+    let kind = KeyKind::from_byte(*key.first()?)?;
+    if key.len() < UID_AT {
+        return None;
+    }
+    let lang = (kind == KeyKind::Data && key.len() == VALUE_KEY_LEN && key[SLOT_AT] == VALUE)
+        .then_some(SLOT_AT + 1);
+    Some((kind, [Some(PRED_AT), lang]))
+}
+
+/// Rewrites every interned id of `key` with `map` (which may refuse one); returns the key's
+/// kind, or `None` (key untouched) for a key not made here.
+pub fn remap_ids<E>(
+    key: &mut [u8],
+    mut map: impl FnMut(u32) -> Result<u32, E>,
+) -> Option<Result<KeyKind, E>> {
+    let (kind, offsets) = interned_ids(key)?;
+    for at in offsets.into_iter().flatten() {
+        let id = u32::from_be_bytes(key[at..at + 4].try_into().ok()?);
+        if id == 0 {
+            continue;
+        }
+        match map(id) {
+            Ok(ours) => key[at..at + 4].copy_from_slice(&ours.to_be_bytes()),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(kind))
+}
+
+/// The interned id at `at` (an offset [`interned_ids`] gave).
+pub fn id_at(key: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The uids a key mentions (0 where it has none): the subject of a posting and the target of
+/// an edge, or both ends of a reverse entry.
+pub fn key_uids(key: &[u8]) -> [u64; 2] {
+    match key.first().copied().and_then(KeyKind::from_byte) {
+        Some(KeyKind::Data) if key.len() >= SLOT_AT => {
+            let subject = u64_at(key, UID_AT).unwrap_or(0);
+            let target = if key.len() == EDGE_KEY_LEN && key[SLOT_AT] == EDGE {
+                u64_at(key, SLOT_AT + 1).unwrap_or(0)
+            } else {
+                0
+            };
+            [subject, target]
+        }
+        Some(KeyKind::Reverse) if key.len() == REVERSE_KEY_LEN => [
+            u64_at(key, UID_AT).unwrap_or(0),
+            u64_at(key, UID_AT + 8).unwrap_or(0),
+        ],
+        _ => [0, 0],
+    }
+}
+
 /// Splits a key into its kind, predicate and the rest; `None` for a key not made here.
 pub fn parse(key: &[u8]) -> Option<ParsedKey> {
     let (&kind, rest) = key.split_first()?;
@@ -182,6 +311,55 @@ mod tests {
         fn parse_never_panics(raw in prop::collection::vec(any::<u8>(), 0..20)) {
             let _ = parse(&raw);
         }
+    }
+
+    #[test]
+    fn ids_and_uids_are_found_where_keys_keep_them() {
+        let value = Slot::Value { lang: 9 }.key(7, 42);
+        assert_eq!(
+            interned_ids(&value),
+            Some((KeyKind::Data, [Some(1), Some(14)]))
+        );
+        assert_eq!(id_at(&value, 14), Some(9));
+        let edge = Slot::Edge(99).key(7, 42);
+        assert_eq!(interned_ids(&edge), Some((KeyKind::Data, [Some(1), None])));
+        assert_eq!(key_uids(&edge), [42, 99]);
+        assert_eq!(key_uids(&Slot::List(5).key(7, 42)), [42, 0]);
+        assert_eq!(key_uids(&reverse_key(7, 99, 42)), [99, 42]);
+        assert_eq!(
+            interned_ids(&schema_key(3)),
+            Some((KeyKind::Schema, [Some(1), None]))
+        );
+        assert_eq!(interned_ids(&[0xff, 0, 0, 0, 1]), None);
+        assert_eq!(interned_ids(&[1, 0]), None);
+    }
+
+    #[test]
+    fn remapping_rewrites_predicate_and_language_ids_only() {
+        let mut value = Slot::Value { lang: 9 }.key(7, 42);
+        let kind = remap_ids(&mut value, |id| Ok::<_, ()>(id + 100)).unwrap();
+        assert_eq!(kind, Ok(KeyKind::Data));
+        assert_eq!(value, Slot::Value { lang: 109 }.key(107, 42));
+        // Language 0 (none) is not an interned id.
+        let mut plain = Slot::Value { lang: 0 }.key(7, 42);
+        remap_ids(&mut plain, |id| Ok::<_, ()>(id + 1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(plain, Slot::Value { lang: 0 }.key(8, 42));
+        let mut edge = Slot::Edge(3).key(7, 42);
+        assert_eq!(
+            remap_ids(&mut edge, |_| Err("unnamed")),
+            Some(Err("unnamed"))
+        );
+        assert!(remap_ids(&mut [9u8, 9, 9, 9, 9][..], Ok::<_, ()>).is_none());
+    }
+
+    #[test]
+    fn slots_round_trip() {
+        for slot in [Slot::Edge(7), Slot::Value { lang: 3 }, Slot::List(u64::MAX)] {
+            assert_eq!(Slot::parse(&slot.suffix()), Some(slot));
+        }
+        assert_eq!(Slot::parse(&[9, 1]), None);
     }
 
     #[test]

@@ -1,62 +1,11 @@
 //! How one posting (an edge or a value of a node's predicate) is stored.
 //!
-//! The key is [`keys::data_key`] with a suffix that says what the posting is:
-//! `[EDGE, target uid]`, `[VALUE, language id]` for a single value (language id 0 = none), or
-//! `[LIST, value hash]` for one member of a list. The stored bytes are the value's encoding
-//! (empty for an edge) followed by the facets.
+//! The key is a data key whose [`Slot`] says what the posting is (the layout lives in
+//! [`lodestar_storage::keys`]). The stored bytes are the value's encoding (empty for an edge)
+//! followed by the facets.
 
-use lodestar_storage::keys;
+pub use lodestar_storage::keys::{EDGE, LIST, Slot, VALUE};
 use lodestar_types::value::Val;
-
-pub const EDGE: u8 = 1;
-pub const VALUE: u8 = 2;
-pub const LIST: u8 = 3;
-
-/// What a posting key's suffix names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Edge(u64),
-    Value { lang: u32 },
-    List(u64),
-}
-
-impl Slot {
-    pub fn suffix(self) -> Vec<u8> {
-        let mut s = Vec::with_capacity(9);
-        match self {
-            Slot::Edge(target) => {
-                s.push(EDGE);
-                s.extend_from_slice(&target.to_be_bytes());
-            }
-            Slot::Value { lang } => {
-                s.push(VALUE);
-                s.extend_from_slice(&lang.to_be_bytes());
-            }
-            Slot::List(hash) => {
-                s.push(LIST);
-                s.extend_from_slice(&hash.to_be_bytes());
-            }
-        }
-        s
-    }
-
-    /// Reads the slot from the part of a data key after the subject.
-    pub fn parse(suffix: &[u8]) -> Option<Slot> {
-        let (&tag, rest) = suffix.split_first()?;
-        Some(match tag {
-            EDGE => Slot::Edge(u64::from_be_bytes(rest.try_into().ok()?)),
-            VALUE => Slot::Value {
-                lang: u32::from_be_bytes(rest.try_into().ok()?),
-            },
-            LIST => Slot::List(u64::from_be_bytes(rest.try_into().ok()?)),
-            _ => return None,
-        })
-    }
-
-    pub fn key(self, pred: u32, subject: u64) -> Vec<u8> {
-        keys::data_key(pred, subject, &self.suffix())
-    }
-}
 
 /// The hash that names one member of a value list.
 pub fn list_hash(value: &Val) -> u64 {
@@ -163,13 +112,5 @@ mod tests {
         };
         assert_eq!(Posting::decode(&edge.encode()).unwrap(), edge);
         assert!(Posting::decode(&[0, 0, 0, 9, 1]).is_err());
-    }
-
-    #[test]
-    fn slots_round_trip() {
-        for slot in [Slot::Edge(7), Slot::Value { lang: 3 }, Slot::List(u64::MAX)] {
-            assert_eq!(Slot::parse(&slot.suffix()), Some(slot));
-        }
-        assert_eq!(Slot::parse(&[9, 1]), None);
     }
 }

@@ -935,8 +935,9 @@ async fn verify_backup_reports_the_series() {
         (
             "dgraph.20210517.100112.004/r30-g1.backup: SHA-256 differs from the manifest"
                 .to_string(),
-            "Internal".to_string()
-        )
+            "DataLoss".to_string()
+        ),
+        "a damaged file keeps its code through the gateway"
     );
 }
 

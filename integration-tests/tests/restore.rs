@@ -1,6 +1,6 @@
 //! Restores through the real services: an encrypted series (full, then two incrementals with
 //! updates and deletes) restored online through `/admin` into another cluster and offline with
-//! `backup-worker restore` into the directory an alpha starts from, each equal to the source at
+//! `alpha restore` into the directory an alpha starts from, each equal to the source at
 //! the chosen backup (count and SHA-256 of a canonical export, indexes and reverse edges
 //! included); zero's UID lease raised above the backup's; a finished restore that stays done
 //! across restarts; the key from a file and from a Vault stand-in; refusals that leave the
@@ -181,9 +181,9 @@ async fn restore_online(cluster: &Cluster, input: &str) -> Result<Vec<String>, s
     panic!("restore {id} did not finish: {seen:?}");
 }
 
-/// Runs `backup-worker restore` (offline); returns (restore version, max uid) from its output.
+/// Runs `alpha restore` (offline); returns (restore version, max uid) from its output.
 fn restore_offline(args: &[&str]) -> Result<(u64, u64), String> {
-    let out = run_bin("backup-worker", args);
+    let out = run_bin("alpha", args);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     if !out.status.success() {
@@ -405,6 +405,23 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
     // Without -z, force_zero refuses; with the wrong key, nothing is written.
     let err = restore_offline(&["restore", "-p", "/nonexistent/x", "-l", &location]).unwrap_err();
     assert!(err.contains("--zero is required"), "{err}");
+    // The backup worker's old command says where the restore went, and writes nothing.
+    let p = out.path().join("moved");
+    let moved = run_bin(
+        "backup-worker",
+        [
+            "restore",
+            "-p",
+            p.to_str().unwrap(),
+            "-l",
+            &location,
+            "--force_zero=false",
+        ],
+    );
+    assert!(!moved.status.success());
+    let said = String::from_utf8_lossy(&moved.stderr);
+    assert!(said.contains("run `alpha restore`"), "{said}");
+    assert!(!p.exists());
     let wrong = key_file(out.path(), 9);
     let p = out.path().join("wrong");
     let err = restore_offline(&[

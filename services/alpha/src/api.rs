@@ -28,13 +28,7 @@ pub struct DgraphApi {
 }
 
 pub fn to_status(e: GraphError) -> Status {
-    match e {
-        GraphError::Invalid(m) => Status::invalid_argument(m),
-        GraphError::Aborted => Status::aborted(GraphError::Aborted.to_string()),
-        GraphError::NotFound(m) => Status::not_found(m),
-        GraphError::Unavailable(m) => Status::unavailable(m),
-        GraphError::Internal(m) => Status::internal(m),
-    }
+    lodestar_runtime::ServiceError::from(e).into()
 }
 
 fn invalid(e: impl std::fmt::Display) -> Status {

@@ -4,11 +4,13 @@
 //!
 //! At start it joins its group through zero, opens its store, settles transactions a crash
 //! left pending, and then serves. Queries, mutations, upserts, schema changes and transactions
-//! are in [`graph`]; [`api`] speaks the wire protocol.
+//! are in [`graph`]; [`api`] speaks the wire protocol. `alpha restore` ([`offline`]) writes a
+//! backup series into the directories alphas start from.
 
 pub mod api;
 pub mod graph;
 pub mod login;
+pub mod offline;
 pub mod oracle;
 pub mod worker;
 
@@ -73,6 +75,10 @@ pub struct Args {
     #[cfg(feature = "tikv")]
     #[arg(long = "tikv_namespace", default_value = "lodestar")]
     pub tikv_namespace: String,
+
+    /// An offline command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<offline::Command>,
 }
 
 impl Args {

@@ -6,7 +6,10 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let args = lodestar_alpha::Args::parse();
+    let mut args = lodestar_alpha::Args::parse();
+    if let Some(command) = args.command.take() {
+        return lodestar_alpha::offline::main(command);
+    }
     let common = args.common.clone();
     lodestar_runtime::run_main("alpha", &common, |shutdown| {
         lodestar_alpha::run(args, shutdown)

@@ -3,6 +3,7 @@
 
 use crate::api::to_status;
 use crate::graph::Graph;
+use lodestar_backup::record::Record;
 use lodestar_proto::worker::worker_server::Worker;
 use lodestar_proto::worker::{KvBatch, LoadResult, SnapshotRequest};
 use std::pin::Pin;
@@ -48,7 +49,7 @@ impl Worker for WorkerApi {
         tokio::spawn(async move {
             graph.stream_changes(req.since_ts, req.read_ts, tx).await;
         });
-        let stream = ReceiverStream::new(rx).map(|item| item.map_err(to_status));
+        let stream = ReceiverStream::new(rx).map(|item| item.map(KvBatch::from).map_err(to_status));
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -84,7 +85,10 @@ impl Worker for WorkerApi {
             let Some(batch) = next.take() else {
                 break Ok(());
             };
-            if let Err(e) = self.graph.restore_batch(&mut restore, batch) {
+            if batch.new_file {
+                restore.new_file();
+            }
+            if let Err(e) = self.graph.restore_batch(&mut restore, Record::from(batch)) {
                 break Err(to_status(e));
             }
             match stream.message().await {

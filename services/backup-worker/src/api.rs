@@ -2,9 +2,11 @@
 //! enterprise features are on, then hands the work to the task queue.
 
 use crate::backup::{self, Job};
-use crate::restore::{self, Depth, Series};
+use crate::restore;
 use crate::tasks::{self, Kind, Registry, Task};
+use lodestar_backup::BackupError;
 use lodestar_backup::destination::Credentials;
+use lodestar_backup::series::{self, Depth, KeySource, Series};
 use lodestar_client::ZeroClient;
 use lodestar_proto::backup::backup_server::Backup;
 use lodestar_proto::backup::{
@@ -38,6 +40,24 @@ pub fn credentials(c: Option<pb::Credentials>) -> Credentials {
         session_token: (!c.session_token.is_empty()).then_some(c.session_token),
         anonymous: c.anonymous,
     }
+}
+
+/// A request's key source as the series reader takes it.
+fn key_source(k: Option<pb::KeySource>) -> Option<KeySource> {
+    k.map(|k| KeySource {
+        key_file: k.key_file,
+        vault_addr: k.vault_addr,
+        vault_role_id_file: k.vault_role_id_file,
+        vault_secret_id_file: k.vault_secret_id_file,
+        vault_path: k.vault_path,
+        vault_field: k.vault_field,
+        vault_format: k.vault_format,
+    })
+}
+
+/// The gRPC status of a backup error: its code, mapped once.
+fn status(e: BackupError) -> Status {
+    lodestar_runtime::ServiceError::from(e).into()
 }
 
 impl BackupApi {
@@ -134,15 +154,16 @@ impl Backup for BackupApi {
             operator,
             series,
             key,
-        } = restore::open_series(
+        } = series::open_series(
             &req.location,
             &credentials(req.credentials),
             &req.backup_id,
             req.backup_num,
-            req.key.as_ref(),
+            key_source(req.key).as_ref(),
             self.context.key.as_ref(),
         )
-        .await?;
+        .await
+        .map_err(status)?;
         let task = self
             .registry
             .create(Kind::Restore, &destination.to_string())
@@ -184,22 +205,33 @@ impl Backup for BackupApi {
             series,
             key,
             ..
-        } = restore::open_series(
+        } = series::open_series(
             &req.location,
             &credentials(req.credentials),
             &req.backup_id,
             req.backup_num,
-            req.key.as_ref(),
+            key_source(req.key).as_ref(),
             self.context.key.as_ref(),
         )
-        .await?;
-        let files = restore::check_series(&operator, &series, key.as_ref(), Depth::Full, |_| {})
+        .await
+        .map_err(status)?;
+        // A damaged file is DataLoss; a store that stopped answering is Unavailable.
+        let files = series::check_series(&operator, &series, key.as_ref(), Depth::Full, |_| {})
             .await
-            .map_err(Status::data_loss)?;
+            .map_err(status)?;
         Ok(Response::new(pb::VerifyResponse {
             backup_id: series[0].backup_id.clone(),
             backup_nums: series.iter().map(|m| m.backup_num).collect(),
-            files,
+            files: files
+                .into_iter()
+                .map(|f| pb::VerifiedFile {
+                    path: f.path,
+                    size: f.size,
+                    sha256: f.sha256,
+                    records: f.records,
+                    keys: f.keys,
+                })
+                .collect(),
         }))
     }
 

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use lodestar_backup::codec::{ByteSink, EncodeOptions, Encoder};
 use lodestar_backup::destination::{Credentials, Destination};
 use lodestar_backup::manifest::{self, BackupFile, BackupKind, Manifest};
+use lodestar_backup::record::Record;
 use lodestar_client::ZeroClient;
 use lodestar_crypto::EncryptionKey;
 use lodestar_proto::worker::SnapshotRequest;
@@ -74,16 +75,9 @@ pub fn prepare(
     credentials: &Credentials,
     force_full: bool,
 ) -> Result<(Destination, opendal::Operator, bool), RpcStatus> {
-    if destination.trim().is_empty() {
-        return Err(RpcStatus::invalid_argument(
-            "you must specify a 'destination' value",
-        ));
-    }
-    let dest =
-        Destination::parse(destination).map_err(|e| RpcStatus::invalid_argument(e.to_string()))?;
-    let op = dest
-        .operator(credentials, &|name| std::env::var(name).ok())
-        .map_err(|e| RpcStatus::invalid_argument(e.to_string()))?;
+    let (dest, op) =
+        lodestar_backup::series::open_location(destination, credentials, "destination")
+            .map_err(|e| RpcStatus::from(lodestar_runtime::ServiceError::from(e)))?;
     Ok((dest, op, force_full))
 }
 
@@ -260,6 +254,7 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
         compression: "gzip".to_string(),
         files,
         max_uid,
+        format: lodestar_backup::record::FORMAT,
     };
     debug_assert!(plan.kind != BackupKind::Full || plan.backup_num == 1);
     manifest::append(op, entry, job.destination.supports_rename())
@@ -324,12 +319,14 @@ async fn backup_group(
             )
         })?;
         let Some(batch) = batch else { break };
+        // The file holds backup records, whatever else the stream's batches carry.
+        let record = Record::from(batch);
         encoder
-            .push_frame(&batch.encode_to_vec())
+            .push_frame(&record.encode_to_vec())
             .await
             .map_err(|e| format!("writing {path}: {e}"))?;
-        if batch.done {
-            last = Some(batch);
+        if record.done {
+            last = Some(record);
             break;
         }
     }

@@ -2,8 +2,8 @@
 //! `lsbackup` read what we write and we read what Dgraph (v20.11 to v24) wrote.
 //!
 //! `<location>/manifest.json` holds `{"Manifests":[...]}`, oldest first; each backup's files
-//! sit in `<location>/dgraph.<UTC timestamp>/r<read_ts>-g<group>.backup`. We add two keys of
-//! our own to each entry (`files` and `max_uid`); Dgraph's tools ignore them.
+//! sit in `<location>/dgraph.<UTC timestamp>/r<read_ts>-g<group>.backup`. We add three keys of
+//! our own to each entry (`files`, `max_uid` and `format`); Dgraph's tools ignore them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,7 +51,7 @@ impl fmt::Display for BackupKind {
     }
 }
 
-/// One backup: a manifest entry with exactly Dgraph's keys plus `files` and `max_uid`.
+/// One backup: a manifest entry with exactly Dgraph's keys plus `files`, `max_uid` and `format`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// `full` or `incremental`.
@@ -93,6 +93,10 @@ pub struct Manifest {
     /// Ours: the highest UID leased when the backup was taken.
     #[serde(default)]
     pub max_uid: u64,
+    /// Ours: the format of the files' records ([`crate::record::FORMAT`]); 0 in entries written
+    /// before it was recorded, which hold format 1.
+    #[serde(default)]
+    pub format: u32,
 }
 
 /// One group's backup file, as recorded in our `files` key.
@@ -884,6 +888,7 @@ mod tests {
             },
         );
         m.max_uid = 42;
+        m.format = crate::record::FORMAT;
         let json =
             String::from_utf8(MasterManifest { manifests: vec![m] }.to_json().unwrap()).unwrap();
         assert_eq!(
@@ -893,7 +898,7 @@ mod tests {
                 r#""backup_id":"quirky_kapitsa4","backup_num":1,"version":2105,"#,
                 r#""path":"dgraph.20210517.095641.969","encrypted":false,"drop_operations":null,"#,
                 r#""compression":"gzip","files":{"1":{"name":"r9-g1.backup","size":10,"#,
-                r#""sha256":"ab","keys":3}},"max_uid":42}]}"#
+                r#""sha256":"ab","keys":3}},"max_uid":42,"format":1}]}"#
             )
         );
         let drop = DropOperation {
@@ -1191,6 +1196,7 @@ mod tests {
             files in proptest::collection::btree_map(
                 any::<u32>(), (any::<u64>(), "[0-9a-f]{64}", any::<u64>()), 0..3),
             max_uid in any::<u64>(),
+            format in 0..3u32,
         ) -> Manifest {
             Manifest {
                 kind: if incremental { BackupKind::Incremental } else { BackupKind::Full },
@@ -1223,6 +1229,7 @@ mod tests {
                     })
                     .collect(),
                 max_uid,
+                format,
             }
         }
     }

@@ -196,6 +196,28 @@ impl ZeroClient {
         .await
     }
 
+    /// After a restore: raises zero's timestamps to at least `ts` and its UID and namespace
+    /// leases to at least `max_uid` and `max_ns` (zeros are skipped), so nothing zero hands
+    /// out later collides with the restored data.
+    pub async fn raise_above(&self, ts: u64, max_uid: u64, max_ns: u64) -> Result<(), Status> {
+        for (kind, at_least, what) in [
+            (NumLeaseType::TxnTs, ts, "timestamps"),
+            (NumLeaseType::Uid, max_uid, "UID lease"),
+            (NumLeaseType::NsId, max_ns, "namespace lease"),
+        ] {
+            if at_least == 0 {
+                continue;
+            }
+            self.bump(kind, at_least).await.map_err(|e| {
+                Status::new(
+                    e.code(),
+                    format!("raising zero's {what} to {at_least}: {}", e.message()),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     pub async fn commit_or_abort(&self, req: CommitRequest) -> Result<CommitDecision, Status> {
         self.call(|mut c| {
             let req = req.clone();

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     /// The request is larger than the server takes.
     PayloadTooLarge,
     Unimplemented,
+    /// Stored data is damaged or missing (a backup file whose bytes are not the recorded ones).
+    DataLoss,
     Internal,
 }
 
@@ -44,6 +46,7 @@ impl ErrorCode {
             }
             ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
             ErrorCode::Unimplemented => tonic::Code::Unimplemented,
+            ErrorCode::DataLoss => tonic::Code::DataLoss,
             ErrorCode::Internal => tonic::Code::Internal,
         }
     }
@@ -63,7 +66,7 @@ impl ErrorCode {
             ErrorCode::DeadlineExceeded => S::GATEWAY_TIMEOUT,
             ErrorCode::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
             ErrorCode::Unimplemented => S::NOT_IMPLEMENTED,
-            ErrorCode::Internal => S::INTERNAL_SERVER_ERROR,
+            ErrorCode::DataLoss | ErrorCode::Internal => S::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -81,6 +84,7 @@ impl ErrorCode {
             tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
             tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
             tonic::Code::Unimplemented => ErrorCode::Unimplemented,
+            tonic::Code::DataLoss => ErrorCode::DataLoss,
             _ => ErrorCode::Internal,
         }
     }
@@ -161,6 +165,7 @@ mod tests {
             ErrorCode::ResourceExhausted,
             ErrorCode::DeadlineExceeded,
             ErrorCode::Unimplemented,
+            ErrorCode::DataLoss,
             ErrorCode::Internal,
         ] {
             let status: tonic::Status = ServiceError::new(code, "x").into();

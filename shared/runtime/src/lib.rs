@@ -21,7 +21,7 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use error::{ErrorCode, ServiceError};
-pub use main_support::run_main;
+pub use main_support::{run_command, run_main};
 pub use shutdown::Shutdown;
 
 /// The version every service reports, from the workspace.

@@ -58,3 +58,29 @@ where
         }
     }
 }
+
+/// Runs a one-off command (an offline restore, a verify) to its end on a new runtime: exit
+/// status 0 on success, 1 with `error: <reason>` on stderr.
+pub fn run_command<Fut, E>(command: Fut) -> ExitCode
+where
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

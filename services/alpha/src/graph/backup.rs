@@ -11,70 +11,28 @@
 //! is exactly the state at the last backup's `read_ts`. On fjall the load is bulk-ingested into
 //! a new keyspace that is swapped in at the end, and the replaced data is deleted whole.
 
-use super::posting::{EDGE, VALUE};
 use super::schema::Schema;
 use super::{Graph, GraphError};
-use lodestar_proto::worker::{DictEntry, Kv, KvBatch};
-use lodestar_storage::keys::KeyKind;
+use lodestar_backup::record::{Entry, Name, Record};
+use lodestar_storage::keys::{self, KeyKind};
 use lodestar_storage::{BulkLoad, Store, Write};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Uncompressed bytes of keys and values per streamed batch.
+/// Uncompressed bytes of keys and values per streamed record.
 const BATCH_BYTES: usize = 1 << 20;
-
-/// Where the interned ids of a key are: the predicate (or type) id always, and the language id
-/// of a single value.
-fn id_positions(key: &[u8]) -> Option<(KeyKind, [Option<usize>; 2])> {
-    let kind = KeyKind::from_byte(*key.first()?)?;
-    if key.len() < 5 {
-        return None;
-    }
-    let lang = match kind {
-        // [Data, pred u32, subject u64, VALUE, lang u32]
-        KeyKind::Data if key.len() == 18 && key[13] == VALUE => Some(14),
-        _ => None,
-    };
-    Some((kind, [Some(1), lang]))
-}
-
-fn read_u32(key: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(key[at..at + 4].try_into().expect("four bytes"))
-}
-
-fn read_u64(key: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes(key[at..at + 8].try_into().expect("eight bytes"))
-}
-
-/// The uids a key mentions: the subject of a posting and the target of an edge, or both ends
-/// of a reverse entry.
-fn key_uids(key: &[u8]) -> [u64; 2] {
-    match KeyKind::from_byte(key[0]) {
-        Some(KeyKind::Data) if key.len() >= 13 => {
-            let subject = read_u64(key, 5);
-            let target = if key.len() == 22 && key[13] == EDGE {
-                read_u64(key, 14)
-            } else {
-                0
-            };
-            [subject, target]
-        }
-        Some(KeyKind::Reverse) if key.len() == 21 => [read_u64(key, 5), read_u64(key, 13)],
-        _ => [0, 0],
-    }
-}
 
 /// A predicate's dictionary name, or `None` for the names of types and language tags.
 fn predicate_name(name: &str) -> Option<&str> {
     (!name.starts_with('\0')).then_some(name)
 }
 
-/// Builds the batches of a backup stream.
+/// Builds the records of a backup stream.
 struct StreamBuilder<'a> {
     store: &'a Store,
     named: HashSet<u32>,
-    batch: KvBatch,
+    batch: Record,
     bytes: usize,
     count: u64,
     max_uid: u64,
@@ -86,7 +44,7 @@ impl<'a> StreamBuilder<'a> {
         StreamBuilder {
             store,
             named: HashSet::new(),
-            batch: KvBatch::default(),
+            batch: Record::default(),
             bytes: 0,
             count: 0,
             max_uid: 0,
@@ -94,14 +52,14 @@ impl<'a> StreamBuilder<'a> {
         }
     }
 
-    /// Adds a key; returns a full batch to send.
+    /// Adds a key; returns a full record to send.
     fn push(
         &mut self,
         key: Vec<u8>,
         value: Option<Vec<u8>>,
         version: u64,
-    ) -> Result<Option<KvBatch>, GraphError> {
-        let Some((kind, positions)) = id_positions(&key) else {
+    ) -> Result<Option<Record>, GraphError> {
+        let Some((kind, positions)) = keys::interned_ids(&key) else {
             return Err(GraphError::Internal(format!(
                 "a stored key of unknown layout ({} bytes, first byte {})",
                 key.len(),
@@ -109,7 +67,7 @@ impl<'a> StreamBuilder<'a> {
             )));
         };
         for at in positions.into_iter().flatten() {
-            let id = read_u32(&key, at);
+            let id = keys::id_at(&key, at).unwrap_or(0);
             if id == 0 || !self.named.insert(id) {
                 continue;
             }
@@ -122,14 +80,14 @@ impl<'a> StreamBuilder<'a> {
             {
                 self.predicates.insert(p.to_string());
             }
-            self.batch.names.push(DictEntry { id, name });
+            self.batch.names.push(Name { id, name });
         }
-        for uid in key_uids(&key) {
+        for uid in keys::key_uids(&key) {
             self.max_uid = self.max_uid.max(uid);
         }
         self.count += 1;
         self.bytes += key.len() + value.as_ref().map_or(0, Vec::len);
-        self.batch.kvs.push(Kv {
+        self.batch.entries.push(Entry {
             key,
             deleted: value.is_none(),
             value: value.unwrap_or_default(),
@@ -143,7 +101,7 @@ impl<'a> StreamBuilder<'a> {
         Ok(None)
     }
 
-    fn finish(mut self) -> KvBatch {
+    fn finish(mut self) -> Record {
         self.batch.done = true;
         self.batch.max_uid = self.max_uid;
         self.batch.count = self.count;
@@ -152,14 +110,78 @@ impl<'a> StreamBuilder<'a> {
     }
 }
 
-/// The state of a restore in progress on this alpha.
+/// A restore in progress: a bulk load of a backup series into a store at one timestamp, with
+/// the interned ids of each file renumbered into the store's own.
 #[derive(Debug)]
 pub struct Restore {
     load: BulkLoad,
-    /// The current file's ids → this alpha's ids.
+    /// The current file's ids → this store's ids.
     ids: HashMap<u32, u32>,
     loaded: u64,
     max_uid: u64,
+}
+
+impl Restore {
+    /// Starts loading into `store` at `ts`; with `drop_all` the load replaces everything the
+    /// store holds. [`Graph::begin_restore`] is the way for a store a graph serves: this alone
+    /// is for a store no server has open (the offline restore).
+    pub fn begin(store: &Store, ts: u64, drop_all: bool) -> Result<Restore, GraphError> {
+        Ok(Restore {
+            load: store.begin_load(ts, drop_all)?,
+            ids: HashMap::new(),
+            loaded: 0,
+            max_uid: 0,
+        })
+    }
+
+    /// A new file of the series starts: its ids are named afresh.
+    pub fn new_file(&mut self) {
+        self.ids.clear();
+    }
+
+    /// Loads one record of a backup file (blocking).
+    pub fn load(&mut self, store: &Store, record: Record) -> Result<(), GraphError> {
+        for Name { id, name } in record.names {
+            let ours = store.predicate_id(&name)?;
+            self.ids.insert(id, ours);
+        }
+        let mut writes = Vec::with_capacity(record.entries.len());
+        for entry in record.entries {
+            let mut key = entry.key;
+            let ids = &self.ids;
+            keys::remap_ids(&mut key, |id| {
+                ids.get(&id).copied().ok_or_else(|| {
+                    GraphError::Invalid(format!(
+                        "the backup uses interned id {id} before naming it: the file is corrupt"
+                    ))
+                })
+            })
+            .ok_or_else(|| {
+                GraphError::Invalid(format!(
+                    "the backup holds a key of unknown layout ({} bytes): is it from a newer version?",
+                    key.len()
+                ))
+            })??;
+            for uid in keys::key_uids(&key) {
+                self.max_uid = self.max_uid.max(uid);
+            }
+            self.loaded += 1;
+            writes.push(if entry.deleted {
+                Write::delete(key)
+            } else {
+                Write::put(key, entry.value)
+            });
+        }
+        Ok(self.load.write(&writes)?)
+    }
+
+    /// Makes a load into a store no server has open durable; returns (keys loaded, highest
+    /// uid seen). The alpha that opens the store next completes what a served restore does at
+    /// its end (reserved predicates, ACL roots).
+    pub fn finish_offline(self) -> Result<(u64, u64), GraphError> {
+        self.load.finish()?;
+        Ok((self.loaded, self.max_uid))
+    }
 }
 
 impl Graph {
@@ -170,7 +192,7 @@ impl Graph {
         self: &Arc<Self>,
         since: u64,
         read_ts: u64,
-        tx: mpsc::Sender<Result<KvBatch, GraphError>>,
+        tx: mpsc::Sender<Result<Record, GraphError>>,
     ) {
         self.settle().await;
         let store = self.store.clone();
@@ -208,59 +230,13 @@ impl Graph {
         drop_all: bool,
     ) -> Result<(Restore, tokio::sync::RwLockWriteGuard<'_, ()>), GraphError> {
         let guard = self.commits.write().await;
-        let load = super::blocking(|| self.store.begin_load(ts, drop_all))?;
-        Ok((
-            Restore {
-                load,
-                ids: HashMap::new(),
-                loaded: 0,
-                max_uid: 0,
-            },
-            guard,
-        ))
+        let restore = super::blocking(|| Restore::begin(&self.store, ts, drop_all))?;
+        Ok((restore, guard))
     }
 
-    /// Loads one batch of a backup file into a restore.
-    pub fn restore_batch(&self, restore: &mut Restore, batch: KvBatch) -> Result<(), GraphError> {
-        if batch.new_file {
-            restore.ids.clear();
-        }
-        for DictEntry { id, name } in batch.names {
-            let ours = self.store.predicate_id(&name)?;
-            restore.ids.insert(id, ours);
-        }
-        let mut writes = Vec::with_capacity(batch.kvs.len());
-        for kv in batch.kvs {
-            let mut key = kv.key;
-            let Some((_, positions)) = id_positions(&key) else {
-                return Err(GraphError::Invalid(format!(
-                    "the backup holds a key of unknown layout ({} bytes): is it from a newer version?",
-                    key.len()
-                )));
-            };
-            for at in positions.into_iter().flatten() {
-                let id = read_u32(&key, at);
-                if id == 0 {
-                    continue;
-                }
-                let ours = restore.ids.get(&id).ok_or_else(|| {
-                    GraphError::Invalid(format!(
-                        "the backup uses interned id {id} before naming it: the file is corrupt"
-                    ))
-                })?;
-                key[at..at + 4].copy_from_slice(&ours.to_be_bytes());
-            }
-            for uid in key_uids(&key) {
-                restore.max_uid = restore.max_uid.max(uid);
-            }
-            restore.loaded += 1;
-            writes.push(if kv.deleted {
-                Write::delete(key)
-            } else {
-                Write::put(key, kv.value)
-            });
-        }
-        Ok(super::blocking(|| restore.load.write(&writes))?)
+    /// Loads one record of a backup file into a restore.
+    pub fn restore_batch(&self, restore: &mut Restore, record: Record) -> Result<(), GraphError> {
+        super::blocking(|| restore.load(&self.store, record))
     }
 
     /// Makes a restore durable and serves what it wrote: the schema is reloaded, reserved
@@ -320,31 +296,5 @@ impl Graph {
             );
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lodestar_storage::keys;
-
-    #[test]
-    fn ids_are_found_where_keys_keep_them() {
-        let value = keys::data_key(7, 42, &[VALUE, 0, 0, 0, 9]);
-        assert_eq!(
-            id_positions(&value),
-            Some((KeyKind::Data, [Some(1), Some(14)]))
-        );
-        let mut edge = keys::data_key(7, 42, &[EDGE]);
-        edge.extend_from_slice(&99u64.to_be_bytes());
-        assert_eq!(id_positions(&edge), Some((KeyKind::Data, [Some(1), None])));
-        assert_eq!(key_uids(&edge), [42, 99]);
-        assert_eq!(key_uids(&keys::reverse_key(7, 99, 42)), [99, 42]);
-        assert_eq!(
-            id_positions(&keys::schema_key(3)),
-            Some((KeyKind::Schema, [Some(1), None]))
-        );
-        assert_eq!(id_positions(&[0xff, 0, 0, 0, 1]), None);
-        assert_eq!(id_positions(&[1, 0]), None);
     }
 }

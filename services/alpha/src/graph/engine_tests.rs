@@ -688,7 +688,7 @@ async fn acl_roots_are_created_once_protected_and_restored_after_drops() {
 }
 
 /// Streams `(since, read_ts]` out of `g` as the backup worker would receive it.
-async fn stream(g: &Arc<Graph>, since: u64, read_ts: u64) -> Vec<lodestar_proto::worker::KvBatch> {
+async fn stream(g: &Arc<Graph>, since: u64, read_ts: u64) -> Vec<lodestar_backup::record::Record> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let g2 = g.clone();
     tokio::spawn(async move { g2.stream_changes(since, read_ts, tx).await });
@@ -704,14 +704,13 @@ async fn stream(g: &Arc<Graph>, since: u64, read_ts: u64) -> Vec<lodestar_proto:
 }
 
 /// Loads backups (oldest first) into `g` as one restore.
-async fn restore(g: &Graph, files: &[Vec<lodestar_proto::worker::KvBatch>]) -> (u64, u64) {
+async fn restore(g: &Graph, files: &[Vec<lodestar_backup::record::Record>]) -> (u64, u64) {
     let ts = g.oracle.timestamps(1).await.unwrap();
     let (mut r, guard) = g.begin_restore(ts, true).await.unwrap();
     for file in files {
-        for (i, batch) in file.iter().enumerate() {
-            let mut batch = batch.clone();
-            batch.new_file = i == 0;
-            g.restore_batch(&mut r, batch).unwrap();
+        r.new_file();
+        for record in file {
+            g.restore_batch(&mut r, record.clone()).unwrap();
         }
     }
     g.finish_restore(r, guard).await.unwrap()
@@ -751,7 +750,7 @@ async fn a_full_and_an_incremental_backup_restore_the_state_at_read_ts_elsewhere
     let incr_ts = src.read_ts().await.unwrap();
     let incr = stream(&src, full_ts, incr_ts).await;
     assert!(
-        incr.iter().flat_map(|b| &b.kvs).any(|kv| kv.deleted),
+        incr.iter().flat_map(|b| &b.entries).any(|kv| kv.deleted),
         "an incremental carries deletes"
     );
     let at_incr = query(&src, EVERYTHING).await;

@@ -83,6 +83,26 @@ pub enum GraphError {
     Internal(String),
 }
 
+impl GraphError {
+    /// What kind of failure this is, for the edge that reports it.
+    pub fn code(&self) -> lodestar_runtime::ErrorCode {
+        use lodestar_runtime::ErrorCode as C;
+        match self {
+            GraphError::Invalid(_) => C::InvalidArgument,
+            GraphError::Aborted => C::Aborted,
+            GraphError::NotFound(_) => C::NotFound,
+            GraphError::Unavailable(_) => C::Unavailable,
+            GraphError::Internal(_) => C::Internal,
+        }
+    }
+}
+
+impl From<GraphError> for lodestar_runtime::ServiceError {
+    fn from(e: GraphError) -> Self {
+        lodestar_runtime::ServiceError::new(e.code(), e.to_string())
+    }
+}
+
 impl From<StorageError> for GraphError {
     fn from(e: StorageError) -> Self {
         match e {

@@ -1,0 +1,211 @@
+//! `alpha restore`: writes a backup series into the `p<group>` directories alphas start from,
+//! without a running cluster (Dgraph's `dgraph restore`, which lives in the binary that owns
+//! `p`).
+//!
+//! Credentials for object stores come from the environment (`AWS_*`, `MINIO_*`,
+//! `GOOGLE_APPLICATION_CREDENTIALS`), as in Dgraph. The restore checks the whole series before
+//! it writes anything, writes every key at version 1 (as Dgraph does) and, with `--zero`,
+//! raises zero's timestamps to the restore version and its UID and namespace leases above what
+//! the backup holds, so the alphas never hand out a uid or a timestamp the data already uses.
+//! The alpha that starts on a restored directory puts back what the backup lacks (reserved
+//! predicates, and groot and guardians with ACL on), as it does on any start.
+//!
+//! Results go to stdout (the restore version and max uid), progress and errors to stderr.
+#![allow(clippy::print_stdout)]
+
+use crate::graph::backup::Restore;
+use crate::graph::blocking;
+use lodestar_backup::BackupError;
+use lodestar_backup::manifest::Manifest;
+use lodestar_backup::series::{self, Depth, SeriesArgs};
+use lodestar_client::ZeroClient;
+use lodestar_crypto::EncryptionKey;
+use lodestar_runtime::ServiceError;
+use std::path::{Path, PathBuf};
+
+/// The version Dgraph's offline restore writes at.
+const OFFLINE_VERSION: u64 = 1;
+
+/// The offline commands of the `alpha` binary.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Restore a backup series into p<group> directories (offline; start the alphas on them).
+    Restore(RestoreArgs),
+}
+
+/// `alpha restore`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// The directory to write p1, p2, … into (one per group).
+    #[arg(short = 'p', long = "postings")]
+    pub postings: PathBuf,
+    /// Zero's gRPC address: its timestamps and UID and namespace leases are raised above the
+    /// backup's.
+    #[arg(short = 'z', long = "zero")]
+    pub zero: Option<String>,
+    /// Without --zero, refuse to run (set false to bump zero by hand with the printed values).
+    #[arg(long = "force_zero", default_value_t = true, action = clap::ArgAction::Set)]
+    pub force_zero: bool,
+    /// The cluster's secret file, when its zeros run with --cluster_secret_file.
+    #[arg(long = "cluster_secret_file", env = "LODESTAR_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// The series to restore, up to which backup, and its key.
+    #[command(flatten)]
+    pub series: SeriesArgs,
+}
+
+/// Runs an offline command to its end: exit status 0 on success, 1 with the reason on stderr.
+pub fn main(command: Command) -> std::process::ExitCode {
+    match command {
+        Command::Restore(args) => lodestar_runtime::run_command(restore(args)),
+    }
+}
+
+/// `alpha restore`.
+pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
+    if let Some(path) = &args.cluster_secret_file {
+        lodestar_runtime::cluster::read_secret_file(path)
+            .and_then(lodestar_runtime::cluster::install)?;
+    }
+    if args.zero.is_none() && args.force_zero {
+        return Err(ServiceError::invalid(
+            "--zero is required to raise zero's timestamps and leases above the backup's; pass --force_zero=false to skip it and raise them by hand with the printed values",
+        ));
+    }
+    // Zero must take our calls before anything is written, not after.
+    let zero = match &args.zero {
+        Some(addr) => {
+            let zero = ZeroClient::new([addr.as_str()])?;
+            zero.state().await.map_err(|e| {
+                ServiceError::unavailable(format!(
+                    "zero at {addr} does not answer: {} (nothing was written)",
+                    e.message()
+                ))
+            })?;
+            Some((addr, zero))
+        }
+        None => None,
+    };
+    let opened = args.series.open().await?;
+    let last = opened.last().clone();
+    let groups = series::series_groups(&opened.series);
+    for gid in &groups {
+        let dir = args.postings.join(format!("p{gid}"));
+        if dir.exists()
+            && std::fs::read_dir(&dir)
+                .map_err(|e| ServiceError::invalid(format!("{}: {e}", dir.display())))?
+                .next()
+                .is_some()
+        {
+            return Err(ServiceError::invalid(format!(
+                "{} already holds data: restore into an empty directory (nothing was written)",
+                dir.display()
+            )));
+        }
+    }
+    let files = series::series_files(&opened.series).len();
+    eprintln!(
+        "restoring series {} up to backup {} ({files} files); checking every file first",
+        last.backup_id, last.backup_num,
+    );
+    series::check_series(
+        &opened.operator,
+        &opened.series,
+        opened.key.as_ref(),
+        Depth::Check,
+        |f| eprintln!("ok  {} ({} bytes)", f.path, f.size),
+    )
+    .await?;
+    let mut max_uid = series::max_uid(&opened.series);
+    for gid in groups {
+        let dir = args.postings.join(format!("p{gid}"));
+        match restore_group(
+            &opened.operator,
+            &opened.series,
+            opened.key.as_ref(),
+            gid,
+            &dir,
+        )
+        .await
+        {
+            Ok(group_max) => max_uid = max_uid.max(group_max),
+            Err(e) => {
+                let removed = match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => format!("{} removed", dir.display()),
+                    Err(r) => format!("removing {} failed too: {r}", dir.display()),
+                };
+                return Err(ServiceError::new(
+                    e.code,
+                    format!("group {gid}: {} ({removed})", e.message),
+                ));
+            }
+        }
+    }
+    println!("Restore version: {}", last.read_ts);
+    println!("Restore max uid: {max_uid}");
+    let max_ns = series::max_namespace(&opened.series);
+    match zero {
+        Some((addr, zero)) => {
+            zero.raise_above(last.read_ts, max_uid, max_ns).await?;
+            eprintln!(
+                "zero at {addr}: timestamps at or above {}, UID lease at or above {max_uid}, namespace lease at or above {max_ns}",
+                last.read_ts
+            );
+        }
+        None => eprintln!(
+            "zero was not updated: raise its timestamps to {} and its UID lease to {max_uid} (namespace lease {max_ns}) before the alphas serve",
+            last.read_ts
+        ),
+    }
+    Ok(())
+}
+
+/// Writes one group's files of the series into a new store at `dir`; returns the highest uid.
+async fn restore_group(
+    op: &series::Operator,
+    series: &[Manifest],
+    key: Option<&EncryptionKey>,
+    gid: u32,
+    dir: &Path,
+) -> Result<u64, ServiceError> {
+    let store = lodestar_storage::Store::open(dir)
+        .map_err(|e| ServiceError::invalid(format!("{}: {e}", dir.display())))?;
+    // The store is new, so the load replaces it whole: bulk-ingested tables holding exactly the
+    // backup's keys at the restore version.
+    let mut restore = blocking(|| Restore::begin(&store, OFFLINE_VERSION, true))?;
+    for file in series::series_files(series) {
+        if file.group != gid {
+            continue;
+        }
+        restore.new_file();
+        let path = file.path();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let reading = series::read_object(op, file, key, Depth::Full, move |record| {
+            tx.blocking_send(record)
+                .map_err(|_| BackupError::internal("the restore stopped taking records"))
+        });
+        let loading = async {
+            let mut keys = 0u64;
+            while let Some(record) = rx.recv().await {
+                keys += record.entries.len() as u64;
+                blocking(|| restore.load(&store, record))?;
+            }
+            Ok::<u64, ServiceError>(keys)
+        };
+        let (read, loaded) = tokio::join!(reading, loading);
+        // A refused record stops the reader too: the load's error is the cause.
+        let keys = loaded.map_err(|e| ServiceError::new(e.code, format!("{path}: {e}")))?;
+        let verified = read?;
+        eprintln!(
+            "group {gid}: backup {} {path}: {keys} keys",
+            file.backup.backup_num
+        );
+        debug_assert_eq!(keys, verified.keys);
+    }
+    let (loaded, max_uid) = blocking(|| restore.finish_offline())?;
+    store
+        .sync()
+        .map_err(|e| ServiceError::internal(format!("{}: {e}", dir.display())))?;
+    eprintln!("group {gid}: {loaded} keys written to {}", dir.display());
+    Ok(max_uid)
+}

@@ -20,6 +20,8 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 export LODESTAR_PYTHON="$venv/bin/python"
+# The peers are installed above: from here a test whose peer is missing fails, never skips.
+export LODESTAR_REQUIRE_PEERS=1
 
 # The fault suite (kill -9, client deadlines, retries, hostile input against the real binaries)
 # runs as its own stage after everything else.

@@ -323,8 +323,7 @@ async fn a_backup_holds_exactly_the_state_at_its_read_ts_while_writes_go_on() {
     assert_eq!(n_values as u64, at_read_ts);
 }
 
-#[path = "../../shared/backup/tests/common/seaweed.rs"]
-mod seaweed;
+use lodestar_test_support::seaweed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leaves_no_entry() {

@@ -5,15 +5,12 @@
 //! manifest's entries match the tasks, each file's size and SHA-256 match its `files` record,
 //! nothing else is left in the location, and the downloaded files decode to the key counts
 //! recorded. Then a chosen backup of the first series is restored online from the store and
-//! the cluster holds exactly its names. Skips (with the reason printed) when a server is not
-//! installed.
+//! the cluster holds exactly its names. A missing server fails the test under the test script and CI
+//! (`lodestar_test_support::missing`).
 
 mod common;
 
-#[path = "../../shared/backup/tests/common/fakegcs.rs"]
-mod fakegcs;
-#[path = "../../shared/backup/tests/common/seaweed.rs"]
-mod seaweed;
+use lodestar_test_support::{fakegcs, seaweed};
 
 use common::backups::{alter, backup_client, dgraph, run_backup, set, to, wait_task};
 use lodestar_backup::codec::Decoder;

@@ -17,7 +17,7 @@
 //! zero's oracle is retried, as clients do): nodes with an exact-indexed short `xid` and an
 //! unindexed `text` of 500–1,000 bytes of words drawn from a seeded vocabulary (ranks
 //! log-uniform, like word frequencies). SeaweedFS is started with the suite's own helper
-//! (`shared/backup/tests/common/seaweed.rs`, included as a module as the tests do).
+//! (`lodestar_test_support::seaweed`, as the tests use it).
 //!
 //! Run it with `integration-tests/bench/backup.sh` (installs pigz and restic, makes sure
 //! SeaweedFS is in `.venv`, builds release binaries, passes its arguments on), or:
@@ -32,8 +32,7 @@
 
 #![allow(clippy::print_stdout)]
 
-#[path = "../../../shared/backup/tests/common/seaweed.rs"]
-mod seaweed;
+use lodestar_test_support::seaweed;
 
 use anyhow::Context as _;
 use clap::Parser;

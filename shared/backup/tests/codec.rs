@@ -90,16 +90,7 @@ fn decrypt(file: &[u8], key: &EncryptionKey) -> Vec<u8> {
 }
 
 fn tool(name: &str) -> bool {
-    // Only whether it starts matters, not the exit status of this probe.
-    let found = Command::new(name)
-        .arg("--version")
-        .output()
-        .map(|_| true)
-        .unwrap_or(false);
-    if !found {
-        eprintln!("skipped: `{name}` is not installed, nothing to compare against");
-    }
-    found
+    lodestar_test_support::tool(name).is_some()
 }
 
 proptest! {

@@ -1,16 +1,13 @@
 //! Destinations and manifests against a real Google Cloud Storage emulator (fake-gcs-server):
 //! a `gs://bucket/prefix` URI with `STORAGE_EMULATOR_HOST` and no Google credentials writes,
 //! reads, lists and deletes under its prefix, and manifests are updated by copy + delete.
-//! Skips (with the reason printed) when fake-gcs-server is not installed.
+//! A missing fake-gcs-server fails the test under the test script and CI.
 
-#[path = "common/fakegcs.rs"]
-mod fakegcs;
-
-use fakegcs::FakeGcs;
 use lodestar_backup::destination::{Credentials, Destination, Scheme};
 use lodestar_backup::manifest::{
     self, BackupKind, MANIFEST_FILE, MANIFEST_TMP_FILE, Manifest, galaxy_groups,
 };
+use lodestar_test_support::fakegcs::FakeGcs;
 use opendal::{ErrorKind, Operator};
 
 const BUCKET: &str = "lodestar";

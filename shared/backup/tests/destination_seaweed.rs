@@ -1,16 +1,13 @@
 //! Destinations and manifests against a real S3 server (SeaweedFS): SigV4 signing, path-style
 //! buckets, keys from the request and from the environment, copy + delete manifest updates.
-//! Skips (with the reason printed) when `weed` is not installed.
-
-#[path = "common/seaweed.rs"]
-mod seaweed;
+//! A missing `weed` fails the test under the test script and CI.
 
 use lodestar_backup::destination::{Credentials, Destination, Scheme};
 use lodestar_backup::manifest::{
     self, BackupKind, MANIFEST_FILE, MANIFEST_TMP_FILE, Manifest, galaxy_groups,
 };
+use lodestar_test_support::seaweed::{ACCESS_KEY, SECRET_KEY, Seaweed};
 use opendal::{ErrorKind, Operator};
-use seaweed::{ACCESS_KEY, SECRET_KEY, Seaweed};
 
 const BUCKET: &str = "lodestar";
 

@@ -2,18 +2,14 @@
 //! with `openssl enc -d -aes-<bits>-ctr` to the plaintext, byte for byte.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::Command;
 
 use lodestar_crypto::{EncryptingWriter, EncryptionKey, IV_LEN};
 
-const OPENSSL: &str = "/usr/bin/openssl";
-
 fn openssl_decrypts(key_len: usize, cipher: &str) {
-    if !Path::new(OPENSSL).exists() {
-        eprintln!("skipped: {OPENSSL} is not installed, nothing to compare against");
+    let Some(openssl) = lodestar_test_support::tool("openssl") else {
         return;
-    }
+    };
     let key_bytes: Vec<u8> = (0..key_len).map(|i| (i * 37 + 11) as u8).collect();
     let key = EncryptionKey::from_bytes(&key_bytes).unwrap();
     // Long enough to run the counter through many blocks, written in uneven pieces.
@@ -31,7 +27,7 @@ fn openssl_decrypts(key_len: usize, cipher: &str) {
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("body");
     std::fs::write(&body, &file[IV_LEN..]).unwrap();
-    let out = Command::new(OPENSSL)
+    let out = Command::new(&openssl)
         .args([
             "enc",
             "-d",

@@ -2,7 +2,6 @@
 //! factory for empty stores, and [`run_durability`] when the engine persists.
 
 use crate::{Change, Store, Write};
-use std::sync::Arc;
 
 /// Runs every engine-independent check against fresh stores from `fresh`.
 pub fn run(fresh: &dyn Fn() -> Store) {
@@ -24,7 +23,32 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     the_change_log_restarts_after_a_load_and_keeps_to_its_budget(&fresh());
     the_change_log_reports_a_collected_delete(&fresh());
     keys_past_the_limits_are_refused_whole(&fresh());
-    concurrent_commits_all_land(Arc::new(fresh()));
+    concurrent_commits_all_land(&fresh());
+}
+
+/// One `#[test]` per conformance case, each on a fresh store from the factory expression
+/// (evaluated once per test, so it may own what its stores need, such as their directories):
+/// a failing case names itself and hides no other.
+///
+/// ```ignore
+/// mod memory {
+///     lodestar_storage::conformance_tests!(|| lodestar_storage::Store::in_memory());
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@cases $fresh; versions_are_read_at_their_timestamp, empty_values_and_keys_are_not_deletes, prefix_scans_are_exact_and_versioned, snapshots_do_not_see_later_writes, changes_between_timestamps, meta_commits_with_data, gc_keeps_what_reads_can_see, erasing_a_timestamp_brings_back_what_it_hid, dictionary_interns_names, large_values_behave_like_small_ones, a_replacing_load_is_all_that_remains, a_large_unsorted_load_keeps_the_last_write_of_each_key, an_aborted_load_leaves_the_data_as_it_was, a_load_without_replace_writes_over_the_data, the_change_log_gives_what_walking_gives, the_change_log_restarts_after_a_load_and_keeps_to_its_budget, the_change_log_reports_a_collected_delete, keys_past_the_limits_are_refused_whole, concurrent_commits_all_land);
+    };
+    (@cases $fresh:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let fresh = $fresh;
+                $crate::conformance::$case(&fresh());
+            }
+        )*
+    };
 }
 
 /// Checks that durable commits and the dictionary survive closing and reopening. `open`
@@ -98,7 +122,7 @@ pub fn run_durability(open: &dyn Fn() -> Store) {
     assert!(!logged(&store, b"", 10, 20));
 }
 
-fn keys_past_the_limits_are_refused_whole(store: &Store) {
+pub fn keys_past_the_limits_are_refused_whole(store: &Store) {
     use crate::{MAX_KEY_LEN, StorageError};
     // The longest key, of the bytes escaping doubles, fits the engine.
     let longest = vec![0u8; MAX_KEY_LEN];
@@ -136,7 +160,7 @@ fn put(store: &Store, ts: u64, key: &[u8], value: &[u8]) {
         .unwrap();
 }
 
-fn versions_are_read_at_their_timestamp(store: &Store) {
+pub fn versions_are_read_at_their_timestamp(store: &Store) {
     put(store, 10, b"k", b"a");
     put(store, 20, b"k", b"b");
     store
@@ -156,7 +180,7 @@ fn versions_are_read_at_their_timestamp(store: &Store) {
     assert_eq!(store.get_at(b"", 100).unwrap(), None);
 }
 
-fn empty_values_and_keys_are_not_deletes(store: &Store) {
+pub fn empty_values_and_keys_are_not_deletes(store: &Store) {
     put(store, 3, b"", b"empty key");
     put(store, 3, b"e", b"");
     assert_eq!(
@@ -169,7 +193,7 @@ fn empty_values_and_keys_are_not_deletes(store: &Store) {
     assert_eq!(store.get_at(b"big", 4).unwrap(), Some(big));
 }
 
-fn prefix_scans_are_exact_and_versioned(store: &Store) {
+pub fn prefix_scans_are_exact_and_versioned(store: &Store) {
     // Keys with zero bytes and 0xFF bytes, and keys that are prefixes of others.
     let keys: [&[u8]; 7] = [
         b"p",
@@ -218,7 +242,7 @@ fn prefix_scans_are_exact_and_versioned(store: &Store) {
     assert_eq!(values, vec![vec![5u8]]);
 }
 
-fn snapshots_do_not_see_later_writes(store: &Store) {
+pub fn snapshots_do_not_see_later_writes(store: &Store) {
     put(store, 10, b"s", b"old");
     let snap = store.snapshot();
     put(store, 20, b"s", b"new");
@@ -235,7 +259,7 @@ fn snapshots_do_not_see_later_writes(store: &Store) {
     );
 }
 
-fn changes_between_timestamps(store: &Store) {
+pub fn changes_between_timestamps(store: &Store) {
     put(store, 10, b"c/a", b"a1");
     put(store, 10, b"c/b", b"b1");
     put(store, 10, b"c/c", b"c1");
@@ -285,7 +309,7 @@ fn changes_between_timestamps(store: &Store) {
     assert_eq!(changes(30, 40).len(), 1);
 }
 
-fn meta_commits_with_data(store: &Store) {
+pub fn meta_commits_with_data(store: &Store) {
     store
         .commit(
             7,
@@ -322,7 +346,7 @@ fn meta_commits_with_data(store: &Store) {
     );
 }
 
-fn gc_keeps_what_reads_can_see(store: &Store) {
+pub fn gc_keeps_what_reads_can_see(store: &Store) {
     for ts in 1..=5 {
         put(store, ts * 10, b"g", &[ts as u8]);
     }
@@ -356,7 +380,7 @@ fn gc_keeps_what_reads_can_see(store: &Store) {
     assert_eq!(store.gc(65).unwrap(), 0, "gc is idempotent");
 }
 
-fn erasing_a_timestamp_brings_back_what_it_hid(store: &Store) {
+pub fn erasing_a_timestamp_brings_back_what_it_hid(store: &Store) {
     put(store, 10, b"a", b"old a");
     put(store, 10, b"b", b"old b");
     store
@@ -387,7 +411,7 @@ fn erasing_a_timestamp_brings_back_what_it_hid(store: &Store) {
 
 /// Values large enough for an engine to keep apart from its keys (fjall's blob files): read
 /// back, scanned, reported as changes only when changed, collected and erased like small ones.
-fn large_values_behave_like_small_ones(store: &Store) {
+pub fn large_values_behave_like_small_ones(store: &Store) {
     let big =
         |tag: u8, len: usize| -> Vec<u8> { (0..len).map(|i| tag ^ (i % 251) as u8).collect() };
     for i in 0..200u32 {
@@ -459,7 +483,7 @@ fn kv(key: &str, value: &str) -> (Vec<u8>, Vec<u8>) {
     (key.as_bytes().to_vec(), value.as_bytes().to_vec())
 }
 
-fn a_replacing_load_is_all_that_remains(store: &Store) {
+pub fn a_replacing_load_is_all_that_remains(store: &Store) {
     put(store, 10, b"a", b"old-a");
     put(store, 10, b"b", b"old-b");
     put(store, 12, b"b", b"newer-b");
@@ -520,7 +544,7 @@ fn a_replacing_load_is_all_that_remains(store: &Store) {
     assert_eq!(live(store, 60), vec![kv("q", "q")]);
 }
 
-fn a_large_unsorted_load_keeps_the_last_write_of_each_key(store: &Store) {
+pub fn a_large_unsorted_load_keeps_the_last_write_of_each_key(store: &Store) {
     // Enough bytes for the engine to sort and ingest several chunks: the second write
     // overlaps the first (the later wins), the third starts below what was ingested, and the
     // last starts above what the fourth ingested.
@@ -570,7 +594,7 @@ fn a_large_unsorted_load_keeps_the_last_write_of_each_key(store: &Store) {
     }
 }
 
-fn an_aborted_load_leaves_the_data_as_it_was(store: &Store) {
+pub fn an_aborted_load_leaves_the_data_as_it_was(store: &Store) {
     put(store, 10, b"a", b"kept");
     store
         .commit(11, &[Write::delete(b"gone".to_vec())], &[], false)
@@ -591,7 +615,7 @@ fn an_aborted_load_leaves_the_data_as_it_was(store: &Store) {
     assert_eq!(live(store, 30).len(), 2);
 }
 
-fn a_load_without_replace_writes_over_the_data(store: &Store) {
+pub fn a_load_without_replace_writes_over_the_data(store: &Store) {
     put(store, 10, b"a", b"old");
     put(store, 10, b"b", b"old");
     let mut load = store.begin_load(20, false).unwrap();
@@ -658,7 +682,7 @@ fn same_changes(store: &Store, stamps: &[u64], expect_logged: impl Fn(u64, u64) 
     }
 }
 
-fn the_change_log_gives_what_walking_gives(store: &Store) {
+pub fn the_change_log_gives_what_walking_gives(store: &Store) {
     // A small deterministic mix of puts, rewrites and deletes over 40 keys and 12 commits,
     // some commits writing a key twice, with large values among them.
     let mut state = 7u64;
@@ -690,7 +714,7 @@ fn the_change_log_gives_what_walking_gives(store: &Store) {
     same_changes(store, &stamps, |_, _| true);
 }
 
-fn the_change_log_restarts_after_a_load_and_keeps_to_its_budget(store: &Store) {
+pub fn the_change_log_restarts_after_a_load_and_keeps_to_its_budget(store: &Store) {
     for ts in [10, 20, 30] {
         put(store, ts, format!("k/{ts}").as_bytes(), b"v");
     }
@@ -745,7 +769,7 @@ fn the_change_log_restarts_after_a_load_and_keeps_to_its_budget(store: &Store) {
     });
 }
 
-fn the_change_log_reports_a_collected_delete(store: &Store) {
+pub fn the_change_log_reports_a_collected_delete(store: &Store) {
     put(store, 10, b"k/gone", b"v");
     store
         .commit(20, &[Write::delete(b"k/gone".to_vec())], &[], false)
@@ -767,7 +791,7 @@ fn the_change_log_reports_a_collected_delete(store: &Store) {
     );
 }
 
-fn dictionary_interns_names(store: &Store) {
+pub fn dictionary_interns_names(store: &Store) {
     let a = store.predicate_id("name").unwrap();
     let b = store.predicate_id("friend").unwrap();
     assert_ne!(a, b);
@@ -779,11 +803,10 @@ fn dictionary_interns_names(store: &Store) {
     assert_eq!(store.predicate_name(unicode).as_deref(), Some("名前"));
 }
 
-fn concurrent_commits_all_land(store: Arc<Store>) {
-    let threads: Vec<_> = (0..4u64)
-        .map(|t| {
-            let store = store.clone();
-            std::thread::spawn(move || {
+pub fn concurrent_commits_all_land(store: &Store) {
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            scope.spawn(move || {
                 for i in 0..250u64 {
                     let key = format!("t{t}/{i}");
                     store
@@ -798,12 +821,9 @@ fn concurrent_commits_all_land(store: Arc<Store>) {
                 for i in 0..50 {
                     store.predicate_id(&format!("pred{i}")).unwrap();
                 }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+            });
+        }
+    });
     let snap = store.snapshot();
     for t in 0..4 {
         assert_eq!(

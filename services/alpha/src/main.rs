@@ -1,12 +1,10 @@
-use clap::Parser;
-
 /// The hot paths allocate many small buffers (keys, postings, protobuf messages): mimalloc
 /// serves them with less contention and fragmentation than the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let mut args = lodestar_alpha::Args::parse();
+    let mut args = lodestar_runtime::settings::parse::<lodestar_alpha::Args>();
     if let Some(command) = args.command.take() {
         return lodestar_alpha::offline::main(command);
     }

@@ -1,7 +1,5 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let args = lodestar_auth::Args::parse();
+    let args = lodestar_runtime::settings::parse::<lodestar_auth::Args>();
     let common = args.common.clone();
     lodestar_runtime::run_main("auth", &common, |shutdown| {
         lodestar_auth::run(args, shutdown)

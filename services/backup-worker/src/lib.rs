@@ -109,7 +109,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         ))
     })?;
     let zero = Arc::new(lodestar_client::ZeroClient::new(
-        args.upstream.zero.split(',').map(str::trim),
+        args.upstream.zero.addrs(),
     )?);
     let node = NodeHandle::new("backup-worker", format!("localhost:{}", grpc_addr.port()));
     tracing::info!(
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn defaults_point_at_the_local_cluster() {
         let args = Args::try_parse_from(["backup-worker"]).unwrap();
-        assert_eq!(args.upstream.zero, "localhost:5080");
+        assert_eq!(args.upstream.zero.to_string(), "localhost:5080");
         assert_eq!(args.upstream.alpha, "localhost:9080");
         assert_eq!(args.data, PathBuf::from("bw"));
         assert_eq!(args.compression_level, 6);

@@ -1,7 +1,5 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let mut args = lodestar_backup_worker::Args::parse();
+    let mut args = lodestar_runtime::settings::parse::<lodestar_backup_worker::Args>();
     if let Some(command) = args.command.take() {
         return lodestar_backup_worker::offline::main(command);
     }

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 /// The hot paths allocate many small buffers (keys, postings, protobuf messages): mimalloc
 /// serves them with less contention and fragmentation than the system allocator.
 #[global_allocator]
@@ -8,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = lodestar_zero::Cli::parse();
+    let cli = lodestar_runtime::settings::parse::<lodestar_zero::Cli>();
     match cli.command {
         Some(lodestar_zero::CliCommand::License(cmd)) => {
             match lodestar_zero::license_command(cmd) {

@@ -1,10 +1,16 @@
-//! Flags shared by every service binary.
+//! Flags shared by every service binary. How flags, environment and config files combine is
+//! [`crate::settings`].
 
 use std::net::SocketAddr;
 
 /// Flags every service accepts. Flatten this into a service's own clap struct.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
+    /// A config file (TOML, or YAML/JSON) whose keys are flag names; the command line and the
+    /// environment override it (see `lodestar_runtime::settings`).
+    #[arg(long = "config", env = "LODESTAR_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Added to every default port of the service, as Dgraph's `--port_offset`.
     #[arg(
         short = 'o',
@@ -155,12 +161,62 @@ pub mod ports {
     pub const GATEWAY_HTTP: u16 = 8080;
 }
 
+/// The zeros a service talks to: `--zero`'s comma-separated `host:port` list, parsed once here
+/// for every service (spaces around entries are dropped; an empty list or an entry without a
+/// port is refused when the flags are parsed, naming the entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZeroList(Vec<String>);
+
+impl ZeroList {
+    /// Parses `--zero`'s value.
+    pub fn parse(list: &str) -> Result<ZeroList, String> {
+        let addrs: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        if addrs.is_empty() {
+            return Err("give the gRPC address of at least one zero, e.g. localhost:5080".into());
+        }
+        for addr in &addrs {
+            let port = addr
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                return Err(format!(
+                    "{addr:?} is not host:port (e.g. zero1:5080); separate several zeros with commas"
+                ));
+            }
+        }
+        Ok(ZeroList(addrs))
+    }
+
+    /// The addresses, in the order given.
+    pub fn addrs(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ZeroList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl std::str::FromStr for ZeroList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ZeroList::parse(s)
+    }
+}
+
 /// The services a backend service talks to: the zeros and an alpha.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpstreamArgs {
     /// Comma-separated gRPC addresses of the zeros.
     #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
-    pub zero: String,
+    pub zero: ZeroList,
 
     /// gRPC address of an alpha.
     #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
@@ -168,18 +224,38 @@ pub struct UpstreamArgs {
 }
 
 impl UpstreamArgs {
-    /// Refuses empty addresses, naming the flag and an example.
+    /// Refuses an empty alpha address, naming the flag and an example.
     pub fn validate(&self) -> Result<(), crate::ServiceError> {
-        if self.zero.split(',').all(|a| a.trim().is_empty()) {
-            return Err(crate::ServiceError::invalid(
-                "--zero is empty: give the gRPC address of at least one zero, e.g. localhost:5080",
-            ));
-        }
         if self.alpha.trim().is_empty() {
             return Err(crate::ServiceError::invalid(
                 "--alpha is empty: give the gRPC address of an alpha, e.g. localhost:9080",
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_lists_are_parsed_once_and_refused_by_entry() {
+        let list = ZeroList::parse(" z1:5080, z2:5081 ,").unwrap();
+        assert_eq!(list.addrs(), ["z1:5080", "z2:5081"]);
+        assert_eq!(list.to_string(), "z1:5080,z2:5081");
+        assert!(
+            ZeroList::parse(" , ")
+                .unwrap_err()
+                .contains("at least one zero")
+        );
+        for bad in ["zero1", ":5080", "zero1:http", "z1:5080,z2"] {
+            let e = ZeroList::parse(bad).unwrap_err();
+            assert!(e.contains("not host:port"), "{bad}: {e}");
+        }
+        assert_eq!(
+            ZeroList::parse("[::1]:5080").unwrap().addrs(),
+            ["[::1]:5080"]
+        );
     }
 }

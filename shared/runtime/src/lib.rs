@@ -17,6 +17,7 @@ pub mod limits;
 mod main_support;
 pub mod metrics;
 pub mod serve;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -134,7 +134,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let verifier = tokens
         .map(|t| lodestar_acl::Verifier::new(t, &args.upstream.alpha))
         .transpose()
-        .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+        .map_err(|e| ServiceError::invalid(format!("--alpha: {e}")))?;
     let api = api::BackupApi {
         zero,
         registry,

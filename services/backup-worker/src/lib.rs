@@ -171,7 +171,7 @@ async fn settle_interrupted(ctx: backup::Context) {
                 task = task.id,
                 folder = ?task.folder,
                 location = %task.location,
-                error = %e.message(),
+                error = %e,
                 "cannot reach the destination to remove a cut-off backup's files"
             ),
         }

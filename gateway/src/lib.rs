@@ -111,7 +111,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let mut state = GatewayState::new(cluster, services, node.identity.clone());
     if let Some(tokens) = tokens {
         let verifier = lodestar_acl::Verifier::new(Arc::new(tokens), &args.alpha)
-            .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+            .map_err(|e| ServiceError::invalid(format!("--alpha: {e}")))?;
         state = state.with_acl(verifier);
     }
     let result = tokio::join!(

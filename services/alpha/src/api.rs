@@ -269,9 +269,8 @@ impl Dgraph for DgraphApi {
     ) -> Result<tonic::Response<Response>, Status> {
         if let Some(acl) = &self.acl {
             let addr = request.remote_addr().map(|a| a.ip());
-            return crate::login::login(acl, &self.graph, request.into_inner(), addr)
-                .await
-                .map(tonic::Response::new);
+            let reply = crate::login::login(acl, &self.graph, request.into_inner(), addr).await?;
+            return Ok(tonic::Response::new(reply));
         }
         Err(Status::unimplemented(
             "ACL is not enabled: this cluster has no users to log in as (start the services with --acl_secret_file to enable ACL)",

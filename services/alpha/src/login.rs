@@ -2,14 +2,14 @@
 //! alpha's own graph. The reply carries the protobuf encoding of `api.Jwt` in `Response.json`,
 //! as Dgraph's does, which is what dgo and pydgraph parse.
 
-use crate::graph::Graph;
+use crate::graph::{Graph, GraphError};
+use lodestar_acl::AclError;
 use lodestar_acl::login::{Credentials, Directory, FoundUser, Login};
 use lodestar_client::ZeroClient;
 use lodestar_proto::api::{Jwt, LoginRequest, Response};
 use prost::Message as _;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tonic::Status;
 
 pub use lodestar_acl::login::{now, token_status};
 
@@ -34,7 +34,7 @@ struct GraphDirectory<'a> {
 
 #[tonic::async_trait]
 impl Directory for GraphDirectory<'_> {
-    async fn enterprise(&self) -> Result<(bool, String), Status> {
+    async fn enterprise(&self) -> Result<(bool, String), AclError> {
         lodestar_acl::login::enterprise_state(self.zero).await
     }
 
@@ -42,22 +42,27 @@ impl Directory for GraphDirectory<'_> {
         &self,
         userid: &str,
         password: Option<&str>,
-    ) -> Result<Option<FoundUser>, Status> {
+    ) -> Result<Option<FoundUser>, AclError> {
         let graph = self.graph;
-        let ts = graph.read_ts().await.map_err(crate::api::to_status)?;
+        let ts = graph.read_ts().await.map_err(acl_error)?;
         let mut vars = HashMap::new();
         vars.insert("$u".to_string(), userid.to_string());
         vars.insert("$p".to_string(), password.unwrap_or_default().to_string());
         let q = lodestar_dql::parse_query(lodestar_acl::login::USER_QUERY, &vars)
-            .map_err(|e| Status::internal(format!("login query: {e}")))?;
+            .map_err(|e| AclError::internal(format!("login query: {e}")))?;
         let graph = graph.clone();
         // checkpwd hashes: off the executor.
         let out = tokio::task::spawn_blocking(move || graph.run_query(&graph.view(ts, None), &q))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(crate::api::to_status)?;
+            .map_err(|e| AclError::internal(e.to_string()))?
+            .map_err(acl_error)?;
         Ok(FoundUser::from_json(&serde_json::Value::Object(out.json)))
     }
+}
+
+/// A graph error as the login flow reports it, with the same code and text.
+fn acl_error(e: GraphError) -> AclError {
+    AclError::new(e.code(), e.to_string())
 }
 
 /// Handles `Login` with ACL on.
@@ -66,7 +71,7 @@ pub async fn login(
     graph: &Arc<Graph>,
     req: LoginRequest,
     client_addr: Option<std::net::IpAddr>,
-) -> Result<Response, Status> {
+) -> Result<Response, AclError> {
     let dir = GraphDirectory {
         graph,
         zero: &acl.zero,

@@ -13,7 +13,7 @@
 mod admin;
 
 use lodestar_acl::login::{Credentials, Directory, FoundUser, Login, now};
-use lodestar_acl::{AccessClaims, Tokens};
+use lodestar_acl::{AccessClaims, AclError, Tokens};
 use lodestar_client::{TracedChannel, ZeroClient};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::auth::auth_server::{Auth, AuthServer};
@@ -84,18 +84,18 @@ impl Acl {
 
     /// The caller's verified access token (`accessjwt` metadata), with the groups the user is
     /// in now; a deleted user's token is Unauthenticated.
-    pub async fn caller<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+    pub async fn caller<T>(&self, req: &Request<T>) -> Result<AccessClaims, AclError> {
         self.verifier.caller_in(req.metadata()).await
     }
 
     /// The caller's token checked by its signature and expiry only: for `CurrentUser`, which
     /// answers an empty list for a user that no longer exists.
-    pub fn token_holder<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+    pub fn token_holder<T>(&self, req: &Request<T>) -> Result<AccessClaims, AclError> {
         lodestar_acl::login::caller(self.tokens(), req.metadata())
     }
 
     /// The caller, who must be a guardian now.
-    pub async fn guardian<T>(&self, req: &Request<T>) -> Result<AccessClaims, Status> {
+    pub async fn guardian<T>(&self, req: &Request<T>) -> Result<AccessClaims, AclError> {
         self.verifier.guardian_in(req.metadata()).await
     }
 }
@@ -104,7 +104,7 @@ pub(crate) use lodestar_acl::login::is_guardian;
 
 #[tonic::async_trait]
 impl Directory for Acl {
-    async fn enterprise(&self) -> Result<(bool, String), Status> {
+    async fn enterprise(&self) -> Result<(bool, String), AclError> {
         lodestar_acl::login::enterprise_state(&self.zero).await
     }
 
@@ -112,7 +112,7 @@ impl Directory for Acl {
         &self,
         userid: &str,
         password: Option<&str>,
-    ) -> Result<Option<FoundUser>, Status> {
+    ) -> Result<Option<FoundUser>, AclError> {
         let vars = [
             ("$u".to_string(), userid.to_string()),
             ("$p".to_string(), password.unwrap_or_default().to_string()),
@@ -282,7 +282,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
                 .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
             let tokens = Arc::new(tokens);
             let verifier = lodestar_acl::Verifier::new(tokens.clone(), &args.upstream.alpha)
-                .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+                .map_err(|e| ServiceError::invalid(format!("--alpha: {e}")))?;
             Some(Acl {
                 verifier,
                 login: Login::new(tokens),

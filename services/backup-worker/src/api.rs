@@ -113,8 +113,8 @@ impl Backup for BackupApi {
         let req = request.into_inner();
         let creds = credentials(req.credentials);
         let (destination, operator, force_full) =
-            backup::prepare(&req.destination, &creds, req.force_full)?;
-        let task = backup::create_task(&self.registry, &destination)?;
+            backup::prepare(&req.destination, &creds, req.force_full).map_err(status)?;
+        let task = backup::create_task(&self.registry, &destination).map_err(status)?;
         tracing::info!(task = task.id, destination = %destination, force_full, user = %user, "backup queued");
         let job = Job {
             task: task.id,
@@ -125,12 +125,9 @@ impl Backup for BackupApi {
         if self.backups.try_send(job).is_err() {
             let _ = self.registry.update(task.id, |t| {
                 t.status = tasks::Status::Failed;
-                t.errors
-                    .push("too many pending tasks, please try again later".to_string());
+                t.errors.push(backup::TOO_MANY_PENDING.to_string());
             });
-            return Err(Status::resource_exhausted(
-                "too many pending tasks, please try again later",
-            ));
+            return Err(Status::resource_exhausted(backup::TOO_MANY_PENDING));
         }
         Ok(Response::new(TaskRef {
             id: task.display_id(),
@@ -262,7 +259,7 @@ impl Backup for BackupApi {
                 "you must specify a 'location' value",
             ));
         }
-        let (destination, op, _) = backup::prepare(&req.location, &creds, false)?;
+        let (destination, op, _) = backup::prepare(&req.location, &creds, false).map_err(status)?;
         let master = lodestar_backup::manifest::read_master(&op)
             .await
             .map_err(|e| Status::failed_precondition(format!("{destination}: {e}")))?;

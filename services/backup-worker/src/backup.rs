@@ -9,8 +9,9 @@
 //! every group's file is complete append the manifest entry with each file's size and SHA-256.
 //! A backup that fails leaves no manifest entry; its partial files are removed.
 
-use crate::tasks::{Kind, Registry, Status, Task};
+use crate::tasks::{Kind, Registry, Status as TaskState, Task};
 use bytes::Bytes;
+use lodestar_backup::BackupError;
 use lodestar_backup::codec::{ByteSink, EncodeOptions, Encoder};
 use lodestar_backup::destination::{Credentials, Destination};
 use lodestar_backup::manifest::{self, BackupFile, BackupKind, Manifest};
@@ -19,13 +20,16 @@ use lodestar_client::ZeroClient;
 use lodestar_crypto::EncryptionKey;
 use lodestar_proto::worker::SnapshotRequest;
 use lodestar_proto::worker::worker_client::WorkerClient;
+use lodestar_runtime::ErrorCode;
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tonic::Status as RpcStatus;
 
 /// Backups waiting behind the one running, at most (Dgraph's limit).
 pub const MAX_PENDING: usize = 16;
+
+/// Dgraph's answer when more backups wait than [`MAX_PENDING`].
+pub const TOO_MANY_PENDING: &str = "too many pending tasks, please try again later";
 
 /// The manifest format version we write (Dgraph's v2105 layout).
 const MANIFEST_VERSION: u32 = 2105;
@@ -74,10 +78,9 @@ pub fn prepare(
     destination: &str,
     credentials: &Credentials,
     force_full: bool,
-) -> Result<(Destination, opendal::Operator, bool), RpcStatus> {
+) -> Result<(Destination, opendal::Operator, bool), BackupError> {
     let (dest, op) =
-        lodestar_backup::series::open_location(destination, credentials, "destination")
-            .map_err(|e| RpcStatus::from(lodestar_runtime::ServiceError::from(e)))?;
+        lodestar_backup::series::open_location(destination, credentials, "destination")?;
     Ok((dest, op, force_full))
 }
 
@@ -94,7 +97,7 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
             Err(why) => {
                 tracing::error!(task, error = %why, "a backup job crashed");
                 remove_partial(&ctx, task, &operator).await;
-                Err(format!("the backup stopped unexpectedly: {why}"))
+                Err(why.context("the backup stopped unexpectedly"))
             }
         };
         let result = ctx.registry.finish(task, &outcome);
@@ -113,21 +116,32 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
     }
 }
 
-/// Runs `job` in its own task: its output, or what its panic said.
+/// Runs `job` in its own task: its output, or what its panic said (Internal).
 async fn isolated<T: Send + 'static>(
     job: impl std::future::Future<Output = T> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, BackupError> {
     tokio::spawn(job).await.map_err(|e| {
         if !e.is_panic() {
-            return e.to_string();
+            return BackupError::internal(e.to_string());
         }
         let payload = e.into_panic();
-        payload
+        let why = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string())
+            .unwrap_or_else(|| "a panic".to_string());
+        BackupError::internal(why)
     })
+}
+
+/// A failed call to zero or an alpha, with the code it answered.
+pub(crate) fn remote(e: tonic::Status) -> BackupError {
+    BackupError::new(ErrorCode::from_grpc(e.code()), e.message())
+}
+
+/// A task registry write that failed.
+pub(crate) fn recording(e: std::io::Error) -> BackupError {
+    BackupError::internal(format!("recording the task: {e}"))
 }
 
 /// Removes the files a backup that did not finish wrote (its folder, which no manifest entry
@@ -145,11 +159,11 @@ pub(crate) async fn remove_partial(ctx: &Context, task: u64, op: &opendal::Opera
 }
 
 /// The alphas to stream from: one live member of each group that serves data.
-pub(crate) async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, String>, String> {
+pub(crate) async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, String>, BackupError> {
     let state = zero
         .state()
         .await
-        .map_err(|e| format!("asking zero for the groups: {}", e.message()))?;
+        .map_err(|e| remote(e).context("asking zero for the groups"))?;
     let mut sources = BTreeMap::new();
     for (gid, group) in state.groups {
         if gid == 0 {
@@ -162,20 +176,22 @@ pub(crate) async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, Str
         }
     }
     if sources.is_empty() {
-        return Err("no alpha has joined the cluster: there is nothing to back up".to_string());
+        return Err(BackupError::precondition(
+            "no alpha has joined the cluster: there is nothing to back up",
+        ));
     }
     Ok(sources)
 }
 
-async fn run(ctx: &Context, job: Job) -> Result<(), String> {
+async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
     let task = job.task;
     ctx.registry
-        .update(task, |t| t.status = Status::Running)
-        .map_err(|e| format!("recording the task: {e}"))?;
+        .update(task, |t| t.status = TaskState::Running)
+        .map_err(recording)?;
     let op = &job.operator;
-    let master = manifest::read_master(op)
-        .await
-        .map_err(|e| format!("reading the manifest at {}: {e}", job.destination))?;
+    let master = manifest::read_master(op).await.map_err(|e| {
+        BackupError::precondition(format!("reading the manifest at {}: {e}", job.destination))
+    })?;
     // A leased timestamp, not a read-only one: it is new even when nothing was committed
     // since the last backup, so a read_ts that is not above the last one can only mean zero's
     // timestamps went back. Reads at it see every commit below it, as a transaction's do.
@@ -183,7 +199,7 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
         .zero
         .timestamps(1)
         .await
-        .map_err(|e| format!("asking zero for a read timestamp: {}", e.message()))?
+        .map_err(|e| remote(e).context("asking zero for a read timestamp"))?
         .start_id;
     let plan = manifest::next_backup(
         &master.manifests,
@@ -191,7 +207,7 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
         ctx.key.is_some(),
         read_ts,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| BackupError::precondition(e.to_string()))?;
     let sources = group_sources(&ctx.zero).await?;
     ctx.registry
         .update(task, |t| {
@@ -200,11 +216,11 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
             t.backup_num = plan.backup_num;
             t.groups_total = sources.len() as u32;
         })
-        .map_err(|e| format!("recording the task: {e}"))?;
+        .map_err(recording)?;
     let folder = manifest::folder_name(chrono::Utc::now());
     ctx.registry
         .update(task, |t| t.folder = Some(folder.clone()))
-        .map_err(|e| format!("recording the task: {e}"))?;
+        .map_err(recording)?;
     tracing::info!(
         task,
         destination = %job.destination,
@@ -259,7 +275,9 @@ async fn run(ctx: &Context, job: Job) -> Result<(), String> {
     debug_assert!(plan.kind != BackupKind::Full || plan.backup_num == 1);
     manifest::append(op, entry, job.destination.supports_rename())
         .await
-        .map_err(|e| format!("writing the manifest at {}: {e}", job.destination))?;
+        .map_err(|e| {
+            BackupError::unavailable(format!("writing the manifest at {}: {e}", job.destination))
+        })?;
     Ok(())
 }
 
@@ -275,11 +293,11 @@ async fn backup_group(
     addr: &str,
     since: u64,
     read_ts: u64,
-) -> Result<(BackupFile, Vec<String>, u64), String> {
+) -> Result<(BackupFile, Vec<String>, u64), BackupError> {
     let name = manifest::file_name(read_ts, gid);
     let path = format!("{folder}/{name}");
     let channel = lodestar_client::traced_channel(addr)
-        .map_err(|e| format!("group {gid}: alpha {addr}: {}", e.message()))?;
+        .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))?;
     let mut alpha = WorkerClient::new(channel).max_decoding_message_size(usize::MAX);
     let mut stream = alpha
         .stream_snapshot(SnapshotRequest {
@@ -289,16 +307,15 @@ async fn backup_group(
         })
         .await
         .map_err(|e| {
-            format!(
-                "group {gid}: alpha {addr} refused the backup stream: {}",
-                e.message()
-            )
+            remote(e).context(format_args!(
+                "group {gid}: alpha {addr} refused the backup stream"
+            ))
         })?
         .into_inner();
     let writer = op
         .writer(&path)
         .await
-        .map_err(|e| format!("opening {path} for writing: {e}"))?;
+        .map_err(|e| BackupError::unavailable(format!("opening {path} for writing: {e}")))?;
     let sink = Sink {
         writer,
         registry: ctx.registry.clone(),
@@ -313,10 +330,9 @@ async fn backup_group(
     let mut last = None;
     loop {
         let batch = stream.message().await.map_err(|e| {
-            format!(
-                "group {gid}: the stream from alpha {addr} broke: {}",
-                e.message()
-            )
+            remote(e).context(format_args!(
+                "group {gid}: the stream from alpha {addr} broke"
+            ))
         })?;
         let Some(batch) = batch else { break };
         // The file holds backup records, whatever else the stream's batches carry.
@@ -324,25 +340,25 @@ async fn backup_group(
         encoder
             .push_frame(&record.encode_to_vec())
             .await
-            .map_err(|e| format!("writing {path}: {e}"))?;
+            .map_err(|e| BackupError::unavailable(format!("writing {path}: {e}")))?;
         if record.done {
             last = Some(record);
             break;
         }
     }
     let Some(last) = last else {
-        return Err(format!(
+        return Err(BackupError::unavailable(format!(
             "group {gid}: the stream from alpha {addr} ended before its last batch"
-        ));
+        )));
     };
     let (mut sink, summary) = encoder
         .finish()
         .await
-        .map_err(|e| format!("writing {path}: {e}"))?;
+        .map_err(|e| BackupError::unavailable(format!("writing {path}: {e}")))?;
     sink.writer
         .close()
         .await
-        .map_err(|e| format!("finishing {path}: {e}"))?;
+        .map_err(|e| BackupError::unavailable(format!("finishing {path}: {e}")))?;
     tracing::info!(
         task,
         group = gid,
@@ -365,15 +381,16 @@ async fn backup_group(
 }
 
 /// Creates the task for an accepted backup.
-pub fn create_task(registry: &Registry, destination: &Destination) -> Result<Task, RpcStatus> {
+pub fn create_task(registry: &Registry, destination: &Destination) -> Result<Task, BackupError> {
     if registry.busy(Kind::Backup) > MAX_PENDING {
-        return Err(RpcStatus::resource_exhausted(
-            "too many pending tasks, please try again later",
+        return Err(BackupError::new(
+            ErrorCode::ResourceExhausted,
+            TOO_MANY_PENDING,
         ));
     }
     registry
         .create(Kind::Backup, &destination.to_string())
-        .map_err(|e| RpcStatus::internal(format!("recording the task: {e}")))
+        .map_err(recording)
 }
 
 #[cfg(test)]
@@ -383,9 +400,11 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_panics_is_an_error_and_the_next_one_runs() {
         let crashed = isolated(async { panic!("opendal: mode DIR not match") }).await;
-        assert_eq!(crashed.unwrap_err(), "opendal: mode DIR not match");
+        let crashed = crashed.unwrap_err();
+        assert_eq!(crashed.message, "opendal: mode DIR not match");
+        assert_eq!(crashed.code, ErrorCode::Internal);
         let owned = isolated(async { panic!("{}", String::from("owned")) }).await;
-        assert_eq!(owned.unwrap_err(), "owned");
+        assert_eq!(owned.unwrap_err().message, "owned");
         assert_eq!(isolated(async { 7 }).await, Ok(7));
     }
 }

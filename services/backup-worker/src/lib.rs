@@ -134,7 +134,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let verifier = tokens
         .map(|t| lodestar_acl::Verifier::new(t, &args.upstream.alpha))
         .transpose()
-        .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
+        .map_err(|e| ServiceError::invalid(format!("--alpha: {e}")))?;
     let api = api::BackupApi {
         zero,
         registry,
@@ -171,7 +171,7 @@ async fn settle_interrupted(ctx: backup::Context) {
                 task = task.id,
                 folder = ?task.folder,
                 location = %task.location,
-                error = %e.message(),
+                error = %e,
                 "cannot reach the destination to remove a cut-off backup's files"
             ),
         }

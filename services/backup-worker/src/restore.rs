@@ -7,7 +7,7 @@
 //! timestamps and its UID and namespace leases are then raised above what the backup holds,
 //! and draining is turned off again.
 
-use crate::backup::{Context, group_sources};
+use crate::backup::{Context, group_sources, recording, remote};
 use crate::tasks::Status as TaskState;
 use lodestar_backup::BackupError;
 use lodestar_backup::destination::Destination;
@@ -16,6 +16,7 @@ use lodestar_backup::series::{self, Depth};
 use lodestar_crypto::EncryptionKey;
 use lodestar_proto::worker::KvBatch;
 use lodestar_proto::worker::worker_client::WorkerClient;
+use lodestar_runtime::ErrorCode;
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,7 +52,7 @@ pub async fn run(ctx: Context, job: Job) {
     }
 }
 
-async fn restore(ctx: &Context, job: &Job) -> Result<(), String> {
+async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
     let task = job.task;
     let op = &job.operator;
     let last = job.series.last().expect("a chosen series is never empty");
@@ -64,17 +65,17 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), String> {
             t.backup_num = last.backup_num;
             t.groups_total = sources.len() as u32;
         })
-        .map_err(|e| format!("recording the task: {e}"))?;
+        .map_err(recording)?;
     let backup_groups: BTreeSet<u32> = job
         .series
         .iter()
         .flat_map(|m| m.files.keys().copied())
         .collect();
     if let Some(g) = backup_groups.iter().find(|g| !sources.contains_key(g)) {
-        return Err(format!(
+        return Err(BackupError::precondition(format!(
             "the backup holds group {g} but the cluster serves groups {:?}: restore into a cluster with the backup's groups",
             sources.keys().collect::<Vec<_>>()
-        ));
+        )));
     }
     tracing::info!(
         task,
@@ -83,22 +84,20 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), String> {
         backup_num = last.backup_num,
         "restore: checking every file of the series"
     );
-    series::check_series(op, &job.series, job.key.as_ref(), Depth::Check, |_| {})
-        .await
-        .map_err(|e| e.to_string())?;
+    series::check_series(op, &job.series, job.key.as_ref(), Depth::Check, |_| {}).await?;
 
     // Everything is readable: from here the cluster's data is replaced.
     let was_draining = ctx
         .zero
         .state()
         .await
-        .map_err(|e| format!("asking zero for the cluster state: {}", e.message()))?
+        .map_err(|e| remote(e).context("asking zero for the cluster state"))?
         .draining;
     if !was_draining {
         ctx.zero
             .set_draining(true)
             .await
-            .map_err(|e| format!("turning draining on: {}", e.message()))?;
+            .map_err(|e| remote(e).context("turning draining on"))?;
         let _ = ctx.registry.update(task, |t| t.drained = true);
     }
     let loaded = load(ctx, job, &sources).await;
@@ -111,7 +110,7 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), String> {
                 series::max_namespace(&job.series),
             )
             .await
-            .map_err(|e| e.message().to_string()),
+            .map_err(remote),
         Err(_) => Ok(()),
     };
     if !was_draining {
@@ -120,10 +119,13 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), String> {
                 let _ = ctx.registry.update(task, |t| t.drained = false);
             }
             Err(e) => {
-                return Err(format!(
-                    "the restore {} but draining could not be turned off ({}): turn it off through /admin draining",
-                    if loaded.is_ok() { "finished" } else { "failed" },
-                    e.message()
+                return Err(BackupError::new(
+                    ErrorCode::from_grpc(e.code()),
+                    format!(
+                        "the restore {} but draining could not be turned off ({}): turn it off through /admin draining",
+                        if loaded.is_ok() { "finished" } else { "failed" },
+                        e.message()
+                    ),
                 ));
             }
         }
@@ -133,18 +135,22 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), String> {
 }
 
 /// Streams the series into every group's alpha; returns the highest uid loaded.
-async fn load(ctx: &Context, job: &Job, sources: &BTreeMap<u32, String>) -> Result<u64, String> {
+async fn load(
+    ctx: &Context,
+    job: &Job,
+    sources: &BTreeMap<u32, String>,
+) -> Result<u64, BackupError> {
     let restore_ts = ctx
         .zero
         .timestamps(1)
         .await
-        .map_err(|e| format!("asking zero for a restore timestamp: {}", e.message()))?
+        .map_err(|e| remote(e).context("asking zero for a restore timestamp"))?
         .start_id;
     let mut senders = BTreeMap::new();
     let mut calls = Vec::new();
     for (&gid, addr) in sources {
         let channel = lodestar_client::traced_channel(addr)
-            .map_err(|e| format!("group {gid}: alpha {addr}: {}", e.message()))?;
+            .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))?;
         let mut alpha = WorkerClient::new(channel).max_encoding_message_size(usize::MAX);
         let (tx, rx) = tokio::sync::mpsc::channel::<KvBatch>(4);
         // Every group's data is replaced, also a group the backup has no file for.
@@ -155,7 +161,7 @@ async fn load(ctx: &Context, job: &Job, sources: &BTreeMap<u32, String>) -> Resu
         };
         tx.send(header)
             .await
-            .map_err(|_| "the restore stream closed".to_string())?;
+            .map_err(|_| BackupError::unavailable("the restore stream closed"))?;
         let addr = addr.clone();
         calls.push((
             gid,
@@ -164,7 +170,7 @@ async fn load(ctx: &Context, job: &Job, sources: &BTreeMap<u32, String>) -> Resu
                     .load_kvs(tokio_stream::wrappers::ReceiverStream::new(rx))
                     .await
                     .map(|r| r.into_inner())
-                    .map_err(|e| format!("group {gid}: alpha {addr}: {}", e.message()))
+                    .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))
             }),
         ));
         senders.insert(gid, tx);
@@ -207,11 +213,12 @@ async fn load(ctx: &Context, job: &Job, sources: &BTreeMap<u32, String>) -> Resu
                 );
             }
             Ok(Err(e)) => failures.push(e),
-            Err(e) => failures.push(format!("group {gid}: {e}")),
+            Err(e) => failures.push(BackupError::internal(format!("group {gid}: {e}"))),
         }
     }
-    if !failures.is_empty() {
-        return Err(failures.join("; "));
+    if let Some(first) = failures.first() {
+        let all: Vec<&str> = failures.iter().map(|e| e.message.as_str()).collect();
+        return Err(BackupError::new(first.code, all.join("; ")));
     }
     Ok(max_uid)
 }
@@ -221,12 +228,12 @@ async fn feed(
     ctx: &Context,
     job: &Job,
     senders: &BTreeMap<u32, tokio::sync::mpsc::Sender<KvBatch>>,
-) -> Result<(), String> {
+) -> Result<(), BackupError> {
     for file in series::series_files(&job.series) {
         let (gid, path) = (file.group, file.path());
         let tx = senders
             .get(&gid)
-            .ok_or_else(|| format!("no alpha for group {gid}"))?
+            .ok_or_else(|| BackupError::internal(format!("no alpha for group {gid}")))?
             .clone();
         let mut first = true;
         let (registry, task) = (ctx.registry.clone(), job.task);
@@ -248,8 +255,7 @@ async fn feed(
                 Ok(())
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         tracing::info!(task = job.task, path = %path, keys = verified.keys, "restore: file loaded");
     }
     Ok(())

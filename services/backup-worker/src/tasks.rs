@@ -7,6 +7,7 @@
 //! `task(input: {id})` takes either spelling. A task that was queued or running when the worker
 //! stopped is marked failed at the next start, with the reason.
 
+use lodestar_backup::BackupError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -217,12 +218,12 @@ impl Registry {
     }
 
     /// Records a task's end, durably: Success, or Failed with `outcome`'s error.
-    pub fn finish(&self, id: u64, outcome: &Result<(), String>) -> std::io::Result<Task> {
+    pub fn finish(&self, id: u64, outcome: &Result<(), BackupError>) -> std::io::Result<Task> {
         self.update(id, |t| match outcome {
             Ok(()) => t.status = Status::Success,
             Err(e) => {
                 t.status = Status::Failed;
-                t.errors.push(e.clone());
+                t.errors.push(e.message.clone());
             }
         })
     }

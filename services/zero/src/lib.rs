@@ -22,7 +22,7 @@ use lodestar_proto::zero::zero_server::ZeroServer;
 use lodestar_runtime::config::{CommonArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
 use lodestar_runtime::{ServiceError, Shutdown};
-use node::{ZeroConfig, ZeroNode};
+use node::{ZeroConfig, ZeroError, ZeroNode};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -474,13 +474,13 @@ async fn watch_license(
 }
 
 /// Runs a `zero license …` command; returns the text to print.
-pub fn license_command(cmd: LicenseCommand) -> Result<String, String> {
+pub fn license_command(cmd: LicenseCommand) -> Result<String, ZeroError> {
     match cmd {
         LicenseCommand::Keygen {
             private_key,
             public_key,
         } => {
-            license::keygen(&private_key, &public_key).map_err(|e| e.to_string())?;
+            license::keygen(&private_key, &public_key)?;
             Ok(format!(
                 "wrote private key {} (keep it secret) and public key {} (give it to zero with --license_public_key)\n",
                 private_key.display(),
@@ -494,18 +494,19 @@ pub fn license_command(cmd: LicenseCommand) -> Result<String, String> {
             expiry,
             out,
         } => {
-            let key = license::read_private_key(&private_key).map_err(|e| e.to_string())?;
+            let key = license::read_private_key(&private_key)?;
             let expiry = license::parse_expiry(&expiry, SystemClock::default().now())?;
             let terms = license::LicenseTerms {
                 user,
                 max_nodes,
                 expiry,
             };
-            let text = license::issue(&terms, &key).map_err(|e| e.to_string())?;
+            let text = license::issue(&terms, &key)?;
             match out {
                 Some(path) => {
-                    std::fs::write(&path, &text)
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    std::fs::write(&path, &text).map_err(|e| {
+                        ZeroError::invalid(format!("cannot write {}: {e}", path.display()))
+                    })?;
                     Ok(format!(
                         "wrote license for {} to {}\n",
                         terms.user,
@@ -517,13 +518,12 @@ pub fn license_command(cmd: LicenseCommand) -> Result<String, String> {
         }
         LicenseCommand::Verify { public_key, file } => {
             let key = match public_key {
-                Some(p) => license::read_public_key(&p).map_err(|e| e.to_string())?,
-                None => license::public_key_from_pem(license::BUILT_IN_PUBLIC_KEY, "built-in")
-                    .map_err(|e| e.to_string())?,
+                Some(p) => license::read_public_key(&p)?,
+                None => license::public_key_from_pem(license::BUILT_IN_PUBLIC_KEY, "built-in")?,
             };
-            let text =
-                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let l = license::verify(&text, &key).map_err(|e| e.to_string())?;
+            let text = std::fs::read(&file)
+                .map_err(|e| ZeroError::invalid(format!("cannot read {}: {e}", file.display())))?;
+            let l = license::verify(&text, &key)?;
             Ok(format!(
                 "{}\n",
                 serde_json::json!({"user": l.user, "max_nodes": l.max_nodes, "expiry_ts": l.expiry_ts})

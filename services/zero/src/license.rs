@@ -9,6 +9,7 @@
 //! -----END LODESTAR LICENSE-----
 //! ```
 
+use crate::node::ZeroError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
@@ -239,7 +240,7 @@ pub fn keygen(private_path: &Path, public_path: &Path) -> Result<VerifyingKey, K
 }
 
 /// Parses an expiry given on the command line: RFC 3339, or a duration from `now` like `30d`.
-pub fn parse_expiry(text: &str, now: i64) -> Result<String, String> {
+pub fn parse_expiry(text: &str, now: i64) -> Result<String, ZeroError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t
             .to_utc()
@@ -249,12 +250,15 @@ pub fn parse_expiry(text: &str, now: i64) -> Result<String, String> {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let dur = humantime::parse_duration(rest)
-        .map_err(|e| format!("expiry {text:?} is neither RFC 3339 nor a duration like 30d: {e}"))?;
+    let dur = humantime::parse_duration(rest).map_err(|e| {
+        ZeroError::invalid(format!(
+            "expiry {text:?} is neither RFC 3339 nor a duration like 30d: {e}"
+        ))
+    })?;
     let secs = dur.as_secs() as i64;
     let at = if negative { now - secs } else { now + secs };
     let t = chrono::DateTime::from_timestamp(at, 0)
-        .ok_or_else(|| format!("expiry {text:?} is out of range"))?;
+        .ok_or_else(|| ZeroError::invalid(format!("expiry {text:?} is out of range")))?;
     Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 

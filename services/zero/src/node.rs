@@ -29,7 +29,7 @@ const MAX_TABLET_NAME: usize = 2048;
 /// How long a repeated commit request waits for the first one's decision to become durable.
 const DECISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Why a zero could not serve a request.
+/// Why a zero could not serve a request, take a flag's value or run a `zero license` command.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ZeroError {
     /// Only the leader serves this; `leader` is its gRPC address when known.
@@ -67,6 +67,13 @@ impl From<ZeroError> for tonic::Status {
 
 impl From<LicenseError> for ZeroError {
     fn from(e: LicenseError) -> Self {
+        ZeroError::invalid(e.to_string())
+    }
+}
+
+/// Key files are the ones the operator names: a refusal is theirs to fix.
+impl From<license::KeyError> for ZeroError {
+    fn from(e: license::KeyError) -> Self {
         ZeroError::invalid(e.to_string())
     }
 }

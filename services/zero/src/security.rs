@@ -10,6 +10,7 @@
 //!
 //! The token is compared in constant time and never logged.
 
+use crate::node::ZeroError;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -40,16 +41,18 @@ impl std::fmt::Debug for Security {
 
 impl Security {
     /// Parses `token=<t>; whitelist=<ip or cidr>,<…>` (either part may be left out).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ZeroError> {
         let mut out = Security::default();
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
                 .map(|(k, v)| (k.trim(), v.trim()))
-                .ok_or_else(|| format!("--security: {part:?} is not key=value"))?;
+                .ok_or_else(|| {
+                    ZeroError::invalid(format!("--security: {part:?} is not key=value"))
+                })?;
             match key {
                 "token" if value.is_empty() => {
-                    return Err("--security: token= is empty".into());
+                    return Err(ZeroError::invalid("--security: token= is empty"));
                 }
                 "token" => out.token = Some(value.to_string()),
                 "whitelist" => {
@@ -58,17 +61,17 @@ impl Security {
                             .parse::<IpNet>()
                             .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
                             .map_err(|_| {
-                                format!(
+                                ZeroError::invalid(format!(
                                     "--security: whitelist entry {entry:?} is not an IP address or a CIDR range"
-                                )
+                                ))
                             })?;
                         out.whitelist.push(net);
                     }
                 }
                 other => {
-                    return Err(format!(
+                    return Err(ZeroError::invalid(format!(
                         "--security: unknown option {other:?} (known: token, whitelist)"
-                    ));
+                    )));
                 }
             }
         }
@@ -214,7 +217,7 @@ mod tests {
             ("whitelist=10.0.0.0/33", "not an IP address"),
             ("tokn=x", "unknown option"),
         ] {
-            let err = Security::parse(text).unwrap_err();
+            let err = Security::parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{text}: {err}");
         }
     }

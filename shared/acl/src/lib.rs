@@ -9,9 +9,12 @@
 //! - [`session`]: the [`Verifier`] of services without ACL data, which asks an alpha who a
 //!   token's user is now;
 //! - [`login`] and [`throttle`]: the login flow over a user directory, with failed logins
-//!   slowed per user id and per client address.
+//!   slowed per user id and per client address;
+//! - [`error`]: [`AclError`], what the login flow and the callers' checks refuse with: a
+//!   message and its [`lodestar_runtime::ErrorCode`].
 
 pub mod args;
+pub mod error;
 pub mod login;
 pub mod perm;
 pub mod secret;
@@ -20,6 +23,7 @@ pub mod throttle;
 pub mod token;
 
 pub use args::AclArgs;
+pub use error::AclError;
 pub use perm::{Perm, PermOutOfRange};
 pub use secret::{SecretError, SigningKey};
 pub use session::Verifier;

@@ -11,10 +11,10 @@
 //! password or token is ever logged.
 
 use crate::throttle::{self, Throttle};
-use crate::{AccessClaims, TokenError, Tokens};
+use crate::{AccessClaims, AclError, TokenError, Tokens};
+use lodestar_runtime::ErrorCode;
 use std::net::IpAddr;
 use std::sync::Arc;
-use tonic::Status;
 
 pub const INVALID: &str = "invalid username or password";
 
@@ -61,7 +61,7 @@ impl FoundUser {
 #[tonic::async_trait]
 pub trait Directory: Send + Sync {
     /// Whether enterprise features are on; when off, the reason zero gives.
-    async fn enterprise(&self) -> Result<(bool, String), Status>;
+    async fn enterprise(&self) -> Result<(bool, String), AclError>;
 
     /// The user `userid`, checking `password` against its hash when given; `None` when there
     /// is no such user.
@@ -69,7 +69,7 @@ pub trait Directory: Send + Sync {
         &self,
         userid: &str,
         password: Option<&str>,
-    ) -> Result<Option<FoundUser>, Status>;
+    ) -> Result<Option<FoundUser>, AclError>;
 }
 
 /// A login request, from `api.LoginRequest`, `auth.LoginRequest` or `POST /login`.
@@ -101,9 +101,9 @@ pub fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// A token problem as gRPC Unauthenticated with Dgraph's text.
-pub fn token_status(e: TokenError) -> Status {
-    Status::unauthenticated(e.to_string())
+/// A token problem as Unauthenticated with Dgraph's text.
+pub fn token_status(e: TokenError) -> AclError {
+    AclError::unauthenticated(e.to_string())
 }
 
 /// The caller's verified access token, from the `accessjwt` gRPC metadata. Without one the
@@ -112,7 +112,7 @@ pub fn token_status(e: TokenError) -> Status {
 pub fn caller(
     tokens: &Tokens,
     metadata: &tonic::metadata::MetadataMap,
-) -> Result<AccessClaims, Status> {
+) -> Result<AccessClaims, AclError> {
     caller_of(tokens, token_in(metadata))
 }
 
@@ -125,9 +125,9 @@ pub fn token_in(metadata: &tonic::metadata::MetadataMap) -> &str {
 }
 
 /// [`caller`] for a token taken from elsewhere (an HTTP header).
-pub fn caller_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, Status> {
+pub fn caller_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, AclError> {
     if token.is_empty() {
-        return Err(Status::permission_denied("no accessJwt available"));
+        return Err(AclError::permission_denied("no accessJwt available"));
     }
     tokens.verify_access(token, now()).map_err(token_status)
 }
@@ -141,18 +141,18 @@ pub fn is_guardian(claims: &AccessClaims) -> bool {
 pub fn guardian(
     tokens: &Tokens,
     metadata: &tonic::metadata::MetadataMap,
-) -> Result<AccessClaims, Status> {
+) -> Result<AccessClaims, AclError> {
     guardian_claims(caller(tokens, metadata)?)
 }
 
 /// [`guardian`] for a token taken from elsewhere (an HTTP header).
-pub fn guardian_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, Status> {
+pub fn guardian_of(tokens: &Tokens, token: &str) -> Result<AccessClaims, AclError> {
     guardian_claims(caller_of(tokens, token)?)
 }
 
-pub(crate) fn guardian_claims(claims: AccessClaims) -> Result<AccessClaims, Status> {
+pub(crate) fn guardian_claims(claims: AccessClaims) -> Result<AccessClaims, AclError> {
     if !is_guardian(&claims) {
-        return Err(Status::permission_denied(format!(
+        return Err(AclError::permission_denied(format!(
             "Only guardians are allowed access. User '{}' is not a member of guardians group.",
             claims.userid
         )));
@@ -164,9 +164,9 @@ pub(crate) fn guardian_claims(claims: AccessClaims) -> Result<AccessClaims, Stat
 /// [`Directory::enterprise`] answers in every service that logs users in.
 pub async fn enterprise_state(
     zero: &lodestar_client::ZeroClient,
-) -> Result<(bool, String), Status> {
+) -> Result<(bool, String), AclError> {
     let state = zero.enterprise_state().await.map_err(|e| {
-        Status::unavailable(format!(
+        AclError::unavailable(format!(
             "cannot ask zero whether enterprise features are on: {}",
             e.message()
         ))
@@ -179,9 +179,9 @@ pub async fn enterprise_state(
 pub async fn refuse_unguarded(
     zero: &lodestar_client::ZeroClient,
     service: &str,
-) -> Result<(), Status> {
+) -> Result<(), AclError> {
     let state = zero.state().await.map_err(|e| {
-        Status::unavailable(format!(
+        AclError::unavailable(format!(
             "cannot ask zero whether ACL is on in this cluster: {}",
             e.message()
         ))
@@ -192,7 +192,7 @@ pub async fn refuse_unguarded(
         .flat_map(|g| g.members.values())
         .find(|m| m.acl);
     match guarded {
-        Some(alpha) => Err(Status::failed_precondition(format!(
+        Some(alpha) => Err(AclError::precondition(format!(
             "ACL is on in this cluster (the alpha at {} runs with --acl_secret_file) but this {service} has no --acl_secret_file, so it cannot check who calls: it refuses admin operations until it is started with the same file",
             alpha.addr
         ))),
@@ -236,13 +236,13 @@ impl Login {
         dir: &dyn Directory,
         req: &Credentials,
         client_addr: Option<IpAddr>,
-    ) -> Result<Issued, Status> {
+    ) -> Result<Issued, AclError> {
         let (enabled, reason) = dir.enterprise().await?;
         if !enabled {
-            return Err(Status::failed_precondition(enterprise_disabled(&reason)));
+            return Err(AclError::precondition(enterprise_disabled(&reason)));
         }
         if req.namespace != 0 {
-            return Err(Status::invalid_argument(format!(
+            return Err(AclError::invalid(format!(
                 "namespace {} does not exist: this release serves namespace 0 only",
                 req.namespace
             )));
@@ -255,18 +255,21 @@ impl Login {
                 .userid;
             return match dir.find_user(&userid, None).await? {
                 Some(found) => self.issue(&userid, found.groups),
-                None => Err(Status::unauthenticated(INVALID)),
+                None => Err(AclError::unauthenticated(INVALID)),
             };
         }
         if req.userid.is_empty() || req.password.is_empty() {
-            return Err(Status::unauthenticated(INVALID));
+            return Err(AclError::unauthenticated(INVALID));
         }
         let attempt = throttle::Attempt::new(&req.userid, client_addr);
         if let Some(wait) = self.throttle.locked(&attempt, std::time::Instant::now()) {
-            return Err(Status::resource_exhausted(format!(
-                "too many failed logins for this user or from this address: try again in {} ms",
-                wait.as_millis().max(1)
-            )));
+            return Err(AclError::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "too many failed logins for this user or from this address: try again in {} ms",
+                    wait.as_millis().max(1)
+                ),
+            ));
         }
         match dir.find_user(&req.userid, Some(&req.password)).await? {
             Some(found) if found.password_ok => {
@@ -284,14 +287,14 @@ impl Login {
         }
         self.throttle.failed(&attempt, std::time::Instant::now());
         tracing::warn!(client = ?client_addr, "failed login");
-        Err(Status::unauthenticated(INVALID))
+        Err(AclError::unauthenticated(INVALID))
     }
 
-    fn issue(&self, userid: &str, groups: Vec<String>) -> Result<Issued, Status> {
+    fn issue(&self, userid: &str, groups: Vec<String>) -> Result<Issued, AclError> {
         let (access_jwt, refresh_jwt) = self
             .tokens
             .issue(userid, groups, 0, now())
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| AclError::internal(e.to_string()))?;
         tracing::info!(userid, "login");
         Ok(Issued {
             access_jwt,

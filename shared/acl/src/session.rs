@@ -5,12 +5,11 @@
 //! guardian at once, not when the token expires.
 
 use crate::login::{caller_of, guardian_claims};
-use crate::{AccessClaims, Tokens};
+use crate::{AccessClaims, AclError, Tokens};
 use lodestar_client::TracedChannel;
 use lodestar_proto::auth::SessionRequest;
 use lodestar_proto::auth::session_client::SessionClient;
 use std::sync::Arc;
-use tonic::Status;
 
 /// Checks access tokens locally and against the ACL data as it is now.
 #[derive(Clone, Debug)]
@@ -22,7 +21,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Checks with `tokens`, then with the alpha at `alpha_addr` (its public gRPC port).
-    pub fn new(tokens: Arc<Tokens>, alpha_addr: &str) -> Result<Self, Status> {
+    pub fn new(tokens: Arc<Tokens>, alpha_addr: &str) -> Result<Self, AclError> {
         Ok(Verifier {
             tokens,
             alpha: lodestar_client::traced_channel(alpha_addr)?,
@@ -38,19 +37,19 @@ impl Verifier {
     /// The caller's claims with the user's current groups. No token: PermissionDenied "no
     /// accessJwt available", as Dgraph; a bad or expired token, or one of a user that no
     /// longer exists: Unauthenticated.
-    pub async fn caller(&self, token: &str) -> Result<AccessClaims, Status> {
+    pub async fn caller(&self, token: &str) -> Result<AccessClaims, AclError> {
         let mut claims = caller_of(&self.tokens, token)?;
         let mut req = tonic::Request::new(SessionRequest {});
         let value = token
             .parse()
-            .map_err(|_| Status::unauthenticated("the access token is not valid metadata"))?;
+            .map_err(|_| AclError::unauthenticated("the access token is not valid metadata"))?;
         req.metadata_mut().insert("accessjwt", value);
         let now = SessionClient::new(self.alpha.clone())
             .check(req)
             .await
             .map_err(|e| match e.code() {
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => e,
-                _ => Status::unavailable(format!(
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => AclError::from(e),
+                _ => AclError::unavailable(format!(
                     "cannot check the access token with the alpha at {}: {}",
                     self.alpha_addr,
                     e.message()
@@ -65,12 +64,12 @@ impl Verifier {
     pub async fn caller_in(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-    ) -> Result<AccessClaims, Status> {
+    ) -> Result<AccessClaims, AclError> {
         self.caller(crate::login::token_in(metadata)).await
     }
 
     /// The caller, who must be in `guardians` now, else Dgraph's PermissionDenied text.
-    pub async fn guardian(&self, token: &str) -> Result<AccessClaims, Status> {
+    pub async fn guardian(&self, token: &str) -> Result<AccessClaims, AclError> {
         guardian_claims(self.caller(token).await?)
     }
 
@@ -78,7 +77,7 @@ impl Verifier {
     pub async fn guardian_in(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-    ) -> Result<AccessClaims, Status> {
+    ) -> Result<AccessClaims, AclError> {
         guardian_claims(self.caller_in(metadata).await?)
     }
 }

@@ -19,17 +19,19 @@
 //! hold them unset). The manifest records the format of each backup ([`FORMAT`]); a reader
 //! refuses a backup of a format it does not know ([`check_format`]).
 
+use crate::BackupError;
+
 /// The record format this version writes and reads.
 pub const FORMAT: u32 = 1;
 
 /// Whether a backup of record format `format` can be read here (0: written before the manifest
 /// recorded the format, which is format 1).
-pub fn check_format(format: u32) -> Result<(), String> {
+pub fn check_format(format: u32) -> Result<(), BackupError> {
     match format {
         0 | FORMAT => Ok(()),
-        other => Err(format!(
+        other => Err(BackupError::precondition(format!(
             "its records are of format {other} and this version reads format {FORMAT}: restore it with the version that wrote it, or a newer one"
-        )),
+        ))),
     }
 }
 
@@ -216,6 +218,7 @@ mod tests {
         assert!(check_format(0).is_ok());
         assert!(check_format(FORMAT).is_ok());
         let e = check_format(FORMAT + 1).unwrap_err();
-        assert!(e.contains("format 2"), "{e}");
+        assert!(e.message.contains("format 2"), "{e}");
+        assert_eq!(e.code, lodestar_runtime::ErrorCode::FailedPrecondition);
     }
 }

@@ -317,8 +317,8 @@ pub fn check_readable(series: &[Manifest], key: Option<&EncryptionKey>) -> Resul
             )));
         }
         record::check_format(m.format).map_err(|e| {
-            BackupError::precondition(format!(
-                "backup {} of series {} cannot be read: {e}",
+            e.context(format_args!(
+                "backup {} of series {} cannot be read",
                 m.backup_num, m.backup_id
             ))
         })?;

@@ -127,7 +127,7 @@ impl Graph {
                     ));
                 }
                 Some(Slot::Value { .. } | Slot::List(_)) => {
-                    let posting = Posting::decode(&raw).map_err(GraphError::Internal)?;
+                    let posting = Posting::decode(&raw)?;
                     if let Some(v) = posting.value {
                         for &kind in &p.indexes {
                             let tokens = tokenizer::tokens(kind, &v).map_err(|e| {

@@ -311,9 +311,7 @@ impl Graph {
                         // created can only have a value this request wrote.
                         let old = if ctx.fresh.contains(&s) {
                             match txn.writes.get(&key) {
-                                Some(Some(raw)) => {
-                                    Some(Posting::decode(raw).map_err(GraphError::Internal)?)
-                                }
+                                Some(Some(raw)) => Some(Posting::decode(raw)?),
                                 _ => None,
                             }
                         } else {
@@ -441,9 +439,7 @@ impl Graph {
 
     fn read_posting(&self, txn: &Txn, key: &[u8]) -> Result<Option<Posting>, GraphError> {
         match self.view(txn.start_ts, Some(txn)).get(key)? {
-            Some(raw) => Posting::decode(&raw)
-                .map(Some)
-                .map_err(GraphError::Internal),
+            Some(raw) => Posting::decode(&raw).map(Some),
             None => Ok(None),
         }
     }
@@ -484,7 +480,7 @@ impl Graph {
             self.remove_edge(txn, schema, pred, s, t);
             return Ok(());
         }
-        let posting = Posting::decode(raw).map_err(GraphError::Internal)?;
+        let posting = Posting::decode(raw)?;
         if let Some(v) = &posting.value {
             self.index(txn, schema, pred, s, v, false)?;
         }

@@ -4,6 +4,7 @@
 //! [`lodestar_storage::keys`]). The stored bytes are the value's encoding (empty for an edge)
 //! followed by the facets.
 
+use super::GraphError;
 pub use lodestar_storage::keys::{EDGE, LIST, Slot, VALUE};
 use lodestar_types::value::Val;
 
@@ -44,26 +45,31 @@ impl Posting {
         out
     }
 
-    pub fn decode(raw: &[u8]) -> Result<Posting, String> {
+    /// Bytes that are not a posting are a corrupt store: Internal.
+    pub fn decode(raw: &[u8]) -> Result<Posting, GraphError> {
         let mut r = Reader { raw, at: 0 };
         let len = r.u32()? as usize;
         let value = if len == 0 {
             None
         } else {
-            Some(Val::decode(r.bytes(len)?).map_err(|e| e.to_string())?)
+            Some(Val::decode(r.bytes(len)?).map_err(corrupt)?)
         };
         let n = r.u16()? as usize;
         let mut facets = Vec::with_capacity(n);
         for _ in 0..n {
             let klen = r.u16()? as usize;
             let key = String::from_utf8(r.bytes(klen)?.to_vec())
-                .map_err(|_| "facet name is not utf-8".to_string())?;
+                .map_err(|_| corrupt("facet name is not utf-8"))?;
             let vlen = r.u32()? as usize;
-            let val = Val::decode(r.bytes(vlen)?).map_err(|e| e.to_string())?;
+            let val = Val::decode(r.bytes(vlen)?).map_err(corrupt)?;
             facets.push((key, val));
         }
         Ok(Posting { value, facets })
     }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> GraphError {
+    GraphError::Internal(e.to_string())
 }
 
 struct Reader<'a> {
@@ -72,20 +78,20 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], GraphError> {
         let out = self
             .raw
             .get(self.at..self.at + n)
-            .ok_or("truncated posting")?;
+            .ok_or_else(|| corrupt("truncated posting"))?;
         self.at += n;
         Ok(out)
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, GraphError> {
         Ok(u32::from_be_bytes(
             self.bytes(4)?.try_into().expect("4 bytes"),
         ))
     }
-    fn u16(&mut self) -> Result<u16, String> {
+    fn u16(&mut self) -> Result<u16, GraphError> {
         Ok(u16::from_be_bytes(
             self.bytes(2)?.try_into().expect("2 bytes"),
         ))
@@ -111,6 +117,9 @@ mod tests {
             facets: vec![],
         };
         assert_eq!(Posting::decode(&edge.encode()).unwrap(), edge);
-        assert!(Posting::decode(&[0, 0, 0, 9, 1]).is_err());
+        assert!(matches!(
+            Posting::decode(&[0, 0, 0, 9, 1]),
+            Err(GraphError::Internal(m)) if m == "truncated posting"
+        ));
     }
 }

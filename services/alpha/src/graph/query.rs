@@ -643,11 +643,9 @@ impl<'g, 'v> Exec<'g, 'v> {
                             .predicate_name(lang)
                             .map(|n| n.trim_start_matches("\0lang:").to_string())
                     };
-                    all.push((lang, Posting::decode(&raw).map_err(GraphError::Internal)?));
+                    all.push((lang, Posting::decode(&raw)?));
                 }
-                Some(Slot::List(_)) => {
-                    all.push((None, Posting::decode(&raw).map_err(GraphError::Internal)?))
-                }
+                Some(Slot::List(_)) => all.push((None, Posting::decode(&raw)?)),
                 _ => {}
             }
         }
@@ -680,7 +678,7 @@ impl<'g, 'v> Exec<'g, 'v> {
         let mut out = Vec::new();
         for (k, raw) in self.view.scan(&prefix)? {
             if let Some(Slot::Edge(t)) = Slot::parse(&k[prefix.len()..]) {
-                out.push((t, Posting::decode(&raw).map_err(GraphError::Internal)?));
+                out.push((t, Posting::decode(&raw)?));
             }
         }
         Ok(out)

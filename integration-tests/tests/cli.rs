@@ -253,3 +253,165 @@ fn acl_without_a_cluster_secret_and_bad_cluster_secrets_are_refused() {
         stderr(&out)
     );
 }
+
+/// The flags `--help` lists: long name → (default, environment variable).
+fn help_flags(bin: &str) -> std::collections::BTreeMap<String, (Option<String>, Option<String>)> {
+    let out = run_bin(bin, ["--help"]);
+    assert!(out.status.success(), "{bin} --help: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut flags = std::collections::BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    let mut finish = |entry: Option<(String, String)>| {
+        if let Some((name, body)) = entry {
+            let field = |tag: &str, end: char| {
+                body.split_once(tag)
+                    .and_then(|(_, rest)| rest.split_once(end))
+                    .map(|(v, _)| v.to_string())
+            };
+            flags.insert(name, (field("[default: ", ']'), field("[env: ", '=')));
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let flag = trimmed.strip_prefix("--").or_else(|| {
+            trimmed
+                .get(4..)
+                .and_then(|t| t.strip_prefix("--"))
+                .filter(|_| trimmed.starts_with('-'))
+        });
+        // Flags start at 2 or 6 columns; their descriptions at 10.
+        match flag {
+            Some(rest) if line.len() - trimmed.len() <= 6 => {
+                finish(current.take());
+                let name = rest
+                    .split([' ', ','])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                current = Some((name, String::new()));
+            }
+            _ => {
+                if let Some((_, body)) = current.as_mut() {
+                    body.push_str(line);
+                    body.push(' ');
+                }
+            }
+        }
+    }
+    finish(current.take());
+    flags.remove("help");
+    flags.remove("version");
+    flags
+}
+
+/// The README's flag tables (each after a `<!-- flags: <binaries> -->` line) for `bin`:
+/// long name → the Default column.
+fn readme_flags(readme: &str, bin: &str) -> std::collections::BTreeMap<String, String> {
+    let mut flags = std::collections::BTreeMap::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(bins) = line
+            .trim()
+            .strip_prefix("<!-- flags:")
+            .and_then(|l| l.strip_suffix("-->"))
+        else {
+            continue;
+        };
+        let applies = bins.split_whitespace().any(|b| b == bin);
+        for row in lines.by_ref().skip(2) {
+            if !row.starts_with('|') {
+                break;
+            }
+            if !applies {
+                continue;
+            }
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let default = cells[2].trim_matches('`').to_string();
+            for name in cells[1]
+                .split('`')
+                .filter_map(|part| part.split(", ").last()?.strip_prefix("--"))
+            {
+                let earlier = flags.insert(name.to_string(), default.clone());
+                assert!(earlier.is_none(), "README lists --{name} twice for {bin}");
+            }
+        }
+    }
+    flags
+}
+
+/// The README's flag tables hold exactly the flags each binary's `--help` lists, with the same
+/// defaults, and every flag can be set from the environment.
+#[test]
+fn readme_flag_tables_match_every_binarys_help() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    for bin in ["zero", "alpha", "auth", "backup-worker", "gateway"] {
+        let help = help_flags(bin);
+        let documented = readme_flags(&readme, bin);
+        let missing: Vec<_> = help
+            .keys()
+            .filter(|f| !documented.contains_key(*f))
+            .collect();
+        let stale: Vec<_> = documented
+            .keys()
+            .filter(|f| !help.contains_key(*f))
+            .collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "{bin}: flags --help lists but the README does not: {missing:?}; README flags {bin} does not have: {stale:?}"
+        );
+        for (name, (default, env)) in &help {
+            assert!(env.is_some(), "{bin} --{name} has no environment variable");
+            if let Some(default) = default {
+                assert_eq!(
+                    &documented[name], default,
+                    "{bin} --{name}: the README's default differs from --help's"
+                );
+            }
+        }
+    }
+}
+
+/// Flags come from the command line, then the environment, then `--config`, then defaults; a
+/// config file's unknown key stops the service with its name.
+#[test]
+fn flags_beat_the_environment_which_beats_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, "acl:\n  access_ttl: 1x\n").unwrap();
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = bin_command("gateway");
+        cmd.args(["--config", common::path(&config)]);
+        if let Some(v) = flag {
+            cmd.args(["--acl_access_ttl", v]);
+        }
+        if let Some(v) = env {
+            cmd.env("LODESTAR_ACL_ACCESS_TTL", v);
+        }
+        // A bad duration makes the service stop at once and name the value it read.
+        stderr(&cmd.output().unwrap())
+    };
+    assert!(run(None, None).contains("1x"), "the file's value is read");
+    let from_env = run(Some("2x"), None);
+    assert!(
+        from_env.contains("2x") && !from_env.contains("1x"),
+        "{from_env}"
+    );
+    let from_flag = run(Some("2x"), Some("3x"));
+    assert!(
+        from_flag.contains("3x") && !from_flag.contains("2x"),
+        "{from_flag}"
+    );
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "acl_acces_ttl = \"1h\"\n").unwrap();
+    let out = run_bin("gateway", ["--config", common::path(&typo)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("acl_acces_ttl") && err.contains("typo.toml"),
+        "{err}"
+    );
+}

@@ -82,6 +82,29 @@ pub struct Args {
 }
 
 impl Args {
+    /// Checks the flags clap cannot check, failing fast with a message that says what to fix.
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        if self.txn_idle_timeout.is_zero() {
+            return Err(ServiceError::invalid(
+                "--txn_idle_timeout 0s would abort every transaction at once: give a duration such as 10m",
+            ));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(ServiceError::invalid(format!(
+                "--max_request_bytes {} is too small for any request: give at least 1024",
+                self.max_request_bytes
+            )));
+        }
+        if let Some(my) = &self.my
+            && !matches!(my.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
+        {
+            return Err(ServiceError::invalid(format!(
+                "--my {my:?} is not host:port: give the internal address other nodes reach this alpha at, e.g. alpha1:7080"
+            )));
+        }
+        Ok(())
+    }
+
     fn open_store(&self) -> Result<lodestar_storage::Store, ServiceError> {
         #[cfg(feature = "tikv")]
         if !self.tikv_pd.is_empty() {
@@ -102,6 +125,7 @@ impl Args {
 
 /// Runs the alpha until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
+    args.validate()?;
     let tokens = args.acl.tokens().map_err(ServiceError::invalid)?;
     if tokens.is_some() {
         lodestar_runtime::cluster::require_with_acl()?;
@@ -263,5 +287,32 @@ async fn watch_draining(zero: Arc<ZeroClient>, flag: Arc<AtomicBool>, shutdown: 
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = shutdown.wait() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parsed(argv: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("alpha").chain(argv.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_validate_and_bad_values_are_named() {
+        let args = parsed(&[]);
+        assert!(args.validate().is_ok());
+        assert_eq!(args.zero.addrs(), ["localhost:5080"]);
+        for (argv, flag) in [
+            (&["--txn_idle_timeout", "0s"][..], "--txn_idle_timeout"),
+            (&["--max_request_bytes", "10"][..], "--max_request_bytes"),
+            (&["--my", "alpha1"][..], "--my"),
+        ] {
+            let e = parsed(argv).validate().unwrap_err();
+            assert!(e.message.contains(flag), "{argv:?}: {e}");
+        }
+        assert!(Args::try_parse_from(["alpha", "--zero", "z1"]).is_err());
+        assert!(Args::try_parse_from(["alpha", "-p", ""]).is_err());
     }
 }

@@ -163,12 +163,12 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         tracing::info!("ACL is on: every call needs a valid access token; predicate rules apply");
     }
     let draining = Arc::new(AtomicBool::new(false));
-    tokio::spawn(watch_draining(
+    shutdown.spawn(watch_draining(
         zero.clone(),
         draining.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(expire_transactions(
+    shutdown.spawn(expire_transactions(
         graph.clone(),
         args.txn_idle_timeout,
         shutdown.clone(),

@@ -123,10 +123,13 @@ impl Backup for BackupApi {
             force_full,
         };
         if self.backups.try_send(job).is_err() {
-            let _ = self.registry.update(task.id, |t| {
+            let refused = self.registry.update(task.id, |t| {
                 t.status = tasks::Status::Failed;
                 t.errors.push(backup::TOO_MANY_PENDING.to_string());
             });
+            if let Err(e) = refused {
+                tracing::warn!(task = task.id, error = %e, "recording a refused backup");
+            }
             return Err(Status::resource_exhausted(backup::TOO_MANY_PENDING));
         }
         Ok(Response::new(TaskRef {
@@ -182,7 +185,7 @@ impl Backup for BackupApi {
             key,
         };
         let ctx = self.context.clone();
-        tokio::spawn(async move {
+        self.context.shutdown.spawn(async move {
             restore::run(ctx, job).await;
             drop(running);
         });

@@ -52,6 +52,8 @@ pub struct Context {
     pub key: Option<EncryptionKey>,
     /// gzip level of backup files.
     pub compression_level: u32,
+    /// Background work (the queue, restores) stops on it and is awaited at exit.
+    pub shutdown: lodestar_runtime::Shutdown,
 }
 
 /// An opendal writer as the codec's sink, counting bytes into the task's progress.

@@ -127,10 +127,11 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         registry: registry.clone(),
         key,
         compression_level: args.compression_level,
+        shutdown: shutdown.clone(),
     };
-    tokio::spawn(settle_interrupted(context.clone()));
+    shutdown.spawn(settle_interrupted(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
-    tokio::spawn(backup::run_queue(context.clone(), queue));
+    shutdown.spawn(backup::run_queue(context.clone(), queue));
     let verifier = tokens
         .map(|t| lodestar_acl::Verifier::new(t, &args.upstream.alpha))
         .transpose()
@@ -192,7 +193,9 @@ async fn settle_interrupted(ctx: backup::Context) {
         }
     }
     for task in cut_off {
-        let _ = ctx.registry.update(task.id, |t| t.drained = false);
+        if let Err(e) = ctx.registry.update(task.id, |t| t.drained = false) {
+            tracing::warn!(task = task.id, error = %e, "recording that draining is off");
+        }
         tracing::warn!(
             task = task.id,
             "draining turned off after a restore that was cut off"

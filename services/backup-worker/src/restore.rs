@@ -94,11 +94,15 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
         .map_err(|e| remote(e).context("asking zero for the cluster state"))?
         .draining;
     if !was_draining {
+        // Recorded before draining starts: a worker that stops from here on turns draining off
+        // at its next start. Without the record nothing is changed.
+        ctx.registry
+            .update(task, |t| t.drained = true)
+            .map_err(|e| recording(e).context("the cluster was not drained"))?;
         ctx.zero
             .set_draining(true)
             .await
             .map_err(|e| remote(e).context("turning draining on"))?;
-        let _ = ctx.registry.update(task, |t| t.drained = true);
     }
     let loaded = load(ctx, job, &sources).await;
     let bumped = match &loaded {
@@ -116,7 +120,10 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
     if !was_draining {
         match ctx.zero.set_draining(false).await {
             Ok(_) => {
-                let _ = ctx.registry.update(task, |t| t.drained = false);
+                // A stale record only makes the next start turn draining off once more.
+                if let Err(e) = ctx.registry.update(task, |t| t.drained = false) {
+                    tracing::warn!(task, error = %e, "recording that draining is off");
+                }
             }
             Err(e) => {
                 return Err(BackupError::new(

@@ -244,9 +244,9 @@ impl Registry {
         file.write_all(&serde_json::to_vec_pretty(&task).expect("a task serializes"))?;
         file.sync_all()?;
         std::fs::rename(&tmp, &path)?;
-        if let Ok(dir) = std::fs::File::open(&inner.dir) {
-            let _ = dir.sync_all();
-        }
+        // The rename is durable only once the directory is: a restore's drained record must
+        // survive a crash, so a failed directory sync fails the update.
+        std::fs::File::open(&inner.dir)?.sync_all()?;
         inner.tasks.insert(task.id, task);
         Ok(())
     }

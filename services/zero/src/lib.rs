@@ -241,15 +241,15 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let node = ZeroNode::new(config, raft.clone(), applied, clock);
     // Healthy once this zero knows a leader and has the cluster's identity applied.
     let handle = Arc::new(NodeHandle::starting("zero", my.clone()));
-    tokio::spawn(report_ready(node.clone(), handle.clone(), shutdown.clone()));
+    shutdown.spawn(report_ready(node.clone(), handle.clone(), shutdown.clone()));
 
-    tokio::spawn(bootstrap(node.clone(), args.peer.clone(), shutdown.clone()));
-    tokio::spawn(leader_duties(
+    shutdown.spawn(bootstrap(node.clone(), args.peer.clone(), shutdown.clone()));
+    shutdown.spawn(leader_duties(
         node.clone(),
         startup_license,
         shutdown.clone(),
     ));
-    tokio::spawn(watch_license(
+    shutdown.spawn(watch_license(
         node.clone(),
         args.license_check_interval,
         handle.status.clone(),

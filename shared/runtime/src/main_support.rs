@@ -40,7 +40,11 @@ where
             ),
             None => {}
         }
-        let result = service(shutdown).await;
+        let result = service(shutdown.clone()).await;
+        let running = shutdown.join(crate::shutdown::GRACE).await;
+        if running > 0 {
+            tracing::warn!(service = name, running, "background tasks did not stop in time");
+        }
         if let Err(e) = &result {
             tracing::error!(service = name, error = %e, "stopped with an error");
         } else {

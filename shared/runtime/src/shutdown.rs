@@ -1,7 +1,12 @@
-//! One cancellation signal for a whole process, fired by SIGINT or SIGTERM.
+//! One cancellation signal for a whole process, fired by SIGINT or SIGTERM, and the background
+//! tasks that stop on it: [`Shutdown::spawn`] tracks each one, and the process's main
+//! ([`crate::run_main`]) waits for all of them after the service returns, instead of leaving
+//! them to be dropped by the runtime.
 
+use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How long servers get to drain after the signal before the process exits anyway.
 pub const GRACE: Duration = Duration::from_secs(4);
@@ -10,6 +15,7 @@ pub const GRACE: Duration = Duration::from_secs(4);
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown {
     token: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl Shutdown {
@@ -48,5 +54,57 @@ impl Shutdown {
 
     pub fn token(&self) -> CancellationToken {
         self.token.clone()
+    }
+
+    /// Runs a background task until it ends or the signal fires (then it is stopped at its
+    /// next await); [`Shutdown::join`] waits for it.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let token = self.token.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+
+    /// Fires the signal and waits up to `within` for every task [`Shutdown::spawn`] started;
+    /// returns how many were still running.
+    pub async fn join(&self, within: Duration) -> usize {
+        self.trigger();
+        self.tasks.close();
+        if tokio::time::timeout(within, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            return self.tasks.len();
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spawned_tasks_stop_on_the_signal_and_are_awaited() {
+        let shutdown = Shutdown::new();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        shutdown.spawn(async move {
+            // Holds the sender until the task is stopped.
+            let _tx = tx;
+            std::future::pending::<()>().await;
+        });
+        shutdown.spawn(async {});
+        assert_eq!(shutdown.join(Duration::from_secs(5)).await, 0);
+        assert!(shutdown.is_triggered());
+        assert!(
+            rx.await.is_err(),
+            "the task was stopped and dropped its sender"
+        );
     }
 }

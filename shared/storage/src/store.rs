@@ -222,7 +222,9 @@ impl Store {
             return Err(e);
         }
         // The commit stands; a prune that fails now is tried again after a later one.
-        let _ = self.changes.applied(&*self.engine, size);
+        if let Err(e) = self.changes.applied(&*self.engine, size) {
+            tracing::warn!(error = %e, "pruning the change log failed; a later commit tries again");
+        }
         Ok(())
     }
 

@@ -14,7 +14,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use lodestar_integration_tests::{
+use lodestar_harness::{
     Cluster, ClusterBuilder, Ports, SERVICE_BINARIES, Service, bin_path_in, fixed_ports,
 };
 use std::net::IpAddr;

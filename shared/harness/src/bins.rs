@@ -22,18 +22,27 @@ pub fn bin_dir() -> PathBuf {
     bin_dir_from(
         std::env::var_os("LODESTAR_BIN_DIR"),
         std::env::var_os("CARGO_TARGET_DIR"),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &workspace_root(),
     )
 }
 
-/// [`bin_dir`] from explicit inputs: the override, `CARGO_TARGET_DIR`, and this crate's manifest
-/// directory (the workspace root is its parent). Relative paths are taken from the workspace root.
+/// The workspace root: this crate lives in `<workspace>/shared/harness`.
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest)
+        .to_path_buf()
+}
+
+/// [`bin_dir`] from explicit inputs: the override, `CARGO_TARGET_DIR`, and the workspace root.
+/// Relative paths are taken from the workspace root.
 pub fn bin_dir_from(
     bin_dir: Option<OsString>,
     cargo_target_dir: Option<OsString>,
-    manifest_dir: &Path,
+    workspace: &Path,
 ) -> PathBuf {
-    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
     let absolute = |p: OsString| {
         let p = PathBuf::from(p);
         if p.is_relative() {
@@ -97,12 +106,12 @@ where
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = "/ws/integration-tests";
+    const WORKSPACE: &str = "/ws";
 
     #[test]
     fn defaults_to_the_workspace_target_debug() {
         assert_eq!(
-            bin_dir_from(None, None, Path::new(MANIFEST)),
+            bin_dir_from(None, None, Path::new(WORKSPACE)),
             PathBuf::from("/ws/target/debug")
         );
     }
@@ -110,16 +119,16 @@ mod tests {
     #[test]
     fn cargo_target_dir_wins_over_the_workspace() {
         assert_eq!(
-            bin_dir_from(None, Some("/cache/tgt".into()), Path::new(MANIFEST)),
+            bin_dir_from(None, Some("/cache/tgt".into()), Path::new(WORKSPACE)),
             PathBuf::from("/cache/tgt/debug")
         );
         assert_eq!(
-            bin_dir_from(None, Some("tgt".into()), Path::new(MANIFEST)),
+            bin_dir_from(None, Some("tgt".into()), Path::new(WORKSPACE)),
             PathBuf::from("/ws/tgt/debug"),
             "a relative CARGO_TARGET_DIR is taken from the workspace root"
         );
         assert_eq!(
-            bin_dir_from(None, Some("".into()), Path::new(MANIFEST)),
+            bin_dir_from(None, Some("".into()), Path::new(WORKSPACE)),
             PathBuf::from("/ws/target/debug"),
             "an empty CARGO_TARGET_DIR is ignored"
         );
@@ -131,7 +140,7 @@ mod tests {
             bin_dir_from(
                 Some("/opt/lodestar/bin".into()),
                 Some("/cache/tgt".into()),
-                Path::new(MANIFEST)
+                Path::new(WORKSPACE)
             ),
             PathBuf::from("/opt/lodestar/bin")
         );
@@ -143,5 +152,12 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("run `cargo build --workspace` first"), "{msg}");
         assert!(msg.contains("/nonexistent-dir/zero"), "{msg}");
+    }
+
+    #[test]
+    fn the_workspace_root_holds_the_workspace_manifest() {
+        let root = workspace_root();
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]"), "{}", root.display());
     }
 }

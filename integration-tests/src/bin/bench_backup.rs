@@ -574,6 +574,421 @@ impl Row {
     }
 }
 
+/// The external tools on the same records: `pigz | openssl enc`, `pigz` alone and `restic`,
+/// each timed with its CPU, and the size each stored.
+struct Baselines {
+    pigz_openssl_row: Row,
+    pigz_row: Row,
+    restic_row: Row,
+    pigz_openssl_secs: f64,
+    restic_secs: f64,
+    pigz_openssl_size: u64,
+    pigz_size: u64,
+    restic_size: u64,
+}
+
+/// Runs the baselines on `export` (`exported` bytes) in `work`, then removes the export.
+fn baselines(
+    work: &Path,
+    export: &Path,
+    exported: u64,
+    key_bytes: &[u8],
+    iv_bytes: &[u8],
+) -> anyhow::Result<Baselines> {
+    let pigz_openssl_out = work.join("export.gz.enc");
+    let (pigz_openssl_secs, pigz_openssl_cpu) = timed_bash(
+        r#"pigz -p 2 -c "$1" | openssl enc -aes-256-ctr -K "$2" -iv "$3" > "$4""#,
+        &[
+            export.as_os_str(),
+            OsStr::new(&hex(key_bytes)),
+            OsStr::new(&hex(iv_bytes)),
+            pigz_openssl_out.as_os_str(),
+        ],
+        &[],
+    )?;
+    let pigz_openssl_size = std::fs::metadata(&pigz_openssl_out)?.len();
+    std::fs::remove_file(&pigz_openssl_out)?;
+    let pigz_out = work.join("export.gz");
+    let (pigz_secs, pigz_cpu) = timed_bash(
+        r#"pigz -p 2 -c "$1" > "$2""#,
+        &[export.as_os_str(), pigz_out.as_os_str()],
+        &[],
+    )?;
+    let pigz_size = std::fs::metadata(&pigz_out)?.len();
+    std::fs::remove_file(&pigz_out)?;
+    let password = work.join("restic-password");
+    std::fs::write(&password, "bench-backup restic password\n")?;
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600))?;
+    // restic's default repository (0.14 makes format 2, compression auto: zstd).
+    let repo = work.join("restic-repo");
+    let restic_cmd = |args: &[&str]| {
+        let mut cmd = Command::new("restic");
+        cmd.arg("--repo")
+            .arg(&repo)
+            .args(args)
+            .env("RESTIC_PASSWORD_FILE", &password);
+        cmd
+    };
+    timed(&mut restic_cmd(&["init", "--quiet"]))?;
+    let (restic_secs, restic_cpu) = timed_bash(
+        r#"restic --repo "$1" backup --quiet --no-cache --host bench "$2""#,
+        &[repo.as_os_str(), export.as_os_str()],
+        &[("RESTIC_PASSWORD_FILE", password.as_os_str())],
+    )?;
+    let restic_size = dir_size(&repo);
+    let restic_format = restic_cmd(&["cat", "config", "--no-cache"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| v["version"].as_u64())
+        .map_or("format unknown".to_string(), |v| {
+            if v >= 2 {
+                format!("repository format {v}, compression auto")
+            } else {
+                format!("repository format {v}, no compression")
+            }
+        });
+    std::fs::remove_dir_all(&repo)?;
+    std::fs::remove_file(export)?;
+    let baseline = |name: &str, secs: f64, cpu: f64| Row {
+        name: name.to_string(),
+        secs,
+        logical: exported,
+        cpu: format!("{cpu:.1}"),
+        compare: true,
+    };
+    let pigz_openssl_row = baseline(
+        "`pigz -p 2 | openssl enc -aes-256-ctr` (export)",
+        pigz_openssl_secs,
+        pigz_openssl_cpu,
+    );
+    let restic_row = baseline(
+        &format!("`restic backup` (export, {restic_format})"),
+        restic_secs,
+        restic_cpu,
+    );
+    let pigz_row = baseline("`pigz -p 2` alone (export)", pigz_secs, pigz_cpu);
+    println!(
+        "baselines: pigz+openssl {pigz_openssl_secs:.1} s, pigz {pigz_secs:.1} s, \
+         restic {restic_secs:.1} s"
+    );
+
+    Ok(Baselines {
+        pigz_openssl_row,
+        pigz_row,
+        restic_row,
+        pigz_openssl_secs,
+        restic_secs,
+        pigz_openssl_size,
+        pigz_size,
+        restic_size,
+    })
+}
+
+/// What loading the dataset gave: (node index, uid) pairs in index order, the bytes of text,
+/// the time taken and the batches retried after an abort.
+struct Loaded {
+    uids: Vec<(u64, u64)>,
+    text_bytes: u64,
+    secs: f64,
+    retries: u64,
+}
+
+/// Loads `nodes` nodes of generated text (`xid` and `text`) with `args.loaders` clients.
+async fn load(
+    channel: &Channel,
+    args: &Args,
+    words: &Arc<Words>,
+    nodes: u64,
+) -> anyhow::Result<Loaded> {
+    let text_bytes = Arc::new(AtomicU64::new(0));
+    let (w, tb, seed) = (words.clone(), text_bytes.clone(), args.seed);
+    let started = Instant::now();
+    let (pairs, load_retries) = run_loaders(
+        channel,
+        args.loaders,
+        nodes.div_ceil(NODES_PER_BATCH),
+        Arc::new(move |b| {
+            let mut rng = batch_rng(seed, 0, b);
+            let mut rdf = String::with_capacity(1100 * NODES_PER_BATCH as usize);
+            let mut text = String::with_capacity(1100);
+            for i in b * NODES_PER_BATCH..((b + 1) * NODES_PER_BATCH).min(nodes) {
+                text.clear();
+                w.text(&mut rng, &mut text);
+                tb.fetch_add(text.len() as u64, Ordering::Relaxed);
+                rdf.push_str(&format!(
+                    "_:n{i} <xid> \"doc-{i}\" .\n_:n{i} <text> \"{text}\" .\n"
+                ));
+            }
+            rdf
+        }),
+    )
+    .await?;
+    let load_secs = started.elapsed().as_secs_f64();
+    let mut uids: Vec<(u64, u64)> = pairs
+        .iter()
+        .filter_map(|(blank, uid)| {
+            Some((
+                blank.strip_prefix("n")?.parse().ok()?,
+                u64::from_str_radix(uid.trim_start_matches("0x"), 16).ok()?,
+            ))
+        })
+        .collect();
+    uids.sort_unstable();
+    anyhow::ensure!(
+        uids.len() as u64 == nodes,
+        "loaded {} of {nodes} nodes",
+        uids.len()
+    );
+    let text_bytes = text_bytes.load(Ordering::Relaxed);
+    println!(
+        "loaded {nodes} nodes ({} triples, {:.0} MiB of text) in {load_secs:.1} s: {:.0} triples/s, \
+         {:.1} MiB/s of text; {load_retries} batches retried after an abort",
+        nodes * 2,
+        mib(text_bytes),
+        (nodes * 2) as f64 / load_secs,
+        mib(text_bytes) / load_secs
+    );
+    Ok(Loaded {
+        uids,
+        text_bytes,
+        secs: load_secs,
+        retries: load_retries,
+    })
+}
+
+/// Changes the text of `changed_percent` of the nodes, then takes the next backup to
+/// `location`, which must be the series' incremental number 2.
+async fn change_and_back_up(
+    cluster: &Cluster,
+    channel: &Channel,
+    args: &Args,
+    words: &Arc<Words>,
+    uids: &[(u64, u64)],
+    nodes: u64,
+    location: &str,
+) -> anyhow::Result<BackupRun> {
+    let stride = ((100.0 / args.changed_percent.clamp(0.01, 100.0)).round() as u64).max(1);
+    let changed: Arc<Vec<u64>> = Arc::new(
+        uids.iter()
+            .filter(|(i, _)| i % stride == 0)
+            .map(|(_, uid)| *uid)
+            .collect(),
+    );
+    let (w, ch, seed) = (words.clone(), changed.clone(), args.seed);
+    let started = Instant::now();
+    let (_, change_retries) = run_loaders(
+        channel,
+        args.loaders,
+        (changed.len() as u64).div_ceil(CHANGES_PER_BATCH),
+        Arc::new(move |b| {
+            let mut rng = batch_rng(seed, 1, b);
+            let mut rdf = String::with_capacity(1100 * CHANGES_PER_BATCH as usize);
+            let mut text = String::with_capacity(1100);
+            let end = ((b + 1) * CHANGES_PER_BATCH).min(ch.len() as u64);
+            for uid in &ch[(b * CHANGES_PER_BATCH) as usize..end as usize] {
+                text.clear();
+                w.text(&mut rng, &mut text);
+                rdf.push_str(&format!("<{uid:#x}> <text> \"{text}\" .\n"));
+            }
+            rdf
+        }),
+    )
+    .await?;
+    println!(
+        "changed the text of {} nodes ({:.2}%) in {:.1} s; {change_retries} batches retried",
+        changed.len(),
+        changed.len() as f64 * 100.0 / nodes as f64,
+        started.elapsed().as_secs_f64()
+    );
+    let incremental = backup(cluster, location, None).await?;
+    anyhow::ensure!(
+        incremental.backup_num == 2,
+        "the backup after the change is number {} of its series, not the incremental 2",
+        incremental.backup_num
+    );
+    Ok(incremental)
+}
+
+/// Restores each case's full backup (backup 1 of its series), checking the node count after
+/// each; returns each case's row and (name, seconds, backup run).
+async fn run_restores<'a>(
+    cluster: &Cluster,
+    channel: &Channel,
+    cases: Vec<RestoreCase<'a>>,
+    key: &Path,
+    s3_credentials: impl Fn() -> Option<Credentials>,
+    nodes: u64,
+) -> anyhow::Result<Vec<(Row, (String, f64, &'a BackupRun))>> {
+    let mut out = Vec::new();
+    for RestoreCase {
+        name,
+        location,
+        s3,
+        encrypted,
+        run,
+    } in cases
+    {
+        let credentials = if s3 { s3_credentials() } else { None };
+        let key = encrypted.then_some(key);
+        let (secs, cpu) = restore(cluster, &location, credentials, key).await?;
+        let count = count_nodes(channel).await?;
+        anyhow::ensure!(
+            count == nodes,
+            "after the restore from {location}: {count} nodes, not {nodes}"
+        );
+        println!("restore, {name}: {secs:.1} s");
+        let row = Row {
+            name: format!("restore, {name} (full)"),
+            secs,
+            logical: run.logical(),
+            cpu: cpu_text(cpu),
+            compare: false,
+        };
+        out.push((row, (name, secs, run)));
+    }
+    Ok(out)
+}
+
+/// Everything the closing report prints.
+struct Report<'a> {
+    args: &'a Args,
+    nodes: u64,
+    text_bytes: u64,
+    load_secs: f64,
+    load_retries: u64,
+    /// The full, local, plain backup (the dataset's logical size).
+    full: &'a BackupRun,
+    exported: u64,
+    pigz_openssl_secs: f64,
+    restic_secs: f64,
+    rows: &'a [Row],
+    sizes: &'a [(String, u64, u64)],
+    incremental_share: f64,
+    restores: &'a [(String, f64, &'a BackupRun)],
+    tools: [&'a str; 3],
+    run_secs: f64,
+}
+
+/// Prints the dataset, the results and sizes tables, and each target's verdict.
+fn report(r: &Report<'_>) {
+    let Report {
+        args,
+        nodes,
+        text_bytes,
+        load_secs,
+        load_retries,
+        full: local_plain,
+        exported,
+        pigz_openssl_secs,
+        restic_secs,
+        rows,
+        sizes,
+        incremental_share,
+        restores,
+        tools: [pigz, openssl, restic],
+        run_secs,
+    } = *r;
+    let pigz_rate = mib(exported) / pigz_openssl_secs;
+    let restic_rate = mib(exported) / restic_secs;
+    println!();
+    println!(
+        "Dataset: {nodes} nodes, {} triples, {:.0} MiB of text; {:.1} MiB logical in the full \
+         backup ({} bytes); loaded in {load_secs:.1} s with {} loaders ({:.0} triples/s, \
+         {load_retries} batches retried after an abort).",
+        nodes * 2,
+        mib(text_bytes),
+        mib(local_plain.logical()),
+        local_plain.logical(),
+        args.loaders,
+        (nodes * 2) as f64 / load_secs
+    );
+    println!();
+    println!(
+        "| measurement | seconds | logical MiB | logical MiB/s | vs pigz+openssl | vs restic | \
+         CPU s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let (vs_pigz, vs_restic) = if r.compare {
+            (
+                format!("{:.2}×", r.rate() / pigz_rate),
+                format!("{:.2}×", r.rate() / restic_rate),
+            )
+        } else {
+            ("—".to_string(), "—".to_string())
+        };
+        println!(
+            "| {} | {:.2} | {:.1} | {:.1} | {vs_pigz} | {vs_restic} | {} |",
+            r.name,
+            r.secs,
+            mib(r.logical),
+            r.rate(),
+            r.cpu
+        );
+    }
+    println!();
+    println!("| stored | logical MiB | stored MiB | compression |");
+    println!("|---|---:|---:|---:|");
+    for (name, logical, stored) in sizes {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.2}× |",
+            mib(*logical),
+            mib(*stored),
+            *logical as f64 / (*stored).max(1) as f64
+        );
+    }
+
+    println!();
+    println!("Targets:");
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    for r in rows.iter().filter(|r| r.name.starts_with("full backup")) {
+        let vs = r.rate() / pigz_rate;
+        let vr = r.rate() / restic_rate;
+        println!(
+            "- {}: {:.2}× pigz+openssl (target ≥ 0.80×: {}{}), {:.2}× restic (target > 1×: {})",
+            r.name,
+            vs,
+            verdict(vs >= 0.8),
+            if vs < 0.8 {
+                format!(", {:.0}% short", (1.0 - vs / 0.8) * 100.0)
+            } else {
+                String::new()
+            },
+            vr,
+            verdict(vr > 1.0)
+        );
+    }
+    println!(
+        "- incremental after {}%: {:.1}% of the full's time (target ≤ 5%: {})",
+        args.changed_percent,
+        incremental_share * 100.0,
+        verdict(incremental_share <= 0.05)
+    );
+    for (name, secs, run) in restores {
+        let ratio = run.secs / secs;
+        println!(
+            "- restore, {name}: {:.2}× the speed of its backup ({secs:.1} s vs {:.1} s; target ≥ 1×: {})",
+            ratio,
+            run.secs,
+            verdict(ratio >= 1.0)
+        );
+    }
+    println!();
+    println!(
+        "Notes: MiB = 2^20 bytes. Times are wall clock from StartBackup/StartRestore to the \
+         task's Success. Logical bytes are the framed records of the backup files (the worker's \
+         raw_bytes; checked against a decode of the local plain file), the same bytes the \
+         baselines read from the export. Each baseline ran once, right after the export was \
+         written (page cache warm; it cannot be dropped here); restic ran with --no-cache on a repository made by a plain `restic init`. \
+         Restores restore backup 1 (the full) and replace the cluster's data. CPU s: user + \
+         system seconds of the alpha and the backup worker (ours; SeaweedFS not counted) or of \
+         the tool's processes (baselines); 2 cores give at most 2 per second. Tools: {pigz}; \
+         {openssl}; {restic}. Total run time {:.0} s.",
+        run_secs
+    );
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -641,56 +1056,13 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("tools: {pigz}; {openssl}; {restic}");
 
-    // Load.
     let words = Arc::new(Words::new(args.seed, args.vocabulary));
-    let text_bytes = Arc::new(AtomicU64::new(0));
-    let (w, tb, seed) = (words.clone(), text_bytes.clone(), args.seed);
-    let started = Instant::now();
-    let (pairs, load_retries) = run_loaders(
-        &channel,
-        args.loaders,
-        nodes.div_ceil(NODES_PER_BATCH),
-        Arc::new(move |b| {
-            let mut rng = batch_rng(seed, 0, b);
-            let mut rdf = String::with_capacity(1100 * NODES_PER_BATCH as usize);
-            let mut text = String::with_capacity(1100);
-            for i in b * NODES_PER_BATCH..((b + 1) * NODES_PER_BATCH).min(nodes) {
-                text.clear();
-                w.text(&mut rng, &mut text);
-                tb.fetch_add(text.len() as u64, Ordering::Relaxed);
-                rdf.push_str(&format!(
-                    "_:n{i} <xid> \"doc-{i}\" .\n_:n{i} <text> \"{text}\" .\n"
-                ));
-            }
-            rdf
-        }),
-    )
-    .await?;
-    let load_secs = started.elapsed().as_secs_f64();
-    let mut uids: Vec<(u64, u64)> = pairs
-        .iter()
-        .filter_map(|(blank, uid)| {
-            Some((
-                blank.strip_prefix("n")?.parse().ok()?,
-                u64::from_str_radix(uid.trim_start_matches("0x"), 16).ok()?,
-            ))
-        })
-        .collect();
-    uids.sort_unstable();
-    anyhow::ensure!(
-        uids.len() as u64 == nodes,
-        "loaded {} of {nodes} nodes",
-        uids.len()
-    );
-    let text_bytes = text_bytes.load(Ordering::Relaxed);
-    println!(
-        "loaded {nodes} nodes ({} triples, {:.0} MiB of text) in {load_secs:.1} s: {:.0} triples/s, \
-         {:.1} MiB/s of text; {load_retries} batches retried after an abort",
-        nodes * 2,
-        mib(text_bytes),
-        (nodes * 2) as f64 / load_secs,
-        mib(text_bytes) / load_secs
-    );
+    let Loaded {
+        uids,
+        text_bytes,
+        secs: load_secs,
+        retries: load_retries,
+    } = load(&channel, &args, &words, nodes).await?;
     anyhow::ensure!(count_nodes(&channel).await? == nodes, "node count");
 
     let mut rows: Vec<Row> = Vec::new();
@@ -726,83 +1098,16 @@ async fn main() -> anyhow::Result<()> {
         mib(exported) / decode_secs
     );
 
-    let pigz_openssl_out = work.path().join("export.gz.enc");
-    let (pigz_openssl_secs, pigz_openssl_cpu) = timed_bash(
-        r#"pigz -p 2 -c "$1" | openssl enc -aes-256-ctr -K "$2" -iv "$3" > "$4""#,
-        &[
-            export.as_os_str(),
-            OsStr::new(&hex(&key_bytes)),
-            OsStr::new(&hex(&iv_bytes)),
-            pigz_openssl_out.as_os_str(),
-        ],
-        &[],
-    )?;
-    let pigz_openssl_size = std::fs::metadata(&pigz_openssl_out)?.len();
-    std::fs::remove_file(&pigz_openssl_out)?;
-    let pigz_out = work.path().join("export.gz");
-    let (pigz_secs, pigz_cpu) = timed_bash(
-        r#"pigz -p 2 -c "$1" > "$2""#,
-        &[export.as_os_str(), pigz_out.as_os_str()],
-        &[],
-    )?;
-    let pigz_size = std::fs::metadata(&pigz_out)?.len();
-    std::fs::remove_file(&pigz_out)?;
-    let password = work.path().join("restic-password");
-    std::fs::write(&password, "bench-backup restic password\n")?;
-    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600))?;
-    // restic's default repository (0.14 makes format 2, compression auto: zstd).
-    let repo = work.path().join("restic-repo");
-    let restic_cmd = |args: &[&str]| {
-        let mut cmd = Command::new("restic");
-        cmd.arg("--repo")
-            .arg(&repo)
-            .args(args)
-            .env("RESTIC_PASSWORD_FILE", &password);
-        cmd
-    };
-    timed(&mut restic_cmd(&["init", "--quiet"]))?;
-    let (restic_secs, restic_cpu) = timed_bash(
-        r#"restic --repo "$1" backup --quiet --no-cache --host bench "$2""#,
-        &[repo.as_os_str(), export.as_os_str()],
-        &[("RESTIC_PASSWORD_FILE", password.as_os_str())],
-    )?;
-    let restic_size = dir_size(&repo);
-    let restic_format = restic_cmd(&["cat", "config", "--no-cache"])
-        .output()
-        .ok()
-        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
-        .and_then(|v| v["version"].as_u64())
-        .map_or("format unknown".to_string(), |v| {
-            if v >= 2 {
-                format!("repository format {v}, compression auto")
-            } else {
-                format!("repository format {v}, no compression")
-            }
-        });
-    std::fs::remove_dir_all(&repo)?;
-    std::fs::remove_file(&export)?;
-    let baseline = |name: &str, secs: f64, cpu: f64| Row {
-        name: name.to_string(),
-        secs,
-        logical: exported,
-        cpu: format!("{cpu:.1}"),
-        compare: true,
-    };
-    let pigz_openssl_row = baseline(
-        "`pigz -p 2 | openssl enc -aes-256-ctr` (export)",
+    let Baselines {
+        pigz_openssl_row,
+        pigz_row,
+        restic_row,
         pigz_openssl_secs,
-        pigz_openssl_cpu,
-    );
-    let restic_row = baseline(
-        &format!("`restic backup` (export, {restic_format})"),
         restic_secs,
-        restic_cpu,
-    );
-    let pigz_row = baseline("`pigz -p 2` alone (export)", pigz_secs, pigz_cpu);
-    println!(
-        "baselines: pigz+openssl {pigz_openssl_secs:.1} s, pigz {pigz_secs:.1} s, \
-         restic {restic_secs:.1} s"
-    );
+        pigz_openssl_size,
+        pigz_size,
+        restic_size,
+    } = baselines(work.path(), &export, exported, &key_bytes, &iv_bytes)?;
 
     let full_row = |name: &str, run: &BackupRun| Row {
         name: name.to_string(),
@@ -855,45 +1160,16 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // The incremental after a change of `changed_percent` of the nodes.
-    let stride = ((100.0 / args.changed_percent.clamp(0.01, 100.0)).round() as u64).max(1);
-    let changed: Arc<Vec<u64>> = Arc::new(
-        uids.iter()
-            .filter(|(i, _)| i % stride == 0)
-            .map(|(_, uid)| *uid)
-            .collect(),
-    );
-    let (w, ch) = (words.clone(), changed.clone());
-    let started = Instant::now();
-    let (_, change_retries) = run_loaders(
+    let incremental = change_and_back_up(
+        &cluster,
         &channel,
-        args.loaders,
-        (changed.len() as u64).div_ceil(CHANGES_PER_BATCH),
-        Arc::new(move |b| {
-            let mut rng = batch_rng(seed, 1, b);
-            let mut rdf = String::with_capacity(1100 * CHANGES_PER_BATCH as usize);
-            let mut text = String::with_capacity(1100);
-            let end = ((b + 1) * CHANGES_PER_BATCH).min(ch.len() as u64);
-            for uid in &ch[(b * CHANGES_PER_BATCH) as usize..end as usize] {
-                text.clear();
-                w.text(&mut rng, &mut text);
-                rdf.push_str(&format!("<{uid:#x}> <text> \"{text}\" .\n"));
-            }
-            rdf
-        }),
+        &args,
+        &words,
+        &uids,
+        nodes,
+        &local("local-enc"),
     )
     .await?;
-    println!(
-        "changed the text of {} nodes ({:.2}%) in {:.1} s; {change_retries} batches retried",
-        changed.len(),
-        changed.len() as f64 * 100.0 / nodes as f64,
-        started.elapsed().as_secs_f64()
-    );
-    let incremental = backup(&cluster, &local("local-enc"), None).await?;
-    anyhow::ensure!(
-        incremental.backup_num == 2,
-        "the backup after the change is number {} of its series, not the incremental 2",
-        incremental.backup_num
-    );
     let incremental_share = incremental.secs / local_enc.secs;
     println!(
         "incremental backup, local, encrypted: {:.2} s ({:.1}% of the full)",
@@ -944,31 +1220,11 @@ async fn main() -> anyhow::Result<()> {
             run,
         });
     }
-    for RestoreCase {
-        name,
-        location,
-        s3,
-        encrypted,
-        run,
-    } in todo
+    for (row, restored) in
+        run_restores(&cluster, &channel, todo, &key, s3_credentials, nodes).await?
     {
-        let credentials = if s3 { s3_credentials() } else { None };
-        let key = encrypted.then_some(key.as_path());
-        let (secs, cpu) = restore(&cluster, &location, credentials, key).await?;
-        let count = count_nodes(&channel).await?;
-        anyhow::ensure!(
-            count == nodes,
-            "after the restore from {location}: {count} nodes, not {nodes}"
-        );
-        println!("restore, {name}: {secs:.1} s");
-        rows.push(Row {
-            name: format!("restore, {name} (full)"),
-            secs,
-            logical: run.logical(),
-            cpu: cpu_text(cpu),
-            compare: false,
-        });
-        restores.push((name, secs, run));
+        rows.push(row);
+        restores.push(restored);
     }
     rows.push(pigz_openssl_row);
     rows.push(pigz_row);
@@ -981,105 +1237,23 @@ async fn main() -> anyhow::Result<()> {
     sizes.push(("`pigz -p 2` output".into(), exported, pigz_size));
     sizes.push(("restic repository".into(), exported, restic_size));
 
-    // Report.
-    let pigz_rate = mib(exported) / pigz_openssl_secs;
-    let restic_rate = mib(exported) / restic_secs;
-    println!();
-    println!(
-        "Dataset: {nodes} nodes, {} triples, {:.0} MiB of text; {:.1} MiB logical in the full \
-         backup ({} bytes); loaded in {load_secs:.1} s with {} loaders ({:.0} triples/s, \
-         {load_retries} batches retried after an abort).",
-        nodes * 2,
-        mib(text_bytes),
-        mib(local_plain.logical()),
-        local_plain.logical(),
-        args.loaders,
-        (nodes * 2) as f64 / load_secs
-    );
-    println!();
-    println!(
-        "| measurement | seconds | logical MiB | logical MiB/s | vs pigz+openssl | vs restic | \
-         CPU s |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        let (vs_pigz, vs_restic) = if r.compare {
-            (
-                format!("{:.2}×", r.rate() / pigz_rate),
-                format!("{:.2}×", r.rate() / restic_rate),
-            )
-        } else {
-            ("—".to_string(), "—".to_string())
-        };
-        println!(
-            "| {} | {:.2} | {:.1} | {:.1} | {vs_pigz} | {vs_restic} | {} |",
-            r.name,
-            r.secs,
-            mib(r.logical),
-            r.rate(),
-            r.cpu
-        );
-    }
-    println!();
-    println!("| stored | logical MiB | stored MiB | compression |");
-    println!("|---|---:|---:|---:|");
-    for (name, logical, stored) in &sizes {
-        println!(
-            "| {name} | {:.1} | {:.1} | {:.2}× |",
-            mib(*logical),
-            mib(*stored),
-            *logical as f64 / (*stored).max(1) as f64
-        );
-    }
-
-    println!();
-    println!("Targets:");
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    for r in rows.iter().filter(|r| r.name.starts_with("full backup")) {
-        let vs = r.rate() / pigz_rate;
-        let vr = r.rate() / restic_rate;
-        println!(
-            "- {}: {:.2}× pigz+openssl (target ≥ 0.80×: {}{}), {:.2}× restic (target > 1×: {})",
-            r.name,
-            vs,
-            verdict(vs >= 0.8),
-            if vs < 0.8 {
-                format!(", {:.0}% short", (1.0 - vs / 0.8) * 100.0)
-            } else {
-                String::new()
-            },
-            vr,
-            verdict(vr > 1.0)
-        );
-    }
-    println!(
-        "- incremental after {}%: {:.1}% of the full's time (target ≤ 5%: {})",
-        args.changed_percent,
-        incremental_share * 100.0,
-        verdict(incremental_share <= 0.05)
-    );
-    for (name, secs, run) in &restores {
-        let ratio = run.secs / secs;
-        println!(
-            "- restore, {name}: {:.2}× the speed of its backup ({secs:.1} s vs {:.1} s; target ≥ 1×: {})",
-            ratio,
-            run.secs,
-            verdict(ratio >= 1.0)
-        );
-    }
-    println!();
-    println!(
-        "Notes: MiB = 2^20 bytes. Times are wall clock from StartBackup/StartRestore to the \
-         task's Success. Logical bytes are the framed records of the backup files (the worker's \
-         raw_bytes; checked against a decode of the local plain file), the same bytes the \
-         baselines read from the export. Each baseline ran once, right after the export was \
-         written (page cache warm; it cannot be dropped here); restic ran with --no-cache on a repository made by a plain `restic init`. \
-         Restores restore backup 1 (the full) and replace the cluster's data. CPU s: user + \
-         system seconds of the alpha and the backup worker (ours; SeaweedFS not counted) or of \
-         the tool's processes (baselines); 2 cores give at most 2 per second. Tools: {pigz}; \
-         {openssl}; {restic}. Total run time {:.0} s.",
-        run_started.elapsed().as_secs_f64()
-    );
+    report(&Report {
+        args: &args,
+        nodes,
+        text_bytes,
+        load_secs,
+        load_retries,
+        full: &local_plain,
+        exported,
+        pigz_openssl_secs,
+        restic_secs,
+        rows: &rows,
+        sizes: &sizes,
+        incremental_share,
+        restores: &restores,
+        tools: [&pigz, &openssl, &restic],
+        run_secs: run_started.elapsed().as_secs_f64(),
+    });
     drop(cluster);
     drop(s3);
     Ok(())

@@ -90,12 +90,100 @@ impl DgraphApi {
         Ok(())
     }
 
-    /// The N-Quads of one `api.Mutation`: (sets, deletes).
+    /// The read timestamp of a request: the client's, else a best-effort, read-only or new
+    /// transaction timestamp from zero.
+    async fn start_ts(&self, req: &Request) -> Result<u64, Status> {
+        let graph = &self.graph;
+        let ts = if req.start_ts != 0 {
+            req.start_ts
+        } else if req.best_effort {
+            graph.best_effort_ts().await.map_err(to_status)?
+        } else if req.read_only {
+            graph.read_ts().await.map_err(to_status)?
+        } else {
+            graph.begin().await.map_err(to_status)?
+        };
+        Ok(ts)
+    }
+
+    /// Runs a parsed request at `start_ts`: the query, then the mutations (all or none) in the
+    /// transaction's buffer, recorded as pending, and committed when `commit_now`.
+    async fn execute(
+        &self,
+        parsed: &ParsedRequest,
+        start_ts: u64,
+        access: Option<&crate::graph::access::Access>,
+        commit_now: bool,
+    ) -> Result<Executed, Status> {
+        let graph = &self.graph;
+        let writes = !parsed.mutations.is_empty();
+        // Reads of a transaction see its own writes; a transaction gets a record here only once
+        // it writes.
+        let txn = if writes {
+            Some(graph.txn(start_ts).map_err(to_status)?)
+        } else {
+            graph.existing_txn(start_ts)
+        };
+        let mut txn_guard = match &txn {
+            Some(t) => Some(t.lock().await),
+            None => None,
+        };
+        if writes && txn_guard.as_ref().is_some_and(|t| t.closed) {
+            return Err(invalid(format!(
+                "the transaction with start_ts {start_ts} is already being committed or aborted; start a new transaction"
+            )));
+        }
+        let mut done = Executed {
+            json: None,
+            txn: TxnContext {
+                start_ts,
+                ..Default::default()
+            },
+            uids: HashMap::new(),
+        };
+        let mut ctx = MutationCtx::default();
+        if let Some(q) = &parsed.query {
+            let view = graph.view(start_ts, txn_guard.as_deref());
+            let out = graph.run_query_as(&view, q, access).map_err(to_status)?;
+            done.json = Some(out.json);
+            ctx.uid_vars = out.uid_vars;
+            ctx.val_vars = out.val_vars;
+        }
+        let Some(guard) = txn_guard.as_mut() else {
+            return Ok(done);
+        };
+        // All of the request's mutations apply, or none: they go to a copy first.
+        let mut work = (**guard).clone();
+        let applied = self
+            .apply_mutations(&parsed.mutations, &mut work, &mut ctx, &mut done.uids)
+            .await;
+        if let Err(e) = applied {
+            if commit_now && guard.writes.is_empty() {
+                drop(txn_guard);
+                graph.forget(start_ts).map_err(to_status)?;
+            }
+            return Err(e);
+        }
+        **guard = work;
+        done.txn.keys = guard.conflicts.iter().map(|k| format!("{k:x}")).collect();
+        done.txn.preds = guard.preds.iter().cloned().collect();
+        // The pending record lets a restart settle the transaction if the alpha stops after
+        // zero has decided; it needs the disk only for a later commit's sake.
+        graph
+            .persist_pending(guard, !commit_now)
+            .map_err(to_status)?;
+        if commit_now {
+            drop(txn_guard);
+            done.txn.commit_ts = graph.commit(start_ts).await.map_err(to_status)?;
+        }
+        Ok(done)
+    }
+
     /// Claims the tablets of the mutated predicates and applies every mutation whose condition
     /// holds to `txn`, recording the uids of new blank nodes in `uids`.
     async fn apply_mutations(
         &self,
-        parsed: &[(Option<Condition>, Vec<NQuad>, Vec<NQuad>)],
+        parsed: &[ParsedMutation],
         txn: &mut crate::graph::Txn,
         ctx: &mut MutationCtx,
         uids: &mut HashMap<String, String>,
@@ -134,6 +222,7 @@ impl DgraphApi {
         Ok(())
     }
 
+    /// The N-Quads of one `api.Mutation`: (sets, deletes).
     /// `json` numbers new JSON nodes across all the mutations of one request.
     fn mutation_nquads(
         m: &api::Mutation,
@@ -261,6 +350,69 @@ fn ns(d: std::time::Duration) -> u64 {
     d.as_nanos() as u64
 }
 
+/// A mutation of a request: its `@if` condition, then the N-Quads it sets and deletes.
+type ParsedMutation = (Option<Condition>, Vec<NQuad>, Vec<NQuad>);
+
+/// A request checked before it takes a timestamp: the query part and the mutations, parsed and
+/// allowed by the caller's ACL.
+struct ParsedRequest {
+    query: Option<Query>,
+    mutations: Vec<ParsedMutation>,
+}
+
+impl ParsedRequest {
+    fn parse(req: &Request, access: Option<&crate::graph::access::Access>) -> Result<Self, Status> {
+        let query = if req.query.trim().is_empty() {
+            None
+        } else {
+            match lodestar_dql::parse_dql(&req.query, &req.vars).map_err(invalid)? {
+                Document::Query(q) => Some(q),
+                Document::Upsert(_) | Document::Mutation(_) => {
+                    return Err(invalid(
+                        "put an upsert's mutations in Request.mutations (with cond for @if); Request.query holds the query part",
+                    ));
+                }
+            }
+        };
+        let mut mutations = Vec::new();
+        let mut json_parser = lodestar_dql::JsonParser::new();
+        for m in &req.mutations {
+            let cond = if m.cond.trim().is_empty() {
+                None
+            } else {
+                Some(lodestar_dql::parse_condition(&m.cond).map_err(invalid)?)
+            };
+            let (sets, dels) = DgraphApi::mutation_nquads(m, &mut json_parser)?;
+            mutations.push((cond, sets, dels));
+        }
+        if let Some(a) = access {
+            a.check_mutation(
+                mutations
+                    .iter()
+                    .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter())),
+            )
+            .map_err(|e| Status::permission_denied(e.0))?;
+        }
+        if !mutations.is_empty() && req.read_only {
+            return Err(invalid("a read-only transaction cannot run mutations"));
+        }
+        Ok(ParsedRequest { query, mutations })
+    }
+
+    /// Whether the request commits when it is done (on the request or on any mutation).
+    fn commit_now(&self, req: &Request) -> bool {
+        req.commit_now || req.mutations.iter().any(|m| m.commit_now)
+    }
+}
+
+/// What running a request produced: the query's JSON (when it had a query), the transaction
+/// context and the uids given to blank nodes.
+struct Executed {
+    json: Option<serde_json::Map<String, serde_json::Value>>,
+    txn: TxnContext,
+    uids: HashMap<String, String>,
+}
+
 #[tonic::async_trait]
 impl Dgraph for DgraphApi {
     async fn login(
@@ -285,128 +437,28 @@ impl Dgraph for DgraphApi {
         self.check_draining().await?;
         let caller = self.authenticate(&request)?;
         let req = request.into_inner();
-        let graph = &self.graph;
         let access = match &caller {
-            Some(claims) => Some(graph.access_for(&claims.groups).map_err(to_status)?),
+            Some(claims) => Some(self.graph.access_for(&claims.groups).map_err(to_status)?),
             None => None,
         };
-
         // Parse first: bad input writes nothing and takes no timestamp.
-        let query: Option<Query> = if req.query.trim().is_empty() {
-            None
-        } else {
-            match lodestar_dql::parse_dql(&req.query, &req.vars).map_err(invalid)? {
-                Document::Query(q) => Some(q),
-                Document::Upsert(_) | Document::Mutation(_) => {
-                    return Err(invalid(
-                        "put an upsert's mutations in Request.mutations (with cond for @if); Request.query holds the query part",
-                    ));
-                }
-            }
-        };
-        let mut parsed = Vec::new();
-        let mut json_parser = lodestar_dql::JsonParser::new();
-        for m in &req.mutations {
-            let cond = if m.cond.trim().is_empty() {
-                None
-            } else {
-                Some(lodestar_dql::parse_condition(&m.cond).map_err(invalid)?)
-            };
-            let (sets, dels) = Self::mutation_nquads(m, &mut json_parser)?;
-            parsed.push((cond, sets, dels));
-        }
-        if let Some(a) = &access {
-            a.check_mutation(
-                parsed
-                    .iter()
-                    .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter())),
-            )
-            .map_err(|e| Status::permission_denied(e.0))?;
-        }
+        let parsed = ParsedRequest::parse(&req, access.as_ref())?;
         let parsing = started.elapsed();
 
-        let writes = !parsed.is_empty();
-        let commit_now = req.commit_now || req.mutations.iter().any(|m| m.commit_now);
-        if writes && req.read_only {
-            return Err(invalid("a read-only transaction cannot run mutations"));
-        }
         let ts_started = Instant::now();
-        let start_ts = if req.start_ts != 0 {
-            req.start_ts
-        } else if req.best_effort {
-            graph.best_effort_ts().await.map_err(to_status)?
-        } else if req.read_only {
-            graph.read_ts().await.map_err(to_status)?
-        } else {
-            graph.begin().await.map_err(to_status)?
-        };
+        let start_ts = self.start_ts(&req).await?;
         let assign = ts_started.elapsed();
 
         let processing_started = Instant::now();
-        // Reads of a transaction see its own writes; a transaction gets a record here only once
-        // it writes.
-        let txn = if writes {
-            Some(graph.txn(start_ts).map_err(to_status)?)
-        } else {
-            graph.existing_txn(start_ts)
-        };
-        let mut txn_guard = match &txn {
-            Some(t) => Some(t.lock().await),
-            None => None,
-        };
-        if writes && txn_guard.as_ref().is_some_and(|t| t.closed) {
-            return Err(invalid(format!(
-                "the transaction with start_ts {start_ts} is already being committed or aborted; start a new transaction"
-            )));
-        }
-        let mut json = serde_json::Map::new();
-        let mut ctx = MutationCtx::default();
-        if let Some(q) = &query {
-            let view = graph.view(start_ts, txn_guard.as_deref());
-            let out = graph
-                .run_query_as(&view, q, access.as_ref())
-                .map_err(to_status)?;
-            json = out.json;
-            ctx.uid_vars = out.uid_vars;
-            ctx.val_vars = out.val_vars;
-        }
-        let mut uids = HashMap::new();
-        let mut txn_ctx = TxnContext {
-            start_ts,
-            ..Default::default()
-        };
-        if let Some(guard) = txn_guard.as_mut() {
-            // All of the request's mutations apply, or none: they go to a copy first.
-            let mut work = (**guard).clone();
-            let applied = self
-                .apply_mutations(&parsed, &mut work, &mut ctx, &mut uids)
-                .await;
-            if let Err(e) = applied {
-                if commit_now && guard.writes.is_empty() {
-                    drop(txn_guard);
-                    graph.forget(start_ts).map_err(to_status)?;
-                }
-                return Err(e);
-            }
-            **guard = work;
-            txn_ctx.keys = guard.conflicts.iter().map(|k| format!("{k:x}")).collect();
-            txn_ctx.preds = guard.preds.iter().cloned().collect();
-            // The pending record lets a restart settle the transaction if the alpha stops
-            // after zero has decided; it needs the disk only for a later commit's sake.
-            graph
-                .persist_pending(guard, !commit_now)
-                .map_err(to_status)?;
-            if commit_now {
-                drop(txn_guard);
-                txn_ctx.commit_ts = graph.commit(start_ts).await.map_err(to_status)?;
-            }
-        }
+        let done = self
+            .execute(&parsed, start_ts, access.as_ref(), parsed.commit_now(&req))
+            .await?;
         let processing = processing_started.elapsed();
+
         let encoding_started = Instant::now();
-        let json = if query.is_some() {
-            serde_json::to_vec(&json).map_err(|e| Status::internal(e.to_string()))?
-        } else {
-            Vec::new()
+        let json = match &done.json {
+            Some(json) => serde_json::to_vec(json).map_err(|e| Status::internal(e.to_string()))?,
+            None => Vec::new(),
         };
         let latency = Latency {
             parsing_ns: ns(parsing),
@@ -417,9 +469,9 @@ impl Dgraph for DgraphApi {
         };
         Ok(tonic::Response::new(Response {
             json,
-            txn: Some(txn_ctx),
+            txn: Some(done.txn),
             latency: Some(latency),
-            uids,
+            uids: done.uids,
             ..Default::default()
         }))
     }

@@ -233,115 +233,147 @@ impl Graph {
         }
         let schema = self.schema_for(txn, name, &nq.object)?;
         let pred = self.store.predicate_id(name)?;
-        let facets = facets(nq)?;
-        let subjects = self.subjects(&nq.subject, ctx, true)?;
+        let set = SetEdge {
+            nq,
+            name,
+            pred,
+            schema: &schema,
+            facets: facets(nq)?,
+            subjects: self.subjects(&nq.subject, ctx, true)?,
+        };
         txn.preds.insert(format!("0-{name}"));
         match &nq.object {
-            Object::Uid(_) | Object::Blank(_) | Object::UidVar(_) => {
-                if schema.value_type != ScalarType::Uid {
-                    return Err(GraphError::Invalid(format!(
-                        "Input for predicate \"{name}\" of type {} is uid. Edge: {nq}",
-                        schema.value_type.name()
-                    )));
-                }
-                let targets = self.objects(&nq.object, ctx)?;
-                for &s in &subjects {
-                    mark_count(txn, &schema, pred, false, s);
-                    if !schema.list {
-                        // A single uid edge replaces the old one.
-                        for old in self.edge_targets(txn, pred, s)? {
-                            if !targets.contains(&old) {
-                                self.remove_edge(txn, &schema, pred, s, old);
-                            }
-                        }
-                    }
-                    for &t in &targets {
-                        let posting = Posting {
-                            value: None,
-                            facets: facets.clone(),
-                        };
-                        let key = Slot::Edge(t).key(pred, s);
-                        txn.conflicts.insert(fingerprint(&key));
-                        txn.writes.insert(key, Some(posting.encode()));
-                        if schema.reverse {
-                            txn.writes
-                                .insert(keys::reverse_key(pred, t, s), Some(Vec::new()));
-                            mark_count(txn, &schema, pred, true, t);
-                        }
+            Object::Uid(_) | Object::Blank(_) | Object::UidVar(_) => self.set_uids(txn, &set, ctx),
+            Object::Value(_) | Object::ValVar(_) => self.set_values(txn, &set, ctx),
+            Object::Star => unreachable_object().map(|_| ()),
+        }
+    }
+
+    /// Sets uid edges: a single-uid predicate's old edge is replaced, reverse edges and counts
+    /// follow.
+    fn set_uids(
+        &self,
+        txn: &mut Txn,
+        set: &SetEdge<'_>,
+        ctx: &MutationCtx,
+    ) -> Result<(), GraphError> {
+        let (nq, name, pred, schema) = (set.nq, set.name, set.pred, set.schema);
+        if schema.value_type != ScalarType::Uid {
+            return Err(GraphError::Invalid(format!(
+                "Input for predicate \"{name}\" of type {} is uid. Edge: {nq}",
+                schema.value_type.name()
+            )));
+        }
+        let targets = self.objects(&nq.object, ctx)?;
+        for &s in &set.subjects {
+            mark_count(txn, schema, pred, false, s);
+            if !schema.list {
+                // A single uid edge replaces the old one.
+                for old in self.edge_targets(txn, pred, s)? {
+                    if !targets.contains(&old) {
+                        self.remove_edge(txn, schema, pred, s, old);
                     }
                 }
             }
-            Object::Value(_) | Object::ValVar(_) => {
-                if schema.value_type == ScalarType::Uid {
-                    return Err(GraphError::Invalid(format!(
-                        "Input for predicate \"{name}\" of type uid is scalar. Edge: {nq}"
-                    )));
-                }
-                let lang = match &nq.lang {
-                    Some(l) if !schema.lang => {
-                        return Err(GraphError::Invalid(format!(
-                            "Attr: [{name}] should have @lang directive in schema to mutate edge with lang tag: {l}"
-                        )));
-                    }
-                    Some(l) => self.store.predicate_id(&lang_dict_name(l))?,
-                    None => 0,
+            for &t in &targets {
+                let posting = Posting {
+                    value: None,
+                    facets: set.facets.clone(),
                 };
-                for &s in &subjects {
-                    let val = match &nq.object {
-                        Object::Value(v) => convert(v, &schema, name)?,
-                        Object::ValVar(var) => {
-                            match ctx.val_vars.get(var).and_then(|m| m.get(&s)) {
-                                Some(v) => convert_val(v.clone(), &schema, name)?,
-                                None => continue,
-                            }
-                        }
-                        _ => unreachable_object()?,
-                    };
-                    if name == "dgraph.rule.permission" {
-                        check_permission_value(&val)?;
-                    }
-                    let slot = if schema.list {
-                        Slot::List(list_hash(&val))
-                    } else {
-                        Slot::Value { lang }
-                    };
-                    let key = slot.key(pred, s);
-                    if !schema.list {
-                        // Replace: drop the old value's index entries. A node this request
-                        // created can only have a value this request wrote.
-                        let old = if ctx.fresh.contains(&s) {
-                            match txn.writes.get(&key) {
-                                Some(Some(raw)) => Some(Posting::decode(raw)?),
-                                _ => None,
-                            }
-                        } else {
-                            self.read_posting(txn, &key)?
-                        };
-                        if let Some(Posting {
-                            value: Some(old), ..
-                        }) = old
-                        {
-                            self.index(txn, &schema, pred, s, &old, false)?;
-                        }
-                    }
-                    self.index(txn, &schema, pred, s, &val, true)?;
-                    mark_count(txn, &schema, pred, false, s);
-                    txn.conflicts.insert(fingerprint(&key));
-                    txn.writes.insert(
-                        key,
-                        Some(
-                            Posting {
-                                value: Some(val),
-                                facets: facets.clone(),
-                            }
-                            .encode(),
-                        ),
-                    );
+                let key = Slot::Edge(t).key(pred, s);
+                txn.conflicts.insert(fingerprint(&key));
+                txn.writes.insert(key, Some(posting.encode()));
+                if schema.reverse {
+                    txn.writes
+                        .insert(keys::reverse_key(pred, t, s), Some(Vec::new()));
+                    mark_count(txn, schema, pred, true, t);
                 }
             }
-            Object::Star => {
-                unreachable_object()?;
+        }
+        Ok(())
+    }
+
+    /// Sets scalar values (literals or value variables), converted to the predicate's type; a
+    /// single value's old index entries are removed before the new ones are written.
+    fn set_values(
+        &self,
+        txn: &mut Txn,
+        set: &SetEdge<'_>,
+        ctx: &MutationCtx,
+    ) -> Result<(), GraphError> {
+        let SetEdge {
+            nq,
+            name,
+            pred,
+            schema,
+            facets,
+            subjects,
+        } = set;
+        let (name, pred, schema) = (*name, *pred, *schema);
+        let subjects: &[u64] = subjects;
+        if schema.value_type == ScalarType::Uid {
+            return Err(GraphError::Invalid(format!(
+                "Input for predicate \"{name}\" of type uid is scalar. Edge: {nq}"
+            )));
+        }
+        let lang = match &nq.lang {
+            Some(l) if !schema.lang => {
+                return Err(GraphError::Invalid(format!(
+                    "Attr: [{name}] should have @lang directive in schema to mutate edge with lang tag: {l}"
+                )));
             }
+            Some(l) => self.store.predicate_id(&lang_dict_name(l))?,
+            None => 0,
+        };
+        for &s in subjects {
+            let val = match &nq.object {
+                Object::Value(v) => convert(v, schema, name)?,
+                Object::ValVar(var) => match ctx.val_vars.get(var).and_then(|m| m.get(&s)) {
+                    Some(v) => convert_val(v.clone(), schema, name)?,
+                    None => continue,
+                },
+                _ => unreachable_object()?,
+            };
+            if name == "dgraph.rule.permission" {
+                check_permission_value(&val)?;
+            }
+            let slot = if schema.list {
+                Slot::List(list_hash(&val))
+            } else {
+                Slot::Value { lang }
+            };
+            let key = slot.key(pred, s);
+            if !schema.list {
+                // Replace: drop the old value's index entries. A node this request
+                // created can only have a value this request wrote.
+                let old = if ctx.fresh.contains(&s) {
+                    match txn.writes.get(&key) {
+                        Some(Some(raw)) => Some(Posting::decode(raw)?),
+                        _ => None,
+                    }
+                } else {
+                    self.read_posting(txn, &key)?
+                };
+                if let Some(Posting {
+                    value: Some(old), ..
+                }) = old
+                {
+                    self.index(txn, schema, pred, s, &old, false)?;
+                }
+            }
+            self.index(txn, schema, pred, s, &val, true)?;
+            mark_count(txn, schema, pred, false, s);
+            txn.conflicts.insert(fingerprint(&key));
+            txn.writes.insert(
+                key,
+                Some(
+                    Posting {
+                        value: Some(val),
+                        facets: facets.clone(),
+                    }
+                    .encode(),
+                ),
+            );
         }
         Ok(())
     }
@@ -613,6 +645,17 @@ pub(super) fn check_txn_size(txn: &Txn) -> Result<(), GraphError> {
 
 /// Notes that node `node`'s count of `pred` (in one direction) may change, when `pred` has
 /// `@count`.
+/// One N-Quad of a set, resolved: its predicate's name, id and schema, its facets and the
+/// subjects it applies to.
+struct SetEdge<'a> {
+    nq: &'a NQuad,
+    name: &'a str,
+    pred: u32,
+    schema: &'a PredicateSchema,
+    facets: Vec<(String, Val)>,
+    subjects: Vec<u64>,
+}
+
 fn mark_count(txn: &mut Txn, schema: &PredicateSchema, pred: u32, reverse: bool, node: u64) {
     if schema.count {
         txn.counted.insert((pred, reverse, node));

@@ -3,7 +3,7 @@
 //! method bodies that answer `Unimplemented`, so a service implements only what it has.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["api", "zero", "node", "worker", "auth", "backup"]
+    let protos = ["api", "zero", "node", "worker", "auth", "backup", "raft"]
         .map(|name| format!("protos/{name}.proto"));
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");

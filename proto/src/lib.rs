@@ -1,7 +1,7 @@
 //! The suite's protobuf messages and gRPC services, generated once for every crate.
 //!
 //! `api` is Dgraph's public client API (package, names and field numbers unchanged, so dgo and
-//! pydgraph work against it); `zero`, `node`, `worker`, `auth` and `backup` are internal.
+//! pydgraph work against it); `zero`, `raft`, `node`, `worker`, `auth` and `backup` are internal.
 
 #![allow(clippy::all, missing_docs)]
 
@@ -12,9 +12,14 @@ pub mod api {
     tonic::include_proto!("api");
 }
 
-/// The cluster coordinator and its Raft transport.
+/// The cluster coordinator.
 pub mod zero {
     tonic::include_proto!("zero");
+}
+
+/// The Raft transport of the zeros and of each group of alphas.
+pub mod raft {
+    tonic::include_proto!("raft");
 }
 
 /// Identity and health served by every service.

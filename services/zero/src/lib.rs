@@ -17,7 +17,6 @@ pub mod state;
 use clock::{Clock, SystemClock};
 use ed25519_dalek::VerifyingKey;
 use lodestar_client::ZeroClient;
-use lodestar_proto::zero::zero_raft_server::ZeroRaftServer;
 use lodestar_proto::zero::zero_server::ZeroServer;
 use lodestar_runtime::config::{CommonArgs, ports};
 use lodestar_runtime::serve::{self, NodeHandle};
@@ -26,6 +25,10 @@ use node::{ZeroConfig, ZeroError, ZeroNode};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Largest `zero.Zero` request: a commit of the largest transaction an alpha takes (2M
+/// conflict keys) fits.
+const MAX_ZERO_MESSAGE: usize = 64 << 20;
 
 /// The `zero` command line: run a zero, or manage licenses.
 #[derive(Debug, clap::Parser)]
@@ -218,14 +221,14 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     })?;
     let storage_err =
         |e: &dyn std::fmt::Display| ServiceError::internal(format!("zero storage: {e}"));
-    let log_store = raft::log_store::LogStore::open(&db).map_err(|e| storage_err(&e))?;
+    let log_store = raft::LogStore::open(&db).map_err(|e| storage_err(&e))?;
     let state_machine =
         raft::state_machine::StateMachine::open(&db).map_err(|e| storage_err(&e))?;
     let applied = state_machine.applied.clone();
     let raft = raft::Raft::new(
         args.idx,
         Arc::new(raft::config(args.snapshot_after_entries.max(10))),
-        raft::network::Network,
+        raft::Network::new(lodestar_raft::ZERO_GROUP, Arc::new(raft::Snapshots)),
         log_store,
         state_machine,
     )
@@ -256,17 +259,18 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         shutdown.clone(),
     ));
 
-    let routes =
-        // A commit of the largest transaction an alpha takes (2M conflict keys) fits.
-        tonic::service::Routes::new(
-            ZeroServer::new(server::ZeroService { node: node.clone() })
-                .max_decoding_message_size(raft::network::MAX_MESSAGE),
+    let routes = tonic::service::Routes::new(
+        ZeroServer::new(server::ZeroService { node: node.clone() })
+            .max_decoding_message_size(MAX_ZERO_MESSAGE),
+    )
+    .add_service(
+        raft::RaftService::new(
+            lodestar_raft::ZERO_GROUP,
+            raft.clone(),
+            Arc::new(raft::Snapshots),
         )
-            .add_service(
-                ZeroRaftServer::new(raft::network::RaftService { raft: raft.clone() })
-                    .max_decoding_message_size(raft::network::MAX_MESSAGE)
-                    .max_encoding_message_size(raft::network::MAX_MESSAGE),
-            );
+        .into_server(),
+    );
     let client = Arc::new(
         ZeroClient::new([my.as_str()])
             .map_err(|e| ServiceError::invalid(e.message().to_string()))?,
@@ -297,8 +301,12 @@ async fn report_ready(node: Arc<ZeroNode>, handle: Arc<NodeHandle>, shutdown: Sh
         let (has_leader, voter) = {
             let m = node.raft.metrics();
             let m = m.borrow();
+            // A voter of a settled configuration: during a joint change (old and new voter
+            // sets at once) stopping another zero could still leave the old set without a
+            // majority.
+            let settled = m.membership_config.membership().get_joint_config().len() == 1;
             let voter = m.membership_config.voter_ids().any(|v| v == node.config.id);
-            (m.current_leader.is_some(), voter)
+            (m.current_leader.is_some(), voter && settled)
         };
         // A joining zero is ready once it votes: until then the cluster's quorum does not
         // count it, and stopping another zero could leave no majority.

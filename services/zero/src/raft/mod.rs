@@ -1,12 +1,14 @@
-//! Zero's Raft: openraft (the maintained continuation of async-raft) with its log and state
-//! machine snapshot in fjall, and a gRPC transport between zeros.
+//! Zero's Raft: openraft (the maintained continuation of async-raft) with its log in fjall
+//! (`lodestar_raft::LogStore`, entries as JSON), its state machine snapshot in fjall, and the
+//! shared `raft.Raft` gRPC transport between zeros (group 0).
 
-pub mod log_store;
-pub mod network;
 pub mod state_machine;
 
 use crate::state::{Command, Reply};
-use openraft::BasicNode;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use openraft::{BasicNode, SnapshotMeta};
 use std::io::Cursor;
 
 openraft::declare_raft_types!(
@@ -22,7 +24,10 @@ openraft::declare_raft_types!(
 );
 
 pub type Raft = openraft::Raft<TypeConfig>;
-pub type StorageError = openraft::StorageError<u64>;
+pub type StorageError = lodestar_raft::StorageError;
+pub type LogStore = lodestar_raft::LogStore<TypeConfig, lodestar_raft::Json>;
+pub type Network = lodestar_raft::Network<TypeConfig, Snapshots>;
+pub type RaftService = lodestar_raft::RaftService<TypeConfig, Snapshots>;
 
 /// Raft timing and compaction, tuned so that a leader's death is noticed and replaced in well
 /// under three seconds on loopback or a LAN. A snapshot is taken every `snapshot_after`
@@ -40,10 +45,32 @@ pub fn config(snapshot_after: u64) -> openraft::Config {
     }
 }
 
-fn io_error<E: std::error::Error + 'static>(
-    subject: openraft::ErrorSubject<u64>,
-    verb: openraft::ErrorVerb,
-    e: E,
-) -> StorageError {
-    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
+/// Zero's snapshots are its whole cluster state, a few megabytes at most: sent in 4 MiB chunks
+/// and put back together in memory.
+#[derive(Debug, Default)]
+pub struct Snapshots;
+
+const CHUNK: usize = 4 << 20;
+
+impl lodestar_raft::SnapshotTransfer<TypeConfig> for Snapshots {
+    fn send(&self, data: Box<Cursor<Vec<u8>>>) -> BoxStream<'static, std::io::Result<Vec<u8>>> {
+        let bytes = data.into_inner();
+        let chunks: Vec<std::io::Result<Vec<u8>>> =
+            bytes.chunks(CHUNK).map(|c| Ok(c.to_vec())).collect();
+        futures::stream::iter(chunks).boxed()
+    }
+
+    fn receive(
+        &self,
+        _meta: SnapshotMeta<u64, BasicNode>,
+        mut chunks: BoxStream<'static, std::io::Result<Vec<u8>>>,
+    ) -> BoxFuture<'static, std::io::Result<Box<Cursor<Vec<u8>>>>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            while let Some(chunk) = chunks.next().await {
+                all.extend_from_slice(&chunk?);
+            }
+            Ok(Box::new(Cursor::new(all)))
+        })
+    }
 }

@@ -1,9 +1,10 @@
 //! The state machine: the [`ClusterState`] in memory, made durable by snapshots in fjall plus
 //! the Raft log, which openraft replays from the snapshot up to the committed index at start.
 
-use super::{StorageError, TypeConfig, io_error};
+use super::{StorageError, TypeConfig};
 use crate::state::{ClusterState, Reply};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use lodestar_raft::io_error;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend,

@@ -1,37 +1,66 @@
-//! The Raft log and vote in fjall. Appends are fsynced before openraft is told they are durable.
+//! The Raft log and vote in fjall: `raft_log` holds entries by index, `raft_meta` the vote, the
+//! committed id and the last purged id. Appends are fsynced before openraft is told they are
+//! durable.
 
-use super::{StorageError, TypeConfig, io_error};
+use crate::codec::Codec;
+use crate::{StorageError, io_error};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{Entry, ErrorSubject, ErrorVerb, LogId, OptionalSend, Vote};
+use openraft::{
+    BasicNode, Entry, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftTypeConfig, Vote,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
 const LAST_PURGED: &[u8] = b"last_purged";
 
-/// The log store; cheap to clone (shares the database).
-#[derive(Clone)]
-pub struct LogStore {
+/// The log store of one Raft node; cheap to clone (clones share the database). `K` encodes
+/// the entries; the vote and log ids are always JSON.
+pub struct LogStore<C, K> {
     db: Database,
     log: Keyspace,
     meta: Keyspace,
+    _types: PhantomData<fn() -> (C, K)>,
 }
 
-impl LogStore {
+impl<C, K> Clone for LogStore<C, K> {
+    fn clone(&self) -> Self {
+        LogStore {
+            db: self.db.clone(),
+            log: self.log.clone(),
+            meta: self.meta.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<C, K> LogStore<C, K>
+where
+    C: RaftTypeConfig<NodeId = u64, Node = BasicNode, Entry = Entry<C>>,
+    Entry<C>: Serialize + DeserializeOwned,
+    K: Codec,
+{
+    /// Opens the log in `db` (its keyspaces are made on first use).
     pub fn open(db: &Database) -> Result<Self, fjall::Error> {
         Ok(LogStore {
             db: db.clone(),
             log: db.keyspace("raft_log", KeyspaceCreateOptions::default)?,
             meta: db.keyspace("raft_meta", KeyspaceCreateOptions::default)?,
+            _types: PhantomData,
         })
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StorageError> {
+    /// Whether nothing was ever written: no vote, no entry, nothing purged.
+    pub fn is_empty(&self) -> Result<bool, fjall::Error> {
+        Ok(self.meta.is_empty()? && self.log.is_empty()?)
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         let raw = self
             .meta
             .get(key)
@@ -41,7 +70,7 @@ impl LogStore {
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))
     }
 
-    fn put_meta<T: serde::Serialize>(
+    fn put_meta<T: Serialize>(
         &self,
         key: &[u8],
         value: &T,
@@ -59,20 +88,57 @@ impl LogStore {
     }
 
     fn sync(&self) -> Result<(), StorageError> {
-        tokio::task::block_in_place(|| self.db.persist(PersistMode::SyncAll))
+        blocking(|| self.db.persist(PersistMode::SyncAll))
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))
     }
 
-    fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, StorageError> {
+    fn decode(raw: &[u8]) -> Result<Entry<C>, StorageError> {
+        K::decode(raw).map_err(|e| {
+            crate::io_message(
+                ErrorSubject::Logs,
+                ErrorVerb::Read,
+                format!("undecodable log entry: {e}"),
+            )
+        })
+    }
+
+    fn last_entry(&self) -> Result<Option<Entry<C>>, StorageError> {
         match self.log.last_key_value() {
             Some(guard) => {
                 let (_, v) = guard
                     .into_inner()
                     .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-                Ok(Some(decode(&v)?))
+                Ok(Some(Self::decode(&v)?))
             }
             None => Ok(None),
         }
+    }
+
+    fn remove_range(&self, range: impl RangeBounds<[u8; 8]>) -> Result<(), StorageError> {
+        let keys: Vec<_> = self
+            .log
+            .range::<[u8; 8], _>(range)
+            .map(|g| g.key())
+            .collect::<Result<_, _>>()
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        let mut batch = self.db.batch();
+        for k in keys {
+            batch.remove(&self.log, k);
+        }
+        batch
+            .commit()
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+    }
+}
+
+/// Runs a blocking disk call without stalling the runtime's other tasks (on a multi-threaded
+/// runtime; elsewhere in place).
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -80,18 +146,19 @@ fn key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-fn decode(raw: &[u8]) -> Result<Entry<TypeConfig>, StorageError> {
-    serde_json::from_slice(raw).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))
-}
-
-impl RaftLogReader<TypeConfig> for LogStore {
+impl<C, K> RaftLogReader<C> for LogStore<C, K>
+where
+    C: RaftTypeConfig<NodeId = u64, Node = BasicNode, Entry = Entry<C>>,
+    Entry<C>: Serialize + DeserializeOwned,
+    K: Codec,
+{
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
+    ) -> Result<Vec<Entry<C>>, StorageError> {
         let start = match range.start_bound() {
             Bound::Included(i) => *i,
-            Bound::Excluded(i) => i + 1,
+            Bound::Excluded(i) => i.saturating_add(1),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
@@ -107,16 +174,21 @@ impl RaftLogReader<TypeConfig> for LogStore {
             let (_, v) = guard
                 .into_inner()
                 .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-            out.push(decode(&v)?);
+            out.push(Self::decode(&v)?);
         }
         Ok(out)
     }
 }
 
-impl RaftLogStorage<TypeConfig> for LogStore {
+impl<C, K> RaftLogStorage<C> for LogStore<C, K>
+where
+    C: RaftTypeConfig<NodeId = u64, Node = BasicNode, Entry = Entry<C>>,
+    Entry<C>: Serialize + DeserializeOwned,
+    K: Codec,
+{
     type LogReader = Self;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+    async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError> {
         let last_purged: Option<LogId<u64>> = self.get_meta(LAST_PURGED)?;
         let last = self.last_entry()?.map(|e| e.log_id).or(last_purged);
         Ok(LogState {
@@ -145,60 +217,37 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.get_meta::<Option<LogId<u64>>>(COMMITTED)?.flatten())
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> Result<(), StorageError>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I: IntoIterator<Item = Entry<C>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut batch = self.db.batch();
         for entry in entries {
-            let raw = serde_json::to_vec(&entry)
-                .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            let raw = K::encode(&entry).map_err(|e| {
+                crate::io_message(
+                    ErrorSubject::Logs,
+                    ErrorVerb::Write,
+                    format!("log entry {}: {e}", entry.log_id),
+                )
+            })?;
             batch.insert(&self.log, key(entry.log_id.index), raw);
         }
         batch
             .commit()
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
-        let synced = tokio::task::block_in_place(|| self.db.persist(PersistMode::SyncAll));
+        let synced = blocking(|| self.db.persist(PersistMode::SyncAll));
         callback.log_io_completed(synced.map_err(std::io::Error::other));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError> {
-        let keys: Vec<_> = self
-            .log
-            .range::<[u8; 8], _>(key(log_id.index)..)
-            .map(|g| g.key())
-            .collect::<Result<_, _>>()
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
-        let mut batch = self.db.batch();
-        for k in keys {
-            batch.remove(&self.log, k);
-        }
-        batch
-            .commit()
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        self.remove_range(key(log_id.index)..)?;
         self.sync()
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError> {
         self.put_meta(LAST_PURGED, &log_id, true)?;
-        let keys: Vec<_> = self
-            .log
-            .range::<[u8; 8], _>(..=key(log_id.index))
-            .map(|g| g.key())
-            .collect::<Result<_, _>>()
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
-        let mut batch = self.db.batch();
-        for k in keys {
-            batch.remove(&self.log, k);
-        }
-        batch
-            .commit()
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        self.remove_range(..=key(log_id.index))
     }
 }

@@ -116,6 +116,26 @@ fn from_op(ts: u64) -> Op {
     }
 }
 
+/// (next entry number, start, entry bytes) of the log the engine holds; a store created empty
+/// gets its start (0) written here.
+fn read_state(engine: &dyn Engine) -> Result<(u64, u64, u64), StorageError> {
+    let snap = engine.snapshot();
+    let from = match read_from(&*snap)? {
+        Some(from) => from,
+        None if snap.range(Space::Data, &[], None).next().is_none() => {
+            engine.apply(vec![from_op(0)], true)?;
+            0
+        }
+        None => UNKNOWN,
+    };
+    let (mut max_seq, mut bytes) = (0u64, 0u64);
+    walk_keys(&*snap, 0, None, |_, seq, size| {
+        max_seq = max_seq.max(seq);
+        bytes += u64::from(size);
+    })?;
+    Ok((max_seq + 1, from, bytes))
+}
+
 /// The store's side of the log: numbering entries, its start, its size.
 #[derive(Debug)]
 pub(crate) struct ChangeLog {
@@ -132,28 +152,26 @@ pub(crate) struct ChangeLog {
 impl ChangeLog {
     /// Reads where the log starts and how big it is (entry keys only).
     pub(crate) fn load(engine: &dyn Engine) -> Result<Self, StorageError> {
-        let snap = engine.snapshot();
-        let from = match read_from(&*snap)? {
-            Some(from) => from,
-            None if snap.range(Space::Data, &[], None).next().is_none() => {
-                engine.apply(vec![from_op(0)], true)?;
-                0
-            }
-            None => UNKNOWN,
-        };
-        let (mut max_seq, mut bytes) = (0u64, 0u64);
-        walk_keys(&*snap, 0, None, |_, seq, size| {
-            max_seq = max_seq.max(seq);
-            bytes += u64::from(size);
-        })?;
+        let (next_seq, from, bytes) = read_state(engine)?;
         Ok(ChangeLog {
-            next_seq: AtomicU64::new(max_seq + 1),
+            next_seq: AtomicU64::new(next_seq),
             from: AtomicU64::new(from),
             bytes: AtomicU64::new(bytes),
             pruning: Mutex::new(()),
             budget: AtomicU64::new(BUDGET),
             read_limit: AtomicU64::new(READ_LIMIT),
         })
+    }
+
+    /// Reads the log's state again, after the meta space was replaced whole (an import); the
+    /// limits set with [`crate::Store::limit_change_log`] stay.
+    pub(crate) fn reload(&self, engine: &dyn Engine) -> Result<(), StorageError> {
+        let _pruning = self.pruning.lock();
+        let (next_seq, from, bytes) = read_state(engine)?;
+        self.next_seq.store(next_seq, Ordering::Relaxed);
+        self.from.store(from, Ordering::Release);
+        self.bytes.store(bytes, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The ops that log a commit of `keys` at `ts`, added to its batch; returns the entry's
@@ -274,10 +292,14 @@ pub(crate) fn changed_keys(
     let Some(from) = read_from(snap)? else {
         return Ok(None);
     };
-    if from > since.saturating_add(1) {
+    // Nothing is newer than the newest timestamp.
+    let Some(lo) = since.checked_add(1) else {
+        return Ok(Some(BTreeMap::new()));
+    };
+    if from > lo {
         return Ok(None);
     }
-    let (lo, hi) = (since + 1, read_ts.checked_add(1));
+    let hi = read_ts.checked_add(1);
     let mut bytes = 0u64;
     walk_keys(snap, lo, hi, |_, _, size| bytes += u64::from(size))?;
     if bytes > read_limit {

@@ -1,7 +1,7 @@
 //! The one conformance suite every engine runs. Each engine's test file calls [`run`] with a
 //! factory for empty stores, and [`run_durability`] when the engine persists.
 
-use crate::{Change, Store, Write};
+use crate::{Change, Export, Import, Snapshot, Store, Write};
 
 /// Runs every engine-independent check against fresh stores from `fresh`.
 pub fn run(fresh: &dyn Fn() -> Store) {
@@ -24,6 +24,11 @@ pub fn run(fresh: &dyn Fn() -> Store) {
     the_change_log_reports_a_collected_delete(&fresh());
     keys_past_the_limits_are_refused_whole(&fresh());
     concurrent_commits_all_land(&fresh());
+    a_bulk_load_finishes_with_its_meta_writes(&fresh());
+    digests_tell_histories_apart(fresh);
+    an_import_makes_an_exact_copy(fresh);
+    an_export_does_not_see_later_writes(fresh);
+    an_aborted_or_dropped_import_leaves_the_store_as_it_was(fresh);
 }
 
 /// One `#[test]` per conformance case, each on a fresh store from the factory expression
@@ -38,7 +43,18 @@ pub fn run(fresh: &dyn Fn() -> Store) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr) => {
-        $crate::conformance_tests!(@cases $fresh; versions_are_read_at_their_timestamp, empty_values_and_keys_are_not_deletes, prefix_scans_are_exact_and_versioned, snapshots_do_not_see_later_writes, changes_between_timestamps, meta_commits_with_data, gc_keeps_what_reads_can_see, erasing_a_timestamp_brings_back_what_it_hid, dictionary_interns_names, large_values_behave_like_small_ones, a_replacing_load_is_all_that_remains, a_large_unsorted_load_keeps_the_last_write_of_each_key, an_aborted_load_leaves_the_data_as_it_was, a_load_without_replace_writes_over_the_data, the_change_log_gives_what_walking_gives, the_change_log_restarts_after_a_load_and_keeps_to_its_budget, the_change_log_reports_a_collected_delete, keys_past_the_limits_are_refused_whole, concurrent_commits_all_land);
+        $crate::conformance_tests!(@cases $fresh; versions_are_read_at_their_timestamp, empty_values_and_keys_are_not_deletes, prefix_scans_are_exact_and_versioned, snapshots_do_not_see_later_writes, changes_between_timestamps, meta_commits_with_data, gc_keeps_what_reads_can_see, erasing_a_timestamp_brings_back_what_it_hid, dictionary_interns_names, large_values_behave_like_small_ones, a_replacing_load_is_all_that_remains, a_large_unsorted_load_keeps_the_last_write_of_each_key, an_aborted_load_leaves_the_data_as_it_was, a_load_without_replace_writes_over_the_data, the_change_log_gives_what_walking_gives, the_change_log_restarts_after_a_load_and_keeps_to_its_budget, the_change_log_reports_a_collected_delete, keys_past_the_limits_are_refused_whole, concurrent_commits_all_land, a_bulk_load_finishes_with_its_meta_writes);
+        $crate::conformance_tests!(@stores $fresh; digests_tell_histories_apart, an_import_makes_an_exact_copy, an_export_does_not_see_later_writes, an_aborted_or_dropped_import_leaves_the_store_as_it_was);
+    };
+    // Cases that need more than one store take the factory itself.
+    (@stores $fresh:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let fresh = $fresh;
+                $crate::conformance::$case(&fresh);
+            }
+        )*
     };
     (@cases $fresh:expr; $($case:ident),*) => {
         $(
@@ -836,4 +852,552 @@ pub fn concurrent_commits_all_land(store: &Store) {
         .map(|i| store.lookup_predicate(&format!("pred{i}")).unwrap())
         .collect();
     assert_eq!(ids.len(), 50, "racing interning gives one id per name");
+}
+
+// ---- bulk loads with meta, digests, export and import ----
+
+pub fn a_bulk_load_finishes_with_its_meta_writes(store: &Store) {
+    use crate::StorageError;
+    let applied = |store: &Store| store.meta_get(b"raft/applied").unwrap();
+    store
+        .commit(
+            10,
+            &[Write::put(b"a".to_vec(), b"old".to_vec())],
+            &[
+                Write::put(b"raft/applied".to_vec(), b"10".to_vec()),
+                Write::put(b"raft/old".to_vec(), b"x".to_vec()),
+            ],
+            true,
+        )
+        .unwrap();
+    let mut recorded = b"10".to_vec();
+    for (ts, replace) in [(20u64, true), (30, false)] {
+        // Taken back: neither the data nor the meta record of the load is there.
+        let mut load = store.begin_load(ts, replace).unwrap();
+        load.write(&[Write::put(b"a".to_vec(), b"aborted".to_vec())])
+            .unwrap();
+        load.abort().unwrap();
+        assert_eq!(applied(store), Some(recorded.clone()));
+        // Refused meta takes the whole load back with it.
+        let mut load = store.begin_load(ts, replace).unwrap();
+        load.write(&[Write::put(b"a".to_vec(), b"refused".to_vec())])
+            .unwrap();
+        let refused = load.finish_with(&[
+            Write::put(b"raft/applied".to_vec(), ts.to_string().into_bytes()),
+            Write::put(Vec::new(), b"empty key".to_vec()),
+        ]);
+        assert!(
+            matches!(refused, Err(StorageError::TooLarge(_))),
+            "{refused:?}"
+        );
+        assert_eq!(applied(store), Some(recorded.clone()));
+        assert_ne!(
+            store.get_at(b"a", u64::MAX).unwrap().as_deref(),
+            Some(&b"refused"[..]),
+            "replace: {replace}"
+        );
+        assert_eq!(store.undo_unfinished_load().unwrap(), None);
+
+        let mut load = store.begin_load(ts, replace).unwrap();
+        load.write(&[Write::put(
+            b"a".to_vec(),
+            format!("loaded {ts}").into_bytes(),
+        )])
+        .unwrap();
+        load.finish_with(&[
+            Write::put(b"raft/applied".to_vec(), ts.to_string().into_bytes()),
+            Write::delete(b"raft/old".to_vec()),
+        ])
+        .unwrap();
+        recorded = ts.to_string().into_bytes();
+        assert_eq!(applied(store), Some(recorded.clone()));
+        assert_eq!(store.meta_get(b"raft/old").unwrap(), None);
+        assert_eq!(
+            store.get_at(b"a", ts).unwrap(),
+            Some(format!("loaded {ts}").into_bytes()),
+            "replace: {replace}"
+        );
+        assert_eq!(
+            store.undo_unfinished_load().unwrap(),
+            None,
+            "the marker is gone"
+        );
+        store
+            .write_meta(&[Write::put(b"raft/old".to_vec(), b"x".to_vec())], true)
+            .unwrap();
+    }
+    // Without meta it is a plain finish.
+    let mut load = store.begin_load(40, true).unwrap();
+    load.write(&[Write::put(b"b".to_vec(), b"b".to_vec())])
+        .unwrap();
+    load.finish_with(&[]).unwrap();
+    assert_eq!(applied(store).as_deref(), Some(&b"30"[..]));
+    assert_eq!(live(store, 40), vec![kv("b", "b")]);
+}
+
+/// One fixed history, with `vary` choosing one difference: 0 none, 1 one value, 2 one
+/// version's timestamp, 3 one delete more, 4 a put instead of a delete, 5 a version above 100,
+/// 6 other meta only.
+fn digest_history(store: &Store, vary: u8) {
+    let big = |tag: u8| -> Vec<u8> { (0..3000).map(|i| tag ^ (i % 241) as u8).collect() };
+    let value = if vary == 1 {
+        b"B".to_vec()
+    } else {
+        b"b".to_vec()
+    };
+    store
+        .commit(
+            10,
+            &[
+                Write::put(b"a".to_vec(), b"a".to_vec()),
+                Write::put(b"big".to_vec(), big(1)),
+            ],
+            &[],
+            false,
+        )
+        .unwrap();
+    store.flush().unwrap();
+    let ts = if vary == 2 { 21 } else { 20 };
+    store
+        .commit(ts, &[Write::put(b"b".to_vec(), value)], &[], false)
+        .unwrap();
+    let mut third = vec![
+        if vary == 4 {
+            Write::put(b"a".to_vec(), Vec::new())
+        } else {
+            Write::delete(b"a".to_vec())
+        },
+        Write::put(b"big".to_vec(), big(2)),
+    ];
+    if vary == 3 {
+        third.push(Write::delete(b"never".to_vec()));
+    }
+    store.commit(30, &third, &[], false).unwrap();
+    if vary == 5 {
+        store
+            .commit(
+                200,
+                &[Write::put(b"b".to_vec(), b"late".to_vec())],
+                &[],
+                false,
+            )
+            .unwrap();
+    }
+    if vary == 6 {
+        store
+            .write_meta(&[Write::put(b"other".to_vec(), b"meta".to_vec())], false)
+            .unwrap();
+    }
+}
+
+pub fn digests_tell_histories_apart(fresh: &dyn Fn() -> Store) {
+    let digest = |store: &Store, ts: u64| store.snapshot().digest(ts).unwrap();
+    let empty = digest(&fresh(), u64::MAX);
+    assert_eq!(empty.versions, 0);
+    assert_eq!(empty.sha256.len(), 64);
+    let base = fresh();
+    digest_history(&base, 0);
+    let same = fresh();
+    digest_history(&same, 0);
+    for ts in [0, 10, 15, 20, 25, 30, 100, u64::MAX] {
+        assert_eq!(digest(&base, ts), digest(&same, ts), "at {ts}");
+    }
+    assert_eq!(digest(&base, 0), empty, "nothing at or below 0");
+    assert_eq!(digest(&base, 15).versions, 2);
+    assert_eq!(digest(&base, 30).versions, 5);
+    assert_ne!(digest(&base, 15), digest(&base, 20));
+    for (vary, what) in [
+        (1, "one value"),
+        (2, "one version's timestamp"),
+        (3, "one tombstone more"),
+        (4, "a put where a delete was"),
+    ] {
+        let other = fresh();
+        digest_history(&other, vary);
+        assert_eq!(
+            digest(&base, 15),
+            digest(&other, 15),
+            "{what}: equal before it"
+        );
+        assert_ne!(
+            digest(&base, 30),
+            digest(&other, 30),
+            "{what}: differs at 30"
+        );
+        assert_ne!(digest(&base, u64::MAX), digest(&other, u64::MAX), "{what}");
+    }
+    let later = fresh();
+    digest_history(&later, 5);
+    assert_eq!(
+        digest(&base, 100),
+        digest(&later, 100),
+        "a version above read_ts is not covered"
+    );
+    assert_ne!(digest(&base, 200), digest(&later, 200));
+    let meta = fresh();
+    digest_history(&meta, 6);
+    assert_eq!(
+        digest(&base, u64::MAX),
+        digest(&meta, u64::MAX),
+        "meta entries are not covered"
+    );
+    // Where a key ends and its value starts is part of what is hashed.
+    let (x, y) = (fresh(), fresh());
+    put(&x, 1, b"ab", b"c");
+    put(&y, 1, b"a", b"bc");
+    assert_ne!(digest(&x, 1), digest(&y, 1));
+}
+
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Everything an export yields: (data, meta).
+fn exported(export: &Export) -> (Entries, Entries) {
+    (
+        export.data().map(Result::unwrap).collect(),
+        export.meta().map(Result::unwrap).collect(),
+    )
+}
+
+/// An import into `store`, or `None` when its engine refuses imports (TiKV, which must say
+/// why).
+fn importer(store: &Store) -> Option<Import> {
+    match store.begin_import() {
+        Ok(import) => Some(import),
+        Err(e) => {
+            assert_eq!(store.engine_name(), "tikv", "only TiKV may refuse: {e}");
+            assert!(e.to_string().contains("not supported"), "{e}");
+            None
+        }
+    }
+}
+
+/// Gives `import` the export's data, `chunk` entries a call, the calls in reverse key order
+/// when `reversed`.
+fn feed(import: &mut Import, export: &Export, chunk: usize, reversed: bool) {
+    let data: Entries = export.data().map(Result::unwrap).collect();
+    let mut chunks: Vec<Entries> = data.chunks(chunk).map(<[_]>::to_vec).collect();
+    if reversed {
+        chunks.reverse();
+    }
+    for chunk in chunks {
+        import.data(chunk).unwrap();
+    }
+}
+
+fn big_value(tag: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| tag ^ (i % 239) as u8).collect()
+}
+
+/// The store an import copies: several versions per key, deletes, values large enough for
+/// fjall's blob files, two commits at one timestamp, interned predicates, a change log and
+/// meta keys of all kinds.
+fn fill_source(store: &Store) {
+    for name in ["name", "friend", "名前"] {
+        store.predicate_id(name).unwrap();
+    }
+    store
+        .commit(
+            10,
+            &[
+                Write::put(b"k/a".to_vec(), b"a1".to_vec()),
+                Write::put(b"k/b".to_vec(), big_value(1, 700)),
+                Write::put(b"k/c".to_vec(), b"c1".to_vec()),
+                Write::put(b"k/\x00z".to_vec(), Vec::new()),
+            ],
+            &[
+                Write::put(b"raft/applied".to_vec(), b"10".to_vec()),
+                Write::put(b"x\x00y".to_vec(), big_value(9, 900)),
+            ],
+            false,
+        )
+        .unwrap();
+    store.flush().unwrap();
+    store
+        .commit(
+            20,
+            &[
+                Write::put(b"k/a".to_vec(), b"a2".to_vec()),
+                Write::delete(b"k/c".to_vec()),
+                Write::put(b"k/d".to_vec(), big_value(2, 5000)),
+            ],
+            &[],
+            false,
+        )
+        .unwrap();
+    put(store, 20, b"k/e", b"a second commit at 20");
+    store
+        .commit(
+            30,
+            &[
+                Write::delete(b"k/a".to_vec()),
+                Write::put(b"k/b".to_vec(), big_value(3, 512)),
+            ],
+            &[Write::put(b"raft/applied".to_vec(), b"30".to_vec())],
+            false,
+        )
+        .unwrap();
+    store.flush().unwrap();
+    put(store, 40, b"k/a", b"back");
+    put(store, 40, b"other/x", b"x");
+    store.predicate_id("later").unwrap();
+    store.sync().unwrap();
+}
+
+/// A store holding other data and meta, with more predicates and more commits than
+/// [`fill_source`]'s, so that nothing of it may survive an import unnoticed.
+fn fill_other(store: &Store) {
+    for name in ["zzz", "other", "third", "fourth", "fifth", "sixth"] {
+        store.predicate_id(name).unwrap();
+    }
+    for ts in 1..=30u64 {
+        store
+            .commit(
+                ts,
+                &[
+                    Write::put(b"k/a".to_vec(), format!("other {ts}").into_bytes()),
+                    Write::put(format!("b/{ts}").into_bytes(), big_value(ts as u8, 800)),
+                ],
+                &[Write::put(
+                    format!("stale/{ts}").into_bytes(),
+                    b"x".to_vec(),
+                )],
+                false,
+            )
+            .unwrap();
+    }
+    store
+        .commit(35, &[Write::delete(b"b/3".to_vec())], &[], false)
+        .unwrap();
+    store.flush().unwrap();
+}
+
+const STAMPS: [u64; 11] = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, u64::MAX];
+
+/// What `changes` answers, and whether from the log, for every pair of [`STAMPS`] and a few
+/// prefixes.
+fn all_changes(snap: &Snapshot) -> Vec<(Vec<Change>, bool)> {
+    let mut out = Vec::new();
+    for since in STAMPS {
+        for read_ts in STAMPS.into_iter().filter(|&r| r >= since) {
+            for prefix in [&b""[..], b"k/", b"k/a", b"b/"] {
+                out.push((
+                    snap.changes(prefix, since, read_ts)
+                        .map(Result::unwrap)
+                        .collect(),
+                    since > 0 && snap.uses_change_log(prefix, since, read_ts),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that `b` answers as `a` does: export, dictionary, changes, digests.
+fn assert_same_store(a: &Store, b: &Store) {
+    let (a_data, a_meta) = exported(&a.export());
+    let (b_data, b_meta) = exported(&b.export());
+    assert!(a_data == b_data, "the data spaces differ");
+    assert!(a_meta == b_meta, "the meta spaces differ");
+    for name in ["name", "friend", "名前", "later", "zzz", "sixth", "unknown"] {
+        assert_eq!(a.lookup_predicate(name), b.lookup_predicate(name), "{name}");
+    }
+    for id in 0..10 {
+        assert_eq!(a.predicate_name(id), b.predicate_name(id), "id {id}");
+    }
+    let (a_snap, b_snap) = (a.snapshot(), b.snapshot());
+    assert!(
+        all_changes(&a_snap) == all_changes(&b_snap),
+        "changes differ"
+    );
+    for ts in STAMPS {
+        assert_eq!(
+            a_snap.digest(ts).unwrap(),
+            b_snap.digest(ts).unwrap(),
+            "digest at {ts}"
+        );
+    }
+}
+
+pub fn an_import_makes_an_exact_copy(fresh: &dyn Fn() -> Store) {
+    let (a, b) = (fresh(), fresh());
+    fill_source(&a);
+    fill_other(&b);
+    let Some(mut import) = importer(&b) else {
+        return;
+    };
+    let b_before = b.snapshot();
+    let export = a.export();
+    let (a_data, a_meta) = exported(&export);
+    assert!(
+        a_data.iter().any(|(_, v)| v.len() > 512) && a_data.len() == 12,
+        "the export holds large values and every version"
+    );
+    // Until the finish, the store is as it was.
+    feed(&mut import, &export, 3, false);
+    assert_eq!(b.lookup_predicate("zzz"), Some(1));
+    assert_eq!(
+        b.get_at(b"k/a", 30).unwrap().as_deref(),
+        Some(&b"other 30"[..])
+    );
+    import.finish(a_meta.clone()).unwrap();
+    assert!(
+        exported(&b.export()) == (a_data, a_meta),
+        "the copy is entry for entry"
+    );
+    assert_same_store(&a, &b);
+    assert_eq!(
+        b.lookup_predicate("zzz"),
+        None,
+        "the old dictionary is gone"
+    );
+    assert_eq!(b.meta_get(b"stale/1").unwrap(), None);
+    assert_eq!(b.get_at(b"k/a", 15).unwrap().as_deref(), Some(&b"a1"[..]));
+    assert_eq!(b.get_at(b"k/a", 35).unwrap(), None);
+    assert_eq!(b.get_at(b"k/b", 35).unwrap(), Some(big_value(3, 512)));
+    assert_eq!(
+        b_before.get_at(b"k/a", 30).unwrap().as_deref(),
+        Some(&b"other 30"[..]),
+        "a snapshot taken before reads what it saw"
+    );
+    assert_eq!(
+        b_before.meta_get(b"stale/1").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    drop(b_before);
+    // Both go on alike: the same commits and a new name give the same store.
+    for store in [&a, &b] {
+        store
+            .commit(
+                50,
+                &[
+                    Write::put(b"k/new".to_vec(), big_value(5, 2000)),
+                    Write::delete(b"k/e".to_vec()),
+                ],
+                &[Write::put(b"raft/applied".to_vec(), b"50".to_vec())],
+                true,
+            )
+            .unwrap();
+        put(store, 50, b"k/a", b"again");
+    }
+    let id = a.predicate_id("brand new").unwrap();
+    assert_eq!(b.predicate_id("brand new").unwrap(), id);
+    assert_same_store(&a, &b);
+    let since: Vec<Vec<u8>> = b
+        .snapshot()
+        .changes(b"", 45, 50)
+        .map(|c| c.unwrap().key)
+        .collect();
+    assert_eq!(since, [&b"k/a"[..], b"k/e", b"k/new"]);
+    assert!(logged(&b, b"", 45, 50), "the copy's change log goes on");
+}
+
+pub fn an_export_does_not_see_later_writes(fresh: &dyn Fn() -> Store) {
+    let a = fresh();
+    fill_source(&a);
+    let expected = exported(&a.export());
+    let export = a.export();
+    // Part of it read before the writes, the rest after.
+    let mut data = export.data();
+    let mut seen: Entries = data.by_ref().take(3).map(Result::unwrap).collect();
+    put(&a, 40, b"k/a", b"rewritten at the same timestamp");
+    put(&a, 60, b"k/0", b"late, first in key order");
+    put(&a, 60, b"k/zz", b"late, last in key order");
+    a.write_meta(
+        &[
+            Write::put(b"raft/applied".to_vec(), b"60".to_vec()),
+            Write::delete(b"x\x00y".to_vec()),
+            Write::put(b"late".to_vec(), b"meta".to_vec()),
+        ],
+        true,
+    )
+    .unwrap();
+    a.predicate_id("late predicate").unwrap();
+    a.gc(u64::MAX).unwrap();
+    // Even a replacement of the whole data space.
+    let mut load = a.begin_load(70, true).unwrap();
+    load.write(&[Write::put(b"replaced".to_vec(), b"all".to_vec())])
+        .unwrap();
+    load.finish().unwrap();
+    a.flush().unwrap();
+    seen.extend(data.map(Result::unwrap));
+    assert!(
+        seen == expected.0,
+        "the data the export yields is as it was"
+    );
+    let (data, meta) = exported(&export);
+    assert!(
+        data == expected.0 && meta == expected.1,
+        "and so on every read"
+    );
+    assert!(
+        !data
+            .iter()
+            .any(|(k, _)| k.starts_with(b"k/0") || k.starts_with(b"k/zz"))
+    );
+    assert!(!meta.iter().any(|(k, _)| k == b"late"));
+    // A copy taken from it, given in reverse order, is the store as it was.
+    let c = fresh();
+    fill_other(&c);
+    let Some(mut import) = importer(&c) else {
+        return;
+    };
+    feed(&mut import, &export, 2, true);
+    import.finish(meta.clone()).unwrap();
+    assert!(exported(&c.export()) == (data, meta));
+    assert_eq!(
+        c.get_at(b"k/a", u64::MAX).unwrap().as_deref(),
+        Some(&b"back"[..])
+    );
+    assert_eq!(c.lookup_predicate("late predicate"), None);
+    assert_eq!(c.lookup_predicate("later"), a.lookup_predicate("later"));
+}
+
+pub fn an_aborted_or_dropped_import_leaves_the_store_as_it_was(fresh: &dyn Fn() -> Store) {
+    let (a, b) = (fresh(), fresh());
+    fill_source(&a);
+    fill_other(&b);
+    let before = exported(&b.export());
+    let changes_before = all_changes(&b.snapshot());
+    let export = a.export();
+    let (_, a_meta) = exported(&export);
+    let check = |how: &str| {
+        assert!(exported(&b.export()) == before, "{how}: the store changed");
+        assert!(all_changes(&b.snapshot()) == changes_before, "{how}");
+        assert_eq!(b.lookup_predicate("zzz"), Some(1), "{how}");
+        assert_eq!(b.lookup_predicate("name"), None, "{how}");
+    };
+    let Some(mut import) = importer(&b) else {
+        return;
+    };
+    feed(&mut import, &export, 4, false);
+    import.abort().unwrap();
+    check("aborted");
+    let mut import = importer(&b).unwrap();
+    feed(&mut import, &export, 4, false);
+    drop(import);
+    check("dropped");
+    // A meta entry the store refuses throws the import away.
+    let mut import = importer(&b).unwrap();
+    feed(&mut import, &export, 4, false);
+    let mut bad_meta = a_meta.clone();
+    bad_meta.push((Vec::new(), b"empty key".to_vec()));
+    assert!(import.finish(bad_meta).is_err());
+    check("refused meta");
+    // Entries that are no versions are refused.
+    let mut import = importer(&b).unwrap();
+    for bad in [
+        (b"no version".to_vec(), vec![crate::mvcc::PUT]),
+        (crate::mvcc::version_key(b"k", 1), vec![7, 7]),
+        (crate::mvcc::version_key(b"k", 1), Vec::new()),
+    ] {
+        assert!(import.data(vec![bad]).is_err());
+    }
+    import.abort().unwrap();
+    check("refused data");
+    // And the store works on, and can still import.
+    put(&b, 40, b"k/after", b"x");
+    let mut import = importer(&b).unwrap();
+    feed(&mut import, &export, 100, false);
+    import.finish(a_meta).unwrap();
+    assert_same_store(&a, &b);
 }

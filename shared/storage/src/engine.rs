@@ -46,6 +46,24 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn begin_replacement(&self) -> Result<Option<Box<dyn Replacement>>, StorageError> {
         Ok(None)
     }
+    /// Starts building a new data space for an import (a copy of another store), which must
+    /// replace the data and meta spaces together in one atomic, durable step; `None` when the
+    /// engine cannot. An engine whose bulk loads replace in place still gives one here.
+    fn begin_import(&self) -> Result<Option<Box<dyn Replacement>>, StorageError> {
+        self.begin_replacement()
+    }
+}
+
+/// What the commit of a [`Replacement`] does to the meta space, in the same atomic step as the
+/// switch of the data space.
+#[derive(Debug)]
+pub(crate) enum MetaUpdate {
+    /// These writes (`None` deletes) over the meta space as it is: a bulk load that records
+    /// what it loaded.
+    Write(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    /// The meta space becomes exactly these entries, every other key gone: an import. Keys are
+    /// unique and ascending.
+    Replace(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
 /// A data space under construction: invisible until [`Replacement::commit`] swaps it in for
@@ -54,8 +72,9 @@ pub(crate) trait Engine: Send + Sync + 'static {
 pub(crate) trait Replacement: Send {
     /// Adds data-space entries. A key given again replaces its earlier value.
     fn write(&mut self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StorageError>;
-    /// Makes the new space durable and the one every later read and write uses.
-    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+    /// Makes the new space durable and the one every later read and write uses, and applies
+    /// `meta` in the same atomic step: after a crash, either both happened or neither did.
+    fn commit(self: Box<Self>, meta: MetaUpdate) -> Result<(), StorageError>;
     /// Throws the new space away.
     fn abort(self: Box<Self>) -> Result<(), StorageError>;
 }

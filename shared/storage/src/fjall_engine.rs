@@ -1,13 +1,17 @@
 //! The embedded engine: fjall, one keyspace per [`Space`].
 //!
 //! The data space is a keyspace named `data` or `data-<generation>`: a replacement (a restore)
-//! is bulk-ingested into the next generation, and the `engine` keyspace's [`ACTIVE`] entry is
-//! switched to it in one durable write, after which the old generation is deleted whole. At
-//! open, a generation other than the active one (a replacement cut off by a crash, or an old
-//! one not yet deleted) is deleted.
+//! or an import is bulk-ingested into the next generation, and the `engine` keyspace's
+//! [`ACTIVE`] entry is switched to it in one durable batch, together with the meta writes that
+//! must land with it (a load's record of what it loaded; an import's whole meta space, old keys
+//! removed), after which the old generation is deleted whole. At open, a generation other than
+//! the active one (a replacement or import cut off by a crash, or an old one not yet deleted)
+//! is deleted. A keyspace is never deleted while it holds the highest keyspace id (an empty
+//! `fence-<n>` keyspace takes a higher one first; see [`delete_keyspace`]), so fjall never
+//! gives an id twice.
 
 use crate::StorageError;
-use crate::engine::{Engine, EngineSnapshot, KvIter, Op, Replacement, Space, Want};
+use crate::engine::{Engine, EngineSnapshot, KvIter, MetaUpdate, Op, Replacement, Space, Want};
 use fjall::{
     Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode, Readable,
 };
@@ -63,6 +67,71 @@ fn err(what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Engine(format!("fjall {what}: {e}"))
 }
 
+/// Name prefix of the empty keyspaces that hold the highest keyspace id: see
+/// [`delete_keyspace`].
+const FENCE: &str = "fence-";
+
+/// Every keyspace of `db` with its name.
+fn all_keyspaces(db: &Database) -> Result<Vec<(String, Keyspace)>, StorageError> {
+    db.list_keyspace_names()
+        .into_iter()
+        .map(|name| {
+            // Opening an existing keyspace keeps the options it was created with.
+            let ks = db
+                .keyspace(&name, KeyspaceCreateOptions::default)
+                .map_err(|e| err("open a keyspace", e))?;
+            Ok((name.to_string(), ks))
+        })
+        .collect()
+}
+
+/// Deletes `doomed` (`what`, for messages) without ever deleting the keyspace with the highest
+/// id: when `doomed` holds it, an empty fence keyspace is created first and takes a higher one.
+///
+/// fjall numbers a new keyspace after the highest id it finds at open, and takes its sequence
+/// numbers up from those of the surviving keyspaces only. Once the keyspace with the highest
+/// id was deleted (an aborted or crashed replacement), the next session could give its id to
+/// a new keyspace whose name record then sorts below the earlier removal record of that id:
+/// the new keyspace, and with it a committed replacement's data, would vanish at the next
+/// open. With the highest id always alive, no id is given twice.
+fn delete_keyspace(db: &Database, doomed: Keyspace, what: &str) -> Result<(), StorageError> {
+    // One deletion at a time: another could delete a keyspace between listing it and opening
+    // it by name here, which would create it anew.
+    let _deleting = DELETING.lock();
+    let highest = all_keyspaces(db)?
+        .iter()
+        .map(|(_, ks)| ks.id())
+        .max()
+        .unwrap_or(0);
+    if doomed.id() >= highest {
+        let mut n = doomed.id();
+        while db.keyspace_exists(&format!("{FENCE}{n}")) {
+            n += 1;
+        }
+        db.keyspace(&format!("{FENCE}{n}"), KeyspaceCreateOptions::default)
+            .map_err(|e| err("create a fence keyspace", e))?;
+    }
+    db.delete_keyspace(doomed)
+        .map_err(|e| err(&format!("delete {what}"), e))?;
+    delete_spare_fences(db)
+}
+
+/// Serializes [`delete_keyspace`] (rare: once per replacement) across the process.
+static DELETING: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// Deletes the fences that no longer hold the highest keyspace id.
+fn delete_spare_fences(db: &Database) -> Result<(), StorageError> {
+    let all = all_keyspaces(db)?;
+    let highest = all.iter().map(|(_, ks)| ks.id()).max().unwrap_or(0);
+    for (name, ks) in all {
+        if name.starts_with(FENCE) && ks.id() < highest {
+            db.delete_keyspace(ks)
+                .map_err(|e| err("delete a spare fence keyspace", e))?;
+        }
+    }
+    Ok(())
+}
+
 impl FjallEngine {
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(path)
@@ -85,6 +154,14 @@ impl FjallEngine {
                 })?,
             None => FIRST_DATA.to_string(),
         };
+        if active != FIRST_DATA && !db.keyspace_exists(&active) {
+            // Opening it would create it empty: the store would come up without its data.
+            return Err(StorageError::Corrupt(format!(
+                "the active data keyspace {active} is missing from {}; restore the store from a \
+                 backup or copy it from a replica",
+                path.display()
+            )));
+        }
         let data = db
             .keyspace(&active, data_options)
             .map_err(|e| err("open data", e))?;
@@ -93,9 +170,13 @@ impl FjallEngine {
                 let stale = db
                     .keyspace(&name, data_options)
                     .map_err(|e| err("open a stale data keyspace", e))?;
-                db.delete_keyspace(stale)
-                    .map_err(|e| err("delete a stale data keyspace", e))?;
+                delete_keyspace(&db, stale, "a stale data keyspace")?;
             }
+        }
+        // Fences left by a crash in the middle of a deletion.
+        {
+            let _deleting = DELETING.lock();
+            delete_spare_fences(&db)?;
         }
         let meta = db
             .keyspace("meta", KeyspaceCreateOptions::default)
@@ -178,6 +259,7 @@ impl Engine for FjallEngine {
         Ok(Some(Box::new(FjallReplacement {
             db: self.db.clone(),
             engine: self.engine.clone(),
+            meta: self.meta.clone(),
             active: self.data.clone(),
             target: Some(target),
             name,
@@ -221,6 +303,7 @@ fn ingest(target: &Keyspace, chunks: &Receiver<Chunk>) -> Result<(), StorageErro
 struct FjallReplacement {
     db: Database,
     engine: Keyspace,
+    meta: Keyspace,
     active: Arc<RwLock<Keyspace>>,
     /// The keyspace being built (taken by commit or abort).
     target: Option<Keyspace>,
@@ -272,10 +355,7 @@ impl FjallReplacement {
     fn discard(&mut self) -> Result<(), StorageError> {
         let _ = self.join();
         match self.target.take() {
-            Some(target) => self
-                .db
-                .delete_keyspace(target)
-                .map_err(|e| err("delete an abandoned data keyspace", e)),
+            Some(target) => delete_keyspace(&self.db, target, "an abandoned data keyspace"),
             None => Ok(()),
         }
     }
@@ -293,25 +373,53 @@ impl Replacement for FjallReplacement {
         Ok(())
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+    fn commit(mut self: Box<Self>, meta: MetaUpdate) -> Result<(), StorageError> {
         if !self.chunk.is_empty() {
             self.send_chunk()?;
         }
         self.join()?;
-        let target = self.target.take().expect("a replacement commits once");
-        // Ingested tables are synced as they are written; the switch is one durable write.
-        self.engine
-            .insert(ACTIVE, self.name.as_bytes())
-            .map_err(|e| err("write", e))?;
-        self.db
-            .persist(PersistMode::SyncAll)
-            .map_err(|e| err("sync", e))?;
-        let old = std::mem::replace(&mut *self.active.write(), target);
+        let target = self.target.take().ok_or_else(|| {
+            StorageError::Engine("fjall: a replacement was committed after it ended".into())
+        })?;
+        // Held from reading the meta keys to the swap: no batch can land in between (each
+        // holds the read side through its commit), so nothing written meanwhile is lost to
+        // the old keyspace or survives a meta rewrite that should have removed it.
+        let mut active = self.active.write();
+        // Ingested tables are synced as they are written. The switch and the meta writes are
+        // one batch, one journal record: after a crash, both happened or neither did.
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&self.engine, ACTIVE, self.name.as_bytes());
+        match meta {
+            MetaUpdate::Write(writes) => {
+                for (key, value) in writes {
+                    match value {
+                        Some(v) => batch.insert(&self.meta, key, v),
+                        None => batch.remove(&self.meta, key),
+                    }
+                }
+            }
+            MetaUpdate::Replace(entries) => {
+                // Only keys that are not rewritten are removed: a removal and an insert of one
+                // key in one batch share a sequence number, and which wins is not defined.
+                let mut next = entries.iter().map(|(k, _)| k.as_slice()).peekable();
+                for guard in self.meta.iter() {
+                    let key = guard.key().map_err(|e| err("read", e))?;
+                    while next.next_if(|k| *k < &*key).is_some() {}
+                    if next.peek() != Some(&&*key) {
+                        batch.remove(&self.meta, key);
+                    }
+                }
+                for (key, value) in entries {
+                    batch.insert(&self.meta, key, value);
+                }
+            }
+        }
+        batch.commit().map_err(|e| err("write", e))?;
+        let old = std::mem::replace(&mut *active, target);
+        drop(active);
         // Its files go once the last snapshot reading it is dropped; a crash before that
         // leaves it for the next open to delete.
-        self.db
-            .delete_keyspace(old)
-            .map_err(|e| err("delete the replaced data keyspace", e))
+        delete_keyspace(&self.db, old, "the replaced data keyspace")
     }
 
     fn abort(mut self: Box<Self>) -> Result<(), StorageError> {

@@ -9,6 +9,9 @@
 //! an incremental backup from the log instead of walking every key; [`Store::begin_load`]
 //! writes a restore at one timestamp as one unit.
 //!
+//! A replica copies a whole store with [`Store::export`] and [`Store::begin_import`] (a Raft
+//! snapshot install), and compares its data with another's through [`Snapshot::digest`].
+//!
 //! Underneath is a private engine trait with one implementation per backend: fjall (embedded
 //! LSM, the default), TiKV (cargo feature `tikv`, [`Store::open_tikv`]) and an in-memory engine
 //! for tests. [`conformance`] is the one suite every
@@ -33,5 +36,6 @@ mod tikv_engine;
 pub mod conformance;
 
 pub use store::{
-    BulkLoad, Change, MAX_KEY_LEN, MAX_VALUE_LEN, Snapshot, StorageError, Store, Version, Write,
+    BulkLoad, Change, Digest, Export, Import, MAX_KEY_LEN, MAX_VALUE_LEN, Snapshot, StorageError,
+    Store, Version, Write,
 };

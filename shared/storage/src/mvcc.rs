@@ -93,6 +93,40 @@ pub(crate) fn decode_value(raw: &[u8]) -> Result<Option<Vec<u8>>, StorageError> 
     }
 }
 
+/// The commit timestamp of a raw data-space key, read from its suffix alone (`None`: too short
+/// to be a version key).
+pub(crate) fn raw_commit_ts(raw: &[u8]) -> Option<u64> {
+    let (_, inverted) = raw.split_last_chunk::<8>()?;
+    Some(u64::MAX - u64::from_be_bytes(*inverted))
+}
+
+/// Refuses a raw data-space entry (as an export yields it) that no store could hold: a key
+/// that does not decode, or decodes to one over [`crate::MAX_KEY_LEN`], or a value that is
+/// neither a put nor a delete or is too large.
+pub(crate) fn check_raw_entry(raw: &[u8], value: &[u8]) -> Result<(), StorageError> {
+    let (key, _) = decode_version_key(raw)?;
+    if key.len() > crate::MAX_KEY_LEN {
+        return Err(StorageError::TooLarge(format!(
+            "an imported data key of {} bytes is longer than the {} bytes allowed",
+            key.len(),
+            crate::MAX_KEY_LEN
+        )));
+    }
+    match value.split_first() {
+        Some((&PUT, rest)) if rest.len() < crate::MAX_VALUE_LEN => Ok(()),
+        Some((&PUT, rest)) => Err(StorageError::TooLarge(format!(
+            "an imported data value of {} bytes is larger than the {} bytes allowed",
+            rest.len(),
+            crate::MAX_VALUE_LEN
+        ))),
+        Some((&DELETE, [])) => Ok(()),
+        _ => Err(StorageError::Corrupt(format!(
+            "the imported value of version key {raw:02x?} is neither a put nor a delete; \
+             give Import::data the entries Export::data yields"
+        ))),
+    }
+}
+
 /// The first byte string greater than every string starting with `prefix`, if any.
 pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();

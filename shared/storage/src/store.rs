@@ -1,12 +1,12 @@
 //! The public store: versions over an engine, the meta space, the predicate dictionary.
 
 use crate::changelog::{self, ChangeLog};
-use crate::engine::{Engine, EngineSnapshot, Op, Replacement, Space};
+use crate::engine::{Engine, EngineSnapshot, MetaUpdate, Op, Replacement, Space};
 use crate::fjall_engine::FjallEngine;
 use crate::memory_engine::MemoryEngine;
 use crate::mvcc;
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,23 +38,29 @@ fn check_sizes<'a>(
     what: &str,
 ) -> Result<(), StorageError> {
     for w in writes {
-        if w.key.is_empty() && what == "meta" {
-            return Err(StorageError::TooLarge("an empty meta key".into()));
-        }
-        if w.key.len() > MAX_KEY_LEN {
-            return Err(StorageError::TooLarge(format!(
-                "a {what} key of {} bytes is longer than the {MAX_KEY_LEN} bytes allowed",
-                w.key.len()
-            )));
-        }
-        if let Some(v) = &w.value
-            && v.len() >= MAX_VALUE_LEN
-        {
-            return Err(StorageError::TooLarge(format!(
-                "a {what} value of {} bytes is larger than the {MAX_VALUE_LEN} bytes allowed",
-                v.len()
-            )));
-        }
+        check_size(&w.key, w.value.as_deref(), what)?;
+    }
+    Ok(())
+}
+
+/// [`check_sizes`] for one write.
+fn check_size(key: &[u8], value: Option<&[u8]>, what: &str) -> Result<(), StorageError> {
+    if key.is_empty() && what == "meta" {
+        return Err(StorageError::TooLarge("an empty meta key".into()));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(StorageError::TooLarge(format!(
+            "a {what} key of {} bytes is longer than the {MAX_KEY_LEN} bytes allowed",
+            key.len()
+        )));
+    }
+    if let Some(v) = value
+        && v.len() >= MAX_VALUE_LEN
+    {
+        return Err(StorageError::TooLarge(format!(
+            "a {what} value of {} bytes is larger than the {MAX_VALUE_LEN} bytes allowed",
+            v.len()
+        )));
     }
     Ok(())
 }
@@ -103,6 +109,9 @@ const DICT: u8 = b'd';
 /// Meta key holding the timestamp of a [`BulkLoad`] written in place and not yet finished.
 const LOADING: &[u8] = b"restore/in-progress";
 
+/// What a [`Digest`] hashes first, so a change of its layout changes every digest.
+const DIGEST_DOMAIN: &[u8] = b"lodestar-storage digest v1\0";
+
 /// Writes per engine batch when many are applied in a row.
 const APPLY_CHUNK: usize = 50_000;
 
@@ -116,9 +125,10 @@ struct Dictionary {
 /// A multi-version store. Cheap to share behind an `Arc`.
 pub struct Store {
     engine: Arc<dyn Engine>,
-    dict: RwLock<Dictionary>,
-    interning: Mutex<()>,
-    changes: ChangeLog,
+    // Shared with an [`Import`], which replaces what they hold when it finishes.
+    dict: Arc<RwLock<Dictionary>>,
+    interning: Arc<Mutex<()>>,
+    changes: Arc<ChangeLog>,
 }
 
 impl std::fmt::Debug for Store {
@@ -152,14 +162,13 @@ impl Store {
 
     fn with_engine(engine: Arc<dyn Engine>) -> Result<Self, StorageError> {
         let changes = ChangeLog::load(&*engine)?;
-        let store = Store {
+        let dict = read_dictionary(&*engine.snapshot())?;
+        Ok(Store {
             engine,
-            dict: RwLock::default(),
-            interning: Mutex::new(()),
-            changes,
-        };
-        store.load_dictionary()?;
-        Ok(store)
+            dict: Arc::new(RwLock::new(dict)),
+            interning: Arc::new(Mutex::new(())),
+            changes: Arc::new(changes),
+        })
     }
 
     /// Which engine is underneath.
@@ -363,27 +372,38 @@ impl Store {
         Ok(Some((ts, erased)))
     }
 
-    // ---- predicate dictionary ----
-
-    fn load_dictionary(&self) -> Result<(), StorageError> {
-        let snap = self.engine.snapshot();
-        let mut dict = self.dict.write();
-        for item in snap.range(Space::Meta, &[DICT], Some(&[DICT + 1])) {
-            let (key, name) = item?;
-            let id: [u8; 4] = key[1..]
-                .try_into()
-                .map_err(|_| StorageError::Corrupt(format!("dictionary key {key:02x?}")))?;
-            let id = u32::from_be_bytes(id);
-            let name = String::from_utf8(name).map_err(|_| {
-                StorageError::Corrupt(format!("dictionary entry {id} is not utf-8"))
-            })?;
-            dict.next = dict.next.max(id + 1);
-            dict.ids.insert(name.clone(), id);
-            dict.names.insert(id, name);
+    /// A consistent point-in-time copy of the whole store, as another store takes it with
+    /// [`Store::begin_import`] (a Raft snapshot install): both spaces are read from one engine
+    /// snapshot, entry by entry, so the copy is streamed and later writes are not in it.
+    pub fn export(&self) -> Export {
+        Export {
+            snapshot: self.engine.snapshot(),
         }
-        dict.next = dict.next.max(1);
-        Ok(())
     }
+
+    /// Starts making this store a copy of another: give it [`Export::data`]'s entries with
+    /// [`Import::data`], then [`Export::meta`]'s with [`Import::finish`], which swaps both
+    /// spaces in at once. Until then the store reads and writes as before; an import aborted,
+    /// dropped or cut off by a crash leaves it as it was. Commits and loads must wait for the
+    /// finish (as for a [`BulkLoad`]). Not every engine can: TiKV refuses.
+    pub fn begin_import(&self) -> Result<Import, StorageError> {
+        let Some(target) = self.engine.begin_import()? else {
+            return Err(StorageError::Engine(format!(
+                "the {} engine cannot import a copy of another store; keep replicas that \
+                 install snapshots on fjall",
+                self.engine.name()
+            )));
+        };
+        Ok(Import {
+            engine: self.engine.clone(),
+            target,
+            dict: self.dict.clone(),
+            interning: self.interning.clone(),
+            changes: self.changes.clone(),
+        })
+    }
+
+    // ---- predicate dictionary ----
 
     /// The numeric id of predicate `name`, assigned (durably) on first use.
     pub fn predicate_id(&self, name: &str) -> Result<u32, StorageError> {
@@ -417,6 +437,25 @@ impl Store {
     pub fn predicate_name(&self, id: u32) -> Option<String> {
         self.dict.read().names.get(&id).cloned()
     }
+}
+
+/// The predicate dictionary the meta space of `snap` holds.
+fn read_dictionary(snap: &dyn EngineSnapshot) -> Result<Dictionary, StorageError> {
+    let mut dict = Dictionary::default();
+    for item in snap.range(Space::Meta, &[DICT], Some(&[DICT + 1])) {
+        let (key, name) = item?;
+        let id: [u8; 4] = key[1..]
+            .try_into()
+            .map_err(|_| StorageError::Corrupt(format!("dictionary key {key:02x?}")))?;
+        let id = u32::from_be_bytes(id);
+        let name = String::from_utf8(name)
+            .map_err(|_| StorageError::Corrupt(format!("dictionary entry {id} is not utf-8")))?;
+        dict.next = dict.next.max(id.saturating_add(1));
+        dict.ids.insert(name.clone(), id);
+        dict.names.insert(id, name);
+    }
+    dict.next = dict.next.max(1);
+    Ok(dict)
 }
 
 fn erase_versions(engine: &dyn Engine, ts: u64) -> Result<usize, StorageError> {
@@ -454,7 +493,7 @@ fn clear_load_marker(engine: &dyn Engine) -> Result<(), StorageError> {
 }
 
 /// Versions at one timestamp written as one unit: see [`Store::begin_load`]. Ends with
-/// [`BulkLoad::finish`] or [`BulkLoad::abort`].
+/// [`BulkLoad::finish`] (or [`BulkLoad::finish_with`]) or [`BulkLoad::abort`].
 pub struct BulkLoad {
     engine: Arc<dyn Engine>,
     ts: u64,
@@ -518,11 +557,40 @@ impl BulkLoad {
 
     /// Makes the load durable and what reads see.
     pub fn finish(self) -> Result<(), StorageError> {
+        self.finish_with(&[])
+    }
+
+    /// [`BulkLoad::finish`] that also writes `meta` in the same atomic, durable step: after a
+    /// crash either the load and `meta` both stand or neither does. A Raft state machine
+    /// records the log position it applied this way, so the record never runs ahead of (or
+    /// behind) the data. A `meta` the store refuses ([`StorageError::TooLarge`]) aborts the
+    /// load.
+    pub fn finish_with(self, meta: &[Write]) -> Result<(), StorageError> {
+        if let Err(e) = check_sizes(meta, "meta") {
+            self.abort()?;
+            return Err(e);
+        }
+        // One write per key (the last given), so an engine need not order writes of one key
+        // within a batch. With an in-place load, the marker goes in the batch that writes
+        // `meta`: the load is over exactly when they land.
+        let mut writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        if matches!(self.how, LoadKind::InPlace) {
+            writes.insert(LOADING.to_vec(), None);
+        }
+        writes.extend(meta.iter().map(|w| (w.key.clone(), w.value.clone())));
         match self.how {
-            LoadKind::Fresh(fresh) => fresh.commit(),
+            LoadKind::Fresh(fresh) => fresh.commit(MetaUpdate::Write(writes.into_iter().collect())),
             LoadKind::InPlace => {
                 self.engine.sync()?;
-                clear_load_marker(&*self.engine)
+                let ops = writes
+                    .into_iter()
+                    .map(|(key, value)| Op {
+                        space: Space::Meta,
+                        key,
+                        value,
+                    })
+                    .collect();
+                self.engine.apply(ops, true)
             }
         }
     }
@@ -539,6 +607,106 @@ impl BulkLoad {
             }
         }
     }
+}
+
+/// A point-in-time copy source of a whole [`Store`] ([`Store::export`]): every meta entry and
+/// every raw data entry, as the engine held them when the export was taken. Another store
+/// becomes this one's copy by taking them through an [`Import`]; the entries are read as they
+/// are iterated, and the engine keeps what the export reads alive until it is dropped.
+pub struct Export {
+    snapshot: Arc<dyn EngineSnapshot>,
+}
+
+impl std::fmt::Debug for Export {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Export")
+    }
+}
+
+impl Export {
+    /// Every meta-space entry `(key, value)`, in key order: what [`Import::finish`] takes.
+    pub fn meta(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + '_ {
+        self.snapshot.range(Space::Meta, &[], None)
+    }
+
+    /// Every data-space entry exactly as the engine holds it, in key order: the version key
+    /// (escaped key and inverted commit timestamp) and the encoded value, every version and
+    /// every tombstone. What [`Import::data`] takes.
+    pub fn data(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + '_ {
+        self.snapshot.range(Space::Data, &[], None)
+    }
+}
+
+/// A copy of another store being taken in: see [`Store::begin_import`]. Ends with
+/// [`Import::finish`] or [`Import::abort`]; dropped unfinished, it is aborted.
+pub struct Import {
+    engine: Arc<dyn Engine>,
+    target: Box<dyn Replacement>,
+    dict: Arc<RwLock<Dictionary>>,
+    interning: Arc<Mutex<()>>,
+    changes: Arc<ChangeLog>,
+}
+
+impl std::fmt::Debug for Import {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Import")
+            .field("engine", &self.engine.name())
+            .finish()
+    }
+}
+
+impl Import {
+    /// Adds raw data entries as [`Export::data`] yields them. Ascending key order across
+    /// calls is the fast case; any order is correct, and a key given again replaces its
+    /// earlier value. An entry that is no version this store could hold is refused
+    /// ([`StorageError::Corrupt`], or [`StorageError::TooLarge`] past the store's limits), and
+    /// the import should then be aborted.
+    pub fn data(&mut self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StorageError> {
+        for (key, value) in &entries {
+            mvcc::check_raw_entry(key, value)?;
+        }
+        self.target.write(entries)
+    }
+
+    /// Makes, in one atomic and durable step, the data space exactly the entries given to
+    /// [`Import::data`] and the meta space exactly `meta` (every other meta key gone; a key
+    /// given twice keeps its later value), then reads the predicate dictionary and the change
+    /// log's state from the new meta space: the store then behaves as a freshly opened copy of
+    /// the exported one. Snapshots taken before keep reading the old data. A meta entry the
+    /// store refuses ([`StorageError::TooLarge`]) throws the import away; should the reload
+    /// fail after the swap, the store must be reopened.
+    pub fn finish(self, meta: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StorageError> {
+        for (key, value) in &meta {
+            check_size(key, Some(value), "meta")?;
+        }
+        let meta: Vec<(Vec<u8>, Vec<u8>)> = meta
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        // No name is interned between the swap and the dictionary's reload.
+        let _interning = self.interning.lock();
+        self.target.commit(MetaUpdate::Replace(meta))?;
+        let dict = read_dictionary(&*self.engine.snapshot())?;
+        *self.dict.write() = dict;
+        self.changes.reload(&*self.engine)
+    }
+
+    /// Throws the import away: the store is as it was before [`Store::begin_import`].
+    pub fn abort(self) -> Result<(), StorageError> {
+        self.target.abort()
+    }
+}
+
+/// A fingerprint of a store's data up to a timestamp ([`Snapshot::digest`]): replicas with the
+/// same history have equal digests, and any difference in a key, a value, a version or a
+/// tombstone at or below the timestamp makes them differ.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Digest {
+    /// How many raw versions (tombstones included) the digest covers.
+    pub versions: u64,
+    /// SHA-256 over those versions in key order, lowercase hex.
+    pub sha256: String,
 }
 
 /// A consistent point-in-time view of a [`Store`]: reads at any timestamp, scans, and the
@@ -704,6 +872,38 @@ impl Snapshot {
             });
             failed = item.is_err();
             Some(item)
+        })
+    }
+
+    /// The [`Digest`] of every raw data-space entry committed at or below `read_ts`: each
+    /// version key and encoded value, length-prefixed so no two sequences hash alike, in key
+    /// order. Meta entries are not covered (the data is what replicas must agree on), and the
+    /// versions gc has dropped are gone from it, so replicas compare equal when they collected
+    /// alike. Engines that keep large values apart never read the values of versions above
+    /// `read_ts`.
+    pub fn digest(&self, read_ts: u64) -> Result<Digest, StorageError> {
+        use sha2::Digest as _;
+        let want: crate::engine::Want<'_> =
+            Box::new(move |raw: &[u8]| mvcc::raw_commit_ts(raw).is_none_or(|ts| ts <= read_ts));
+        let mut hash = sha2::Sha256::new();
+        hash.update(DIGEST_DOMAIN);
+        let mut versions = 0u64;
+        for item in self.inner.range_select(Space::Data, &[], None, want) {
+            let (key, value) = item?;
+            if mvcc::raw_commit_ts(&key).is_none() {
+                return Err(StorageError::Corrupt(format!(
+                    "malformed version key {key:02x?}"
+                )));
+            }
+            hash.update((key.len() as u64).to_be_bytes());
+            hash.update(&key);
+            hash.update((value.len() as u64).to_be_bytes());
+            hash.update(&value);
+            versions += 1;
+        }
+        Ok(Digest {
+            versions,
+            sha256: hex::encode(hash.finalize()),
         })
     }
 

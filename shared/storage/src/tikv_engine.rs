@@ -12,7 +12,7 @@
 //! from plain threads and from inside another tokio runtime alike.
 
 use crate::StorageError;
-use crate::engine::{Engine, EngineSnapshot, KvIter, Op, Space};
+use crate::engine::{Engine, EngineSnapshot, KvIter, Op, Replacement, Space};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
@@ -236,6 +236,17 @@ impl Engine for TikvEngine {
 
     fn name(&self) -> &'static str {
         "tikv"
+    }
+
+    fn begin_import(&self) -> Result<Option<Box<dyn Replacement>>, StorageError> {
+        // One TiKV transaction cannot replace a whole namespace's data and meta spaces, and
+        // replicas that install snapshots are not planned on TiKV.
+        Err(StorageError::Engine(
+            "tikv: importing a copy of another store (a snapshot install) is not supported, \
+             since the data and meta spaces cannot be replaced in one atomic step on TiKV; \
+             keep replicas that install snapshots on the fjall engine"
+                .into(),
+        ))
     }
 }
 

@@ -151,3 +151,193 @@ fn tikv_engine_conforms() {
          TIKV_PD_ENDPOINTS set to a TiKV cluster's PD endpoints)"
     );
 }
+
+/// Every entry a store exports: (data, meta).
+type Exported = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>);
+
+fn exported(store: &Store) -> Exported {
+    let export = store.export();
+    (
+        export.data().map(Result::unwrap).collect(),
+        export.meta().map(Result::unwrap).collect(),
+    )
+}
+
+/// Bytes of every file under `dir`.
+fn disk_usage(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                disk_usage(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+/// The keyspaces of the fjall database in `dir`, and how many keyspace folders it holds.
+fn keyspaces(dir: &std::path::Path) -> (Vec<String>, usize) {
+    let folders = std::fs::read_dir(dir.join("keyspaces")).unwrap().count();
+    let db = fjall::Database::builder(dir).open().unwrap();
+    let mut names: Vec<String> = db
+        .list_keyspace_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    names.sort();
+    (names, folders)
+}
+
+#[test]
+fn fjall_imports_survive_reopening_and_interrupted_ones_leave_nothing_behind() {
+    let (source_dir, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = Store::open(source_dir.path()).unwrap();
+    for name in ["name", "friend"] {
+        source.predicate_id(name).unwrap();
+    }
+    // About 4 MiB of values fjall keeps in blob files, in two versions, and deletes.
+    for ts in [10u64, 20] {
+        let writes: Vec<Write> = (0..200u32)
+            .map(|i| {
+                let key = format!("big/{i:03}").into_bytes();
+                if ts == 20 && i % 7 == 0 {
+                    Write::delete(key)
+                } else {
+                    Write::put(key, vec![(i as u8) ^ (ts as u8); 10_000 + i as usize])
+                }
+            })
+            .collect();
+        source
+            .commit(
+                ts,
+                &writes,
+                &[Write::put(
+                    b"raft/applied".to_vec(),
+                    ts.to_be_bytes().to_vec(),
+                )],
+                true,
+            )
+            .unwrap();
+        source.flush().unwrap();
+    }
+    let wanted = exported(&source);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.predicate_id("mine").unwrap();
+        store
+            .commit(
+                5,
+                &[Write::put(b"mine".to_vec(), b"old".to_vec())],
+                &[Write::put(b"stale".to_vec(), b"meta".to_vec())],
+                true,
+            )
+            .unwrap();
+    }
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        exported(&store)
+    };
+    assert_eq!(keyspaces(dir.path()).0, ["data", "engine", "meta"]);
+    let usage = disk_usage(dir.path());
+
+    // Imports interrupted before their finish, with the process state dropped (the import,
+    // then the store): each reopening finds the old store and no trace of the import.
+    for round in 0..3 {
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut import = store.begin_import().unwrap();
+            let export = source.export();
+            let data: Vec<_> = export.data().map(Result::unwrap).collect();
+            for chunk in data.chunks(50) {
+                import.data(chunk.to_vec()).unwrap();
+            }
+            drop(import);
+            drop(store);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(exported(&store) == before, "round {round}: the old store");
+        assert_eq!(store.lookup_predicate("mine"), Some(1));
+        drop(store);
+        // The abandoned keyspace held the highest id: one empty fence keeps it.
+        let (names, folders) = keyspaces(dir.path());
+        assert_eq!(names.len(), 4, "round {round}: {names:?}");
+        assert!(names[2].starts_with("fence-"), "round {round}: {names:?}");
+        assert_eq!(
+            folders, 5,
+            "round {round}: the fjall meta keyspace and four"
+        );
+        let now = disk_usage(dir.path());
+        assert!(
+            now < usage + (1 << 20),
+            "round {round}: the directory grew from {usage} to {now} bytes"
+        );
+    }
+
+    // A finished import is what the store holds after reopening, alone.
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut import = store.begin_import().unwrap();
+        let export = source.export();
+        let data: Vec<_> = export.data().map(Result::unwrap).collect();
+        for chunk in data.chunks(64) {
+            import.data(chunk.to_vec()).unwrap();
+        }
+        import
+            .finish(export.meta().map(Result::unwrap).collect())
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(
+        exported(&store) == wanted,
+        "the imported copy, entry for entry"
+    );
+    assert_eq!(store.meta_get(b"stale").unwrap(), None);
+    assert_eq!(store.lookup_predicate("mine"), None);
+    assert_eq!(store.lookup_predicate("friend"), Some(2));
+    assert_eq!(store.predicate_id("third").unwrap(), 3);
+    for ts in [5, 10, 15, 20, u64::MAX] {
+        assert_eq!(
+            store.snapshot().digest(ts).unwrap(),
+            source.snapshot().digest(ts).unwrap()
+        );
+    }
+    drop(store);
+    let (names, _) = keyspaces(dir.path());
+    assert_eq!(
+        names,
+        ["data-1", "engine", "meta"],
+        "one data generation is left"
+    );
+}
+
+#[test]
+fn fjall_a_restore_after_an_aborted_one_survives_reopening() {
+    // The aborted load's keyspace held the newest keyspace id: the next session's load must
+    // not be given that id again (fjall would lose it at the following open).
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..2u64 {
+        let store = Store::open(dir.path()).unwrap();
+        let mut load = store.begin_load(10 + round, true).unwrap();
+        load.write(&[Write::put(b"aborted".to_vec(), vec![1; 1000])])
+            .unwrap();
+        load.abort().unwrap();
+    }
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut load = store.begin_load(20, true).unwrap();
+        load.write(&[Write::put(b"restored".to_vec(), vec![2; 1000])])
+            .unwrap();
+        load.finish_with(&[Write::put(b"applied".to_vec(), b"20".to_vec())])
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(live(&store), vec![(b"restored".to_vec(), vec![2; 1000])]);
+    assert_eq!(
+        store.meta_get(b"applied").unwrap().as_deref(),
+        Some(&b"20"[..])
+    );
+}

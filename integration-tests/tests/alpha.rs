@@ -39,9 +39,7 @@ async fn query(c: &mut DgraphClient<Channel>, q: &str) -> serde_json::Value {
 }
 
 async fn wait_alpha(c: &mut Cluster) {
-    c.alpha
-        .as_mut()
-        .unwrap()
+    c.alpha_mut()
         .wait_healthy(Duration::from_secs(30))
         .await
         .expect("alpha healthy");
@@ -73,7 +71,7 @@ async fn committed_data_survives_kill_9_and_uncommitted_does_not() {
         .into_inner();
     assert_eq!(open.txn.unwrap().commit_ts, 0);
 
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     alpha.kill9();
     alpha.start().expect("restart alpha");
     wait_alpha(&mut cluster).await;
@@ -88,9 +86,9 @@ async fn committed_data_survives_kill_9_and_uncommitted_does_not() {
     );
     let r = query(&mut c, r#"{ q(func: eq(label, "uncommitted")) { uid } }"#).await;
     assert_eq!(r, serde_json::json!({"q": []}));
-    let log = cluster.alpha.as_ref().unwrap().run_log();
+    let log = cluster.alpha().run_log();
     assert!(
-        log.contains("dropping a transaction aborted before the restart"),
+        log.contains("dropping a transaction aborted before this replica took over"),
         "{log}"
     );
 }

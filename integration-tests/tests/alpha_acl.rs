@@ -215,7 +215,7 @@ async fn groot_and_guardians_exist_once_resist_deletion_and_return_after_drop_al
     check_logins(&mut c, &secret_bytes()).await;
 
     // A restart finds them and creates nothing.
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     alpha.restart().await.unwrap();
     alpha.wait_healthy(Duration::from_secs(30)).await.unwrap();
     let mut c = groot(&cluster).await;
@@ -700,7 +700,7 @@ async fn the_documented_groot_password_reset_works() {
     assert_eq!(err.message(), "invalid username or password");
 
     // Restart the alpha without ACL and run the documented upsert, with no token at all.
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     let with_acl = alpha.args.clone();
     let at = alpha
         .args
@@ -715,7 +715,7 @@ async fn the_documented_groot_password_reset_works() {
         .expect("the documented upsert");
 
     // ACL back on: groot logs in with the new password, and is still the one guardian.
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     alpha.args = with_acl;
     alpha.restart().await.unwrap();
     let mut root = logged_in(&cluster, "groot", "newpassword").await;

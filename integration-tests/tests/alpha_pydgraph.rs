@@ -15,7 +15,7 @@ async fn pydgraph_end_to_end() {
     if let Err(out) = common::run_python("pydgraph_e2e.py", &[&cluster.alpha_grpc()]).await {
         panic!(
             "pydgraph test failed:\n{out}\nalpha log:\n{}",
-            cluster.alpha.as_ref().unwrap().log_tail(40)
+            cluster.alpha().log_tail(40)
         );
     }
 }

@@ -261,7 +261,7 @@ async fn cut_off_and_retried_commits_lose_no_acknowledged_write_and_hide_none() 
         1
     );
     // And all of it survives kill -9.
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     alpha.kill9();
     alpha.restart().await.unwrap();
     alpha.wait_healthy(Duration::from_secs(30)).await.unwrap();
@@ -310,7 +310,7 @@ async fn oversize_values_names_and_unleased_uids_are_refused_and_the_alpha_keeps
     assert!(!state.contains(&name[..2000]));
 
     // Nothing was recorded that a restart would trip over.
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     alpha.kill9();
     alpha.restart().await.unwrap();
     alpha.wait_healthy(Duration::from_secs(30)).await.unwrap();
@@ -322,7 +322,7 @@ async fn oversize_values_names_and_unleased_uids_are_refused_and_the_alpha_keeps
         1
     );
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(!cluster.alpha.as_ref().unwrap().log().contains("panicked"));
+    assert!(!cluster.alpha().log().contains("panicked"));
 }
 
 /// `backup(destination: "file:///proc/self/fd")` once panicked the job runner: the task stayed

@@ -194,7 +194,7 @@ async fn generated_messages_from_a_credentialed_caller_crash_nothing() {
         .procs()
         .filter_map(|p| p.grpc_port.map(|_| (p.name.clone(), p.grpc_addr())))
         .collect();
-    let alpha = cluster.alpha.as_ref().unwrap();
+    let alpha = cluster.alpha();
     ports.push(("alpha internal".into(), alpha.internal_addr()));
     let methods = every_method();
     let mut codes = std::collections::BTreeMap::<String, usize>::new();

@@ -149,7 +149,7 @@ async fn a_seeded_schedule_of_kills_loses_no_acknowledged_write() {
         let down = Duration::from_millis(100 + rng.below(900));
         let victim = rng.below(4);
         if victim == 3 {
-            let alpha = cluster.alpha.as_mut().unwrap();
+            let alpha = cluster.alpha_mut();
             alpha.kill9();
             tokio::time::sleep(down).await;
             alpha.restart().await.expect("the alpha restarts");
@@ -189,7 +189,7 @@ async fn a_seeded_schedule_of_kills_loses_no_acknowledged_write() {
         );
     };
     check(&present(&cluster).await, "after the schedule");
-    let alpha = cluster.alpha.as_mut().unwrap();
+    let alpha = cluster.alpha_mut();
     alpha.kill9();
     alpha.restart().await.unwrap();
     check(&present(&cluster).await, "after one more kill -9");

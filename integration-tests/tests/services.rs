@@ -76,7 +76,7 @@ async fn five_services_serve_and_stop_cleanly() {
         let members = json(&body)["groups"]["1"]["members"].clone();
         if members.as_object().is_some_and(|m| {
             m.values()
-                .any(|m| m["addr"] == cluster.alpha.as_ref().unwrap().internal_addr())
+                .any(|m| m["addr"] == cluster.alpha().internal_addr())
         }) {
             joined = true;
             break;

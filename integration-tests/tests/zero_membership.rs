@@ -103,20 +103,19 @@ async fn alphas_tablets_and_draining() {
         .await
         .expect("cluster");
     let client = ZeroClient::new(cluster.zero_grpc_addrs()).unwrap();
-    let join = |addr: &str| ConnectRequest {
+    let join = |addr: &str, id: u64| ConnectRequest {
         addr: addr.into(),
-        group_id: 0,
-        id: 0,
-        acl: false,
+        id,
+        ..Default::default()
     };
     let a = client
-        .join_group(join("10.0.0.1:7080"))
+        .join_group(join("10.0.0.1:7080", 0))
         .await
         .unwrap()
         .member
         .unwrap();
     let again = client
-        .join_group(join("10.0.0.1:7080"))
+        .join_group(join("10.0.0.1:7080", a.id))
         .await
         .unwrap()
         .member
@@ -124,10 +123,10 @@ async fn alphas_tablets_and_draining() {
     assert_eq!(
         (a.id, a.group_id),
         (again.id, again.group_id),
-        "re-joining keeps the id"
+        "re-joining under its id keeps the member"
     );
     let b = client
-        .join_group(join("10.0.0.2:7080"))
+        .join_group(join("10.0.0.2:7080", 0))
         .await
         .unwrap()
         .member

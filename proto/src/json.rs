@@ -53,6 +53,9 @@ pub fn member(m: &Member) -> Value {
         "lastUpdate": m.last_update.to_string(),
         "clusterInfoOnly": m.cluster_info_only,
         "forceGroupId": m.force_group_id,
+        "learner": m.learner,
+        "applied": m.applied.to_string(),
+        "behind": m.behind.to_string(),
     })
 }
 

@@ -47,6 +47,15 @@ struct Args {
     #[arg(long, default_value_t = 1, value_parser = parse_zeros)]
     zeros: usize,
 
+    /// How many alphas to run (alpha n on the default ports shifted by n - 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+    alphas: u16,
+
+    /// Alphas per group (zero's --replicas): 1, 3 or 5. `--alphas 3 --replicas 3` is one group
+    /// that survives the loss of any one alpha.
+    #[arg(long, default_value_t = 1, value_parser = parse_replicas)]
+    replicas: usize,
+
     /// Added to every default port (zero 5080/6080, alpha 9080/7080/8081, auth 7070/7071,
     /// backup-worker 7090/7091, gateway 8080), as each service's --port_offset.
     #[arg(short = 'o', long = "port_offset", default_value_t = 0)]
@@ -62,6 +71,17 @@ struct Args {
     /// the backup worker and the gateway. Log in as groot / password and change it.
     #[arg(long = "acl_secret_file")]
     acl_secret_file: Option<PathBuf>,
+}
+
+fn parse_replicas(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        "5" => Ok(5),
+        other => Err(format!(
+            "--replicas {other:?}: give 1, 3 or 5 (an odd number, so a majority of a group survives a failure)"
+        )),
+    }
 }
 
 fn parse_zeros(s: &str) -> Result<usize, String> {
@@ -105,6 +125,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
     let shape = Shape {
         zeros: args.zeros,
+        alphas: usize::from(args.alphas),
+        replicas: args.replicas,
         port_offset: args.port_offset,
     };
     check_shape(&args.data.join(SHAPE_FILE), shape)?;
@@ -130,13 +152,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let logs = args.data.join("logs");
     println!(
-        "Starting Lodestar: {} zero(s), alpha, auth, backup-worker, gateway (data in {}, logs in {})",
+        "Starting Lodestar: {} zero(s), {} alpha(s) with {} per group, auth, backup-worker, gateway (data in {}, logs in {})",
         args.zeros,
+        args.alphas,
+        args.replicas,
         args.data.display(),
         logs.display()
     );
     let builder = ClusterBuilder::new()
         .zeros(args.zeros)
+        .alphas(usize::from(args.alphas))
+        .replicas(args.replicas)
         .services(true)
         .dir(&args.data)
         .log_dir(&logs)
@@ -228,29 +254,37 @@ async fn watch_for_exit(cluster: &mut Cluster) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Shape {
     zeros: usize,
+    alphas: usize,
+    replicas: usize,
     port_offset: u16,
 }
 
 impl Shape {
     fn render(self) -> String {
         format!(
-            "# Written by lodestar-local: the shape this data directory was created with.\nzeros={}\nport_offset={}\n",
-            self.zeros, self.port_offset
+            "# Written by lodestar-local: the shape this data directory was created with.\nzeros={}\nalphas={}\nreplicas={}\nport_offset={}\n",
+            self.zeros, self.alphas, self.replicas, self.port_offset
         )
     }
 
     fn parse(text: &str) -> Option<Shape> {
         let mut zeros = None;
         let mut port_offset = None;
+        // Directories made before alphas and replicas were recorded ran one of each.
+        let (mut alphas, mut replicas) = (Some(1), Some(1));
         for line in text.lines().map(str::trim) {
             match line.split_once('=') {
                 Some(("zeros", v)) => zeros = v.trim().parse().ok(),
+                Some(("alphas", v)) => alphas = v.trim().parse().ok(),
+                Some(("replicas", v)) => replicas = v.trim().parse().ok(),
                 Some(("port_offset", v)) => port_offset = v.trim().parse().ok(),
                 _ => {}
             }
         }
         Some(Shape {
             zeros: zeros?,
+            alphas: alphas?,
+            replicas: replicas?,
             port_offset: port_offset?,
         })
     }
@@ -262,15 +296,18 @@ fn check_shape(path: &Path, shape: Shape) -> anyhow::Result<()> {
         Ok(text) => {
             let recorded = Shape::parse(&text).with_context(|| {
                 format!(
-                    "{} is damaged: fix it (zeros=N, port_offset=N) or use a new --data",
+                    "{} is damaged: fix it (zeros=N, alphas=N, replicas=N, port_offset=N) or use a new --data",
                     path.display()
                 )
             })?;
             anyhow::ensure!(
                 recorded == shape,
-                "the data directory was created with --zeros {} --port_offset {}: start it with \
-                 the same flags, or use a new --data for a different cluster",
+                "the data directory was created with --zeros {} --alphas {} --replicas {} \
+                 --port_offset {}: start it with the same flags, or use a new --data for a \
+                 different cluster",
                 recorded.zeros,
+                recorded.alphas,
+                recorded.replicas,
                 recorded.port_offset
             );
             Ok(())
@@ -298,12 +335,15 @@ fn planned_ports(shape: Shape) -> anyhow::Result<Vec<(String, &'static str, u16)
     for idx in 1..=shape.zeros {
         add(format!("zero{idx}"), Service::Zero, idx)?;
     }
-    for service in [
-        Service::Alpha,
-        Service::Auth,
-        Service::BackupWorker,
-        Service::Gateway,
-    ] {
+    for idx in 1..=shape.alphas {
+        let name = if idx == 1 {
+            "alpha".to_string()
+        } else {
+            format!("alpha{idx}")
+        };
+        add(name, Service::Alpha, idx)?;
+    }
+    for service in [Service::Auth, Service::BackupWorker, Service::Gateway] {
         add(service.binary().to_string(), service, 0)?;
     }
     Ok(planned)
@@ -343,9 +383,10 @@ fn endpoints(cluster: &Cluster, bind: IpAddr, data: &Path, logs: &Path) -> Strin
             p = gw.http_port
         );
     }
-    if let Some(alpha) = &cluster.alpha {
+    for alpha in &cluster.alphas {
         out += &format!(
-            "  alpha          {host}:{} (gRPC, for dgo/pydgraph), internal {host}:{}, HTTP http://{host}:{}\n",
+            "  {:<14} {host}:{} (gRPC, for dgo/pydgraph), internal {host}:{}, HTTP http://{host}:{}\n",
+            alpha.name,
             alpha.grpc_port.unwrap_or_default(),
             alpha.internal_port.unwrap_or_default(),
             alpha.http_port
@@ -395,6 +436,8 @@ mod tests {
         let path = dir.join(SHAPE_FILE);
         let shape = Shape {
             zeros: 3,
+            alphas: 3,
+            replicas: 3,
             port_offset: 10,
         };
         check_shape(&path, shape).unwrap();
@@ -406,14 +449,27 @@ mod tests {
         let err = check_shape(
             &path,
             Shape {
-                zeros: 1,
+                zeros: 3,
+                alphas: 1,
+                replicas: 1,
                 port_offset: 10,
             },
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("--zeros 3 --port_offset 10"),
+            err.to_string()
+                .contains("--zeros 3 --alphas 3 --replicas 3 --port_offset 10"),
             "{err}"
+        );
+        // A directory recorded before alphas and replicas were ran one of each.
+        assert_eq!(
+            Shape::parse("zeros=1\nport_offset=0\n"),
+            Some(Shape {
+                zeros: 1,
+                alphas: 1,
+                replicas: 1,
+                port_offset: 0
+            })
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -422,6 +478,8 @@ mod tests {
     fn the_ports_are_the_defaults_shifted() {
         let ports = planned_ports(Shape {
             zeros: 3,
+            alphas: 3,
+            replicas: 3,
             port_offset: 0,
         })
         .unwrap();
@@ -434,10 +492,18 @@ mod tests {
         assert_eq!(find("zero1", "gRPC"), Some(5080));
         assert_eq!(find("zero3", "HTTP"), Some(6082));
         assert_eq!(find("alpha", "internal gRPC"), Some(7080));
+        assert_eq!(find("alpha3", "gRPC"), Some(9082));
+        assert_eq!(find("alpha2", "HTTP"), Some(8082));
         assert_eq!(find("backup-worker", "gRPC"), Some(7090));
         assert_eq!(find("gateway", "HTTP"), Some(8080));
         assert_eq!(find("gateway", "gRPC"), None);
-        assert_eq!(ports.len(), 3 * 2 + 3 + 2 + 2 + 1);
+        assert_eq!(ports.len(), 3 * 2 + 3 * 3 + 2 + 2 + 1);
+        let all: std::collections::BTreeSet<u16> = ports.iter().map(|p| p.2).collect();
+        assert_eq!(
+            all.len(),
+            ports.len(),
+            "no two listeners share a port: {ports:?}"
+        );
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         .quiet(true)
         .start()
         .await?;
-    let alpha = cluster.alpha.as_ref().context("alpha")?;
+    let alpha = cluster.alphas.first().context("alpha")?;
     let pid = alpha.pid().context("alpha pid")?;
     let channel = lodestar_client::channel(&cluster.alpha_grpc())?;
     let mut c = DgraphClient::new(channel.clone()).max_decoding_message_size(usize::MAX);

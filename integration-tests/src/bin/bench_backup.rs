@@ -337,7 +337,7 @@ fn cpu_secs(pid: Option<u32>) -> f64 {
 /// CPU seconds used so far by the alpha and the backup worker.
 fn cpu_now(cluster: &Cluster) -> (f64, f64) {
     (
-        cpu_secs(cluster.alpha.as_ref().and_then(|p| p.pid())),
+        cpu_secs(cluster.alphas.first().and_then(|p| p.pid())),
         cpu_secs(cluster.backup.as_ref().and_then(|p| p.pid())),
     )
 }

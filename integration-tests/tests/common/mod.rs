@@ -3,6 +3,7 @@
 
 pub mod backups;
 pub mod faults;
+pub mod replicas;
 
 use lodestar_integration_tests::{Cluster, ClusterBuilder, run_bin};
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@ use crate::graph::mutate::MutationCtx;
 use crate::graph::{Graph, GraphError};
 use lodestar_dql::query::ast::{BoolExpr, Condition, Document};
 use lodestar_dql::{NQuad, Query};
+use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::dgraph_server::Dgraph;
 use lodestar_proto::api::{
     self, Check, Latency, Operation, Payload, Request, Response, TxnContext, Version,
@@ -25,6 +26,20 @@ pub struct DgraphApi {
     pub zero: Arc<lodestar_client::ZeroClient>,
     /// Token issue and checks, when ACL is on.
     pub acl: Option<crate::login::AclConfig>,
+    /// This alpha's place in its group: writes go to the group's leader.
+    pub replica: Option<Arc<crate::group::replica::Replica>>,
+}
+
+/// Metadata of a request a follower forwarded to its leader: the receiver never forwards it
+/// again (two replicas that each think the other leads would pass it back and forth).
+const FORWARDED: &str = "x-lodestar-forwarded";
+
+/// What a write needs from this alpha: to lead its group, or to know who does.
+enum Route {
+    /// This alpha leads (or has no group): handle the request here.
+    Here,
+    /// Send it to the leader over this channel.
+    Leader(lodestar_client::TracedChannel),
 }
 
 pub fn to_status(e: GraphError) -> Status {
@@ -36,6 +51,49 @@ fn invalid(e: impl std::fmt::Display) -> Status {
 }
 
 impl DgraphApi {
+    /// Where a request that writes goes: here once this alpha leads and has taken over, else
+    /// to the group's leader.
+    async fn route<T>(&self, request: &tonic::Request<T>) -> Result<Route, Status> {
+        let Some(replica) = &self.replica else {
+            return Ok(Route::Here);
+        };
+        if replica.is_leader() {
+            replica.until_ready().await.map_err(to_status)?;
+            return Ok(Route::Here);
+        }
+        if request.metadata().contains_key(FORWARDED) {
+            return Err(to_status(replica.not_leader()));
+        }
+        let Some((_, addr)) = replica.leader() else {
+            return Err(to_status(replica.not_leader()));
+        };
+        Ok(Route::Leader(replica.channel(&addr).map_err(to_status)?))
+    }
+
+    /// `request` as the leader gets it: the same message and caller token, marked forwarded.
+    fn forwarded<T>(request: tonic::Request<T>) -> tonic::Request<T> {
+        let token = request.metadata().get("accessjwt").cloned();
+        let deadline = request.metadata().get("grpc-timeout").cloned();
+        let mut out = tonic::Request::new(request.into_inner());
+        if let Some(t) = token {
+            out.metadata_mut().insert("accessjwt", t);
+        }
+        if let Some(d) = deadline {
+            out.metadata_mut().insert("grpc-timeout", d);
+        }
+        out.metadata_mut()
+            .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+        out
+    }
+
+    fn leader_client(
+        channel: lodestar_client::TracedChannel,
+    ) -> DgraphClient<lodestar_client::TracedChannel> {
+        DgraphClient::new(channel)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
     /// With ACL on, the caller's access token from the `accessjwt` metadata, verified: a
     /// missing, malformed, tampered, foreign or expired token is Unauthenticated with Dgraph's
     /// text ("Token is expired" makes dgo and pydgraph refresh on their own), and so is the
@@ -160,7 +218,7 @@ impl DgraphApi {
         if let Err(e) = applied {
             if commit_now && guard.writes.is_empty() {
                 drop(txn_guard);
-                graph.forget(start_ts).map_err(to_status)?;
+                graph.forget(start_ts);
             }
             return Err(e);
         }
@@ -171,6 +229,7 @@ impl DgraphApi {
         // zero has decided; it needs the disk only for a later commit's sake.
         graph
             .persist_pending(guard, !commit_now)
+            .await
             .map_err(to_status)?;
         if commit_now {
             drop(txn_guard);
@@ -189,18 +248,11 @@ impl DgraphApi {
         uids: &mut HashMap<String, String>,
     ) -> Result<(), Status> {
         let graph = &self.graph;
-        let names: std::collections::BTreeSet<String> = parsed
+        let nquads: Vec<&NQuad> = parsed
             .iter()
             .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter()))
-            .filter_map(|nq| match &nq.predicate {
-                lodestar_dql::Predicate::Named(n) => Some(n.clone()),
-                lodestar_dql::Predicate::Star => None,
-            })
             .collect();
-        graph
-            .claim_tablets(names.into_iter().collect())
-            .await
-            .map_err(to_status)?;
+        graph.prepare(&nquads).await.map_err(to_status)?;
         for (cond, sets, dels) in parsed {
             if let Some(c) = cond
                 && !condition_holds(c, &ctx.uid_vars)
@@ -433,6 +485,16 @@ impl Dgraph for DgraphApi {
         &self,
         request: tonic::Request<Request>,
     ) -> Result<tonic::Response<Response>, Status> {
+        let req = request.get_ref();
+        // Mutations, and every request of a transaction that may hold writes, go to the leader;
+        // reads are served here.
+        if (!req.mutations.is_empty() || (req.start_ts != 0 && !req.read_only))
+            && let Route::Leader(channel) = self.route(&request).await?
+        {
+            return Self::leader_client(channel)
+                .query(Self::forwarded(request))
+                .await;
+        }
         let started = Instant::now();
         self.check_draining().await?;
         let caller = self.authenticate(&request)?;
@@ -480,6 +542,11 @@ impl Dgraph for DgraphApi {
         &self,
         request: tonic::Request<Operation>,
     ) -> Result<tonic::Response<Payload>, Status> {
+        if let Route::Leader(channel) = self.route(&request).await? {
+            return Self::leader_client(channel)
+                .alter(Self::forwarded(request))
+                .await;
+        }
         self.check_draining().await?;
         let caller = self.authenticate(&request)?;
         let op = request.into_inner();
@@ -559,6 +626,11 @@ impl Dgraph for DgraphApi {
         &self,
         request: tonic::Request<TxnContext>,
     ) -> Result<tonic::Response<TxnContext>, Status> {
+        if let Route::Leader(channel) = self.route(&request).await? {
+            return Self::leader_client(channel)
+                .commit_or_abort(Self::forwarded(request))
+                .await;
+        }
         self.authenticate(&request)?;
         let ctx = request.into_inner();
         if ctx.start_ts == 0 {

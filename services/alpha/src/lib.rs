@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod graph;
+pub mod group;
 pub mod login;
 pub mod offline;
 pub mod oracle;
@@ -52,6 +53,24 @@ pub struct Args {
     #[arg(short = 'p', long = "postings", default_value = "p")]
     pub postings: std::path::PathBuf,
 
+    /// Directory for the group's Raft log (and this alpha's id in its group).
+    #[arg(short = 'w', long = "wal", default_value = "w")]
+    pub wal: std::path::PathBuf,
+
+    /// Join as a learner: replicate the group and serve reads without voting or counting as
+    /// one of its --replicas.
+    #[arg(long)]
+    pub learner: bool,
+
+    /// The group a learner joins (0: group 1).
+    #[arg(long, default_value_t = 0)]
+    pub group: u32,
+
+    /// Take a snapshot point of the group's log (the store is flushed and the log behind it
+    /// may be purged) every this many entries.
+    #[arg(long = "snapshot_after_entries", default_value_t = 10_000)]
+    pub snapshot_after_entries: u64,
+
     /// Open transactions no request uses for this long are aborted.
     #[arg(long = "txn_idle_timeout", default_value = "10m", value_parser = humantime::parse_duration)]
     pub txn_idle_timeout: Duration,
@@ -88,6 +107,12 @@ impl Args {
             return Err(ServiceError::invalid(
                 "--txn_idle_timeout 0s would abort every transaction at once: give a duration such as 10m",
             ));
+        }
+        if self.snapshot_after_entries < 10 {
+            return Err(ServiceError::invalid(format!(
+                "--snapshot_after_entries {} would flush the store at almost every write: give at least 10",
+                self.snapshot_after_entries
+            )));
         }
         if self.max_request_bytes < 1024 {
             return Err(ServiceError::invalid(format!(
@@ -138,28 +163,73 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let grpc = serve::bind(grpc_addr, "the client API (gRPC)").await?;
     let internal = serve::bind(internal_addr, "internal gRPC").await?;
     let http = serve::bind(http_addr, "HTTP").await?;
-    let store = args.open_store()?;
+    let store = Arc::new(args.open_store()?);
     let my = args
         .my
         .clone()
         .unwrap_or_else(|| format!("localhost:{}", internal_addr.port()));
-    let node = NodeHandle::new("alpha", my.clone());
+    let node = Arc::new(NodeHandle::starting("alpha", my.clone()));
     let zero = Arc::new(ZeroClient::new(args.zero.addrs())?);
+    let wal = Wal::open_for(&args.wal, &store)?;
 
-    let Some(group) = join_group(&zero, &my, tokens.is_some(), &shutdown).await? else {
+    let join = JoinArgs {
+        my: &my,
+        acl: tokens.is_some(),
+        id: wal.node_id()?,
+        learner: args.learner,
+        group: args.group,
+    };
+    let Some(member) = join_group(&zero, join, &shutdown).await? else {
         return Ok(());
     };
+    wal.set_node_id(member.id)?;
+    let (id, group) = (member.id, member.group_id);
     node.status.send_modify(|s| s.group = group);
     let oracle = Arc::new(oracle::ZeroOracle::new(zero.clone()));
-    let graph = graph::Graph::open(Arc::new(store), oracle)
-        .await
+    let graph = graph::Graph::open_replica(store.clone(), oracle)
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
     graph.set_group(group);
+
+    let transfer = Arc::new(group::transfer::Transfer::new(store.clone()));
+    let raft = group::Raft::new(
+        id,
+        Arc::new(group::config(group, args.snapshot_after_entries)),
+        group::Network::new(group, transfer.clone()),
+        wal.log_store()?,
+        group::state_machine::GroupStateMachine::new(graph.clone()),
+    )
+    .await
+    .map_err(|e| ServiceError::internal(format!("starting the group's raft: {e}")))?;
+    let replica = group::replica::Replica::new(id, group, raft.clone(), graph.clone());
+    graph.replicate(replica.clone());
+    shutdown.spawn(group::replica::bootstrap(
+        replica.clone(),
+        my.clone(),
+        zero.clone(),
+        shutdown.clone(),
+    ));
+    shutdown.spawn(group::replica::leader_duties(
+        replica.clone(),
+        tokens.is_some(),
+        shutdown.clone(),
+    ));
+    shutdown.spawn(group::replica::reconcile_membership(
+        replica.clone(),
+        zero.clone(),
+        shutdown.clone(),
+    ));
+    shutdown.spawn(report_ready(
+        replica.clone(),
+        node.clone(),
+        tokens.is_some(),
+        shutdown.clone(),
+    ));
+    shutdown.spawn(report_to_zero(
+        replica.clone(),
+        zero.clone(),
+        shutdown.clone(),
+    ));
     if tokens.is_some() {
-        graph
-            .ensure_acl_roots()
-            .await
-            .map_err(|e| ServiceError::unavailable(format!("creating groot and guardians: {e}")))?;
         tracing::info!("ACL is on: every call needs a valid access token; predicate rules apply");
     }
     let draining = Arc::new(AtomicBool::new(false));
@@ -173,62 +243,161 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         args.txn_idle_timeout,
         shutdown.clone(),
     ));
-    tracing::info!(group, addr = %my, grpc = %grpc_addr, "alpha serving");
+    tracing::info!(group, id, addr = %my, grpc = %grpc_addr, "alpha serving");
 
     let acl = tokens.map(|tokens| login::AclConfig {
         login: lodestar_acl::login::Login::new(Arc::new(tokens)),
         zero: zero.clone(),
     });
-    let api = api::DgraphApi {
+    let api = Arc::new(api::DgraphApi {
         graph: graph.clone(),
         draining,
         zero: zero.clone(),
         acl,
-    };
-    let api = Arc::new(api);
-    let public = tonic::service::Routes::new(
+        replica: Some(replica.clone()),
+    });
+    let dgraph = || {
         DgraphServer::from_arc(api.clone())
             .max_decoding_message_size(args.max_request_bytes)
-            .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(lodestar_proto::auth::session_server::SessionServer::from_arc(api));
+            .max_encoding_message_size(usize::MAX)
+    };
+    let public = tonic::service::Routes::new(dgraph())
+        .add_service(lodestar_proto::auth::session_server::SessionServer::from_arc(api.clone()));
+    // The internal port also takes the client API: followers forward writes to their leader
+    // there.
     let worker = tonic::service::Routes::new(
         WorkerServer::new(worker::WorkerApi {
             graph: graph.clone(),
             group,
+            replica: Some(replica.clone()),
         })
         .max_decoding_message_size(args.max_request_bytes)
         .max_encoding_message_size(usize::MAX),
-    );
+    )
+    .add_service(group::RaftService::new(group, raft.clone(), transfer).into_server())
+    .add_service(dgraph());
     let identity = node.identity.clone();
     let (a, b, c) = tokio::join!(
         serve::serve_grpc(grpc, public, identity.clone(), shutdown.clone()),
         serve::serve_grpc(internal, worker, identity.clone(), shutdown.clone()),
         serve::serve_http(http, serve::base_router(identity), shutdown.clone()),
     );
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "the group's raft did not stop cleanly");
+    }
     if let Err(e) = graph.store.sync() {
         tracing::warn!(error = %e, "flushing the store");
     }
     a.and(b).and(c)
 }
 
+/// The Raft log of this alpha's group and its id there, in `--wal`.
+struct Wal {
+    db: fjall::Database,
+    node: fjall::Keyspace,
+}
+
+/// Key of this alpha's member id in the `node` keyspace of its --wal.
+const NODE_ID: &[u8] = b"id";
+
+impl Wal {
+    /// Opens `dir` for `store`. A store with no record of the group log it applied (a `-p`
+    /// written by an offline restore, or from before groups were replicated) beside a `--wal`
+    /// that holds a log does not belong with it: replaying that log would write another
+    /// history over the store. The log is set aside and the alpha joins as a new member that
+    /// brings this store (zero replaces the old member at this address).
+    fn open_for(
+        dir: &std::path::Path,
+        store: &lodestar_storage::Store,
+    ) -> Result<Wal, ServiceError> {
+        let applied = store
+            .meta_get(group::state_machine::APPLIED)
+            .map_err(|e| ServiceError::internal(format!("reading the store: {e}")))?;
+        let has_log = dir.exists()
+            && std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+        if applied.is_none() && has_log {
+            tracing::warn!(
+                wal = %dir.display(),
+                "the store (-p) was not written by the group log in --wal (an offline restore?): starting this alpha's raft afresh from the store; it joins its group as a new member"
+            );
+            std::fs::remove_dir_all(dir).map_err(|e| {
+                ServiceError::internal(format!("cannot clear --wal {}: {e}", dir.display()))
+            })?;
+        }
+        Self::open(dir)
+    }
+
+    fn open(dir: &std::path::Path) -> Result<Wal, ServiceError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            ServiceError::invalid(format!("cannot create --wal {}: {e}", dir.display()))
+        })?;
+        let db = fjall::Database::builder(dir).open().map_err(|e| {
+            ServiceError::invalid(format!(
+                "cannot open --wal {} (is another alpha using it?): {e}",
+                dir.display()
+            ))
+        })?;
+        let node = db
+            .keyspace("node", fjall::KeyspaceCreateOptions::default)
+            .map_err(|e| ServiceError::internal(format!("--wal {}: {e}", dir.display())))?;
+        Ok(Wal { db, node })
+    }
+
+    /// The id zero gave this alpha when it first joined (0: none yet).
+    fn node_id(&self) -> Result<u64, ServiceError> {
+        let raw = self
+            .node
+            .get(NODE_ID)
+            .map_err(|e| ServiceError::internal(format!("reading the alpha's id: {e}")))?;
+        Ok(raw
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    fn set_node_id(&self, id: u64) -> Result<(), ServiceError> {
+        if self.node_id()? == id {
+            return Ok(());
+        }
+        self.node
+            .insert(NODE_ID, id.to_be_bytes())
+            .and_then(|()| self.db.persist(fjall::PersistMode::SyncAll))
+            .map_err(|e| ServiceError::internal(format!("recording the alpha's id: {e}")))
+    }
+
+    fn log_store(&self) -> Result<group::LogStore, ServiceError> {
+        group::LogStore::open(&self.db)
+            .map_err(|e| ServiceError::internal(format!("opening the group's raft log: {e}")))
+    }
+}
+
+/// Who this alpha is when it asks zero for a place in a group.
+struct JoinArgs<'a> {
+    my: &'a str,
+    acl: bool,
+    id: u64,
+    learner: bool,
+    group: u32,
+}
+
 /// Joins a group through zero, retrying until zero answers; `None` if the alpha stops first.
 /// An alpha with a cluster credential refuses a zero that does not require one (its ACL would
 /// guard nothing: zero's own calls would be open), and a zero that refuses this alpha's
-/// credential stops the start with zero's reason.
+/// credential, or its id (removed from the cluster), stops the start with zero's reason.
 async fn join_group(
     zero: &ZeroClient,
-    my: &str,
-    acl: bool,
+    join: JoinArgs<'_>,
     shutdown: &Shutdown,
-) -> Result<Option<u32>, ServiceError> {
+) -> Result<Option<lodestar_proto::zero::Member>, ServiceError> {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_triggered() {
         let req = ConnectRequest {
-            addr: my.to_string(),
-            group_id: 0,
-            id: 0,
-            acl,
+            addr: join.my.to_string(),
+            group_id: if join.learner { join.group } else { 0 },
+            id: join.id,
+            acl: join.acl,
+            learner: join.learner,
         };
         match zero.join_group(req).await {
             Ok(resp) => {
@@ -237,11 +406,16 @@ async fn join_group(
                         "zero takes internal calls without the cluster credential while this alpha has one: start every zero with the same --cluster_secret_file",
                     ));
                 }
-                let group = resp.member.map(|m| m.group_id).unwrap_or(1);
-                tracing::info!(group, addr = %my, "joined group");
-                return Ok(Some(group));
+                let member = resp.member.unwrap_or_default();
+                tracing::info!(group = member.group_id, id = member.id, addr = %join.my, "joined group");
+                return Ok(Some(member));
             }
-            Err(e) if e.code() == tonic::Code::Unauthenticated => {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::InvalidArgument
+                ) =>
+            {
                 return Err(ServiceError::invalid(format!(
                     "zero refused this alpha: {}",
                     e.message()
@@ -258,6 +432,75 @@ async fn join_group(
         }
     }
     Ok(None)
+}
+
+/// Marks the alpha ready once its group has a leader and, on a follower, once it has applied
+/// what the leader had when it learned of it; keeps its standing in the group current for
+/// `/health`.
+async fn report_ready(
+    replica: Arc<group::replica::Replica>,
+    node: Arc<NodeHandle>,
+    acl: bool,
+    shutdown: Shutdown,
+) {
+    let mut ready = false;
+    loop {
+        let standing = replica.standing();
+        node.status.send_if_modified(|s| {
+            let raft = serve::RaftStatus {
+                role: standing.role.to_string(),
+                leader: standing.leader,
+                term: standing.term,
+                applied: standing.applied,
+                behind: standing.behind,
+            };
+            let changed = s.raft.as_ref() != Some(&raft);
+            s.raft = Some(raft);
+            changed
+        });
+        if !ready && standing.leader != 0 {
+            use crate::graph::Replication;
+            // A leader once it has taken over (with ACL on, once groot and guardians exist), a
+            // follower once it holds what its leader had.
+            let roots = !acl || standing.role != "leader" || replica.graph().acl_roots().is_some();
+            if roots && replica.read_barrier(0).await.is_ok() {
+                ready = true;
+                node.set_ready(true);
+                tracing::info!(role = standing.role, "alpha is ready");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(if ready { 500 } else { 50 })) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Tells zero where this alpha stands in its group every second: what `/state` shows as the
+/// group's leader and how far each replica is behind.
+async fn report_to_zero(
+    replica: Arc<group::replica::Replica>,
+    zero: Arc<ZeroClient>,
+    shutdown: Shutdown,
+) {
+    loop {
+        let s = replica.standing();
+        let report = lodestar_proto::zero::MemberReport {
+            id: replica.id,
+            group_id: replica.group,
+            role: s.role.to_string(),
+            term: s.term,
+            applied: s.applied,
+            behind: s.behind,
+        };
+        if let Err(e) = zero.report_member(report).await {
+            tracing::debug!(error = %e.message(), "reporting to zero");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
 }
 
 /// Aborts transactions left open longer than `idle`.

@@ -5,7 +5,10 @@ use crate::api::to_status;
 use crate::graph::Graph;
 use lodestar_backup::record::Record;
 use lodestar_proto::worker::worker_server::Worker;
-use lodestar_proto::worker::{KvBatch, LoadResult, SnapshotRequest};
+use lodestar_proto::worker::{
+    DigestRequest, DigestResponse, KvBatch, LoadResult, ReadIndexRequest, ReadIndexResponse,
+    SnapshotRequest,
+};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -16,6 +19,9 @@ use tonic::{Request, Response, Status, Streaming};
 pub struct WorkerApi {
     pub graph: Arc<Graph>,
     pub group: u32,
+    /// This alpha's place in its group: restores go to the leader; read barriers are answered
+    /// there.
+    pub replica: Option<Arc<crate::group::replica::Replica>>,
 }
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<KvBatch, Status>> + Send>>;
@@ -53,10 +59,60 @@ impl Worker for WorkerApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn read_index(
+        &self,
+        request: Request<ReadIndexRequest>,
+    ) -> Result<Response<ReadIndexResponse>, Status> {
+        let req = request.into_inner();
+        let Some(replica) = &self.replica else {
+            return Err(Status::failed_precondition(
+                "this alpha is not one replica of a group",
+            ));
+        };
+        if req.group_id != self.group {
+            return Err(Status::failed_precondition(format!(
+                "this alpha serves group {}, not group {}",
+                self.group, req.group_id
+            )));
+        }
+        let index = replica
+            .answer_read_index(req.read_ts)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ReadIndexResponse { index }))
+    }
+
+    async fn digest(
+        &self,
+        request: Request<DigestRequest>,
+    ) -> Result<Response<DigestResponse>, Status> {
+        let read_ts = request.into_inner().read_ts;
+        if read_ts == 0 {
+            return Err(Status::invalid_argument("a digest needs read_ts > 0"));
+        }
+        self.graph.settle_for(read_ts).await.map_err(to_status)?;
+        let applied = self.replica.as_ref().map_or(0, |r| r.standing().applied);
+        let store = self.graph.store.clone();
+        let digest = tokio::task::spawn_blocking(move || store.snapshot().digest(read_ts))
+            .await
+            .map_err(|e| Status::internal(format!("computing the digest: {e}")))?
+            .map_err(|e| to_status(e.into()))?;
+        Ok(Response::new(DigestResponse {
+            versions: digest.versions,
+            sha256: digest.sha256,
+            applied,
+        }))
+    }
+
     async fn load_kvs(
         &self,
         request: Request<Streaming<KvBatch>>,
     ) -> Result<Response<LoadResult>, Status> {
+        if let Some(replica) = &self.replica
+            && !replica.is_leader()
+        {
+            return forward_restore(replica, request).await;
+        }
         let mut stream = request.into_inner();
         let Some(first) = stream.message().await? else {
             return Err(Status::invalid_argument(
@@ -73,7 +129,7 @@ impl Worker for WorkerApi {
             drop_all = first.drop_all,
             "loading a restore"
         );
-        let (mut restore, guard) = self
+        let guard = self
             .graph
             .begin_restore(first.restore_ts, first.drop_all)
             .await
@@ -85,10 +141,12 @@ impl Worker for WorkerApi {
             let Some(batch) = next.take() else {
                 break Ok(());
             };
-            if batch.new_file {
-                restore.new_file();
-            }
-            if let Err(e) = self.graph.restore_batch(&mut restore, Record::from(batch)) {
+            let new_file = batch.new_file;
+            if let Err(e) = self
+                .graph
+                .restore_batch(&Record::from(batch), new_file)
+                .await
+            {
                 break Err(to_status(e));
             }
             match stream.message().await {
@@ -97,17 +155,47 @@ impl Worker for WorkerApi {
             }
         };
         if let Err(status) = loaded {
-            self.graph
-                .abort_restore(restore, guard)
-                .map_err(to_status)?;
+            self.graph.abort_restore(guard).await.map_err(to_status)?;
             return Err(status);
         }
-        let (loaded, max_uid) = self
-            .graph
-            .finish_restore(restore, guard)
-            .await
-            .map_err(to_status)?;
+        let (loaded, max_uid) = self.graph.finish_restore(guard).await.map_err(to_status)?;
         tracing::info!(loaded, max_uid, "restore loaded");
         Ok(Response::new(LoadResult { loaded, max_uid }))
+    }
+}
+
+/// Passes a restore stream on to the group's leader, which loads it through the group's log.
+/// A stream that breaks off here breaks off there too (the call is dropped), so the leader
+/// takes the restore back rather than finish it with part of the data.
+async fn forward_restore(
+    replica: &crate::group::replica::Replica,
+    request: Request<Streaming<KvBatch>>,
+) -> Result<Response<LoadResult>, Status> {
+    let Some((_, addr)) = replica.leader() else {
+        return Err(to_status(replica.not_leader()));
+    };
+    let mut client = replica.worker(&addr).map_err(to_status)?;
+    let mut inbound = request.into_inner();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (broken_tx, broken) = tokio::sync::oneshot::channel::<Status>();
+    tokio::spawn(async move {
+        loop {
+            match inbound.message().await {
+                Ok(Some(batch)) => {
+                    if tx.send(batch).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    let _ = broken_tx.send(status);
+                    return;
+                }
+            }
+        }
+    });
+    tokio::select! {
+        reply = client.load_kvs(ReceiverStream::new(rx)) => reply,
+        Ok(status) = broken => Err(status),
     }
 }

@@ -136,7 +136,13 @@ pub struct ZeroNode {
     decisions: mpsc::UnboundedSender<Decision>,
     /// Woken each time a batch of decisions has been made durable (or failed).
     decided: tokio::sync::Notify,
+    /// What each alpha last reported of its standing in its group, and when (kept by the
+    /// leading zero, which answers `/state`).
+    reports: Mutex<HashMap<u64, (pb::MemberReport, std::time::Instant)>>,
 }
+
+/// An alpha that has not reported for this long is shown dead.
+const REPORT_DEAD_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl std::fmt::Debug for ZeroNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +169,7 @@ impl ZeroNode {
             refill: tokio::sync::Mutex::new(()),
             decisions: tx,
             decided: tokio::sync::Notify::new(),
+            reports: Mutex::default(),
         });
         tokio::spawn(decide_batches(Arc::downgrade(&node), rx));
         node
@@ -463,6 +470,8 @@ impl ZeroNode {
         addr: String,
         group: u32,
         acl: bool,
+        id: u64,
+        learner: bool,
     ) -> Result<MemberRecord, ZeroError> {
         if addr.is_empty() {
             return Err(ZeroError::invalid("an alpha must give its address (--my)"));
@@ -474,9 +483,12 @@ impl ZeroNode {
             replicas: self.config.replicas,
             now: self.clock.now(),
             acl,
+            id,
+            learner,
         };
         match self.propose(cmd).await? {
             Reply::Member(m) => Ok(m),
+            Reply::Refused(why) => Err(ZeroError::invalid(why)),
             other => Err(ZeroError::new(
                 ErrorCode::Internal,
                 format!("unexpected reply {other:?}"),
@@ -564,6 +576,21 @@ impl ZeroNode {
             .await
             .map_err(map_err)?;
         tracing::info!(zero = id, addr = %addr, "zero joined the cluster");
+        Ok(())
+    }
+
+    /// Records what an alpha reports of its standing in its group (leader only).
+    pub fn report_member(&self, report: pb::MemberReport) -> Result<(), ZeroError> {
+        self.leader_term()?;
+        let mut reports = self.reports.lock();
+        if self.with_state(|a| !a.state.members.contains_key(&report.id)) {
+            reports.remove(&report.id);
+            return Err(ZeroError::invalid(format!(
+                "alpha {} is not a member of this cluster",
+                report.id
+            )));
+        }
+        reports.insert(report.id, (report, std::time::Instant::now()));
         Ok(())
     }
 
@@ -704,13 +731,32 @@ impl ZeroNode {
             })
             .collect();
         let mut groups: HashMap<u32, pb::Group> = HashMap::new();
+        let reports = self.reports.lock();
+        // Each group's leader: the member that reports leading in the highest term.
+        let mut leaders: HashMap<u32, (u64, u64)> = HashMap::new();
+        for (r, at) in reports.values() {
+            if r.role == "leader" && at.elapsed() < REPORT_DEAD_AFTER {
+                let best = leaders.entry(r.group_id).or_insert((r.term, r.id));
+                if r.term > best.0 {
+                    *best = (r.term, r.id);
+                }
+            }
+        }
         for m in state.members.values() {
+            let mut member = member_pb(m);
+            if let Some((r, at)) = reports.get(&m.id) {
+                member.applied = r.applied;
+                member.behind = r.behind;
+                member.am_dead = at.elapsed() >= REPORT_DEAD_AFTER;
+            }
+            member.leader = leaders.get(&m.group).is_some_and(|(_, id)| *id == m.id);
             groups
                 .entry(m.group)
                 .or_default()
                 .members
-                .insert(m.id, member_pb(m));
+                .insert(m.id, member);
         }
+        drop(reports);
         for (pred, g) in &state.tablets {
             groups.entry(*g).or_default().tablets.insert(
                 pred.clone(),
@@ -782,6 +828,7 @@ fn member_pb(m: &MemberRecord) -> pb::Member {
         addr: m.addr.clone(),
         last_update: m.last_update,
         acl: m.acl,
+        learner: m.learner,
         ..Default::default()
     }
 }

@@ -85,7 +85,7 @@ impl Zero for ZeroService {
         let req = req.into_inner();
         let member = self
             .node
-            .join_group(req.addr, req.group_id, req.acl)
+            .join_group(req.addr, req.group_id, req.acl, req.id, req.learner)
             .await?;
         ok(ConnectResponse {
             member: Some(Member {
@@ -94,6 +94,7 @@ impl Zero for ZeroService {
                 addr: member.addr,
                 last_update: member.last_update,
                 acl: member.acl,
+                learner: member.learner,
                 ..Default::default()
             }),
             state: Some(self.node.membership_state()),
@@ -150,6 +151,11 @@ impl Zero for ZeroService {
         ok(JoinZeroResponse {
             leader_id: self.node.config.id,
         })
+    }
+
+    async fn report_member(&self, req: Request<MemberReport>) -> Reply<MemberReportResponse> {
+        self.node.report_member(req.into_inner())?;
+        ok(MemberReportResponse {})
     }
 
     async fn remove_node(&self, req: Request<RemoveNodeRequest>) -> Reply<RemoveNodeResponse> {

@@ -57,6 +57,9 @@ pub struct MemberRecord {
     /// The alpha runs with ACL on: every service of the cluster must check tokens.
     #[serde(default)]
     pub acl: bool,
+    /// A learner: it replicates its group but does not vote, nor count as one of its replicas.
+    #[serde(default)]
+    pub learner: bool,
 }
 
 /// What kind of id a lease hands out.
@@ -121,7 +124,9 @@ pub enum Command {
         at_least: u64,
     },
     ApplyLicense(LicenseRecord),
-    /// An alpha joins (or re-joins, by address).
+    /// An alpha joins: again under the id it was given (kept in its Raft state), or, without
+    /// one, as a new member; a new member at the address of an existing one replaces it (the
+    /// alpha there lost its state) in the same group.
     JoinGroup {
         addr: String,
         group: u32,
@@ -129,6 +134,10 @@ pub enum Command {
         now: i64,
         #[serde(default)]
         acl: bool,
+        #[serde(default)]
+        id: u64,
+        #[serde(default)]
+        learner: bool,
     },
     /// Give a predicate a group unless it has one.
     AssignTablet {
@@ -231,31 +240,9 @@ impl ClusterState {
                 replicas,
                 now,
                 acl,
-            } => {
-                if let Some(m) = self.members.values_mut().find(|m| m.addr == addr) {
-                    m.last_update = now;
-                    m.acl = acl;
-                    return Reply::Member(m.clone());
-                }
-                let group = if group != 0 {
-                    group
-                } else {
-                    self.group_with_room(replicas.max(1))
-                };
-                let Some(id) = self.max_member_id.checked_add(1) else {
-                    return Reply::Refused("no member ids are left".into());
-                };
-                self.max_member_id = id;
-                let member = MemberRecord {
-                    id,
-                    group,
-                    addr,
-                    last_update: now,
-                    acl,
-                };
-                self.members.insert(member.id, member.clone());
-                Reply::Member(member)
-            }
+                id,
+                learner,
+            } => self.join_group(addr, group, replicas, now, acl, id, learner),
             Command::AssignTablet { predicate, group } => {
                 if let Some(g) = self.tablets.get(&predicate) {
                     return Reply::Group(*g);
@@ -307,9 +294,73 @@ impl ClusterState {
     }
 
     /// The lowest-numbered group with fewer than `replicas` alphas, or a new group.
+    #[allow(clippy::too_many_arguments)]
+    fn join_group(
+        &mut self,
+        addr: String,
+        group: u32,
+        replicas: u32,
+        now: i64,
+        acl: bool,
+        id: u64,
+        learner: bool,
+    ) -> Reply {
+        if id != 0 {
+            if self.removed.iter().any(|m| m.id == id) {
+                return Reply::Refused(format!(
+                    "alpha {id} was removed from the cluster: start it with empty -p and --wal directories to join as a new member"
+                ));
+            }
+            if let Some(m) = self.members.get_mut(&id) {
+                m.addr = addr;
+                m.last_update = now;
+                m.acl = acl;
+                m.learner = learner;
+                return Reply::Member(m.clone());
+            }
+        }
+        // A member at this address that the alpha no longer knows of is replaced, in its group.
+        let replaced = self
+            .members
+            .values()
+            .find(|m| m.addr == addr && m.id != id)
+            .map(|m| (m.id, m.group));
+        let group = match (group, replaced) {
+            (0, Some((_, g))) => g,
+            (0, None) if learner => 1,
+            (0, None) => self.group_with_room(replicas.max(1)),
+            (g, _) => g,
+        };
+        let id = if id != 0 {
+            self.max_member_id = self.max_member_id.max(id);
+            id
+        } else {
+            let Some(next) = self.max_member_id.checked_add(1) else {
+                return Reply::Refused("no member ids are left".into());
+            };
+            self.max_member_id = next;
+            next
+        };
+        if let Some((old, _)) = replaced
+            && let Some(m) = self.members.remove(&old)
+        {
+            self.removed.push(m);
+        }
+        let member = MemberRecord {
+            id,
+            group,
+            addr,
+            last_update: now,
+            acl,
+            learner,
+        };
+        self.members.insert(member.id, member.clone());
+        Reply::Member(member)
+    }
+
     fn group_with_room(&self, replicas: u32) -> u32 {
         let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
-        for m in self.members.values() {
+        for m in self.members.values().filter(|m| !m.learner) {
             let n = counts.entry(m.group).or_default();
             *n = n.saturating_add(1);
         }
@@ -514,24 +565,43 @@ mod tests {
     }
 
     #[test]
-    fn alphas_fill_groups_by_replicas_and_rejoin_by_address() {
+    fn alphas_fill_groups_rejoin_by_id_and_stateless_rejoins_replace_members() {
         let mut s = ClusterState::default();
-        let join = |s: &mut ClusterState, addr: &str| match s.apply(Command::JoinGroup {
-            addr: addr.into(),
-            group: 0,
-            replicas: 2,
-            now: 0,
-            acl: false,
-        }) {
+        let join = |s: &mut ClusterState, addr: &str, id: u64, learner: bool| {
+            s.apply(Command::JoinGroup {
+                addr: addr.into(),
+                group: 0,
+                replicas: 2,
+                now: 0,
+                acl: false,
+                id,
+                learner,
+            })
+        };
+        let member = |r: Reply| match r {
             Reply::Member(m) => m,
             other => panic!("{other:?}"),
         };
-        assert_eq!(join(&mut s, "a").group, 1);
-        assert_eq!(join(&mut s, "b").group, 1);
-        assert_eq!(join(&mut s, "c").group, 2);
-        let again = join(&mut s, "a");
-        assert_eq!((again.id, again.group), (1, 1));
-        assert_eq!(s.members.len(), 3);
+        assert_eq!(member(join(&mut s, "a", 0, false)).group, 1);
+        assert_eq!(member(join(&mut s, "b", 0, false)).group, 1);
+        assert_eq!(member(join(&mut s, "c", 0, false)).group, 2);
+        // A learner does not take a replica's place.
+        let l = member(join(&mut s, "l", 0, true));
+        assert_eq!((l.group, l.learner), (1, true));
+        assert_eq!(member(join(&mut s, "d", 0, false)).group, 2);
+        // Rejoining under its id keeps the member, even from another address.
+        let again = member(join(&mut s, "a2", 1, false));
+        assert_eq!((again.id, again.group, again.addr.as_str()), (1, 1, "a2"));
+        assert_eq!(s.members.len(), 5);
+        // An alpha with no state at a member's address replaces it, in the same group.
+        let fresh = member(join(&mut s, "b", 0, false));
+        assert_eq!((fresh.id, fresh.group), (6, 1));
+        assert!(!s.members.contains_key(&2));
+        assert_eq!(s.removed.iter().map(|m| m.id).collect::<Vec<_>>(), [2]);
+        // The replaced id never comes back.
+        assert!(
+            matches!(join(&mut s, "b", 2, false), Reply::Refused(why) if why.contains("was removed"))
+        );
     }
 
     #[test]

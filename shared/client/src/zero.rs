@@ -256,6 +256,16 @@ impl ZeroClient {
         self.call(|mut c| async move { c.set_draining(DrainingRequest { enable }).await })
             .await
     }
+
+    /// Tells the leading zero where an alpha stands in its group.
+    pub async fn report_member(&self, report: MemberReport) -> Result<(), Status> {
+        self.call(|mut c| {
+            let report = report.clone();
+            async move { c.report_member(report).await }
+        })
+        .await
+        .map(|_| ())
+    }
 }
 
 /// Whether another zero (or the same one, later) may answer: not the leader, or the connection

@@ -67,6 +67,9 @@ pub const CLUSTER_SECRET_FILE: &str = "cluster_secret";
 #[derive(Clone, Debug)]
 pub struct ClusterBuilder {
     zeros: usize,
+    alphas: usize,
+    /// Alphas were asked for: start them even without the other services.
+    with_alphas: bool,
     services: bool,
     args: BTreeMap<Service, Vec<String>>,
     env: BTreeMap<Service, Vec<(String, String)>>,
@@ -92,6 +95,8 @@ impl Default for ClusterBuilder {
             dir: None,
             log_dir: None,
             bin_dir: None,
+            alphas: 1,
+            with_alphas: false,
             ports: Ports::Free,
             bind: IpAddr::from([127, 0, 0, 1]),
             health_timeout: Duration::from_secs(60),
@@ -114,10 +119,24 @@ impl ClusterBuilder {
         self
     }
 
-    /// Also start an alpha, auth, a backup worker and the gateway (default false).
+    /// Also start the alphas, auth, a backup worker and the gateway (default false).
     pub fn services(mut self, yes: bool) -> Self {
         self.services = yes;
         self
+    }
+
+    /// How many alphas to start (default 1, with [`ClusterBuilder::services`]; asked for
+    /// alone, the alphas start without the other services). Alpha 1 keeps its data in `p`
+    /// and `w`, alpha `n` in `p<n>` and `w<n>`.
+    pub fn alphas(mut self, n: usize) -> Self {
+        self.alphas = n;
+        self.with_alphas = true;
+        self
+    }
+
+    /// `--replicas n` for every zero: alphas per group.
+    pub fn replicas(self, n: usize) -> Self {
+        self.zero_arg("--replicas", n.to_string())
     }
 
     /// Adds `flag value` to the command line of every process of `service`.
@@ -275,7 +294,8 @@ impl ClusterBuilder {
 #[derive(Debug)]
 pub struct Cluster {
     pub zeros: Vec<Proc>,
-    pub alpha: Option<Proc>,
+    /// The alphas, alpha 1 first.
+    pub alphas: Vec<Proc>,
     pub auth: Option<Proc>,
     pub backup: Option<Proc>,
     pub gateway: Option<Proc>,
@@ -340,6 +360,8 @@ impl Cluster {
                 Service::BackupWorker,
                 Service::Gateway,
             ]
+        } else if config.with_alphas {
+            &[Service::Zero, Service::Alpha]
         } else {
             &[Service::Zero]
         };
@@ -349,7 +371,7 @@ impl Cluster {
         let host = connect_host(config.bind);
         Ok(Cluster {
             zeros: Vec::new(),
-            alpha: None,
+            alphas: Vec::new(),
             auth: None,
             backup: None,
             gateway: None,
@@ -366,21 +388,23 @@ impl Cluster {
         for _ in 0..self.config.zeros {
             self.add_zero().await?;
         }
+        if self.config.with_alphas && !self.config.services {
+            for _ in 0..self.config.alphas {
+                self.add_alpha().await?;
+            }
+            return Ok(());
+        }
         if !self.config.services {
             return Ok(());
         }
         let bind = self.config.bind.to_string();
         let zeros = self.zero_addrs_flag();
         let dir = self.dir.clone();
-        let host = self.host.clone();
 
-        let alpha = self
-            .launch(Service::Alpha, 0, Some(dir.join("p")), |p| {
-                alpha_args(p, &host, &bind, &dir, &zeros)
-            })
-            .await?;
-        let alpha_addr = alpha.grpc_addr();
-        self.alpha = Some(alpha);
+        for _ in 0..self.config.alphas.max(1) {
+            self.add_alpha().await?;
+        }
+        let alpha_addr = self.alpha_grpc();
 
         let auth = self
             .launch(Service::Auth, 0, None, |p| {
@@ -405,6 +429,28 @@ impl Cluster {
             .await?;
         self.gateway = Some(gateway);
         Ok(())
+    }
+
+    /// Starts one more alpha (alpha `n` = number of alphas + 1, data in `p<n>` and `w<n>`; alpha
+    /// 1 in `p` and `w`) and waits until it is healthy: until its group has a leader and it
+    /// has caught up with it.
+    pub async fn add_alpha(&mut self) -> anyhow::Result<&mut Proc> {
+        let n = self.alphas.len() + 1;
+        let suffix = if n == 1 { String::new() } else { n.to_string() };
+        let bind = self.config.bind.to_string();
+        let zeros = self.zero_addrs_flag();
+        let dir = self.dir.clone();
+        let host = self.host.clone();
+        let alpha = self
+            .launch(
+                Service::Alpha,
+                n,
+                Some(dir.join(format!("p{suffix}"))),
+                |p| alpha_args(p, &host, &bind, &dir, &zeros, &suffix),
+            )
+            .await?;
+        self.alphas.push(alpha);
+        Ok(self.alphas.last_mut().expect("just added"))
     }
 
     /// Starts one more zero (`--idx` = number of zeros + 1) that joins zero 1, and waits until it
@@ -432,19 +478,20 @@ impl Cluster {
     async fn launch(
         &self,
         service: Service,
-        zero_idx: usize,
+        idx: usize,
         data_dir: Option<PathBuf>,
         make_args: impl Fn(ProcPorts) -> Vec<String>,
     ) -> anyhow::Result<Proc> {
         let name = match service {
-            Service::Zero => format!("zero{zero_idx}"),
+            Service::Zero => format!("zero{idx}"),
+            Service::Alpha if idx > 1 => format!("alpha{idx}"),
             other => other.binary().to_string(),
         };
         let bin = crate::bin_path_in(&self.bin_dir, service.binary())?;
         let data_is_new = data_dir.as_deref().is_some_and(|d| !d.exists());
         let mut attempt = 1;
         loop {
-            let ports = self.config.ports.plan(service, zero_idx)?;
+            let ports = self.config.ports.plan(service, idx)?;
             let mut args = make_args(ports);
             args.extend(
                 self.config
@@ -547,19 +594,30 @@ impl Cluster {
             .http_url()
     }
 
-    /// The alpha's public gRPC address. Panics when the cluster was built without services.
+    /// Alpha 1's public gRPC address. Panics when the cluster was built without services.
     pub fn alpha_grpc(&self) -> String {
-        self.alpha
-            .as_ref()
-            .expect("no alpha: build the cluster with .services(true)")
-            .grpc_addr()
+        self.alpha().grpc_addr()
     }
 
-    /// Every process, in start order: zeros, alpha, auth, backup worker, gateway.
+    /// Alpha 1. Panics when the cluster was built without services.
+    pub fn alpha(&self) -> &Proc {
+        self.alphas
+            .first()
+            .expect("no alpha: build the cluster with .services(true)")
+    }
+
+    /// Alpha 1, mutably. Panics when the cluster was built without services.
+    pub fn alpha_mut(&mut self) -> &mut Proc {
+        self.alphas
+            .first_mut()
+            .expect("no alpha: build the cluster with .services(true)")
+    }
+
+    /// Every process, in start order: zeros, alphas, auth, backup worker, gateway.
     pub fn procs(&self) -> impl Iterator<Item = &Proc> {
         self.zeros
             .iter()
-            .chain(self.alpha.iter())
+            .chain(self.alphas.iter())
             .chain(self.auth.iter())
             .chain(self.backup.iter())
             .chain(self.gateway.iter())
@@ -569,7 +627,7 @@ impl Cluster {
     pub fn procs_mut(&mut self) -> impl Iterator<Item = &mut Proc> {
         self.zeros
             .iter_mut()
-            .chain(self.alpha.iter_mut())
+            .chain(self.alphas.iter_mut())
             .chain(self.auth.iter_mut())
             .chain(self.backup.iter_mut())
             .chain(self.gateway.iter_mut())
@@ -774,8 +832,15 @@ fn zero_args(
     args
 }
 
-/// `alpha --zero .. --my host:internal -p <dir>/p <ports> --internal_port ..`.
-fn alpha_args(p: ProcPorts, host: &str, bind: &str, dir: &Path, zeros: &str) -> Vec<String> {
+/// `alpha --zero .. --my host:internal -p <dir>/p<n> -w <dir>/w<n> <ports> --internal_port ..`.
+fn alpha_args(
+    p: ProcPorts,
+    host: &str,
+    bind: &str,
+    dir: &Path,
+    zeros: &str,
+    suffix: &str,
+) -> Vec<String> {
     let internal = p.internal.expect("an alpha has an internal port");
     let mut args = vec![
         "--zero".to_string(),
@@ -783,7 +848,9 @@ fn alpha_args(p: ProcPorts, host: &str, bind: &str, dir: &Path, zeros: &str) -> 
         "--my".to_string(),
         format!("{host}:{internal}"),
         "-p".to_string(),
-        path_arg(dir, "p"),
+        path_arg(dir, &format!("p{suffix}")),
+        "--wal".to_string(),
+        path_arg(dir, &format!("w{suffix}")),
         "--internal_port".to_string(),
         internal.to_string(),
     ];
@@ -885,10 +952,23 @@ mod tests {
             "0.0.0.0",
             dir,
             "z1,z2",
+            "",
         );
         assert_eq!(
             alpha.join(" "),
-            "--zero z1,z2 --my 127.0.0.1:7080 -p /c/p --internal_port 7080 --grpc_port 9080 --http_port 8081 --bindall_addr 0.0.0.0"
+            "--zero z1,z2 --my 127.0.0.1:7080 -p /c/p --wal /c/w --internal_port 7080 --grpc_port 9080 --http_port 8081 --bindall_addr 0.0.0.0"
+        );
+        let third = alpha_args(
+            ports(Some(9082), 8083, Some(7082)),
+            "127.0.0.1",
+            "0.0.0.0",
+            dir,
+            "z1",
+            "3",
+        );
+        assert!(
+            third.join(" ").contains("-p /c/p3 --wal /c/w3"),
+            "{third:?}"
         );
         let backup = backup_args(
             ports(Some(7090), 7091, None),

@@ -66,22 +66,22 @@ pub enum Ports {
     /// "address in use" is retried on new ports.
     #[default]
     Free,
-    /// The default ports shifted by `offset`, as `--port_offset` does; zero `n` (1-based) is
-    /// shifted by `n - 1` more, so several zeros fit on one machine.
+    /// The default ports shifted by `offset`, as `--port_offset` does; zero `n` and alpha `n`
+    /// (1-based) are shifted by `n - 1` more, so several fit on one machine.
     Fixed { offset: u16 },
 }
 
 impl Ports {
-    /// The ports for one process of `service`; `zero_idx` is the zero's 1-based `--idx`
+    /// The ports for one process of `service`; `idx` is the zero's `--idx` or the alpha's number, 1-based
     /// (ignored for the other services).
-    pub fn plan(self, service: Service, zero_idx: usize) -> anyhow::Result<ProcPorts> {
+    pub fn plan(self, service: Service, idx: usize) -> anyhow::Result<ProcPorts> {
         match self {
             Ports::Free => Ok(ProcPorts {
                 grpc: service.has_grpc().then(free_port),
                 http: free_port(),
                 internal: (service == Service::Alpha).then(free_port),
             }),
-            Ports::Fixed { offset } => fixed_ports(service, zero_idx, offset),
+            Ports::Fixed { offset } => fixed_ports(service, idx, offset),
         }
     }
 
@@ -91,10 +91,10 @@ impl Ports {
 }
 
 /// The default ports of `service` shifted by `offset` (and zero `n` by `n - 1` more).
-pub fn fixed_ports(service: Service, zero_idx: usize, offset: u16) -> anyhow::Result<ProcPorts> {
+pub fn fixed_ports(service: Service, idx: usize, offset: u16) -> anyhow::Result<ProcPorts> {
     use defaults::*;
     let extra = match service {
-        Service::Zero => u16::try_from(zero_idx.saturating_sub(1))?,
+        Service::Zero | Service::Alpha => u16::try_from(idx.saturating_sub(1))?,
         _ => 0,
     };
     let shift = |port: u16| {

@@ -40,6 +40,22 @@ pub struct NodeStatus {
     pub ongoing: Vec<String>,
     pub indexing: Vec<String>,
     pub ee_features: Vec<String>,
+    /// Where a replica of a Raft group stands in it, for `/health`.
+    pub raft: Option<RaftStatus>,
+}
+
+/// A replica's standing in its group's Raft.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RaftStatus {
+    /// leader, follower, learner or candidate.
+    pub role: String,
+    /// The leader's id (0: none known).
+    pub leader: u64,
+    pub term: u64,
+    /// The last log index this replica applied.
+    pub applied: u64,
+    /// How many entries it is behind what its leader last confirmed to it.
+    pub behind: u64,
 }
 
 /// The identity and live status of one running service.
@@ -266,7 +282,7 @@ async fn health(State(node): State<Arc<NodeIdentity>>, headers: HeaderMap) -> Re
         .is_some_and(|v| v.contains("application/json"));
     if wants_json {
         let info = node.info();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "instance": info.instance,
             "address": info.address,
             "status": info.status,
@@ -274,6 +290,16 @@ async fn health(State(node): State<Arc<NodeIdentity>>, headers: HeaderMap) -> Re
             "uptime": info.uptime,
             "lastEcho": info.last_echo,
         });
+        if let Some(raft) = node.status.borrow().raft.clone() {
+            body["group"] = serde_json::json!(info.group);
+            body["raft"] = serde_json::json!({
+                "role": raft.role,
+                "leader": raft.leader,
+                "term": raft.term,
+                "applied": raft.applied,
+                "behind": raft.behind,
+            });
+        }
         (status, axum::Json(body)).into_response()
     } else if status == StatusCode::OK {
         (status, "OK").into_response()

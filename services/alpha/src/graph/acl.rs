@@ -75,7 +75,7 @@ impl Graph {
             (first_uid("u"), first_uid("g"), member)
         };
         if let (Some(groot), Some(guardians), true) = (groot, guardians, member) {
-            self.forget(start)?;
+            self.forget(start);
             return Ok(AclRoots { groot, guardians });
         }
         let node = |uid: Option<u64>, blank: &str| match uid {
@@ -98,6 +98,7 @@ impl Graph {
         let nquads = lodestar_dql::parse_set_nquads(&rdf)
             .map_err(|e| GraphError::Internal(format!("ACL bootstrap mutation: {e}")))?;
         let mut ctx = MutationCtx::default();
+        self.prepare(&nquads.iter().collect::<Vec<_>>()).await?;
         self.assign_blanks(&nquads, &[], &mut ctx).await?;
         {
             let txn = self.txn(start)?;

@@ -2,8 +2,9 @@
 //! already stored, and drops write tombstones at a fresh timestamp, so reads at older
 //! timestamps (and backups) still see what was there.
 
+use super::log::{Effects, write_op};
 use super::posting::{Posting, Slot};
-use super::schema::Schema;
+use super::schema::{Schema, type_dict_name};
 use super::{Graph, GraphError};
 use lodestar_storage::Write;
 use lodestar_storage::keys::{self, KeyKind};
@@ -36,6 +37,8 @@ impl Graph {
         reserved::check_alter(&mut update).map_err(|e| GraphError::Invalid(e.to_string()))?;
         self.claim_tablets(update.predicates.iter().map(|p| p.name.clone()).collect())
             .await?;
+        self.intern(update.types.iter().map(|t| type_dict_name(&t.name)))
+            .await?;
         let current = self.schema();
         let mut rebuild = Vec::new();
         for p in &update.predicates {
@@ -62,19 +65,34 @@ impl Graph {
             writes.push(Schema::type_write(&self.store, t)?);
         }
         for p in &rebuild {
-            writes.extend(self.rebuild_writes(p)?);
+            writes.extend(super::blocking(|| self.rebuild_writes(p))?);
         }
-        for chunk in writes.chunks(50_000) {
-            self.store.commit(ts, chunk, &[], false)?;
+        let effects = Effects {
+            schema: true,
+            acl: true,
+            tablets: false,
+        };
+        self.write_chunks(ts, writes, effects).await
+    }
+
+    /// Proposes `writes` at `ts`, a bounded number per entry of the group's log; the caller
+    /// holds the commit lock, so no read at or above `ts` runs before the last is applied.
+    async fn write_chunks(
+        &self,
+        ts: u64,
+        writes: Vec<Write>,
+        effects: Effects,
+    ) -> Result<(), GraphError> {
+        let mut chunks = writes.chunks(super::APPLY_CHUNK).peekable();
+        if chunks.peek().is_none() {
+            return Ok(());
         }
-        self.store.sync()?;
-        self.applied_up_to(ts);
-        let mut s = self.schema.write();
-        for p in update.predicates {
-            s.preds.insert(p.name.clone(), p);
-        }
-        for t in update.types {
-            s.types.insert(t.name.clone(), t);
+        while let Some(chunk) = chunks.next() {
+            // The effects (schema reload, ...) follow the last chunk.
+            let last = chunks.peek().is_none();
+            let effects = if last { effects } else { Effects::default() };
+            self.propose(write_op(ts, chunk.to_vec(), Vec::new(), effects, last))
+                .await?;
         }
         Ok(())
     }
@@ -95,7 +113,7 @@ impl Graph {
     /// Removes `p`'s index, reverse and count entries and writes them anew from its data (read
     /// at the newest applied state: the caller holds the commit lock).
     fn rebuild_writes(&self, p: &PredicateSchema) -> Result<Vec<Write>, GraphError> {
-        let pred = self.store.predicate_id(&p.name)?;
+        let pred = self.pred_id(&p.name)?;
         let snap = self.store.snapshot();
         let mut writes = Vec::new();
         for kind in [KeyKind::Index, KeyKind::Reverse, KeyKind::Count] {
@@ -184,13 +202,9 @@ impl Graph {
         Ok(writes)
     }
 
-    async fn write_locked(&self, writes: Vec<Write>) -> Result<u64, GraphError> {
+    async fn write_locked(&self, writes: Vec<Write>, effects: Effects) -> Result<u64, GraphError> {
         let ts = self.oracle.timestamps(1).await?;
-        for chunk in writes.chunks(50_000) {
-            self.store.commit(ts, chunk, &[], false)?;
-        }
-        self.store.sync()?;
-        self.applied_up_to(ts);
+        self.write_chunks(ts, writes, effects).await?;
         Ok(ts)
     }
 
@@ -199,7 +213,13 @@ impl Graph {
         {
             let _apply = self.commits.write().await;
             let writes = super::blocking(|| self.tombstones(&ALL_KINDS, None))?;
-            self.write_locked(writes).await?;
+            let effects = Effects {
+                schema: true,
+                acl: true,
+                tablets: true,
+            };
+            self.write_locked(writes, effects).await?;
+            // Without a single key the schema is empty even where nothing was written.
             *self.schema.write() = Schema::default();
         }
         let (preds, types) = self.schema.read().missing_reserved();
@@ -222,7 +242,11 @@ impl Graph {
         {
             let _apply = self.commits.write().await;
             let writes = super::blocking(|| self.tombstones(&DATA_KINDS, None))?;
-            self.write_locked(writes).await?;
+            let effects = Effects {
+                acl: true,
+                ..Effects::default()
+            };
+            self.write_locked(writes, effects).await?;
         }
         self.restore_acl_roots().await
     }
@@ -236,9 +260,12 @@ impl Graph {
         let _apply = self.commits.write().await;
         let mut writes = super::blocking(|| self.tombstones(&DATA_KINDS, Some(pred)))?;
         writes.push(Write::delete(keys::schema_key(pred)));
-        self.write_locked(writes).await?;
-        self.schema.write().preds.remove(name);
-        self.acl_changed();
+        let effects = Effects {
+            schema: true,
+            acl: true,
+            tablets: false,
+        };
+        self.write_locked(writes, effects).await?;
         Ok(())
     }
 

@@ -11,11 +11,12 @@
 //! is exactly the state at the last backup's `read_ts`. On fjall the load is bulk-ingested into
 //! a new keyspace that is swapped in at the end, and the replaced data is deleted whole.
 
-use super::schema::Schema;
+use super::log::{Op, OpReply};
 use super::{Graph, GraphError};
 use lodestar_backup::record::{Entry, Name, Record};
 use lodestar_storage::keys::{self, KeyKind};
 use lodestar_storage::{BulkLoad, Store, Write};
+use prost::Message;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -182,6 +183,26 @@ impl Restore {
         self.load.finish()?;
         Ok((self.loaded, self.max_uid))
     }
+
+    /// Makes the load durable with `meta` in the same step; returns (keys loaded, highest uid
+    /// seen, the load's timestamp).
+    pub(super) fn finish_with(self, meta: &[Write]) -> Result<(u64, u64, u64), GraphError> {
+        let ts = self.load.ts();
+        self.load.finish_with(meta)?;
+        Ok((self.loaded, self.max_uid, ts))
+    }
+
+    /// Takes the load back.
+    pub(super) fn abort(self) -> Result<(), GraphError> {
+        let ts = self.load.ts();
+        let erased = self.load.abort()?;
+        tracing::warn!(
+            restore_ts = ts,
+            erased,
+            "restore abandoned: what it wrote was taken back"
+        );
+        Ok(())
+    }
 }
 
 impl Graph {
@@ -194,7 +215,10 @@ impl Graph {
         read_ts: u64,
         tx: mpsc::Sender<Result<Record, GraphError>>,
     ) {
-        self.settle().await;
+        if let Err(e) = self.settle_for(read_ts).await {
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
         let store = self.store.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<(), GraphError> {
             let snap = store.snapshot();
@@ -222,21 +246,35 @@ impl Graph {
         tracing::warn!(error = %failure, since, read_ts, "backup stream failed");
     }
 
-    /// Starts a restore at `ts`: with `drop_all`, everything the alpha holds is replaced.
-    /// Commits wait until [`Graph::finish_restore`] or [`Graph::abort_restore`].
+    /// Starts a restore at `ts` on every replica of the group: with `drop_all`, everything
+    /// the group holds is replaced. Commits wait until [`Graph::finish_restore`] or
+    /// [`Graph::abort_restore`] releases the returned guard.
     pub async fn begin_restore(
         &self,
         ts: u64,
         drop_all: bool,
-    ) -> Result<(Restore, tokio::sync::RwLockWriteGuard<'_, ()>), GraphError> {
+    ) -> Result<tokio::sync::RwLockWriteGuard<'_, ()>, GraphError> {
         let guard = self.commits.write().await;
-        let restore = super::blocking(|| Restore::begin(&self.store, ts, drop_all))?;
-        Ok((restore, guard))
+        refused(
+            self.propose(Op::LoadBegin {
+                ts,
+                replace: drop_all,
+            })
+            .await?,
+        )?;
+        Ok(guard)
     }
 
-    /// Loads one record of a backup file into a restore.
-    pub fn restore_batch(&self, restore: &mut Restore, record: Record) -> Result<(), GraphError> {
-        super::blocking(|| restore.load(&self.store, record))
+    /// Loads one record of a backup file into the restore under way.
+    pub async fn restore_batch(&self, record: &Record, new_file: bool) -> Result<(), GraphError> {
+        refused(
+            self.propose(Op::LoadRecord {
+                new_file,
+                record: record.encode_to_vec(),
+            })
+            .await?,
+        )
+        .map(|_| ())
     }
 
     /// Makes a restore durable and serves what it wrote: the schema is reloaded, reserved
@@ -244,45 +282,31 @@ impl Graph {
     /// them, and the ACL rules are read afresh. Returns (keys loaded, highest uid seen).
     pub async fn finish_restore(
         &self,
-        restore: Restore,
         guard: tokio::sync::RwLockWriteGuard<'_, ()>,
     ) -> Result<(u64, u64), GraphError> {
-        let Restore {
-            load,
-            loaded,
-            max_uid,
-            ..
-        } = restore;
-        let ts = load.ts();
-        super::blocking(|| load.finish())?;
-        self.applied_up_to(ts);
-        let snap = self.store.snapshot();
-        *self.schema.write() = Schema::load(&self.store, &snap, u64::MAX)?;
-        self.tablets.write().clear();
+        let reply = refused(self.propose(Op::LoadEnd).await?)?;
         drop(guard);
+        let OpReply::Loaded { keys, max_uid } = reply else {
+            return Err(GraphError::Internal(format!(
+                "a finished restore answered {reply:?}"
+            )));
+        };
         let (preds, types) = self.schema.read().missing_reserved();
         if !preds.is_empty() || !types.is_empty() {
             self.write_schema(preds, types, Vec::new(), Vec::new())
                 .await?;
         }
         self.restore_acl_roots().await?;
-        Ok((loaded, max_uid))
+        Ok((keys, max_uid))
     }
 
     /// Takes back everything a restore wrote: the data it replaced is served again as it was.
-    pub fn abort_restore(
+    pub async fn abort_restore(
         &self,
-        restore: Restore,
         guard: tokio::sync::RwLockWriteGuard<'_, ()>,
     ) -> Result<(), GraphError> {
-        let ts = restore.load.ts();
-        let erased = super::blocking(|| restore.load.abort())?;
+        self.propose(Op::LoadAbort).await?;
         drop(guard);
-        tracing::warn!(
-            restore_ts = ts,
-            erased,
-            "restore abandoned: what it wrote was taken back"
-        );
         Ok(())
     }
 
@@ -296,5 +320,13 @@ impl Graph {
             );
         }
         Ok(())
+    }
+}
+
+/// An op's reply, or the reason every replica refused it.
+fn refused(reply: OpReply) -> Result<OpReply, GraphError> {
+    match reply {
+        OpReply::Refused(why) => Err(GraphError::Invalid(why)),
+        other => Ok(other),
     }
 }

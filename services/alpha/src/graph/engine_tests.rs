@@ -108,6 +108,7 @@ async fn buffered(g: &Graph, rdf: &str) -> (u64, HashMap<String, u64>) {
     g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
     let txn = g.txn(start).unwrap();
     let mut t = txn.lock().await;
+    g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
     g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
     (start, ctx.blanks)
 }
@@ -119,6 +120,7 @@ async fn delete(g: &Graph, nquads: &str) {
     {
         let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
+        g.prepare(&dels.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut t, &[], &dels, &MutationCtx::default())
             .unwrap();
     }
@@ -209,6 +211,7 @@ async fn conflicting_transactions_abort_the_second_committer() {
         g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
         let txn = g.txn(t).unwrap();
         let mut guard = txn.lock().await;
+        g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut guard, &nqs, &[], &ctx).unwrap();
     }
     g.commit(t1).await.unwrap();
@@ -263,6 +266,7 @@ async fn a_transaction_reads_its_own_writes_and_others_keep_their_snapshot() {
     let txn = g.txn(start).unwrap();
     {
         let mut t = txn.lock().await;
+        g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
         let q =
             lodestar_dql::parse_query(r#"{ q(func: eq(name, "mine")) { name } }"#, &HashMap::new())
@@ -297,8 +301,9 @@ async fn pending_transactions_are_settled_after_a_restart() {
         g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
         let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
+        g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
-        g.persist_pending(&t, true).unwrap();
+        g.persist_pending(&mut t, true).await.unwrap();
         starts.push((start, t.conflicts.iter().copied().collect::<Vec<_>>()));
     }
     oracle
@@ -473,8 +478,9 @@ async fn idle_transactions_are_aborted() {
     {
         let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
+        g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut t, &nqs, &[], &ctx).unwrap();
-        g.persist_pending(&t, true).unwrap();
+        g.persist_pending(&mut t, true).await.unwrap();
     }
     assert_eq!(
         g.expire_idle(std::time::Duration::from_secs(3600))
@@ -556,6 +562,7 @@ async fn the_count_index_follows_sets_deletes_and_transactions() {
         let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
         let txn = g.txn(start).unwrap();
         let mut t = txn.lock().await;
+        g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut t, &nqs, &[], &MutationCtx::default())
             .unwrap();
     }
@@ -577,6 +584,7 @@ async fn the_count_index_follows_sets_deletes_and_transactions() {
         let nqs = lodestar_dql::parse_set_nquads(&rdf).unwrap();
         let txn = g.txn(t).unwrap();
         let mut guard = txn.lock().await;
+        g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
         g.mutate(&mut guard, &nqs, &[], &MutationCtx::default())
             .unwrap();
     }
@@ -706,14 +714,13 @@ async fn stream(g: &Arc<Graph>, since: u64, read_ts: u64) -> Vec<lodestar_backup
 /// Loads backups (oldest first) into `g` as one restore.
 async fn restore(g: &Graph, files: &[Vec<lodestar_backup::record::Record>]) -> (u64, u64) {
     let ts = g.oracle.timestamps(1).await.unwrap();
-    let (mut r, guard) = g.begin_restore(ts, true).await.unwrap();
+    let guard = g.begin_restore(ts, true).await.unwrap();
     for file in files {
-        r.new_file();
-        for record in file {
-            g.restore_batch(&mut r, record.clone()).unwrap();
+        for (i, record) in file.iter().enumerate() {
+            g.restore_batch(record, i == 0).await.unwrap();
         }
     }
-    g.finish_restore(r, guard).await.unwrap()
+    g.finish_restore(guard).await.unwrap()
 }
 
 const EVERYTHING: &str = r#"{ q(func: has(name), orderasc: name) { name age nick@fr friend { name } ~friend { name } } }"#;
@@ -806,18 +813,18 @@ async fn an_abandoned_restore_leaves_the_data_it_would_have_replaced() {
     set(&dst, r#"_:x <name> "Zed" ."#).await;
     let before = query(&dst, EVERYTHING).await;
     let rts = dst.oracle.timestamps(1).await.unwrap();
-    let (mut r, guard) = dst.begin_restore(rts, true).await.unwrap();
-    dst.restore_batch(&mut r, full[0].clone()).unwrap();
-    dst.abort_restore(r, guard).unwrap();
+    let guard = dst.begin_restore(rts, true).await.unwrap();
+    dst.restore_batch(&full[0], true).await.unwrap();
+    dst.abort_restore(guard).await.unwrap();
     assert_eq!(query(&dst, EVERYTHING).await, before);
 
     // One that the alpha never finished (it died) is taken back when the graph opens again.
     let store = dst.store.clone();
     let rts = dst.oracle.timestamps(1).await.unwrap();
-    let (mut r, guard) = dst.begin_restore(rts, true).await.unwrap();
-    dst.restore_batch(&mut r, full[0].clone()).unwrap();
-    std::mem::forget(r);
+    let guard = dst.begin_restore(rts, true).await.unwrap();
+    dst.restore_batch(&full[0], true).await.unwrap();
     drop(guard);
+    std::mem::forget(dst);
     let reopened = Graph::open(store, Arc::new(LocalOracle::default()))
         .await
         .unwrap();
@@ -1000,6 +1007,7 @@ async fn an_index_key_too_long_to_store_is_refused_when_buffered() {
     g.assign_blanks(&nqs, &[], &mut ctx).await.unwrap();
     let txn = g.txn(start).unwrap();
     let mut t = txn.lock().await;
+    g.prepare(&nqs.iter().collect::<Vec<_>>()).await.unwrap();
     let err = g.mutate(&mut t, &nqs, &[], &ctx).unwrap_err();
     assert!(
         matches!(&err, GraphError::Invalid(m) if m.contains("too long for its exact index")),
@@ -1136,7 +1144,9 @@ mod commit_protocol_model {
                     let (start, _) = buffered(&g, &rdf).await;
                     // The API keeps the buffer durably before it answers the mutation.
                     let open = g.txn(start).unwrap();
-                    g.persist_pending(&*open.lock().await, true).unwrap();
+                    g.persist_pending(&mut *open.lock().await, true)
+                        .await
+                        .unwrap();
                     txns.push(Txn {
                         start,
                         value,

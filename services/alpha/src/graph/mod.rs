@@ -12,6 +12,7 @@ pub mod access;
 pub mod acl;
 pub mod alter;
 pub mod backup;
+pub mod log;
 pub mod mutate;
 pub mod posting;
 pub mod query;
@@ -31,6 +32,19 @@ use view::View;
 
 /// Meta-space prefix of pending transactions: `[PENDING, start_ts]`.
 const PENDING: u8 = b'p';
+
+/// Writes per store batch when many are applied in a row.
+const APPLY_CHUNK: usize = 50_000;
+
+/// How a graph's changes reach its store when it is one replica of a group (see [`log`]).
+#[tonic::async_trait]
+pub trait Replication: Send + Sync + 'static {
+    /// Proposes `op` to the group's log; returns once this replica has applied it.
+    async fn propose(&self, op: log::Op) -> Result<log::OpReply, GraphError>;
+    /// Waits until this replica holds every commit at or below `ts`, so a read at `ts` sees
+    /// what the leader would (and that the leader still leads).
+    async fn read_barrier(&self, ts: u64) -> Result<(), GraphError>;
+}
 
 /// What the graph needs from zero.
 #[tonic::async_trait]
@@ -135,6 +149,9 @@ pub struct Txn {
     /// Set once a commit or abort has taken the transaction's writes: later mutations are
     /// refused rather than silently left out.
     pub closed: bool,
+    /// Whether the pending record holds the writes as they are now (a commit proposes only
+    /// what every replica holds a record of).
+    pub persisted: bool,
 }
 
 impl Txn {
@@ -221,7 +238,7 @@ fn take_bytes(r: &mut &[u8]) -> Option<Vec<u8>> {
     Some(head.to_vec())
 }
 
-fn pending_key(start_ts: u64) -> Vec<u8> {
+pub(crate) fn pending_key(start_ts: u64) -> Vec<u8> {
     let mut k = vec![PENDING];
     k.extend_from_slice(&start_ts.to_be_bytes());
     k
@@ -294,6 +311,20 @@ pub struct Graph {
     max_applied: std::sync::atomic::AtomicU64,
     /// groot and guardians, when ACL is on (see [`acl`]).
     acl_roots: RwLock<Option<acl::AclRoots>>,
+    /// The group's log, when this graph is a replica of one; without, changes apply at once.
+    replication: std::sync::OnceLock<Arc<dyn Replication>>,
+    /// The restore being applied, if any (see [`log::Op::LoadBegin`]).
+    loading: Mutex<Option<log::Loading>>,
+    /// Meta entries an op asked to write durably while a restore was being loaded: written
+    /// when it ends.
+    held_applied: Mutex<Vec<Write>>,
+    /// Transactions whose commit this leader proposed, so applying it here need not decode the
+    /// pending record again.
+    prepared: Mutex<HashMap<u64, Arc<Txn>>>,
+    /// A timestamp taken when this graph last took over: a transaction that started before it
+    /// and is not open here was left by a crash or by the group's previous leader, and was
+    /// settled; it takes no more writes.
+    fence: std::sync::atomic::AtomicU64,
     /// Predicate rules, reloaded after ACL data changes (see [`access`]).
     rule_cache: access::RuleCache,
 }
@@ -305,9 +336,10 @@ impl std::fmt::Debug for Graph {
 }
 
 impl Graph {
-    /// Opens the graph over `store`: loads the schema, adds the reserved predicates if
-    /// missing, and settles transactions left pending by a crash.
-    pub async fn open(
+    /// Opens the graph over `store` as one replica of a group: loads the schema and takes back
+    /// a restore a crash cut off. Changes wait for [`Graph::replicate`]; the group's leader
+    /// runs [`Graph::take_over`].
+    pub fn open_replica(
         store: Arc<Store>,
         oracle: Arc<dyn Oracle>,
     ) -> Result<Arc<Graph>, GraphError> {
@@ -328,17 +360,61 @@ impl Graph {
             max_uid: std::sync::atomic::AtomicU64::new(0),
             acl_roots: RwLock::default(),
             rule_cache: access::RuleCache::new(),
+            replication: std::sync::OnceLock::new(),
+            loading: Mutex::default(),
+            held_applied: Mutex::default(),
+            prepared: Mutex::default(),
+            fence: std::sync::atomic::AtomicU64::new(0),
         });
         graph.undo_unfinished_restore()?;
         *graph.schema.write() = Schema::load(&graph.store, &graph.store.snapshot(), u64::MAX)?;
-        graph.recover().await?;
-        let (preds, types) = graph.schema.read().missing_reserved();
+        Ok(graph)
+    }
+
+    /// Opens the graph of a store of its own (no group): as [`Graph::open_replica`], then it
+    /// settles transactions left pending by a crash and adds the reserved predicates if
+    /// missing.
+    pub async fn open(
+        store: Arc<Store>,
+        oracle: Arc<dyn Oracle>,
+    ) -> Result<Arc<Graph>, GraphError> {
+        let graph = Self::open_replica(store, oracle)?;
+        graph.take_over().await?;
+        Ok(graph)
+    }
+
+    /// What a graph does before it takes writes: it settles the transactions a crash or the
+    /// previous leader of its group left pending (asking zero what became of each), and adds
+    /// the reserved predicates if missing. With ACL on, the caller then makes sure of groot
+    /// and guardians.
+    pub async fn take_over(&self) -> Result<(), GraphError> {
+        self.txns.lock().clear();
+        self.settle_pending().await?;
+        let fence = self.oracle.timestamps(1).await?;
+        self.fence.store(fence, std::sync::atomic::Ordering::SeqCst);
+        let (preds, types) = self.schema.read().missing_reserved();
         if !preds.is_empty() || !types.is_empty() {
-            graph
-                .write_schema(preds, types, Vec::new(), Vec::new())
+            self.write_schema(preds, types, Vec::new(), Vec::new())
                 .await?;
         }
-        Ok(graph)
+        Ok(())
+    }
+
+    /// Joins this graph to its group's log: from now on every change goes through it.
+    pub fn replicate(&self, replication: Arc<dyn Replication>) {
+        let _ = self.replication.set(replication);
+    }
+
+    /// Whether this graph is one replica of a group.
+    pub fn replicated(&self) -> bool {
+        self.replication.get().is_some()
+    }
+
+    /// This replica no longer leads its group: the transactions it held open are settled by
+    /// the next leader from their pending records, so they are forgotten here (a client's
+    /// commit reaches the new leader, which answers the outcome zero recorded).
+    pub fn step_down(&self) {
+        self.txns.lock().clear();
     }
 
     /// Sets the group this alpha serves (from zero, when it joins).
@@ -371,7 +447,7 @@ impl Graph {
             }
             self.tablets.write().insert(name.to_string());
         }
-        Ok(())
+        self.intern(names).await
     }
 
     /// The current schema.
@@ -384,14 +460,26 @@ impl Graph {
     }
 
     /// Waits until every commit under way has been applied.
-    async fn settle(&self) {
+    pub async fn settle(&self) {
         drop(self.commits.write().await);
+    }
+
+    /// Waits until a read at `ts` sees every commit at or below it: the commits under way
+    /// here, and on a replica of a group whatever its leader has applied.
+    pub async fn settle_for(&self, ts: u64) -> Result<(), GraphError> {
+        match self.replication.get() {
+            Some(r) => r.read_barrier(ts).await,
+            None => {
+                self.settle().await;
+                Ok(())
+            }
+        }
     }
 
     /// A fresh read timestamp with everything committed below it applied.
     pub async fn read_ts(&self) -> Result<u64, GraphError> {
         let ts = self.oracle.read_ts().await?;
-        self.settle().await;
+        self.settle_for(ts).await?;
         Ok(ts)
     }
 
@@ -424,7 +512,7 @@ impl Graph {
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<u64, GraphError> {
         let ts = self.oracle.timestamps(1).await?;
-        self.settle().await;
+        self.settle_for(ts).await?;
         Ok(ts)
     }
 
@@ -457,12 +545,10 @@ impl Graph {
         Ok(expired.len())
     }
 
-    /// Forgets an open transaction that never reached zero (a failed `commit_now` request).
-    pub fn forget(&self, start_ts: u64) -> Result<(), GraphError> {
+    /// Forgets an open transaction that never reached zero and wrote nothing (a read-only
+    /// one, a failed `commit_now` request).
+    pub fn forget(&self, start_ts: u64) {
         self.txns.lock().remove(&start_ts);
-        self.store
-            .write_meta(&[Write::delete(pending_key(start_ts))], false)?;
-        Ok(())
     }
 
     /// The open transaction `start_ts`, creating the record if this alpha has none (a client
@@ -482,6 +568,13 @@ impl Graph {
             )));
         }
         let mut txns = self.txns.lock();
+        if !txns.contains_key(&start_ts)
+            && start_ts < self.fence.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            // Its earlier writes were settled when this alpha took over (aborted, unless zero
+            // had committed them): going on would commit the rest alone.
+            return Err(GraphError::Aborted);
+        }
         let open = txns.entry(start_ts).or_insert_with(|| OpenTxn {
             txn: Arc::new(tokio::sync::Mutex::new(Txn::new(start_ts))),
             used: std::time::Instant::now(),
@@ -495,15 +588,36 @@ impl Graph {
         View::new(self.store.snapshot(), ts, txn.map(|t| &t.writes))
     }
 
-    /// Keeps `txn`'s writes until its commit decision: durably for a transaction the client
-    /// commits later; without waiting for the disk for one committed at once (`commit_now`),
+    /// Keeps `txn`'s writes until its commit decision, on every replica of the group (so a
+    /// new leader can settle it): durably for a transaction the client commits later; a graph
+    /// without a group need not wait for the disk for one committed at once (`commit_now`),
     /// whose client learns nothing until the commit is applied.
-    pub fn persist_pending(&self, txn: &Txn, durable: bool) -> Result<(), GraphError> {
-        self.store.write_meta(
-            &[Write::put(pending_key(txn.start_ts), txn.encode())],
+    pub async fn persist_pending(&self, txn: &mut Txn, durable: bool) -> Result<(), GraphError> {
+        let meta = vec![Write::put(pending_key(txn.start_ts), txn.encode())];
+        self.propose(log::write_op(
+            0,
+            Vec::new(),
+            meta,
+            log::Effects::default(),
             durable,
-        )?;
+        ))
+        .await?;
+        txn.persisted = true;
         Ok(())
+    }
+
+    /// Removes a pending record (an aborted or empty transaction).
+    async fn drop_pending(&self, start_ts: u64, durable: bool) -> Result<(), GraphError> {
+        let meta = vec![Write::delete(pending_key(start_ts))];
+        self.propose(log::write_op(
+            0,
+            Vec::new(),
+            meta,
+            log::Effects::default(),
+            durable,
+        ))
+        .await
+        .map(|_| ())
     }
 
     /// Why this alpha refuses requests, if a decided commit could not be written.
@@ -620,20 +734,23 @@ impl Graph {
     async fn decide_txn(&self, txn: &Txn, abort: bool) -> Outcome {
         if !abort && txn.writes.is_empty() && txn.new_preds.is_empty() {
             // Nothing to write: it commits trivially.
-            self.store
-                .write_meta(&[Write::delete(pending_key(txn.start_ts))], false)?;
+            self.drop_pending(txn.start_ts, false).await?;
             return Ok(txn.start_ts);
+        }
+        if !abort && !txn.persisted {
+            // Written without a pending record (the ACL bootstrap, say): every replica needs
+            // one before the commit is decided, or a new leader could not settle it.
+            self.persist_pending(&mut txn.clone(), true).await?;
         }
         let _apply = self.commits.read().await;
         let conflicts = txn.conflicts.iter().copied().collect();
         match self.oracle.commit(txn.start_ts, conflicts, abort).await? {
             Some(commit_ts) => {
-                self.apply_decided(txn, commit_ts)?;
+                self.apply_decided(txn, commit_ts).await?;
                 Ok(commit_ts)
             }
             None => {
-                self.store
-                    .write_meta(&[Write::delete(pending_key(txn.start_ts))], true)?;
+                self.drop_pending(txn.start_ts, true).await?;
                 Err(GraphError::Aborted)
             }
         }
@@ -641,73 +758,38 @@ impl Graph {
 
     /// Applies a commit zero has decided. Input was checked when it was buffered, so only the
     /// store itself can fail here; then the alpha stops serving (its pending record stays, and
-    /// the next start applies it) rather than answer reads that miss a decided commit.
-    fn apply_decided(&self, txn: &Txn, commit_ts: u64) -> Result<(), GraphError> {
-        self.apply(txn, commit_ts).map_err(|e| {
-            let why = format!(
-                "the commit of transaction {} at {commit_ts} was decided but could not be written ({e}); this alpha refuses requests until it is restarted, which applies it",
-                txn.start_ts
-            );
-            tracing::error!("{why}");
-            let _ = self.failed.set(why.clone());
-            GraphError::Unavailable(why)
-        })
+    /// the next start applies it) rather than answer reads that miss a decided commit. A
+    /// replica that stopped leading its group while the commit was proposed answers
+    /// Unavailable: the group's new leader settles the transaction from its pending record,
+    /// and a retried commit learns the outcome there.
+    async fn apply_decided(&self, txn: &Txn, commit_ts: u64) -> Result<(), GraphError> {
+        self.prepared
+            .lock()
+            .insert(txn.start_ts, Arc::new(txn.clone()));
+        let applied = self
+            .propose(log::Op::Commit(vec![(txn.start_ts, commit_ts)]))
+            .await;
+        self.prepared.lock().remove(&txn.start_ts);
+        match applied {
+            Ok(_) => Ok(()),
+            Err(e @ GraphError::Unavailable(_)) if self.replicated() => Err(e),
+            Err(e) => {
+                let why = format!(
+                    "the commit of transaction {} at {commit_ts} was decided but could not be written ({e}); this alpha refuses requests until it is restarted, which applies it",
+                    txn.start_ts
+                );
+                tracing::error!("{why}");
+                let _ = self.failed.set(why.clone());
+                Err(GraphError::Unavailable(why))
+            }
+        }
     }
 
-    /// Writes `txn` at `commit_ts`, durably, and adopts the predicates it defined.
-    fn apply(&self, txn: &Txn, commit_ts: u64) -> Result<(), GraphError> {
-        let mut writes: Vec<Write> = txn
-            .writes
-            .iter()
-            .map(|(k, v)| Write {
-                key: k.clone(),
-                value: v.clone(),
-            })
-            .collect();
-        for p in txn.new_preds.values() {
-            if self.schema.read().preds.contains_key(&p.name) {
-                continue;
-            }
-            writes.push(Schema::pred_write(&self.store, p)?);
-        }
-        self.store.commit(
-            commit_ts,
-            &writes,
-            &[Write::delete(pending_key(txn.start_ts))],
-            true,
-        )?;
-        self.applied_up_to(commit_ts);
-        if txn.preds.iter().any(|p| {
-            p.strip_prefix("0-")
-                .is_some_and(|name| access::is_acl_predicate(name) || name == "dgraph.type")
-        }) {
-            self.acl_changed();
-        }
-        let mut schema = self.schema.write();
-        for p in txn.new_preds.values() {
-            schema
-                .preds
-                .entry(p.name.clone())
-                .or_insert_with(|| p.clone());
-        }
-        Ok(())
-    }
-
-    /// Settles transactions that were pending when the alpha stopped: applies those zero
-    /// committed, drops the rest (recording an abort for those zero never decided).
-    async fn recover(&self) -> Result<(), GraphError> {
-        let pending: Vec<Txn> = {
-            let snap = self.store.snapshot();
-            let mut out = Vec::new();
-            for item in snap.meta_scan_prefix(&[PENDING]) {
-                let (_, raw) = item?;
-                out.push(Txn::decode(&raw).ok_or_else(|| {
-                    GraphError::Internal("undecodable pending transaction".into())
-                })?);
-            }
-            out
-        };
-        for txn in pending {
+    /// Settles every pending transaction this replica holds a record of: applies those zero
+    /// committed and drops the rest, recording an abort with zero for those it never decided
+    /// (so a commit request still under way elsewhere is refused).
+    async fn settle_pending(&self) -> Result<(), GraphError> {
+        for txn in self.pending_records()? {
             let decided = match self.oracle.status(txn.start_ts).await? {
                 Some(d) => d,
                 None => self.oracle.commit(txn.start_ts, Vec::new(), true).await?,
@@ -717,18 +799,18 @@ impl Graph {
                     tracing::info!(
                         start_ts = txn.start_ts,
                         commit_ts,
-                        "applying a commit decided before the restart"
+                        "applying a commit decided before this replica took over"
                     );
-                    self.apply(&txn, commit_ts)?;
+                    self.propose(log::Op::Commit(vec![(txn.start_ts, commit_ts)]))
+                        .await?;
                     self.outcomes.lock().record(txn.start_ts, Ok(commit_ts));
                 }
                 None => {
                     tracing::info!(
                         start_ts = txn.start_ts,
-                        "dropping a transaction aborted before the restart"
+                        "dropping a transaction aborted before this replica took over"
                     );
-                    self.store
-                        .write_meta(&[Write::delete(pending_key(txn.start_ts))], true)?;
+                    self.drop_pending(txn.start_ts, true).await?;
                     self.outcomes
                         .lock()
                         .record(txn.start_ts, Err(GraphError::Aborted));
@@ -746,6 +828,15 @@ impl Graph {
         drop_preds: Vec<String>,
         drop_types: Vec<String>,
     ) -> Result<u64, GraphError> {
+        self.intern(
+            preds
+                .iter()
+                .map(|p| p.name.clone())
+                .chain(drop_preds.iter().cloned())
+                .chain(types.iter().map(|t| schema::type_dict_name(&t.name)))
+                .chain(drop_types.iter().map(|t| schema::type_dict_name(t))),
+        )
+        .await?;
         let _apply = self.commits.write().await;
         let ts = self.oracle.timestamps(1).await?;
         let mut writes = Vec::new();
@@ -761,22 +852,13 @@ impl Graph {
         for t in &drop_types {
             writes.push(Schema::type_delete(&self.store, t)?);
         }
-        self.store.commit(ts, &writes, &[], true)?;
-        self.applied_up_to(ts);
-        self.acl_changed();
-        let mut schema = self.schema.write();
-        for p in preds {
-            schema.preds.insert(p.name.clone(), p);
-        }
-        for t in types {
-            schema.types.insert(t.name.clone(), t);
-        }
-        for p in drop_preds {
-            schema.preds.remove(&p);
-        }
-        for t in drop_types {
-            schema.types.remove(&t);
-        }
+        let effects = log::Effects {
+            schema: true,
+            acl: true,
+            tablets: false,
+        };
+        self.propose(log::write_op(ts, writes, Vec::new(), effects, true))
+            .await?;
         Ok(ts)
     }
 }

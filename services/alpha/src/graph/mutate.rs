@@ -9,7 +9,7 @@ use lodestar_storage::keys;
 use lodestar_types::schema::PredicateSchema;
 use lodestar_types::tokenizer;
 use lodestar_types::value::{Literal, ScalarType, Val};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// What a mutation's variables and blank nodes resolve to.
 #[derive(Debug, Default, Clone)]
@@ -124,6 +124,25 @@ impl Graph {
         Ok(())
     }
 
+    /// Readies the names a mutation writes: claims the tablets of its predicates through zero
+    /// and interns them, with the language tags its values carry, through the group's log.
+    pub async fn prepare(&self, nquads: &[&NQuad]) -> Result<(), GraphError> {
+        let names: BTreeSet<String> = nquads
+            .iter()
+            .filter_map(|nq| match &nq.predicate {
+                Predicate::Named(n) => Some(n.clone()),
+                Predicate::Star => None,
+            })
+            .collect();
+        self.claim_tablets(names.into_iter().collect()).await?;
+        self.intern(
+            nquads
+                .iter()
+                .filter_map(|nq| nq.lang.as_deref().map(lang_dict_name)),
+        )
+        .await
+    }
+
     /// Adds the writes of `sets` and `dels` to `txn`.
     pub fn mutate(
         &self,
@@ -132,6 +151,7 @@ impl Graph {
         dels: &[NQuad],
         ctx: &MutationCtx,
     ) -> Result<(), GraphError> {
+        txn.persisted = false;
         self.check_acl_deletes(dels, ctx)?;
         for nq in dels {
             self.delete_one(txn, nq, ctx)?;
@@ -232,7 +252,7 @@ impl Graph {
             )));
         }
         let schema = self.schema_for(txn, name, &nq.object)?;
-        let pred = self.store.predicate_id(name)?;
+        let pred = self.pred_id(name)?;
         let set = SetEdge {
             nq,
             name,
@@ -322,7 +342,7 @@ impl Graph {
                     "Attr: [{name}] should have @lang directive in schema to mutate edge with lang tag: {l}"
                 )));
             }
-            Some(l) => self.store.predicate_id(&lang_dict_name(l))?,
+            Some(l) => self.pred_id(&lang_dict_name(l))?,
             None => 0,
         };
         for &s in subjects {

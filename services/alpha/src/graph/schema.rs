@@ -42,31 +42,30 @@ impl Schema {
         Ok(schema)
     }
 
-    /// The writes that store `p`.
+    /// The write that stores `p` (its name must be interned: see `Graph::intern`).
     pub fn pred_write(store: &Store, p: &PredicateSchema) -> Result<Write, StorageError> {
-        let id = store.predicate_id(&p.name)?;
         Ok(Write::put(
-            keys::schema_key(id),
+            keys::schema_key(interned(store, &p.name)?),
             serde_json::to_vec(p).expect("schema serializes"),
         ))
     }
 
     pub fn pred_delete(store: &Store, name: &str) -> Result<Write, StorageError> {
-        Ok(Write::delete(keys::schema_key(store.predicate_id(name)?)))
+        Ok(Write::delete(keys::schema_key(interned(store, name)?)))
     }
 
     pub fn type_write(store: &Store, t: &TypeDef) -> Result<Write, StorageError> {
-        let id = store.predicate_id(&type_dict_name(&t.name))?;
         Ok(Write::put(
-            keys::type_key(id),
+            keys::type_key(interned(store, &type_dict_name(&t.name))?),
             serde_json::to_vec(t).expect("type serializes"),
         ))
     }
 
     pub fn type_delete(store: &Store, name: &str) -> Result<Write, StorageError> {
-        Ok(Write::delete(keys::type_key(
-            store.predicate_id(&type_dict_name(name))?,
-        )))
+        Ok(Write::delete(keys::type_key(interned(
+            store,
+            &type_dict_name(name),
+        )?)))
     }
 
     /// The reserved `dgraph.*` predicates and types this schema lacks.
@@ -86,4 +85,14 @@ impl Schema {
             .collect();
         (preds, types)
     }
+}
+
+/// The interned id of `name`. Ids are handed out only while a replica applies its group's log
+/// (so every replica numbers names alike); a name written without one is a bug.
+fn interned(store: &Store, name: &str) -> Result<u32, StorageError> {
+    store.lookup_predicate(name).ok_or_else(|| {
+        StorageError::Corrupt(format!(
+            "{name:?} has no interned id: names are interned before they are written"
+        ))
+    })
 }

@@ -20,6 +20,17 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 export LODESTAR_PYTHON="$venv/bin/python"
+# The partition tests put alphas in network namespaces: iproute2 and iptables (Debian's).
+missing=()
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 # The peers are installed above: from here a test whose peer is missing fails, never skips.
 export LODESTAR_REQUIRE_PEERS=1
 
@@ -31,6 +42,11 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast -E "not ($faults)" "$@"
   echo "==> running the fault suite"
   cargo nextest run --workspace --no-fail-fast -E "$faults" "$@"
+  # The acceptance of backups, restores and ACL again, every cluster a group of three
+  # replicated alphas.
+  echo "==> running the backup, restore and ACL tests against three-replica groups"
+  LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast \
+    -E 'package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(alpha_acl))' "$@"
 else
   echo "==> running the tests (the fault suite among them; cargo-nextest runs it as its own stage)"
   cargo test --workspace --no-fail-fast "$@"

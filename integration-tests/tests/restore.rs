@@ -357,12 +357,23 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
         .unwrap();
         assert_eq!(version, src.read_ts[num - 1]);
         assert!(restored_max >= src.exports[num - 1].2, "{restored_max}");
-        let alpha = target.proc_mut("alpha").unwrap();
-        alpha.stop().await.unwrap();
-        let at = alpha.args.iter().position(|a| a == "-p").unwrap();
-        alpha.args[at + 1] = p.join("p1").to_str().unwrap().to_string();
-        alpha.start().unwrap();
-        alpha.wait_healthy(Duration::from_secs(30)).await.unwrap();
+        // The restored directory seeds every alpha of the group: each starts from a copy (its
+        // --wal, holding another history, is set aside), and they form the group anew.
+        for a in target.alphas.iter_mut() {
+            a.stop().await.unwrap();
+        }
+        for (i, a) in target.alphas.iter_mut().enumerate() {
+            let seeded = out.path().join(format!("r{num}-alpha{i}"));
+            copy_dir(&p.join("p1"), &seeded);
+            let at = a.args.iter().position(|x| x == "-p").unwrap();
+            a.args[at + 1] = seeded.to_str().unwrap().to_string();
+        }
+        for a in target.alphas.iter_mut() {
+            a.start().unwrap();
+        }
+        for a in target.alphas.iter_mut() {
+            a.wait_healthy(Duration::from_secs(60)).await.unwrap();
+        }
         let mut c = dgraph(&target).await;
         assert_eq!(
             export(&mut c, None).await,
@@ -826,4 +837,18 @@ async fn backup_and_restore_are_refused_while_enterprise_features_are_off() {
         1,
         "nothing was added"
     );
+}
+
+/// Copies the directory tree `from` to `to` (created).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -148,11 +148,16 @@ impl DgraphApi {
         Ok(())
     }
 
-    /// The read timestamp of a request: the client's, else a best-effort, read-only or new
-    /// transaction timestamp from zero.
+    /// The read timestamp of a request: the client's (once this replica holds everything up
+    /// to it), else a best-effort, read-only or new transaction timestamp from zero.
     async fn start_ts(&self, req: &Request) -> Result<u64, Status> {
         let graph = &self.graph;
         let ts = if req.start_ts != 0 {
+            // A timestamp the client got elsewhere (another alpha of the group, before a
+            // leader change): this replica must hold every commit at or below it first.
+            if graph.replicated() && !req.best_effort {
+                graph.settle_for(req.start_ts).await.map_err(to_status)?;
+            }
             req.start_ts
         } else if req.best_effort {
             graph.best_effort_ts().await.map_err(to_status)?

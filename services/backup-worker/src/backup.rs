@@ -18,8 +18,8 @@ use lodestar_backup::manifest::{self, BackupFile, BackupKind, Manifest};
 use lodestar_backup::record::Record;
 use lodestar_client::ZeroClient;
 use lodestar_crypto::EncryptionKey;
-use lodestar_proto::worker::SnapshotRequest;
 use lodestar_proto::worker::worker_client::WorkerClient;
+use lodestar_proto::worker::{KvBatch, SnapshotRequest};
 use lodestar_runtime::ErrorCode;
 use prost::Message;
 use std::collections::BTreeMap;
@@ -160,8 +160,24 @@ pub(crate) async fn remove_partial(ctx: &Context, task: u64, op: &opendal::Opera
     }
 }
 
-/// The alphas to stream from: one live member of each group that serves data.
-pub(crate) async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, String>, BackupError> {
+/// How long a backup keeps trying the members of a group when none can serve it yet.
+const SOURCE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Which member of a group to ask first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prefer {
+    /// A follower (a backup reads; the leader keeps taking writes), then the leader.
+    Follower,
+    /// The leader (a restore writes through it; a follower would forward).
+    Leader,
+}
+
+/// The alphas of each group that serves data, in the order to try them: followers least
+/// behind first, or the leader first, as `prefer` says; members zero shows dead last.
+pub(crate) async fn group_sources(
+    zero: &ZeroClient,
+    prefer: Prefer,
+) -> Result<BTreeMap<u32, Vec<String>>, BackupError> {
     let state = zero
         .state()
         .await
@@ -171,10 +187,16 @@ pub(crate) async fn group_sources(zero: &ZeroClient) -> Result<BTreeMap<u32, Str
         if gid == 0 {
             continue;
         }
-        let mut members: Vec<_> = group.members.values().filter(|m| !m.am_dead).collect();
-        members.sort_by_key(|m| (!m.leader, m.id));
-        if let Some(m) = members.first() {
-            sources.insert(gid, m.addr.clone());
+        let mut members: Vec<_> = group.members.values().collect();
+        members.sort_by_key(|m| {
+            let leader_last = match prefer {
+                Prefer::Follower => m.leader,
+                Prefer::Leader => !m.leader,
+            };
+            (m.am_dead, leader_last, m.behind, m.id)
+        });
+        if !members.is_empty() {
+            sources.insert(gid, members.iter().map(|m| m.addr.clone()).collect());
         }
     }
     if sources.is_empty() {
@@ -210,7 +232,7 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
         read_ts,
     )
     .map_err(|e| BackupError::precondition(e.to_string()))?;
-    let sources = group_sources(&ctx.zero).await?;
+    let sources = group_sources(&ctx.zero, Prefer::Follower).await?;
     ctx.registry
         .update(task, |t| {
             t.read_ts = read_ts;
@@ -237,8 +259,8 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
     let mut files = BTreeMap::new();
     let mut groups = BTreeMap::new();
     let mut max_uid = 0;
-    for (&gid, addr) in &sources {
-        let written = backup_group(ctx, task, op, &folder, gid, addr, plan.since, read_ts).await;
+    for (&gid, addrs) in &sources {
+        let written = backup_group(ctx, task, op, &folder, gid, addrs, plan.since, read_ts).await;
         let (file, predicates, group_max_uid) = match written {
             Ok(w) => w,
             Err(e) => {
@@ -283,6 +305,59 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// Opens the backup stream of group `gid` on the first of `addrs` that serves it, and reads its
+/// first batch. A member that cannot (it died, or its group is electing a leader and it cannot
+/// reach read_ts yet) is passed over for the next, for up to [`SOURCE_RETRY`].
+async fn open_stream(
+    gid: u32,
+    addrs: &[String],
+    since: u64,
+    read_ts: u64,
+) -> Result<(String, tonic::Streaming<KvBatch>, Option<KvBatch>), BackupError> {
+    let deadline = tokio::time::Instant::now() + SOURCE_RETRY;
+    loop {
+        let mut last = BackupError::unavailable(format!("group {gid} has no alpha"));
+        for addr in addrs {
+            let opened = async {
+                let channel = lodestar_client::traced_channel(addr)
+                    .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))?;
+                let mut alpha = WorkerClient::new(channel).max_decoding_message_size(usize::MAX);
+                let mut stream = alpha
+                    .stream_snapshot(SnapshotRequest {
+                        since_ts: since,
+                        read_ts,
+                        group_id: gid,
+                    })
+                    .await
+                    .map_err(|e| {
+                        remote(e).context(format_args!(
+                            "group {gid}: alpha {addr} refused the backup stream"
+                        ))
+                    })?
+                    .into_inner();
+                let first = stream.message().await.map_err(|e| {
+                    remote(e).context(format_args!(
+                        "group {gid}: alpha {addr} could not stream the backup"
+                    ))
+                })?;
+                Ok::<_, BackupError>((addr.clone(), stream, first))
+            };
+            match opened.await {
+                Ok(o) => return Ok(o),
+                Err(e) if e.code == lodestar_runtime::ErrorCode::Unavailable => {
+                    tracing::warn!(group = gid, alpha = %addr, error = %e, "this alpha cannot serve the backup now; trying another");
+                    last = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Streams one group into its file; returns the file's record, the predicates it holds and
 /// the highest uid it mentions.
 #[allow(clippy::too_many_arguments)]
@@ -292,28 +367,14 @@ async fn backup_group(
     op: &opendal::Operator,
     folder: &str,
     gid: u32,
-    addr: &str,
+    addrs: &[String],
     since: u64,
     read_ts: u64,
 ) -> Result<(BackupFile, Vec<String>, u64), BackupError> {
     let name = manifest::file_name(read_ts, gid);
     let path = format!("{folder}/{name}");
-    let channel = lodestar_client::traced_channel(addr)
-        .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))?;
-    let mut alpha = WorkerClient::new(channel).max_decoding_message_size(usize::MAX);
-    let mut stream = alpha
-        .stream_snapshot(SnapshotRequest {
-            since_ts: since,
-            read_ts,
-            group_id: gid,
-        })
-        .await
-        .map_err(|e| {
-            remote(e).context(format_args!(
-                "group {gid}: alpha {addr} refused the backup stream"
-            ))
-        })?
-        .into_inner();
+    let (addr, mut stream, first) = open_stream(gid, addrs, since, read_ts).await?;
+    let addr = addr.as_str();
     let writer = op
         .writer(&path)
         .await
@@ -330,12 +391,16 @@ async fn backup_group(
     };
     let mut encoder = Encoder::new(sink, opts);
     let mut last = None;
+    let mut next = first;
     loop {
-        let batch = stream.message().await.map_err(|e| {
-            remote(e).context(format_args!(
-                "group {gid}: the stream from alpha {addr} broke"
-            ))
-        })?;
+        let batch = match next.take() {
+            Some(b) => Some(b),
+            None => stream.message().await.map_err(|e| {
+                remote(e).context(format_args!(
+                    "group {gid}: the stream from alpha {addr} broke"
+                ))
+            })?,
+        };
         let Some(batch) = batch else { break };
         // The file holds backup records, whatever else the stream's batches carry.
         let record = Record::from(batch);

@@ -7,7 +7,7 @@
 //! timestamps and its UID and namespace leases are then raised above what the backup holds,
 //! and draining is turned off again.
 
-use crate::backup::{Context, group_sources, recording, remote};
+use crate::backup::{Context, Prefer, group_sources, recording, remote};
 use crate::tasks::Status as TaskState;
 use lodestar_backup::BackupError;
 use lodestar_backup::destination::Destination;
@@ -56,7 +56,12 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
     let task = job.task;
     let op = &job.operator;
     let last = job.series.last().expect("a chosen series is never empty");
-    let sources = group_sources(&ctx.zero).await?;
+    // A follower forwards a restore to its leader: the leader first saves that hop.
+    let sources: BTreeMap<u32, String> = group_sources(&ctx.zero, Prefer::Leader)
+        .await?
+        .into_iter()
+        .filter_map(|(g, addrs)| Some((g, addrs.into_iter().next()?)))
+        .collect();
     ctx.registry
         .update(task, |t| {
             t.status = TaskState::Running;

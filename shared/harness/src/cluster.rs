@@ -68,6 +68,8 @@ pub const CLUSTER_SECRET_FILE: &str = "cluster_secret";
 pub struct ClusterBuilder {
     zeros: usize,
     alphas: usize,
+    /// Where alpha `n` runs, when not beside the others (index `n - 1`).
+    alpha_hosts: BTreeMap<usize, Host>,
     /// Alphas were asked for: start them even without the other services.
     with_alphas: bool,
     services: bool,
@@ -96,6 +98,7 @@ impl Default for ClusterBuilder {
             log_dir: None,
             bin_dir: None,
             alphas: 1,
+            alpha_hosts: BTreeMap::new(),
             with_alphas: false,
             ports: Ports::Free,
             bind: IpAddr::from([127, 0, 0, 1]),
@@ -131,6 +134,14 @@ impl ClusterBuilder {
     pub fn alphas(mut self, n: usize) -> Self {
         self.alphas = n;
         self.with_alphas = true;
+        self
+    }
+
+    /// Runs alpha `n` (1-based) on a host of its own: under `host.wrapper` (`ip netns exec
+    /// <ns>`), bound to and reached at `host.ip`. The other processes should then bind an
+    /// address the host reaches ([`ClusterBuilder::bind`]).
+    pub fn alpha_host(mut self, n: usize, host: Host) -> Self {
+        self.alpha_hosts.insert(n, host);
         self
     }
 
@@ -288,6 +299,23 @@ impl ClusterBuilder {
     }
 }
 
+/// `LODESTAR_TEST_REPLICAS`, when set to more than 1: the group size the tests' clusters get
+/// unless they ask for one.
+pub fn test_replicas() -> Option<usize> {
+    std::env::var("LODESTAR_TEST_REPLICAS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 1)
+}
+
+/// A host of its own for one process (a network namespace, say): the command it runs under
+/// and the address it binds and is reached at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub wrapper: Vec<String>,
+    pub ip: IpAddr,
+}
+
 /// A running cluster. Dropping it SIGKILLs every process still running and deletes its
 /// temporary directory, except when the thread is panicking (or `LODESTAR_KEEP_CLUSTER=1`): then
 /// the directory is kept, its path printed with the last lines of every log.
@@ -328,6 +356,16 @@ impl Cluster {
             }
         };
         let mut config = config;
+        // The acceptance tests run again against replicated groups with
+        // LODESTAR_TEST_REPLICAS=3: every cluster that did not ask for a shape gets that many
+        // alphas in one group.
+        if let Some(n) = test_replicas()
+            && !config.with_alphas
+            && config.alpha_hosts.is_empty()
+        {
+            config.alphas = n;
+            config = config.replicas(n);
+        }
         if config.cluster_secret == ClusterSecret::InDir {
             let secret = ensure_cluster_secret(&dir)?;
             for service in ALL_SERVICES {
@@ -437,15 +475,19 @@ impl Cluster {
     pub async fn add_alpha(&mut self) -> anyhow::Result<&mut Proc> {
         let n = self.alphas.len() + 1;
         let suffix = if n == 1 { String::new() } else { n.to_string() };
-        let bind = self.config.bind.to_string();
+        let placed = self.config.alpha_hosts.get(&n).cloned();
+        let (bind, host) = match &placed {
+            Some(h) => (h.ip.to_string(), connect_host(h.ip)),
+            None => (self.config.bind.to_string(), self.host.clone()),
+        };
         let zeros = self.zero_addrs_flag();
         let dir = self.dir.clone();
-        let host = self.host.clone();
         let alpha = self
-            .launch(
+            .launch_on(
                 Service::Alpha,
                 n,
                 Some(dir.join(format!("p{suffix}"))),
+                placed.as_ref(),
                 |p| alpha_args(p, &host, &bind, &dir, &zeros, &suffix),
             )
             .await?;
@@ -482,6 +524,19 @@ impl Cluster {
         data_dir: Option<PathBuf>,
         make_args: impl Fn(ProcPorts) -> Vec<String>,
     ) -> anyhow::Result<Proc> {
+        self.launch_on(service, idx, data_dir, None, make_args)
+            .await
+    }
+
+    /// [`Cluster::launch`] on `host` (beside the others when `None`).
+    async fn launch_on(
+        &self,
+        service: Service,
+        idx: usize,
+        data_dir: Option<PathBuf>,
+        host: Option<&Host>,
+        make_args: impl Fn(ProcPorts) -> Vec<String>,
+    ) -> anyhow::Result<Proc> {
         let name = match service {
             Service::Zero => format!("zero{idx}"),
             Service::Alpha if idx > 1 => format!("alpha{idx}"),
@@ -512,6 +567,10 @@ impl Cluster {
                 self.log_dir.join(format!("{name}.log")),
             );
             proc.data_dir = data_dir.clone();
+            if let Some(h) = host {
+                proc.host = connect_host(h.ip);
+                proc.wrapper = h.wrapper.clone();
+            }
             proc.env = self.config.env.get(&service).cloned().unwrap_or_default();
             let started = Instant::now();
             proc.start()?;

@@ -50,6 +50,8 @@ pub struct Proc {
     pub internal_port: Option<u16>,
     pub bin: PathBuf,
     pub args: Vec<String>,
+    /// A command the binary runs under (`ip netns exec <ns>`): empty to run it directly.
+    pub wrapper: Vec<String>,
     /// Extra environment for the process, on top of the caller's.
     pub env: Vec<(String, String)>,
     /// The working directory (the cluster directory).
@@ -86,6 +88,7 @@ impl Proc {
             internal_port: ports.internal,
             bin,
             args,
+            wrapper: Vec::new(),
             env: Vec::new(),
             cwd,
             data_dir: None,
@@ -145,7 +148,14 @@ impl Proc {
         )?;
         self.run_offset = log.metadata()?.len();
         let stdout = log.try_clone()?;
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.args(&self.args)
             .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -1,6 +1,7 @@
 //! What the suite's tests share that is not part of any product crate: real peers to test
 //! against (SeaweedFS for S3 and MinIO, fake-gcs-server for GCS), command-line tools to
-//! compare with (openssl, gunzip), and one rule for when a peer is missing.
+//! compare with (openssl, gunzip), hosts of their own in network namespaces (partitions), and
+//! one rule for when a peer is missing.
 //!
 //! **The rule.** Under the project's test script (`LODESTAR_REQUIRE_PEERS=1`, which
 //! `integration-tests/run-tests.sh` sets after installing the peers) or any CI (`CI=true`), a
@@ -9,6 +10,7 @@
 //! says so on stderr.
 
 pub mod fakegcs;
+pub mod netns;
 pub mod seaweed;
 
 use std::path::PathBuf;

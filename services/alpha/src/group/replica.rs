@@ -357,7 +357,15 @@ async fn read_index_rounds(
         }
         let Some(r) = replica.upgrade() else { return };
         let ts = waiting.iter().map(|(ts, _)| *ts).max().unwrap_or(0);
-        let answer = ask_leader(&r, ts).await;
+        // While the group elects a new leader (the old one died) the barrier waits for it.
+        let deadline = tokio::time::Instant::now() + BARRIER_TIMEOUT;
+        let answer = loop {
+            let answer = ask_leader(&r, ts).await;
+            if answer.is_ok() || tokio::time::Instant::now() >= deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         for (_, w) in waiting {
             let _ = w.send(answer.clone());
         }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::backups::read_only;
-use common::replicas::{client, digest, leader, rdf, read_ts, standing};
+use common::replicas::{assert_replicas_equal, client, leader, rdf, read_ts, standing};
 use lodestar_integration_tests::{ClusterBuilder, Host};
 use lodestar_proto::api::{Operation, Request};
 use lodestar_test_support::netns::NetLab;
@@ -148,9 +148,5 @@ async fn a_partitioned_leader_refuses_writes_and_the_majority_goes_on() {
     for a in &cluster.alphas {
         assert_eq!(read_only(&mut client(a), q, ts).await, want, "{}", a.name);
     }
-    let mut digests = Vec::new();
-    for a in &cluster.alphas {
-        digests.push(digest(a, ts).await);
-    }
-    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    assert_replicas_equal(&cluster, ts).await;
 }

@@ -9,7 +9,7 @@ mod common;
 
 use common::backups::read_only;
 use common::faults::panics_in_logs;
-use common::replicas::{client, digest, leader, read_ts, three_replicas};
+use common::replicas::{assert_replicas_equal, client, leader, read_ts, three_replicas};
 use lodestar_proto::api::Operation;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -176,11 +176,7 @@ async fn killing_the_leader_under_load_loses_no_acknowledged_commit() {
         seen_by.push(by_xid);
     }
     assert!(seen_by.iter().all(|s| *s == seen_by[0]), "replicas differ");
-    let mut digests = Vec::new();
-    for a in &cluster.alphas {
-        digests.push(digest(a, ts).await);
-    }
-    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    assert_replicas_equal(&cluster, ts).await;
     assert_eq!(panics_in_logs(&cluster), Vec::<String>::new());
 
     failovers.sort_by(f64::total_cmp);

@@ -6,7 +6,9 @@
 mod common;
 
 use common::backups::read_only;
-use common::replicas::{client, digest, leader, rdf, read_ts, three_replicas};
+use common::replicas::{
+    assert_replicas_equal, client, digest, leader, rdf, read_ts, three_replicas,
+};
 use lodestar_proto::api::{Operation, Request, TxnContext};
 use std::time::Duration;
 
@@ -95,12 +97,8 @@ async fn writes_through_any_alpha_reach_every_replica_and_reads_agree() {
     );
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     // And the same data, version for version, on every replica.
-    let mut digests = Vec::new();
-    for a in &cluster.alphas {
-        digests.push(digest(a, ts).await);
-    }
-    assert!(digests[0].0 > 0);
-    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    assert!(digest(&cluster.alphas[0], ts).await.0 > 0);
+    assert_replicas_equal(&cluster, ts).await;
 
     // Zero's /state names the group's leader among its three members.
     let leader_id = common::replicas::standing(&cluster.alphas[lead])
@@ -206,11 +204,7 @@ async fn a_wiped_replica_catches_up_from_a_copy_of_the_leaders_store() {
     for a in &cluster.alphas {
         assert_eq!(read_only(&mut client(a), q, ts).await, want, "{}", a.name);
     }
-    let mut digests = Vec::new();
-    for a in &cluster.alphas {
-        digests.push(digest(a, ts).await);
-    }
-    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    assert_replicas_equal(&cluster, ts).await;
     // Zero replaced the wiped member with a new one in the same group.
     let (_, state) =
         lodestar_integration_tests::http_get(&format!("{}/state", cluster.zero_http(0))).await;
@@ -303,11 +297,7 @@ async fn a_backup_taken_while_the_leader_dies_restores_onto_every_replica() {
             a.name
         );
     }
-    let mut digests = Vec::new();
-    for a in &cluster.alphas {
-        digests.push(digest(a, ts).await);
-    }
-    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    assert_replicas_equal(&cluster, ts).await;
 }
 
 /// Logs `user` in through `alpha`'s `Login`; the access token.

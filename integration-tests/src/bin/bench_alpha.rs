@@ -15,12 +15,11 @@
 use anyhow::Context as _;
 use clap::Parser;
 use lodestar_integration_tests::ClusterBuilder;
-use lodestar_integration_tests::bench::{measure, spread};
+use lodestar_integration_tests::bench::{ingest_nodes, measure, spread};
 use lodestar_proto::api::dgraph_client::DgraphClient;
-use lodestar_proto::api::{Check, Mutation, Operation, Request};
+use lodestar_proto::api::{Check, Operation, Request};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
@@ -109,48 +108,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Ingest: batches of 500 nodes = 1,000 triples, committed at once.
-    let batches = args.nodes.div_ceil(500);
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let loaders: Vec<_> =
-        (0..args.loaders)
-            .map(|_| {
-                let (next, mut c, nodes) =
-                    (next.clone(), DgraphClient::new(channel.clone()), args.nodes);
-                tokio::spawn(async move {
-                    let mut uids = Vec::new();
-                    loop {
-                        let b = next.fetch_add(1, Ordering::Relaxed);
-                        if b >= batches {
-                            return Ok::<_, anyhow::Error>(uids);
-                        }
-                        let mut text = String::with_capacity(64 * 500);
-                        for i in b * 500..((b + 1) * 500).min(nodes) {
-                            text.push_str(&format!(
-                                "_:n{i} <xid> \"node-{i}\" .\n_:n{i} <n> \"{i}\"^^<xs:int> .\n"
-                            ));
-                        }
-                        let req = Request {
-                            mutations: vec![Mutation {
-                                set_nquads: text.into_bytes(),
-                                ..Default::default()
-                            }],
-                            commit_now: true,
-                            ..Default::default()
-                        };
-                        let resp = c.query(req).await?.into_inner();
-                        uids.extend(resp.uids.values().filter_map(|u| {
-                            u64::from_str_radix(u.trim_start_matches("0x"), 16).ok()
-                        }));
-                    }
-                })
-            })
-            .collect();
-    let mut uids = Vec::new();
-    for l in loaders {
-        uids.extend(l.await??);
-    }
-    let ingest = started.elapsed();
+    let (ingest, uids) =
+        ingest_nodes(std::slice::from_ref(&channel), args.loaders, 0, args.nodes).await?;
     let triples = args.nodes * 2;
     let rss = rss_kib(pid).unwrap_or(0);
     anyhow::ensure!(

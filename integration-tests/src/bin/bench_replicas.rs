@@ -14,7 +14,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use lodestar_integration_tests::bench::{measure, spread};
+use lodestar_integration_tests::bench::{ingest_nodes, measure, spread};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Proc, Service};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Mutation, Operation, Request};
@@ -48,29 +48,16 @@ struct Args {
     catchup_mb: u64,
 }
 
-async fn health(alpha: &Proc) -> Option<serde_json::Value> {
-    let body: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?
-        .get(format!("{}/health", alpha.http_url()))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    body.get("raft").cloned()
-}
-
 /// The index of the alpha that leads its group.
 async fn leader(cluster: &mut Cluster) -> anyhow::Result<usize> {
     let started = Instant::now();
     loop {
         for (i, a) in cluster.alphas.iter_mut().enumerate() {
-            if a.is_running() && health(a).await.is_some_and(|h| h["role"] == "leader") {
+            if a.is_running()
+                && a.raft_standing()
+                    .await
+                    .is_some_and(|h| h["role"] == "leader")
+            {
                 return Ok(i);
             }
         }
@@ -100,60 +87,15 @@ fn mutation(text: String) -> Request {
     }
 }
 
-/// Loads `nodes` nodes (`first..first + nodes`) with `loaders` clients over `targets`, in
-/// batches of 500 nodes; returns (triples/s, the uids given).
+/// Loads `nodes` nodes from `first` over `targets`; returns (triples/s, the uids given).
 async fn ingest(
     targets: &[Channel],
     loaders: usize,
     first: u64,
     nodes: u64,
 ) -> anyhow::Result<(f64, Vec<u64>)> {
-    let batches = nodes.div_ceil(500);
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> =
-        (0..loaders)
-            .map(|l| {
-                let mut c = DgraphClient::new(targets[l % targets.len()].clone());
-                let next = next.clone();
-                tokio::spawn(async move {
-                    let mut uids = Vec::new();
-                    loop {
-                        let b = next.fetch_add(1, Ordering::Relaxed);
-                        if b >= batches {
-                            return Ok::<_, anyhow::Error>(uids);
-                        }
-                        let mut text = String::with_capacity(64 * 500);
-                        for i in first + b * 500..first + ((b + 1) * 500).min(nodes) {
-                            text.push_str(&format!(
-                                "_:n{i} <xid> \"node-{i}\" .\n_:n{i} <n> \"{i}\"^^<xs:int> .\n"
-                            ));
-                        }
-                        // An abort (a conflict on the index) is retried, as clients do.
-                        let resp = loop {
-                            match c.query(mutation(text.clone())).await {
-                                Ok(r) => break r.into_inner(),
-                                Err(s) if s.code() == tonic::Code::Aborted => continue,
-                                Err(s) => return Err(s.into()),
-                            }
-                        };
-                        uids.extend(resp.uids.values().filter_map(|u| {
-                            u64::from_str_radix(u.trim_start_matches("0x"), 16).ok()
-                        }));
-                    }
-                })
-            })
-            .collect();
-    let mut uids = Vec::new();
-    for t in tasks {
-        uids.extend(t.await??);
-    }
-    anyhow::ensure!(
-        uids.len() as u64 == nodes,
-        "loaded {} of {nodes}",
-        uids.len()
-    );
-    Ok(((nodes * 2) as f64 / started.elapsed().as_secs_f64(), uids))
+    let (took, uids) = ingest_nodes(targets, loaders, first, nodes).await?;
+    Ok(((nodes * 2) as f64 / took.as_secs_f64(), uids))
 }
 
 /// Read-only point queries by uid over `targets`: (queries/s, p50, p99).

@@ -34,18 +34,19 @@ pub fn client(alpha: &Proc) -> DgraphClient<Channel> {
 /// `alpha`'s standing in its group from `/health` (`{role, leader, term, applied, behind}`),
 /// or `None` if it does not answer.
 pub async fn standing(alpha: &Proc) -> Option<serde_json::Value> {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?
-        .get(format!("{}/health", alpha.http_url()))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .ok()?;
-    let body: serde_json::Value = resp.json().await.ok()?;
-    body.get("raft").cloned()
+    alpha.raft_standing().await
+}
+
+/// Asserts that every alpha of `cluster` holds the same data, version for version, at `ts`.
+pub async fn assert_replicas_equal(cluster: &Cluster, ts: u64) {
+    let mut digests = Vec::new();
+    for a in &cluster.alphas {
+        digests.push((a.name.clone(), digest(a, ts).await));
+    }
+    assert!(
+        digests.iter().all(|(_, d)| *d == digests[0].1),
+        "the replicas differ at {ts}: {digests:?}"
+    );
 }
 
 /// The index in `cluster.alphas` of the alpha that leads, waiting up to `timeout` for one that

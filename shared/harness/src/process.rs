@@ -120,6 +120,25 @@ impl Proc {
         format!("{}:{port}", self.host)
     }
 
+    /// Where an alpha stands in its group's Raft, from its `/health`: `{role, leader, term,
+    /// applied, behind}`, or `None` when it does not answer (or is no alpha).
+    pub async fn raft_standing(&self) -> Option<serde_json::Value> {
+        let body: serde_json::Value = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .ok()?
+            .get(format!("{}/health", self.http_url()))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        body.get("raft").cloned()
+    }
+
     /// The base URL of the HTTP port, `http://host:http_port` (no trailing slash).
     pub fn http_url(&self) -> String {
         format!("http://{}:{}", self.host, self.http_port)

@@ -449,3 +449,141 @@ _:r2 <dgraph.rule.permission> "4" ."#
         changed.elapsed().as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_replicates_and_serves_reads_without_voting() {
+    let mut cluster = lodestar_integration_tests::ClusterBuilder::new()
+        .zeros(1)
+        .alphas(1)
+        .start()
+        .await
+        .expect("cluster");
+    let mut c = client(&cluster.alphas[0]);
+    c.alter(Operation {
+        schema: "name: string @index(exact) .".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("alter");
+    c.query(rdf("_:a <name> \"before the learner\" .", true))
+        .await
+        .expect("write");
+    cluster
+        .add_alpha_with(&["--learner", "--group", "1"])
+        .await
+        .expect("a learner joins group 1");
+    let learner = &cluster.alphas[1];
+    let s = common::replicas::standing(learner).await.unwrap();
+    assert_eq!(s["role"], "learner", "{s}");
+    // It serves reads, and forwards writes to the group's leader.
+    let mut l = client(learner);
+    l.query(rdf("_:b <name> \"through the learner\" .", true))
+        .await
+        .expect("a write through the learner");
+    let ts = read_ts(&mut c).await;
+    assert_eq!(
+        read_only(
+            &mut l,
+            "{ q(func: has(name), orderasc: name) { name } }",
+            ts
+        )
+        .await,
+        serde_json::json!({"q": [{"name": "before the learner"}, {"name": "through the learner"}]})
+    );
+    assert_replicas_equal(&cluster, ts).await;
+    // Zero lists it as a learner, and the group's one voter still decides alone: with the
+    // learner gone, writes go on.
+    let (_, state) =
+        lodestar_integration_tests::http_get(&format!("{}/state", cluster.zero_http(0))).await;
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let members = state["groups"]["1"]["members"].as_object().unwrap();
+    assert_eq!(members.len(), 2, "{state}");
+    assert_eq!(
+        members.values().filter(|m| m["learner"] == true).count(),
+        1,
+        "{state}"
+    );
+    cluster.alphas[1].kill9();
+    c.query(rdf("_:c <name> \"without the learner\" .", true))
+        .await
+        .expect("the voter alone commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replica_is_removed_and_a_new_alpha_takes_its_place() {
+    let mut cluster = three_replicas(|b| b).await;
+    let lead = leader(&mut cluster, Duration::from_secs(20)).await;
+    let victim = (lead + 1) % 3;
+    let mut c = client(&cluster.alphas[lead]);
+    c.alter(Operation {
+        schema: "name: string @index(exact) .".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("alter");
+    c.query(rdf("_:a <name> \"one\" .", true))
+        .await
+        .expect("write");
+    let zero_http = cluster.zero_http(0);
+    let state = || async {
+        let (_, state) = lodestar_integration_tests::http_get(&format!("{zero_http}/state")).await;
+        serde_json::from_str::<serde_json::Value>(&state).unwrap()
+    };
+    let victim_addr = cluster.alphas[victim].internal_addr();
+    let before = state().await;
+    let victim_id = before["groups"]["1"]["members"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, m)| m["addr"] == victim_addr.as_str())
+        .map(|(id, _)| id.clone())
+        .expect("the victim is a member");
+    cluster.alphas[victim].kill9();
+    // The machine is gone: an operator removes it through zero.
+    let (status, body) = lodestar_integration_tests::http_get(&format!(
+        "{zero_http}/removeNode?id={victim_id}&group=1"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A new alpha elsewhere takes the free place in group 1 and catches up.
+    cluster.add_alpha().await.expect("a replacement joins");
+    let after = state().await;
+    let members = after["groups"]["1"]["members"].as_object().unwrap();
+    assert_eq!(members.len(), 3, "{after}");
+    assert!(!members.contains_key(&victim_id), "{after}");
+    c.query(rdf("_:b <name> \"two\" .", true))
+        .await
+        .expect("a write with the replacement");
+    let ts = read_ts(&mut c).await;
+    let live: Vec<usize> = (0..4).filter(|&i| i != victim).collect();
+    for &i in &live {
+        assert_eq!(
+            read_only(
+                &mut client(&cluster.alphas[i]),
+                "{ q(func: has(name), orderasc: name) { name } }",
+                ts
+            )
+            .await,
+            serde_json::json!({"q": [{"name": "one"}, {"name": "two"}]}),
+            "{}",
+            cluster.alphas[i].name
+        );
+    }
+    let mut digests = Vec::new();
+    for &i in &live {
+        digests.push(digest(&cluster.alphas[i], ts).await);
+    }
+    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    // The removed alpha, started again on its old directories, is refused.
+    let old = &mut cluster.alphas[victim];
+    old.start().expect("start the removed alpha");
+    let started = std::time::Instant::now();
+    while old.is_running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the removed alpha kept running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(old.run_log().contains("was removed"), "{}", old.run_log());
+}

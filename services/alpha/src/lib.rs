@@ -222,6 +222,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         replica.clone(),
         node.clone(),
         tokens.is_some(),
+        args.learner,
         shutdown.clone(),
     ));
     shutdown.spawn(report_to_zero(
@@ -410,10 +411,13 @@ async fn join_group(
                 tracing::info!(group = member.group_id, id = member.id, addr = %join.my, "joined group");
                 return Ok(Some(member));
             }
+            // Refused for good: a credential zero does not take, an id zero removed.
             Err(e)
                 if matches!(
                     e.code(),
-                    tonic::Code::Unauthenticated | tonic::Code::InvalidArgument
+                    tonic::Code::Unauthenticated
+                        | tonic::Code::InvalidArgument
+                        | tonic::Code::FailedPrecondition
                 ) =>
             {
                 return Err(ServiceError::invalid(format!(
@@ -434,13 +438,14 @@ async fn join_group(
     Ok(None)
 }
 
-/// Marks the alpha ready once its group has a leader and, on a follower, once it has applied
-/// what the leader had when it learned of it; keeps its standing in the group current for
+/// Marks the alpha ready once its group has a leader, it votes (unless it is a learner by
+/// choice) and, on a follower, once it has applied what the leader had when it asked; keeps its standing in the group current for
 /// `/health`.
 async fn report_ready(
     replica: Arc<group::replica::Replica>,
     node: Arc<NodeHandle>,
     acl: bool,
+    learner: bool,
     shutdown: Shutdown,
 ) {
     let mut ready = false;
@@ -463,7 +468,10 @@ async fn report_ready(
             // A leader once it has taken over (with ACL on, once groot and guardians exist), a
             // follower once it holds what its leader had.
             let roots = !acl || standing.role != "leader" || replica.graph().acl_roots().is_some();
-            if roots && replica.read_barrier(0).await.is_ok() {
+            // A member that is to vote is ready once it does: until then the group's quorum
+            // does not count it, and stopping another alpha could leave no majority.
+            let voting = learner || standing.role != "learner";
+            if roots && voting && replica.read_barrier(0).await.is_ok() {
                 ready = true;
                 node.set_ready(true);
                 tracing::info!(role = standing.role, "alpha is ready");

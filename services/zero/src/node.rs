@@ -488,7 +488,6 @@ impl ZeroNode {
         };
         match self.propose(cmd).await? {
             Reply::Member(m) => Ok(m),
-            Reply::Refused(why) => Err(ZeroError::invalid(why)),
             other => Err(ZeroError::new(
                 ErrorCode::Internal,
                 format!("unexpected reply {other:?}"),

@@ -473,6 +473,11 @@ impl Cluster {
     /// 1 in `p` and `w`) and waits until it is healthy: until its group has a leader and it
     /// has caught up with it.
     pub async fn add_alpha(&mut self) -> anyhow::Result<&mut Proc> {
+        self.add_alpha_with(&[]).await
+    }
+
+    /// [`Cluster::add_alpha`] with `extra` flags for this alpha only (`--learner`, say).
+    pub async fn add_alpha_with(&mut self, extra: &[&str]) -> anyhow::Result<&mut Proc> {
         let n = self.alphas.len() + 1;
         let suffix = if n == 1 { String::new() } else { n.to_string() };
         let placed = self.config.alpha_hosts.get(&n).cloned();
@@ -488,7 +493,11 @@ impl Cluster {
                 n,
                 Some(dir.join(format!("p{suffix}"))),
                 placed.as_ref(),
-                |p| alpha_args(p, &host, &bind, &dir, &zeros, &suffix),
+                |p| {
+                    let mut args = alpha_args(p, &host, &bind, &dir, &zeros, &suffix);
+                    args.extend(extra.iter().map(|a| a.to_string()));
+                    args
+                },
             )
             .await?;
         self.alphas.push(alpha);

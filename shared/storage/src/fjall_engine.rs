@@ -194,7 +194,9 @@ impl Engine for FjallEngine {
     fn apply(&self, ops: Vec<Op>, durable: bool) -> Result<(), StorageError> {
         // Held through the commit, so a replacement cannot swap the keyspace in between.
         let data = self.data.read();
-        let mut batch = self.db.batch();
+        // Not durable still reaches the OS at once: a process killed after this returns loses
+        // nothing (a machine that loses power may).
+        let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
         for op in ops {
             let ks = match op.space {
                 Space::Data => &*data,

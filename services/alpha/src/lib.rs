@@ -275,7 +275,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .max_decoding_message_size(args.max_request_bytes)
         .max_encoding_message_size(usize::MAX),
     )
-    .add_service(group::RaftService::new(group, raft.clone(), transfer).into_server())
+    .add_service(group::RaftService::new(group, id, raft.clone(), transfer).into_server())
     .add_service(dgraph());
     let identity = node.identity.clone();
     let (a, b, c) = tokio::join!(
@@ -450,6 +450,14 @@ async fn report_ready(
 ) {
     let mut ready = false;
     loop {
+        if let Err(fatal) = &replica.raft.metrics().borrow().running_state {
+            // The group's Raft stopped (a storage failure): refuse everything and say so.
+            replica.graph().fail(format!(
+                "this alpha's raft stopped ({fatal}): it serves nothing until it is restarted"
+            ));
+            node.set_ready(false);
+            return;
+        }
         let standing = replica.standing();
         node.status.send_if_modified(|s| {
             let raft = serve::RaftStatus {

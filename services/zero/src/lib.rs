@@ -266,6 +266,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     .add_service(
         raft::RaftService::new(
             lodestar_raft::ZERO_GROUP,
+            args.idx,
             raft.clone(),
             Arc::new(raft::Snapshots),
         )

@@ -147,6 +147,7 @@ where
         let mut request = Request::new(RaftMessage {
             group: self.group,
             data,
+            target: self.target,
         });
         request.set_timeout(option.hard_ttl());
         let result = match method {
@@ -222,7 +223,7 @@ where
         let header = encode(&(vote, snapshot.meta.clone()))
             .map_err(|e| StreamingError::Network(NetworkError::new(&io::Error::other(e))))?;
         let mut client = self.client()?;
-        let group = self.group;
+        let (group, target) = (self.group, self.target);
         let mut data = self.transfer.send(snapshot.snapshot);
         let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
         // The producer ends the stream with `done` only when every chunk was made; an error
@@ -231,6 +232,7 @@ where
             let first = SnapshotChunk {
                 group,
                 header,
+                target,
                 ..Default::default()
             };
             if tx.send(first).await.is_err() {
@@ -292,6 +294,8 @@ where
 /// The receiving side: hands messages of its group to the local Raft node.
 pub struct RaftService<C: RaftTypeConfig, T> {
     group: u32,
+    /// This node's id: messages for another node are refused.
+    id: u64,
     raft: openraft::Raft<C>,
     transfer: Arc<T>,
 }
@@ -302,9 +306,10 @@ where
     Entry<C>: Serialize + DeserializeOwned,
     T: SnapshotTransfer<C>,
 {
-    pub fn new(group: u32, raft: openraft::Raft<C>, transfer: Arc<T>) -> Self {
+    pub fn new(group: u32, id: u64, raft: openraft::Raft<C>, transfer: Arc<T>) -> Self {
         RaftService {
             group,
+            id,
             raft,
             transfer,
         }
@@ -317,19 +322,27 @@ where
             .max_encoding_message_size(MAX_MESSAGE)
     }
 
-    fn check_group(&self, group: u32) -> Result<(), Status> {
-        if group == self.group {
-            return Ok(());
+    /// Refuses a message meant for another group or another node (a member replaced by a new
+    /// one at the same address: the old member's replication must not reach the new one).
+    fn check_addressee(&self, group: u32, target: u64) -> Result<(), Status> {
+        if group != self.group {
+            return Err(Status::failed_precondition(format!(
+                "a raft message for group {group} reached a node of group {}: is an address reused?",
+                self.group
+            )));
         }
-        Err(Status::failed_precondition(format!(
-            "a raft message for group {group} reached a node of group {}: is an address reused?",
-            self.group
-        )))
+        if target != self.id {
+            return Err(Status::failed_precondition(format!(
+                "a raft message for node {target} reached node {} of group {group}: the address now belongs to another member",
+                self.id
+            )));
+        }
+        Ok(())
     }
 
     fn message<V: DeserializeOwned>(&self, req: Request<RaftMessage>) -> Result<V, Status> {
         let msg = req.into_inner();
-        self.check_group(msg.group)?;
+        self.check_addressee(msg.group, msg.target)?;
         decode(&msg.data)
             .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
     }
@@ -337,7 +350,11 @@ where
 
 fn reply<V: Serialize>(group: u32, value: &V) -> Result<Response<RaftMessage>, Status> {
     let data = encode(value).map_err(|e| Status::internal(format!("raft reply: {e}")))?;
-    Ok(Response::new(RaftMessage { group, data }))
+    Ok(Response::new(RaftMessage {
+        group,
+        data,
+        ..Default::default()
+    }))
 }
 
 /// The data chunks of a snapshot stream after its header, ending in an error if the stream
@@ -397,7 +414,7 @@ where
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("an empty snapshot stream"))?;
-        self.check_group(first.group)?;
+        self.check_addressee(first.group, first.target)?;
         let (vote, meta): (Vote<u64>, SnapshotMeta<u64, BasicNode>) = decode(&first.header)
             .map_err(|e| Status::invalid_argument(format!("undecodable snapshot header: {e}")))?;
         // A sender whose vote is behind ours is no leader of ours: answer before it sends the

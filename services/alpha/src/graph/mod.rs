@@ -620,6 +620,13 @@ impl Graph {
         .map(|_| ())
     }
 
+    /// Makes this alpha refuse every request from now on, with `why` (its group's Raft stopped,
+    /// say: nothing it holds can be trusted to be current).
+    pub fn fail(&self, why: String) {
+        tracing::error!("{why}");
+        let _ = self.failed.set(why);
+    }
+
     /// Why this alpha refuses requests, if a decided commit could not be written.
     pub fn failure(&self) -> Option<&str> {
         self.failed.get().map(String::as_str)

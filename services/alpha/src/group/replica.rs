@@ -33,6 +33,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// A leader that heard from a majority this recently still leads: no other replica can have
+/// been elected since (their election timers run at least 400 ms from the last heartbeat they
+/// answered), so it serves read barriers without another round to its followers. Well under
+/// the election timeout, for scheduling delays and clock drift between machines.
+const LEASE: Duration = Duration::from_millis(150);
+
 /// A leader that has not heard from a majority of its group for this long refuses writes.
 pub const QUORUM_LOST: Duration = Duration::from_millis(1500);
 /// How long a proposal may take to commit before the caller is told the group is unavailable.
@@ -63,6 +69,10 @@ pub struct Replica {
     /// The log index the group's leader last gave this replica as a read barrier, or that this
     /// replica confirmed as leader.
     pub confirmed: AtomicU64,
+    /// Until when this replica's leadership is known without asking its followers (see
+    /// [`LEASE`]): set from openraft's time since a majority last acknowledged it, as each new
+    /// value is published.
+    lease: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -95,7 +105,9 @@ impl Replica {
             read_index,
             channels: Mutex::default(),
             confirmed: AtomicU64::new(0),
+            lease: Mutex::new(None),
         });
+        tokio::spawn(track_lease(Arc::downgrade(&replica)));
         tokio::spawn(linearize_rounds(Arc::downgrade(&replica), linearize_rx));
         tokio::spawn(read_index_rounds(Arc::downgrade(&replica), read_index_rx));
         replica
@@ -192,6 +204,16 @@ impl Replica {
         if self.is_leader() {
             self.until_ready().await?;
             self.graph.settle().await;
+            // Every commit at or below the timestamp is applied here now; within the lease no
+            // other replica can have committed anything since.
+            let leased = self
+                .lease
+                .lock()
+                .is_some_and(|until| std::time::Instant::now() < until);
+            if leased && self.is_leader() {
+                let applied = self.metrics().last_applied.map_or(0, |l| l.index);
+                return Ok(applied);
+            }
             self.linearize
                 .send(tx)
                 .map_err(|_| unavailable("the alpha is stopping"))?;
@@ -309,6 +331,32 @@ impl crate::graph::Replication for Replica {
                     self.group
                 ))
             })
+    }
+}
+
+/// Keeps [`Replica::lease`] current: at each metrics update of a leader, the lease runs until
+/// [`LEASE`] after the majority's last acknowledgement (now minus the time since it).
+async fn track_lease(replica: std::sync::Weak<Replica>) {
+    let Some(mut metrics) = replica.upgrade().map(|r| r.raft.metrics()) else {
+        return;
+    };
+    loop {
+        let until = {
+            let m = metrics.borrow_and_update();
+            match (m.state, m.millis_since_quorum_ack) {
+                (ServerState::Leader, Some(ms)) => std::time::Instant::now()
+                    .checked_sub(Duration::from_millis(ms))
+                    .map(|acked| acked + LEASE),
+                _ => None,
+            }
+        };
+        match replica.upgrade() {
+            Some(r) => *r.lease.lock() = until,
+            None => return,
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 

@@ -94,7 +94,7 @@ async fn a_partitioned_leader_refuses_writes_and_the_majority_goes_on() {
         }
     }
     // The old leader, alone, refuses a write (at once, without hanging) and a fresh read.
-    tokio::time::sleep(Duration::from_millis(1600).saturating_sub(cut_at.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(5100).saturating_sub(cut_at.elapsed())).await;
     let asked = Instant::now();
     let mut req = tonic::Request::new(rdf("_:n <xid> \"refused\" .", true));
     req.set_timeout(Duration::from_secs(20));

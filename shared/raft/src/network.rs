@@ -33,7 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 pub const MAX_MESSAGE: usize = 1 << 30;
 
 /// Entries sent in one append are cut to about this many bytes.
-pub const BATCH_BYTES: usize = 32 << 20;
+pub const BATCH_BYTES: usize = 8 << 20;
 
 /// Chunks in flight between the snapshot's producer and the wire.
 const CHUNKS_IN_FLIGHT: usize = 4;

@@ -39,8 +39,11 @@ use tokio::sync::{mpsc, oneshot};
 /// the election timeout, for scheduling delays and clock drift between machines.
 const LEASE: Duration = Duration::from_millis(150);
 
-/// A leader that has not heard from a majority of its group for this long refuses writes.
-pub const QUORUM_LOST: Duration = Duration::from_millis(1500);
+/// A leader that has not heard from a majority of its group for this long refuses writes at
+/// once (rather than let them wait for [`PROPOSE_TIMEOUT`]). Long enough that a loaded group,
+/// whose followers answer late while they write large batches (a restore), is not mistaken
+/// for a cut-off one.
+pub const QUORUM_LOST: Duration = Duration::from_secs(5);
 /// How long a proposal may take to commit before the caller is told the group is unavailable.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read waits for its barrier (the leader's answer and this replica's applying).

@@ -587,3 +587,38 @@ async fn a_dead_replica_is_removed_and_a_new_alpha_takes_its_place() {
     }
     assert!(old.run_log().contains("was removed"), "{}", old.run_log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_group_restarted_together_comes_back_with_its_data() {
+    let mut cluster = three_replicas(|b| b).await;
+    let lead = leader(&mut cluster, Duration::from_secs(20)).await;
+    let mut c = client(&cluster.alphas[lead]);
+    c.alter(Operation {
+        schema: "name: string @index(exact) .".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("alter");
+    for i in 0..30 {
+        c.query(rdf(&format!("_:n <name> \"n{i}\" ."), true))
+            .await
+            .expect("write");
+    }
+    // Every alpha stops, then they start together: none could find a majority alone.
+    cluster.restart_alphas().await.expect("the group restarts");
+    let lead = leader(&mut cluster, Duration::from_secs(20)).await;
+    let mut c = client(&cluster.alphas[lead]);
+    c.query(rdf("_:n <name> \"after\" .", true))
+        .await
+        .expect("a write after the restart");
+    let ts = read_ts(&mut c).await;
+    for a in &cluster.alphas {
+        assert_eq!(
+            read_only(&mut client(a), "{ q(func: has(name)) { count(uid) } }", ts).await,
+            serde_json::json!({"q": [{"count": 31}]}),
+            "{}",
+            a.name
+        );
+    }
+    assert_replicas_equal(&cluster, ts).await;
+}

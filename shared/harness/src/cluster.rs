@@ -427,10 +427,7 @@ impl Cluster {
             self.add_zero().await?;
         }
         if self.config.with_alphas && !self.config.services {
-            for _ in 0..self.config.alphas {
-                self.add_alpha().await?;
-            }
-            return Ok(());
+            return self.start_alphas(self.config.alphas).await;
         }
         if !self.config.services {
             return Ok(());
@@ -439,9 +436,7 @@ impl Cluster {
         let zeros = self.zero_addrs_flag();
         let dir = self.dir.clone();
 
-        for _ in 0..self.config.alphas.max(1) {
-            self.add_alpha().await?;
-        }
+        self.start_alphas(self.config.alphas.max(1)).await?;
         let alpha_addr = self.alpha_grpc();
 
         let auth = self
@@ -479,6 +474,24 @@ impl Cluster {
     /// [`Cluster::add_alpha`] with `extra` flags for this alpha only (`--learner`, say).
     pub async fn add_alpha_with(&mut self, extra: &[&str]) -> anyhow::Result<&mut Proc> {
         let n = self.alphas.len() + 1;
+        let (data, placed, make_args) = self.alpha_plan(n, extra);
+        let alpha = self
+            .launch_on(Service::Alpha, n, Some(data), placed.as_ref(), make_args)
+            .await?;
+        self.alphas.push(alpha);
+        Ok(self.alphas.last_mut().expect("just added"))
+    }
+
+    /// Alpha `n`'s data directory, host and command line.
+    fn alpha_plan(
+        &self,
+        n: usize,
+        extra: &[&str],
+    ) -> (
+        PathBuf,
+        Option<Host>,
+        impl Fn(ProcPorts) -> Vec<String> + use<>,
+    ) {
         let suffix = if n == 1 { String::new() } else { n.to_string() };
         let placed = self.config.alpha_hosts.get(&n).cloned();
         let (bind, host) = match &placed {
@@ -487,21 +500,65 @@ impl Cluster {
         };
         let zeros = self.zero_addrs_flag();
         let dir = self.dir.clone();
-        let alpha = self
-            .launch_on(
-                Service::Alpha,
-                n,
-                Some(dir.join(format!("p{suffix}"))),
-                placed.as_ref(),
-                |p| {
-                    let mut args = alpha_args(p, &host, &bind, &dir, &zeros, &suffix);
-                    args.extend(extra.iter().map(|a| a.to_string()));
-                    args
-                },
-            )
-            .await?;
-        self.alphas.push(alpha);
-        Ok(self.alphas.last_mut().expect("just added"))
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let data = dir.join(format!("p{suffix}"));
+        let make_args = move |p: ProcPorts| {
+            let mut args = alpha_args(p, &host, &bind, &dir, &zeros, &suffix);
+            args.extend(extra.iter().cloned());
+            args
+        };
+        (data, placed, make_args)
+    }
+
+    /// Stops every alpha (SIGTERM), starts them all again at once and waits until each is
+    /// healthy: a whole group restarted, as after a power cut.
+    pub async fn restart_alphas(&mut self) -> anyhow::Result<()> {
+        for a in &mut self.alphas {
+            a.stop().await?;
+        }
+        for a in &mut self.alphas {
+            a.start()?;
+        }
+        for a in &mut self.alphas {
+            a.wait_healthy(self.config.health_timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts alphas 1 to `count` at once, then waits for each. A group forms, or finds its
+    /// majority again after a restart, only with its members up together: started one after
+    /// the other, the first of a restarted group would wait for the others forever.
+    async fn start_alphas(&mut self, count: usize) -> anyhow::Result<()> {
+        if count <= 1 {
+            // Alone it needs nobody: started the usual way, it gets new ports should another
+            // process take one of its free ports first.
+            return self.add_alpha().await.map(|_| ());
+        }
+        let mut procs = Vec::new();
+        for n in 1..=count {
+            let (data, placed, make_args) = self.alpha_plan(n, &[]);
+            let mut proc =
+                self.new_proc(Service::Alpha, n, Some(data), placed.as_ref(), &make_args)?;
+            proc.start()?;
+            procs.push(proc);
+        }
+        let started = Instant::now();
+        for mut proc in procs {
+            if let Err(e) = proc.wait_healthy(self.config.health_timeout).await {
+                self.alphas.push(proc);
+                return Err(e);
+            }
+            if !self.config.quiet {
+                eprintln!(
+                    "lodestar: {} is healthy in {:.1} s ({})",
+                    proc.name,
+                    started.elapsed().as_secs_f64(),
+                    describe_ports(&proc)
+                );
+            }
+            self.alphas.push(proc);
+        }
+        Ok(())
     }
 
     /// Starts one more zero (`--idx` = number of zeros + 1) that joins zero 1, and waits until it
@@ -537,6 +594,50 @@ impl Cluster {
             .await
     }
 
+    /// A process of `service` (number `idx`) on fresh ports, not started.
+    fn new_proc(
+        &self,
+        service: Service,
+        idx: usize,
+        data_dir: Option<PathBuf>,
+        host: Option<&Host>,
+        make_args: &impl Fn(ProcPorts) -> Vec<String>,
+    ) -> anyhow::Result<Proc> {
+        let name = match service {
+            Service::Zero => format!("zero{idx}"),
+            Service::Alpha if idx > 1 => format!("alpha{idx}"),
+            other => other.binary().to_string(),
+        };
+        let bin = crate::bin_path_in(&self.bin_dir, service.binary())?;
+        let ports = self.config.ports.plan(service, idx)?;
+        let mut args = make_args(ports);
+        args.extend(
+            self.config
+                .args
+                .get(&service)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        let mut proc = Proc::new(
+            name.clone(),
+            service,
+            self.host.clone(),
+            ports,
+            bin,
+            args,
+            self.dir.clone(),
+            self.log_dir.join(format!("{name}.log")),
+        );
+        proc.data_dir = data_dir;
+        if let Some(h) = host {
+            proc.host = connect_host(h.ip);
+            proc.wrapper = h.wrapper.clone();
+        }
+        proc.env = self.config.env.get(&service).cloned().unwrap_or_default();
+        Ok(proc)
+    }
+
     /// [`Cluster::launch`] on `host` (beside the others when `None`).
     async fn launch_on(
         &self,
@@ -546,41 +647,11 @@ impl Cluster {
         host: Option<&Host>,
         make_args: impl Fn(ProcPorts) -> Vec<String>,
     ) -> anyhow::Result<Proc> {
-        let name = match service {
-            Service::Zero => format!("zero{idx}"),
-            Service::Alpha if idx > 1 => format!("alpha{idx}"),
-            other => other.binary().to_string(),
-        };
-        let bin = crate::bin_path_in(&self.bin_dir, service.binary())?;
         let data_is_new = data_dir.as_deref().is_some_and(|d| !d.exists());
         let mut attempt = 1;
         loop {
-            let ports = self.config.ports.plan(service, idx)?;
-            let mut args = make_args(ports);
-            args.extend(
-                self.config
-                    .args
-                    .get(&service)
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
-            let mut proc = Proc::new(
-                name.clone(),
-                service,
-                self.host.clone(),
-                ports,
-                bin.clone(),
-                args,
-                self.dir.clone(),
-                self.log_dir.join(format!("{name}.log")),
-            );
-            proc.data_dir = data_dir.clone();
-            if let Some(h) = host {
-                proc.host = connect_host(h.ip);
-                proc.wrapper = h.wrapper.clone();
-            }
-            proc.env = self.config.env.get(&service).cloned().unwrap_or_default();
+            let mut proc = self.new_proc(service, idx, data_dir.clone(), host, &make_args)?;
+            let name = proc.name.clone();
             let started = Instant::now();
             proc.start()?;
             match proc.wait_healthy(self.config.health_timeout).await {

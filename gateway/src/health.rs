@@ -26,15 +26,24 @@ impl Probe {
 }
 
 /// Asks every service of the cluster for its `Info`, concurrently, each within the state's probe
-/// timeout. The order is stable: zeros by raft id, alpha, auth, backup-worker, gateway.
+/// timeout. The order is stable: zeros by raft id, the alphas as given, auth, backup-worker,
+/// gateway.
 pub async fn probe_all(state: &GatewayState) -> Vec<Probe> {
     // Everything below runs on this task (join, not spawn) so the request's span stays current
     // and every RPC carries its trace context.
-    let fixed = [
-        ("alpha", state.services.alpha.as_str()),
-        ("auth", state.services.auth.as_str()),
-        ("backup-worker", state.services.backup.as_str()),
-    ];
+    // Every alpha of --alpha, then auth and the backup worker.
+    let fixed: Vec<(&str, &str)> = state
+        .services
+        .alpha
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| ("alpha", a))
+        .chain([
+            ("auth", state.services.auth.as_str()),
+            ("backup-worker", state.services.backup.as_str()),
+        ])
+        .collect();
     let (zeros, others) = tokio::join!(
         probe_zeros(state),
         join_all(

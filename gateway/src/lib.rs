@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
     pub zero: lodestar_runtime::config::ZeroList,
 
-    /// The alpha's public gRPC address.
+    /// The alphas' public gRPC addresses, comma separated: any of them answers, and the next is
+    /// tried when one cannot be reached.
     #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
     pub alpha: String,
 

@@ -622,3 +622,47 @@ async fn a_whole_group_restarted_together_comes_back_with_its_data() {
     }
     assert_replicas_equal(&cluster, ts).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_and_auth_keep_working_when_an_alpha_dies() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("acl_secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef01234567").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cluster = three_replicas(|b| b.services(true).acl_secret_file(&secret)).await;
+    // Alpha 1, first in every service's --alpha list, dies.
+    cluster.alphas[0].kill9();
+    leader(&mut cluster, Duration::from_secs(20)).await;
+    let (status, body) = lodestar_integration_tests::http_post_json(
+        &format!("{}/login", cluster.gateway_http()),
+        &serde_json::json!({"userid": "groot", "password": "password"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["data"]["accessJWT"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    // An ACL change through /admin: the gateway checks the token and auth writes the graph,
+    // both through the surviving alphas.
+    let resp: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/admin", cluster.gateway_http()))
+        .header("X-Dgraph-AccessToken", &token)
+        .json(&serde_json::json!({
+            "query": r#"mutation { addUser(input: [{name: "ops", password: "opspassword"}]) { user { name } } }"#
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["data"]["addUser"]["user"][0]["name"], "ops", "{resp}");
+    let (status, body) = lodestar_integration_tests::http_post_json(
+        &format!("{}/login", cluster.gateway_http()),
+        &serde_json::json!({"userid": "ops", "password": "opspassword"}),
+    )
+    .await;
+    assert_eq!(status, 200, "the new user logs in: {body}");
+}

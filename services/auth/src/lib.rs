@@ -14,7 +14,7 @@ mod admin;
 
 use lodestar_acl::login::{Credentials, Directory, FoundUser, Login, now};
 use lodestar_acl::{AccessClaims, AclError, Tokens};
-use lodestar_client::{TracedChannel, ZeroClient};
+use lodestar_client::{AlphaChannel, ZeroClient};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::auth::auth_server::{Auth, AuthServer};
 use lodestar_proto::auth::*;
@@ -60,7 +60,7 @@ const ACL_OFF: &str =
 pub(crate) struct Acl {
     pub login: Login,
     pub zero: Arc<ZeroClient>,
-    pub alpha: DgraphClient<TracedChannel>,
+    pub alpha: DgraphClient<AlphaChannel>,
     /// Checks callers' tokens against the ACL data as it is now.
     pub verifier: lodestar_acl::Verifier,
 }
@@ -278,7 +278,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
             lodestar_runtime::cluster::require_with_acl()?;
             let zero = ZeroClient::new(args.upstream.zero.addrs())
                 .map_err(|e| ServiceError::invalid(format!("--zero: {}", e.message())))?;
-            let channel = lodestar_client::traced_channel(&args.upstream.alpha)
+            let channel = lodestar_client::alpha_channel(&args.upstream.alpha)
                 .map_err(|e| ServiceError::invalid(format!("--alpha: {}", e.message())))?;
             let tokens = Arc::new(tokens);
             let verifier = lodestar_acl::Verifier::new(tokens.clone(), &args.upstream.alpha)

@@ -6,7 +6,7 @@
 
 use crate::login::{caller_of, guardian_claims};
 use crate::{AccessClaims, AclError, Tokens};
-use lodestar_client::TracedChannel;
+use lodestar_client::AlphaChannel;
 use lodestar_proto::auth::SessionRequest;
 use lodestar_proto::auth::session_client::SessionClient;
 use std::sync::Arc;
@@ -15,16 +15,17 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Verifier {
     tokens: Arc<Tokens>,
-    alpha: TracedChannel,
+    alpha: AlphaChannel,
     alpha_addr: String,
 }
 
 impl Verifier {
-    /// Checks with `tokens`, then with the alpha at `alpha_addr` (its public gRPC port).
+    /// Checks with `tokens`, then with the alphas at `alpha_addr` (their public gRPC ports,
+    /// comma separated: any of them answers).
     pub fn new(tokens: Arc<Tokens>, alpha_addr: &str) -> Result<Self, AclError> {
         Ok(Verifier {
             tokens,
-            alpha: lodestar_client::traced_channel(alpha_addr)?,
+            alpha: lodestar_client::alpha_channel(alpha_addr)?,
             alpha_addr: alpha_addr.to_string(),
         })
     }

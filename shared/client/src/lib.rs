@@ -2,10 +2,14 @@
 //!
 //! [`ZeroClient`] talks to a set of zeros and always reaches the Raft leader: a follower answers
 //! `Unavailable` with the leader's address in the `leader-addr` metadata, and the client follows
-//! it; a dead zero is skipped. Every call carries the caller's trace context.
+//! it; a dead zero is skipped. [`alpha_channel`] reaches any of several alphas (the members of a
+//! group) and moves to the next when one cannot be reached. Every call carries the caller's
+//! trace context.
 
+mod failover;
 mod zero;
 
+pub use failover::FailoverChannel;
 pub use zero::{LEADER_ADDR_METADATA, ZeroClient};
 
 use lodestar_runtime::telemetry::TracePropagation;
@@ -35,4 +39,27 @@ pub fn channel(addr: &str) -> Result<Channel, tonic::Status> {
 /// [`channel`] with trace propagation.
 pub fn traced_channel(addr: &str) -> Result<TracedChannel, tonic::Status> {
     Ok(InterceptedService::new(channel(addr)?, TracePropagation))
+}
+
+/// A channel to any of several servers of one service, with trace propagation.
+pub type AlphaChannel = InterceptedService<FailoverChannel, TracePropagation>;
+
+/// A channel to the alphas of `list` (comma-separated `host:port`s): calls go to the one that
+/// answered last and move on to the next when it cannot be reached (see [`FailoverChannel`]).
+pub fn alpha_channel(list: &str) -> Result<AlphaChannel, tonic::Status> {
+    let channels = list
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(channel)
+        .collect::<Result<Vec<_>, _>>()?;
+    if channels.is_empty() {
+        return Err(tonic::Status::invalid_argument(format!(
+            "no alpha address in {list:?}: give one or more host:port, comma separated"
+        )));
+    }
+    Ok(InterceptedService::new(
+        FailoverChannel::new(channels),
+        TracePropagation,
+    ))
 }

@@ -218,7 +218,8 @@ pub struct UpstreamArgs {
     #[arg(long, env = "LODESTAR_ZERO", default_value = "localhost:5080")]
     pub zero: ZeroList,
 
-    /// gRPC address of an alpha.
+    /// gRPC addresses of alphas, comma separated: any of them answers, and the next is tried
+    /// when one cannot be reached.
     #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
     pub alpha: String,
 }

@@ -14,7 +14,6 @@ use super::schema::Schema;
 use super::{Graph, GraphError, PENDING, Txn, pending_key};
 use lodestar_backup::record::Record;
 use lodestar_storage::Write;
-use lodestar_storage::keys::KeyKind;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -391,19 +390,6 @@ impl Graph {
             );
         }
         Ok(out)
-    }
-}
-
-/// The effects of writing `data`: whether it touches the schema.
-pub fn effects_of(data: &[Write]) -> Effects {
-    Effects {
-        schema: data.iter().any(|w| {
-            matches!(
-                w.key.first().and_then(|&b| KeyKind::from_byte(b)),
-                Some(KeyKind::Schema | KeyKind::Type)
-            )
-        }),
-        ..Effects::default()
     }
 }
 

@@ -699,25 +699,29 @@ async fn the_documented_groot_password_reset_works() {
         .unwrap_err();
     assert_eq!(err.message(), "invalid username or password");
 
-    // Restart the alpha without ACL and run the documented upsert, with no token at all.
-    let alpha = cluster.alpha_mut();
-    let with_acl = alpha.args.clone();
-    let at = alpha
-        .args
-        .iter()
-        .position(|a| a == "--acl_secret_file")
-        .unwrap();
-    alpha.args.drain(at..at + 2);
-    alpha.restart().await.unwrap();
+    // Restart the alphas (every replica of the group) without ACL and run the documented
+    // upsert, with no token at all.
+    let mut with_acl = Vec::new();
+    for alpha in &mut cluster.alphas {
+        with_acl.push(alpha.args.clone());
+        let at = alpha
+            .args
+            .iter()
+            .position(|a| a == "--acl_secret_file")
+            .unwrap();
+        alpha.args.drain(at..at + 2);
+    }
+    cluster.restart_alphas().await.unwrap();
     let mut open = client(&cluster, "").await;
     open.query(set_groot_password("newpassword"))
         .await
         .expect("the documented upsert");
 
     // ACL back on: groot logs in with the new password, and is still the one guardian.
-    let alpha = cluster.alpha_mut();
-    alpha.args = with_acl;
-    alpha.restart().await.unwrap();
+    for (alpha, args) in cluster.alphas.iter_mut().zip(with_acl) {
+        alpha.args = args;
+    }
+    cluster.restart_alphas().await.unwrap();
     let mut root = logged_in(&cluster, "groot", "newpassword").await;
     let out = read(
         &mut root,

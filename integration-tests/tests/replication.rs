@@ -666,3 +666,49 @@ async fn the_gateway_and_auth_keep_working_when_an_alpha_dies() {
     .await;
     assert_eq!(status, 200, "the new user logs in: {body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_larger_than_a_raft_message_batch_reach_every_replica() {
+    let mut cluster = three_replicas(|b| b).await;
+    let lead = leader(&mut cluster, Duration::from_secs(20)).await;
+    let mut c = client(&cluster.alphas[lead]);
+    c.alter(Operation {
+        schema: "blob: string .".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("alter");
+    // One transaction of about 12 MiB (one log entry over the 8 MiB a message carries), and
+    // several of 3 MiB sent together (batches cut into parts).
+    let text = |n: usize, k: usize| "x".repeat(60_000 + k) + &n.to_string();
+    let mut big = String::new();
+    for k in 0..200 {
+        big.push_str(&format!("_:b{k} <blob> \"{}\" .\n", text(0, k)));
+    }
+    c.query(rdf(&big, true))
+        .await
+        .expect("a 12 MiB transaction");
+    let writers: Vec<_> = (1..=6)
+        .map(|n| {
+            let mut c = c.clone();
+            let mut rdf_text = String::new();
+            for k in 0..50 {
+                rdf_text.push_str(&format!("_:b{k} <blob> \"{}\" .\n", text(n, k)));
+            }
+            tokio::spawn(async move { c.query(rdf(&rdf_text, true)).await.map(|_| ()) })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().expect("a 3 MiB transaction");
+    }
+    let ts = read_ts(&mut c).await;
+    for a in &cluster.alphas {
+        assert_eq!(
+            read_only(&mut client(a), "{ q(func: has(blob)) { count(uid) } }", ts).await,
+            serde_json::json!({"q": [{"count": 500}]}),
+            "{}",
+            a.name
+        );
+    }
+    assert_replicas_equal(&cluster, ts).await;
+}

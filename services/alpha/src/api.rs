@@ -442,18 +442,25 @@ impl ParsedRequest {
             let (sets, dels) = DgraphApi::mutation_nquads(m, &mut json_parser)?;
             mutations.push((cond, sets, dels));
         }
+        let parsed = ParsedRequest { query, mutations };
         if let Some(a) = access {
-            a.check_mutation(
-                mutations
+            parsed.check_access(a)?;
+        }
+        if !parsed.mutations.is_empty() && req.read_only {
+            return Err(invalid("a read-only transaction cannot run mutations"));
+        }
+        Ok(parsed)
+    }
+
+    /// Refuses mutations of predicates `access` may not write.
+    fn check_access(&self, access: &crate::graph::access::Access) -> Result<(), Status> {
+        access
+            .check_mutation(
+                self.mutations
                     .iter()
                     .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter())),
             )
-            .map_err(|e| Status::permission_denied(e.0))?;
-        }
-        if !mutations.is_empty() && req.read_only {
-            return Err(invalid("a read-only transaction cannot run mutations"));
-        }
-        Ok(ParsedRequest { query, mutations })
+            .map_err(|e| Status::permission_denied(e.0))
     }
 
     /// Whether the request commits when it is done (on the request or on any mutation).
@@ -515,6 +522,18 @@ impl Dgraph for DgraphApi {
         let ts_started = Instant::now();
         let start_ts = self.start_ts(&req).await?;
         let assign = ts_started.elapsed();
+        // The rules and the caller's groups as this replica holds them now that it has applied
+        // everything up to start_ts (a rule change committed through another alpha just
+        // before is in force).
+        let access = match (&caller, access) {
+            (Some(claims), Some(_)) if self.graph.replicated() => {
+                let groups = self.current_groups(&claims.userid)?;
+                let fresh = self.graph.access_for(&groups).map_err(to_status)?;
+                parsed.check_access(&fresh)?;
+                Some(fresh)
+            }
+            (_, access) => access,
+        };
 
         let processing_started = Instant::now();
         let done = self

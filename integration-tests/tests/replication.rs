@@ -678,8 +678,8 @@ async fn entries_larger_than_a_raft_message_batch_reach_every_replica() {
     })
     .await
     .expect("alter");
-    // One transaction of about 12 MiB (one log entry over the 8 MiB a message carries), and
-    // several of 3 MiB sent together (batches cut into parts).
+    // One transaction of about 12 MiB (proposed as 1 MiB parts and a whole), and several of
+    // 3 MiB sent together (many parts in flight at once, batches cut to 2 MiB).
     let text = |n: usize, k: usize| "x".repeat(60_000 + k) + &n.to_string();
     let mut big = String::new();
     for k in 0..200 {

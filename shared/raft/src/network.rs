@@ -32,8 +32,10 @@ use tonic::{Request, Response, Status, Streaming};
 /// entry). Batches above [`BATCH_BYTES`] are split.
 pub const MAX_MESSAGE: usize = 1 << 30;
 
-/// Entries sent in one append are cut to about this many bytes.
-pub const BATCH_BYTES: usize = 8 << 20;
+/// Entries sent in one append are cut to about this many bytes: openraft gives an append one
+/// heartbeat interval to be written and acknowledged, so messages stay small (applications
+/// propose large changes in parts).
+pub const BATCH_BYTES: usize = 2 << 20;
 
 /// Chunks in flight between the snapshot's producer and the wire.
 const CHUNKS_IN_FLIGHT: usize = 4;

@@ -1274,3 +1274,57 @@ mod commit_protocol_model {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_op_too_large_for_one_entry_applies_whole_from_its_parts() {
+    use super::log::{Effects, Op, OpReply, PART_BYTES, write_op};
+    use lodestar_storage::Write;
+    let g = graph().await;
+    let big: Vec<u8> = (0..3 * PART_BYTES + 17).map(|i| (i % 251) as u8).collect();
+    let op = || {
+        write_op(
+            0,
+            Vec::new(),
+            vec![Write::put(b"x/big".to_vec(), big.clone())],
+            Effects::default(),
+            false,
+        )
+    };
+    let entries = op().into_entries(7);
+    assert_eq!(entries.len(), 5, "four parts and the whole");
+    assert!(matches!(entries[4], Op::Whole { id: 7, parts: 4 }));
+    for e in &entries[..4] {
+        assert_eq!(g.apply_op(e, &[]).unwrap(), OpReply::Done);
+    }
+    assert!(g.holds_parts().unwrap());
+    assert_eq!(
+        g.store.meta_get(b"x/big").unwrap(),
+        None,
+        "nothing applies before the whole"
+    );
+    assert_eq!(g.apply_op(&entries[4], &[]).unwrap(), OpReply::Done);
+    assert_eq!(g.store.meta_get(b"x/big").unwrap(), Some(big.clone()));
+    assert!(!g.holds_parts().unwrap(), "the parts go with the whole");
+
+    // A leader that lost its term mid-way: the next one drops the parts, and a whole arriving
+    // after that is refused without writing anything.
+    let entries = write_op(
+        0,
+        Vec::new(),
+        vec![Write::put(b"x/other".to_vec(), big.clone())],
+        Effects::default(),
+        false,
+    )
+    .into_entries(8);
+    g.apply_op(&entries[0], &[]).unwrap();
+    g.apply_op(&Op::DropParts, &[]).unwrap();
+    assert!(!g.holds_parts().unwrap());
+    assert!(matches!(
+        g.apply_op(entries.last().unwrap(), &[]).unwrap(),
+        OpReply::Refused(_)
+    ));
+    assert_eq!(g.store.meta_get(b"x/other").unwrap(), None);
+    assert_eq!(op().into_entries(9).len(), 5);
+    let small = write_op(0, Vec::new(), Vec::new(), Effects::default(), false);
+    assert_eq!(small.clone().into_entries(10), vec![small]);
+}

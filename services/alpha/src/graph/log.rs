@@ -88,6 +88,58 @@ pub enum Op {
     LoadEnd,
     /// The restore is abandoned: the store is as it was before it.
     LoadAbort,
+    /// One part of an op too large for one log entry (see [`Op::Whole`]), kept in the meta
+    /// space until the whole is applied.
+    Part {
+        id: u64,
+        seq: u32,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// The op whose encoding parts `0..parts` of `id` carry, applied as if it were this entry;
+    /// its parts are removed in the same batch.
+    Whole { id: u64, parts: u32 },
+    /// Removes the parts of ops that never arrived whole (their leader lost its term while
+    /// proposing them).
+    DropParts,
+}
+
+/// Entries larger than this are proposed in parts ([`Op::Part`], [`Op::Whole`]): every
+/// message between replicas then stays small enough to be written and acknowledged within a
+/// heartbeat, however large a transaction is.
+pub const PART_BYTES: usize = 1 << 20;
+
+/// Meta-space prefix of the parts of an op: `raft/part/<id><seq>`.
+const PART_PREFIX: &[u8] = b"raft/part/";
+
+fn part_key(id: u64, seq: u32) -> Vec<u8> {
+    let mut k = PART_PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+impl Op {
+    /// `self` as the entries to propose in order: itself when small, else its parts and the
+    /// entry that applies them whole, as `id`.
+    pub fn into_entries(self, id: u64) -> Vec<Op> {
+        let encoded = match postcard::to_allocvec(&self) {
+            Ok(e) if e.len() > PART_BYTES => e,
+            _ => return vec![self],
+        };
+        let mut entries: Vec<Op> = encoded
+            .chunks(PART_BYTES)
+            .enumerate()
+            .map(|(seq, bytes)| Op::Part {
+                id,
+                seq: seq as u32,
+                bytes: bytes.to_vec(),
+            })
+            .collect();
+        let parts = entries.len() as u32;
+        entries.push(Op::Whole { id, parts });
+        entries
+    }
 }
 
 /// What applying an [`Op`] gave.
@@ -164,14 +216,35 @@ impl Graph {
     ///
     /// An error means the store itself failed: the replica cannot go on.
     pub fn apply_op(&self, op: &Op, applied: &[Write]) -> Result<OpReply, GraphError> {
+        if let Op::Whole { id, parts } = op {
+            return self.apply_whole(*id, *parts, applied);
+        }
         let mut loading = self.loading.lock();
         let applied: &[Write] = if loading.is_some() {
-            *self.held_applied.lock() = applied.to_vec();
+            hold(&mut self.held_applied.lock(), applied);
             &[]
         } else {
             applied
         };
         match op {
+            Op::Part { id, seq, bytes } => {
+                let mut meta = vec![Write::put(part_key(*id, *seq), bytes.clone())];
+                meta.extend_from_slice(applied);
+                self.store.write_meta(&meta, false)?;
+                Ok(OpReply::Done)
+            }
+            Op::DropParts => {
+                let mut meta = Vec::new();
+                for item in self.store.snapshot().meta_scan_prefix(PART_PREFIX) {
+                    meta.push(Write::delete(item?.0));
+                }
+                meta.extend_from_slice(applied);
+                if !meta.is_empty() {
+                    self.store.write_meta(&meta, false)?;
+                }
+                Ok(OpReply::Done)
+            }
+            Op::Whole { .. } => Ok(OpReply::Refused("an op in parts cannot hold one".into())),
             Op::Intern(names) => {
                 for name in names {
                     self.store.predicate_id(name)?;
@@ -223,7 +296,7 @@ impl Graph {
                     }
                 }
                 let restore = super::backup::Restore::begin(&self.store, *ts, *replace)?;
-                *self.held_applied.lock() = applied.to_vec();
+                hold(&mut self.held_applied.lock(), applied);
                 *loading = Some(Loading { restore });
                 Ok(OpReply::Done)
             }
@@ -269,6 +342,41 @@ impl Graph {
                 }
                 Ok(OpReply::Done)
             }
+        }
+    }
+
+    /// Applies the op parts `0..parts` of `id` carry, removing the parts with it. Parts that
+    /// are missing or do not decode refuse it the same way on every replica.
+    fn apply_whole(&self, id: u64, parts: u32, applied: &[Write]) -> Result<OpReply, GraphError> {
+        let mut encoded = Vec::new();
+        let mut with = applied.to_vec();
+        for seq in 0..parts {
+            let key = part_key(id, seq);
+            match self.store.meta_get(&key)? {
+                Some(bytes) => encoded.extend_from_slice(&bytes),
+                None => {
+                    return self.apply_op(&Op::Intern(Vec::new()), applied).map(|_| {
+                        OpReply::Refused(format!(
+                            "part {seq} of a large change is missing (its leader lost its term); retry"
+                        ))
+                    });
+                }
+            }
+            with.push(Write::delete(key));
+        }
+        match postcard::from_bytes::<Op>(&encoded) {
+            Ok(Op::Part { .. } | Op::Whole { .. } | Op::DropParts) | Err(_) => self
+                .apply_op(&Op::Intern(Vec::new()), applied)
+                .map(|_| OpReply::Refused("the parts of a large change do not decode".into())),
+            Ok(op) => self.apply_op(&op, &with),
+        }
+    }
+
+    /// Whether parts of an op that never arrived whole are held here.
+    pub(crate) fn holds_parts(&self) -> Result<bool, GraphError> {
+        match self.store.snapshot().meta_scan_prefix(PART_PREFIX).next() {
+            Some(item) => item.map(|_| true).map_err(Into::into),
+            None => Ok(false),
         }
     }
 
@@ -390,6 +498,17 @@ impl Graph {
             );
         }
         Ok(out)
+    }
+}
+
+/// Adds `writes` to the meta entries held back during a restore: a later write of the same
+/// key replaces the held one (the applied log id), others are kept (removed parts).
+fn hold(held: &mut Vec<Write>, writes: &[Write]) {
+    for w in writes {
+        match held.iter_mut().find(|h| h.key == w.key) {
+            Some(h) => *h = w.clone(),
+            None => held.push(w.clone()),
+        }
     }
 }
 

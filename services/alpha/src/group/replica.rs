@@ -24,7 +24,7 @@ use lodestar_client::ZeroClient;
 use lodestar_proto::worker::ReadIndexRequest;
 use lodestar_proto::worker::worker_client::WorkerClient;
 use lodestar_runtime::Shutdown;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -76,6 +76,9 @@ pub struct Replica {
     /// [`LEASE`]): set from openraft's time since a majority last acknowledged it, as each new
     /// value is published.
     lease: Mutex<Option<std::time::Instant>>,
+    /// Numbers the large ops this replica proposes in parts (with its term, see
+    /// [`Op::Whole`]).
+    part_ids: AtomicU64,
 }
 
 impl std::fmt::Debug for Replica {
@@ -109,6 +112,7 @@ impl Replica {
             channels: Mutex::default(),
             confirmed: AtomicU64::new(0),
             lease: Mutex::new(None),
+            part_ids: AtomicU64::new(0),
         });
         tokio::spawn(track_lease(Arc::downgrade(&replica)));
         tokio::spawn(linearize_rounds(Arc::downgrade(&replica), linearize_rx));
@@ -288,6 +292,25 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// Proposes one entry and waits until this replica applied it.
+    async fn propose_one(&self, op: Op) -> Result<OpReply, GraphError> {
+        let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(op)).await;
+        match write {
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Err(self.not_leader())
+            }
+            Ok(Err(e)) => Err(unavailable(format!("group {}: {e}", self.group))),
+            Err(_) => Err(unavailable(format!(
+                "group {} did not commit a change within {} s: is a majority of its alphas reachable? The change may still be applied",
+                self.group,
+                PROPOSE_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+}
+
 /// Where a replica stands (see [`Replica::standing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
@@ -302,19 +325,18 @@ pub struct Standing {
 impl crate::graph::Replication for Replica {
     async fn propose(&self, op: Op) -> Result<OpReply, GraphError> {
         self.serving_writes()?;
-        let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(op)).await;
-        match write {
-            Ok(Ok(resp)) => Ok(resp.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Err(self.not_leader())
+        let id = (self.metrics().current_term << 40)
+            | (self.part_ids.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1));
+        let mut entries = op.into_entries(id);
+        let last = entries.pop().expect("an op is at least one entry");
+        // Parts go in together; the entry that applies them follows once all are in the log.
+        let parts = futures::future::try_join_all(entries.into_iter().map(|p| self.propose_one(p)));
+        for reply in parts.await? {
+            if let OpReply::Refused(why) = reply {
+                return Err(GraphError::Internal(why));
             }
-            Ok(Err(e)) => Err(unavailable(format!("group {}: {e}", self.group))),
-            Err(_) => Err(unavailable(format!(
-                "group {} did not commit a change within {} s: is a majority of its alphas reachable? The change may still be applied",
-                self.group,
-                PROPOSE_TIMEOUT.as_secs()
-            ))),
         }
+        self.propose_one(last).await
     }
 
     async fn read_barrier(&self, ts: u64) -> Result<(), GraphError> {
@@ -375,17 +397,31 @@ async fn linearize_rounds(
             waiting.push(w);
         }
         let Some(r) = replica.upgrade() else { return };
-        let answer = match tokio::time::timeout(BARRIER_TIMEOUT, r.raft.ensure_linearizable()).await
-        {
-            Ok(Ok(log_id)) => Ok(log_id.map_or(0, |l| l.index)),
-            Ok(Err(e)) => Err(unavailable(format!(
-                "this alpha could not confirm it still leads group {}: {e}",
-                r.group
-            ))),
-            Err(_) => Err(unavailable(format!(
-                "this alpha could not reach a majority of group {} to confirm it still leads",
-                r.group
-            ))),
+        // A round can miss a majority for a moment (followers busy writing a large batch
+        // answer after the heartbeat's deadline): it is tried again while the barrier waits
+        // and this replica still leads.
+        let deadline = tokio::time::Instant::now() + BARRIER_TIMEOUT;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let answer = match tokio::time::timeout(left, r.raft.ensure_linearizable()).await {
+                Ok(Ok(log_id)) => Ok(log_id.map_or(0, |l| l.index)),
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))))
+                    if tokio::time::Instant::now() + Duration::from_millis(50) < deadline =>
+                {
+                    tracing::debug!(group = r.group, error = %e, "confirming leadership; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Ok(Err(e)) => Err(unavailable(format!(
+                    "this alpha could not confirm it still leads group {}: {e}",
+                    r.group
+                ))),
+                Err(_) => Err(unavailable(format!(
+                    "this alpha could not reach a majority of group {} to confirm it still leads",
+                    r.group
+                ))),
+            };
+            break answer;
         };
         if let Ok(index) = answer {
             r.confirmed.fetch_max(index, Ordering::Relaxed);
@@ -498,6 +534,10 @@ async fn take_over(replica: &Replica) -> Result<(), GraphError> {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(unavailable(format!("confirming leadership: {e}"))),
         Err(_) => return Err(unavailable("confirming leadership timed out")),
+    }
+    // Parts of an op the previous leader never finished proposing are dropped.
+    if replica.graph.holds_parts()? {
+        replica.propose_one(Op::DropParts).await?;
     }
     replica.graph.take_over().await
 }

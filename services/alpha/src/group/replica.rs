@@ -399,14 +399,16 @@ async fn linearize_rounds(
         let Some(r) = replica.upgrade() else { return };
         // A round can miss a majority for a moment (followers busy writing a large batch
         // answer after the heartbeat's deadline): it is tried again while the barrier waits
-        // and this replica still leads.
+        // and this replica still leads, unless it has been cut off from a majority for
+        // `QUORUM_LOST` (then reads fail as writes do).
         let deadline = tokio::time::Instant::now() + BARRIER_TIMEOUT;
         let answer = loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let answer = match tokio::time::timeout(left, r.raft.ensure_linearizable()).await {
                 Ok(Ok(log_id)) => Ok(log_id.map_or(0, |l| l.index)),
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))))
-                    if tokio::time::Instant::now() + Duration::from_millis(50) < deadline =>
+                    if r.serving_writes().is_ok()
+                        && tokio::time::Instant::now() + Duration::from_millis(50) < deadline =>
                 {
                     tracing::debug!(group = r.group, error = %e, "confirming leadership; retrying");
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -493,22 +493,39 @@ async fn report_ready(
 }
 
 /// Tells zero where this alpha stands in its group every second: what `/state` shows as the
-/// group's leader and how far each replica is behind.
+/// group's leader and how far each replica is behind. The leader also reports the size of each
+/// of the group's tablets (zero gives new tablets to the group with the least data), measured
+/// again after [`SIZES_EVERY`] or ten times as long as the last measurement took.
 async fn report_to_zero(
     replica: Arc<group::replica::Replica>,
     zero: Arc<ZeroClient>,
     shutdown: Shutdown,
 ) {
+    let mut next_sizes = tokio::time::Instant::now();
     loop {
         let s = replica.standing();
-        let report = lodestar_proto::zero::MemberReport {
+        let mut report = lodestar_proto::zero::MemberReport {
             id: replica.id,
             group_id: replica.group,
             role: s.role.to_string(),
             term: s.term,
             applied: s.applied,
             behind: s.behind,
+            ..Default::default()
         };
+        if s.role == "leader" && tokio::time::Instant::now() >= next_sizes {
+            let graph = replica.graph().clone();
+            let started = tokio::time::Instant::now();
+            match tokio::task::spawn_blocking(move || graph.tablet_sizes()).await {
+                Ok(Ok(sizes)) => {
+                    report.tablet_sizes = sizes;
+                    report.sizes = true;
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "measuring tablet sizes"),
+                Err(e) => tracing::warn!(error = %e, "measuring tablet sizes"),
+            }
+            next_sizes = tokio::time::Instant::now() + SIZES_EVERY.max(started.elapsed() * 10);
+        }
         if let Err(e) = zero.report_member(report).await {
             tracing::debug!(error = %e.message(), "reporting to zero");
         }
@@ -518,6 +535,9 @@ async fn report_to_zero(
         }
     }
 }
+
+/// How often a group's leader measures its tablets at most.
+const SIZES_EVERY: Duration = Duration::from_secs(10);
 
 /// Aborts transactions left open longer than `idle`.
 async fn expire_transactions(graph: Arc<graph::Graph>, idle: Duration, shutdown: Shutdown) {

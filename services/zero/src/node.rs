@@ -12,7 +12,7 @@ use lodestar_runtime::{ErrorCode, ServiceError};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -139,6 +139,8 @@ pub struct ZeroNode {
     /// What each alpha last reported of its standing in its group, and when (kept by the
     /// leading zero, which answers `/state`).
     reports: Mutex<HashMap<u64, (pb::MemberReport, std::time::Instant)>>,
+    /// The size of each tablet in bytes, as its group's leader last reported it.
+    sizes: Mutex<HashMap<String, i64>>,
 }
 
 /// An alpha that has not reported for this long is shown dead.
@@ -170,6 +172,7 @@ impl ZeroNode {
             decisions: tx,
             decided: tokio::sync::Notify::new(),
             reports: Mutex::default(),
+            sizes: Mutex::default(),
         });
         tokio::spawn(decide_batches(Arc::downgrade(&node), rx));
         node
@@ -518,6 +521,11 @@ impl ZeroNode {
         if read_only {
             return Ok(0);
         }
+        let group = if group == 0 {
+            self.choose_group(&predicate)
+        } else {
+            group
+        };
         match self
             .propose(Command::AssignTablet { predicate, group })
             .await?
@@ -581,16 +589,67 @@ impl ZeroNode {
     /// Records what an alpha reports of its standing in its group (leader only).
     pub fn report_member(&self, report: pb::MemberReport) -> Result<(), ZeroError> {
         self.leader_term()?;
+        // The state is read before this node's own locks are taken (`/state` holds the state
+        // while it takes them).
+        let group = report.group_id;
+        let (member, others) = self.with_state(|a| {
+            let member = a.state.members.contains_key(&report.id);
+            let others: BTreeSet<String> = if report.sizes {
+                a.state
+                    .tablets
+                    .iter()
+                    .filter(|(_, g)| **g != group)
+                    .map(|(p, _)| p.clone())
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
+            (member, others)
+        });
         let mut reports = self.reports.lock();
-        if self.with_state(|a| !a.state.members.contains_key(&report.id)) {
+        if !member {
             reports.remove(&report.id);
             return Err(ZeroError::invalid(format!(
                 "alpha {} is not a member of this cluster",
                 report.id
             )));
         }
+        if report.sizes {
+            let mut sizes = self.sizes.lock();
+            sizes.retain(|pred, _| others.contains(pred));
+            sizes.extend(report.tablet_sizes.iter().map(|(p, n)| (p.clone(), *n)));
+        }
         reports.insert(report.id, (report, std::time::Instant::now()));
         Ok(())
+    }
+
+    /// The group a new tablet goes to: group 1 for the reserved `dgraph.*` predicates, else
+    /// the group holding the fewest bytes (then the fewest tablets, then the lowest id).
+    fn choose_group(&self, predicate: &str) -> u32 {
+        // The reserved namespace, its case ignored as alphas do.
+        if predicate
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("dgraph."))
+        {
+            return 1;
+        }
+        let (groups, tablets) = self.with_state(|a| {
+            let groups: BTreeSet<u32> = a.state.members.values().map(|m| m.group).collect();
+            (groups, a.state.tablets.clone())
+        });
+        let mut load: BTreeMap<u32, (i64, usize)> =
+            groups.into_iter().map(|g| (g, (0, 0))).collect();
+        let sizes = self.sizes.lock();
+        for (pred, g) in &tablets {
+            if let Some((bytes, count)) = load.get_mut(g) {
+                *bytes = bytes.saturating_add(sizes.get(pred).copied().unwrap_or(0));
+                *count += 1;
+            }
+        }
+        load.into_iter()
+            .min_by_key(|(g, load)| (*load, *g))
+            .map(|(g, _)| g)
+            .unwrap_or(1)
     }
 
     /// Removes a zero (group 0) or an alpha from the cluster.
@@ -756,16 +815,19 @@ impl ZeroNode {
                 .insert(m.id, member);
         }
         drop(reports);
+        let sizes = self.sizes.lock();
         for (pred, g) in &state.tablets {
             groups.entry(*g).or_default().tablets.insert(
                 pred.clone(),
                 pb::TabletInfo {
                     predicate: pred.clone(),
                     group_id: *g,
+                    space: sizes.get(pred).copied().unwrap_or(0),
                     ..Default::default()
                 },
             );
         }
+        drop(sizes);
         let max_zero = membership
             .membership()
             .nodes()

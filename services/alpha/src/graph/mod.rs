@@ -439,7 +439,8 @@ impl Graph {
                     lodestar_types::schema::MAX_NAME_LEN
                 )));
             }
-            let serving = self.oracle.tablet(name, group).await?;
+            // Zero picks the group of a new tablet (the one holding the least data).
+            let serving = self.oracle.tablet(name, 0).await?;
             if serving != group {
                 return Err(GraphError::Invalid(format!(
                     "predicate {name} is served by group {serving}, not by this alpha's group {group}; send the request to an alpha of group {serving}"
@@ -448,6 +449,32 @@ impl Graph {
             self.tablets.write().insert(name.to_string());
         }
         self.intern(names).await
+    }
+
+    /// The bytes each predicate takes in this store: the keys and latest values of its data,
+    /// index, reverse and count entries. Reads every such entry: callers space the calls out.
+    pub fn tablet_sizes(&self) -> Result<HashMap<String, i64>, GraphError> {
+        use lodestar_storage::keys::{self, KeyKind};
+        let snap = self.store.snapshot();
+        let mut by_id: HashMap<u32, i64> = HashMap::new();
+        for kind in [
+            KeyKind::Data,
+            KeyKind::Index,
+            KeyKind::Reverse,
+            KeyKind::Count,
+        ] {
+            for item in snap.scan_prefix_at(&[kind as u8], u64::MAX) {
+                let (k, v) = item?;
+                if let Some(parsed) = keys::parse(&k) {
+                    *by_id.entry(parsed.pred).or_default() += (k.len() + v.len()) as i64;
+                }
+            }
+        }
+        Ok(by_id
+            .into_iter()
+            .filter_map(|(id, n)| Some((self.store.predicate_name(id)?, n)))
+            .filter(|(name, _)| !name.starts_with('\0'))
+            .collect())
     }
 
     /// The current schema.

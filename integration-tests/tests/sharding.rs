@@ -1,0 +1,141 @@
+//! A cluster of several groups: zero gives each new predicate (tablet) to the group holding
+//! the least data, keeps the reserved `dgraph.*` predicates in group 1, and shows each tablet's
+//! group and size in `/state`.
+
+mod common;
+
+use common::json;
+use common::replicas::{client, rdf};
+use lodestar_integration_tests::{Cluster, ClusterBuilder, Proc, http_get};
+use lodestar_proto::api::Operation;
+use std::time::{Duration, Instant};
+
+/// One zero and `groups` groups of one alpha each.
+async fn groups(groups: usize) -> Cluster {
+    ClusterBuilder::new()
+        .zeros(1)
+        .alphas(groups)
+        .replicas(1)
+        .start()
+        .await
+        .expect("cluster")
+}
+
+async fn state(cluster: &Cluster) -> serde_json::Value {
+    let (status, body) = http_get(&format!("{}/state", cluster.zero_http(0))).await;
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+}
+
+/// The group zero's `/state` shows serving `pred` (0: none), and the size it shows.
+async fn tablet(cluster: &Cluster, pred: &str) -> (u64, i64) {
+    let state = state(cluster).await;
+    for (g, group) in state["groups"].as_object().expect("groups") {
+        if let Some(t) = group["tablets"].get(pred) {
+            let space = t["space"]
+                .as_i64()
+                .or_else(|| t["space"].as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0);
+            return (g.parse().unwrap(), space);
+        }
+    }
+    (0, 0)
+}
+
+/// The alpha zero placed in `group`.
+async fn alpha_of(cluster: &Cluster, group: u64) -> &Proc {
+    let state = state(cluster).await;
+    let members = state["groups"][group.to_string()]["members"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no group {group}: {state}"));
+    let addr = members.values().next().expect("a member")["addr"]
+        .as_str()
+        .expect("addr")
+        .to_string();
+    cluster
+        .alphas
+        .iter()
+        .find(|a| a.internal_addr() == addr)
+        .unwrap_or_else(|| panic!("no alpha at {addr}"))
+}
+
+/// Alters `schema` through the alpha of `group`.
+async fn alter_via(cluster: &Cluster, group: u64, schema: &str) -> Result<(), tonic::Status> {
+    client(alpha_of(cluster, group).await)
+        .alter(Operation {
+            schema: schema.into(),
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_tablets_go_to_the_group_with_the_least_data_and_reserved_ones_to_group_1() {
+    let cluster = groups(2).await;
+    // Both groups are empty: the first tablet goes to the lowest group, the next to the other.
+    alter_via(&cluster, 1, "big: string .")
+        .await
+        .expect("alter big");
+    assert_eq!(tablet(&cluster, "big").await.0, 1);
+    let refused = alter_via(&cluster, 1, "small1: string .")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().contains("served by group 2"),
+        "an alpha of group 1 refuses a tablet zero gave to group 2: {refused:?}"
+    );
+    assert_eq!(tablet(&cluster, "small1").await.0, 2);
+    alter_via(&cluster, 2, "small1: string .")
+        .await
+        .expect("alter small1");
+
+    // About 2 MB in group 1's tablet; group 2's stays tiny.
+    let mut c1 = client(alpha_of(&cluster, 1).await);
+    for batch in 0..4 {
+        let text: String = (0..50)
+            .map(|i| format!("_:n{i} <big> \"{}\" .\n", "b".repeat(10_000 + batch)))
+            .collect();
+        c1.query(rdf(&text, true)).await.expect("load big");
+    }
+    let mut c2 = client(alpha_of(&cluster, 2).await);
+    c2.query(rdf("_:s <small1> \"tiny\" .", true))
+        .await
+        .expect("write small1");
+
+    // The leaders report sizes at least every ten seconds.
+    let started = Instant::now();
+    loop {
+        let (group, space) = tablet(&cluster, "big").await;
+        assert_eq!(group, 1);
+        if space > 2_000_000 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "/state never showed big's size: {space} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, small) = tablet(&cluster, "small1").await;
+    assert!(small < 10_000, "small1 takes {small} bytes");
+
+    // Group 2 now holds more tablets but far fewer bytes: the next tablets go there.
+    for pred in ["small2", "small3"] {
+        alter_via(&cluster, 2, &format!("{pred}: int ."))
+            .await
+            .unwrap_or_else(|e| panic!("{pred}: {e:?}"));
+        assert_eq!(tablet(&cluster, pred).await.0, 2, "{pred}");
+    }
+
+    // The reserved predicates live in group 1, whichever alpha first writes them.
+    let refused = c2
+        .query(rdf("_:t <dgraph.type> \"Thing\" .", true))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().contains("served by group 1"),
+        "{refused:?}"
+    );
+    assert_eq!(tablet(&cluster, "dgraph.type").await.0, 1);
+}

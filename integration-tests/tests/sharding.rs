@@ -139,3 +139,122 @@ async fn new_tablets_go_to_the_group_with_the_least_data_and_reserved_ones_to_gr
     );
     assert_eq!(tablet(&cluster, "dgraph.type").await.0, 1);
 }
+
+/// Alters `schema` (one predicate) through the alpha of the group zero gives it; returns that
+/// group.
+async fn alter_where_served(cluster: &Cluster, schema: &str) -> u64 {
+    match alter_via(cluster, 1, schema).await {
+        Ok(()) => 1,
+        Err(e) if e.message().contains("served by group 2") => {
+            alter_via(cluster, 2, schema).await.expect(schema);
+            2
+        }
+        Err(e) => panic!("{schema}: {e:?}"),
+    }
+}
+
+async fn query_via(alpha: &Proc, q: &str) -> serde_json::Value {
+    let resp = client(alpha)
+        .query(lodestar_proto::api::Request {
+            query: q.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e:?}"))
+        .into_inner();
+    serde_json::from_slice(&resp.json).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_join_predicates_that_different_groups_serve() {
+    let cluster = groups(2).await;
+    let mut home = std::collections::HashMap::new();
+    for schema in [
+        "name: string @index(exact) .",
+        "friend: [uid] @reverse @count .",
+        "age: int @index(int) .",
+        "nick: string @lang .",
+    ] {
+        let pred = schema.split(':').next().unwrap().to_string();
+        home.insert(pred, alter_where_served(&cluster, schema).await);
+    }
+    assert_ne!(
+        home["name"], home["friend"],
+        "the two predicates joined live apart: {home:?}"
+    );
+
+    // Nodes get their names in name's group; their other predicates go to where those live.
+    let names = ["ann", "bob", "cat", "dan"];
+    let text: String = names
+        .iter()
+        .map(|n| format!("_:{n} <name> \"{n}\" .\n"))
+        .collect();
+    let resp = client(alpha_of(&cluster, home["name"]).await)
+        .query(rdf(&text, true))
+        .await
+        .expect("names")
+        .into_inner();
+    let uid = |n: &str| resp.uids[n].clone();
+    let mut by_group: std::collections::HashMap<u64, String> = Default::default();
+    let mut add = |pred: &str, line: String| {
+        by_group.entry(home[pred]).or_default().push_str(&line);
+    };
+    for (i, n) in names.iter().enumerate() {
+        add("age", format!("<{}> <age> \"{}\" .\n", uid(n), 20 + 5 * i));
+    }
+    add(
+        "friend",
+        format!("<{}> <friend> <{}> .\n", uid("ann"), uid("bob")),
+    );
+    add(
+        "friend",
+        format!("<{}> <friend> <{}> .\n", uid("ann"), uid("cat")),
+    );
+    add(
+        "friend",
+        format!("<{}> <friend> <{}> .\n", uid("dan"), uid("ann")),
+    );
+    add("nick", format!("<{}> <nick> \"annie\"@en .\n", uid("ann")));
+    add("nick", format!("<{}> <nick> \"anita\"@es .\n", uid("ann")));
+    for (group, text) in by_group {
+        client(alpha_of(&cluster, group).await)
+            .query(rdf(&text, true))
+            .await
+            .unwrap_or_else(|e| panic!("group {group}: {e:?}"));
+    }
+
+    let cases = [
+        (
+            r#"{ q(func: eq(name, "ann")) { name age nick@en nick@es friend(orderasc: age) { name age } ~friend { name } count(friend) } }"#,
+            serde_json::json!({"q": [{"name": "ann", "age": 20, "nick@en": "annie", "nick@es": "anita",
+                "friend": [{"name": "bob", "age": 25}, {"name": "cat", "age": 30}],
+                "~friend": [{"name": "dan"}], "count(friend)": 2}]}),
+        ),
+        (
+            "{ q(func: has(age), orderdesc: age, first: 2, offset: 1) { name age } }",
+            serde_json::json!({"q": [{"name": "cat", "age": 30}, {"name": "bob", "age": 25}]}),
+        ),
+        (
+            "{ q(func: has(name), orderasc: name) @filter(ge(age, 25) AND NOT has(friend)) { name } }",
+            serde_json::json!({"q": [{"name": "bob"}, {"name": "cat"}]}),
+        ),
+        (
+            r#"{ var(func: eq(name, "ann")) { f as friend } q(func: uid(f), orderasc: name) { name } }"#,
+            serde_json::json!({"q": [{"name": "bob"}, {"name": "cat"}]}),
+        ),
+        (
+            "{ q(func: ge(age, 30), orderasc: age) { name friend { name } } }",
+            serde_json::json!({"q": [{"name": "cat"}, {"name": "dan", "friend": [{"name": "ann"}]}]}),
+        ),
+        (
+            "{ q(func: has(friend), orderasc: name) @filter(gt(count(friend), 1)) { name } }",
+            serde_json::json!({"q": [{"name": "ann"}]}),
+        ),
+    ];
+    for (q, want) in cases {
+        for group in [1, 2] {
+            let got = query_via(alpha_of(&cluster, group).await, q).await;
+            assert_eq!(got, want, "{q} through group {group}'s alpha");
+        }
+    }
+}

@@ -206,7 +206,13 @@ impl DgraphApi {
         };
         let mut ctx = MutationCtx::default();
         if let Some(q) = &parsed.query {
-            let view = graph.view(start_ts, txn_guard.as_deref());
+            let remote = graph
+                .remote_reads(q, start_ts, start_ts)
+                .await
+                .map_err(to_status)?;
+            let view = graph
+                .view(start_ts, txn_guard.as_deref())
+                .with_remote(remote.as_ref());
             let out = graph.run_query_as(&view, q, access).map_err(to_status)?;
             done.json = Some(out.json);
             ctx.uid_vars = out.uid_vars;

@@ -8,6 +8,7 @@
 //! backup series into the directories alphas start from.
 
 pub mod api;
+pub mod cluster;
 pub mod graph;
 pub mod group;
 pub mod login;
@@ -189,6 +190,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let graph = graph::Graph::open_replica(store.clone(), oracle)
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
     graph.set_group(group);
+    graph.read_other_groups(cluster::Cluster::new(zero.clone(), group));
 
     let transfer = Arc::new(group::transfer::Transfer::new(store.clone()));
     let raft = group::Raft::new(

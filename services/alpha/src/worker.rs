@@ -3,11 +3,12 @@
 
 use crate::api::to_status;
 use crate::graph::Graph;
+use crate::graph::remote::Asked;
 use lodestar_backup::record::Record;
 use lodestar_proto::worker::worker_server::Worker;
 use lodestar_proto::worker::{
-    DigestRequest, DigestResponse, KvBatch, LoadResult, ReadIndexRequest, ReadIndexResponse,
-    SnapshotRequest,
+    DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult, ReadIndexRequest,
+    ReadIndexResponse, ReadKeysRequest, ReadKeysResponse, SnapshotRequest,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -101,6 +102,57 @@ impl Worker for WorkerApi {
             versions: digest.versions,
             sha256: digest.sha256,
             applied,
+        }))
+    }
+
+    async fn read_keys(
+        &self,
+        request: Request<ReadKeysRequest>,
+    ) -> Result<Response<ReadKeysResponse>, Status> {
+        let req = request.into_inner();
+        if req.group_id != self.group {
+            return Err(Status::failed_precondition(format!(
+                "this alpha serves group {}, not group {}",
+                self.group, req.group_id
+            )));
+        }
+        if req.read_ts == 0 {
+            return Err(Status::invalid_argument("a read of keys needs read_ts > 0"));
+        }
+        self.graph
+            .settle_for(req.read_ts)
+            .await
+            .map_err(to_status)?;
+        let txn = match req.start_ts {
+            0 => None,
+            start => self.graph.existing_txn(start),
+        };
+        let guard = match &txn {
+            Some(t) => Some(t.lock().await),
+            None => None,
+        };
+        let ranges: Vec<Asked> = req
+            .ranges
+            .into_iter()
+            .map(|r| Asked {
+                predicate: r.predicate,
+                kind: r.kind,
+                prefixes: r.prefixes,
+            })
+            .collect();
+        let answer = crate::graph::blocking(|| {
+            self.graph
+                .read_keys(req.read_ts, guard.as_deref(), &ranges, &req.schema_of)
+        })
+        .map_err(to_status)?;
+        Ok(Response::new(ReadKeysResponse {
+            entries: answer
+                .entries
+                .into_iter()
+                .map(|(key, value)| KeyValue { key, value })
+                .collect(),
+            names: answer.names.into_iter().collect(),
+            schemas: answer.schemas.into_iter().collect(),
         }))
     }
 

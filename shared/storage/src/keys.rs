@@ -257,6 +257,15 @@ pub fn key_uids(key: &[u8]) -> [u64; 2] {
     }
 }
 
+/// Length of `[kind, pred]`, the prefix every key of one kind of one predicate shares.
+pub const PRED_PREFIX_LEN: usize = UID_AT;
+
+/// The kind and predicate (or type) id a key or prefix starts with.
+pub fn parse_pred(key: &[u8]) -> Option<(KeyKind, u32)> {
+    let kind = KeyKind::from_byte(*key.first()?)?;
+    Some((kind, id_at(key, PRED_AT)?))
+}
+
 /// Splits a key into its kind, predicate and the rest; `None` for a key not made here.
 pub fn parse(key: &[u8]) -> Option<ParsedKey> {
     let (&kind, rest) = key.split_first()?;

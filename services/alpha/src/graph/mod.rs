@@ -16,6 +16,7 @@ pub mod log;
 pub mod mutate;
 pub mod posting;
 pub mod query;
+pub mod remote;
 pub mod schema;
 pub mod view;
 
@@ -318,6 +319,8 @@ pub struct Graph {
     /// Meta entries an op asked to write durably while a restore was being loaded: written
     /// when it ends.
     held_applied: Mutex<Vec<Write>>,
+    /// Where the predicates of other groups are read (none for a graph on its own).
+    remote: std::sync::OnceLock<Arc<dyn remote::RemoteSource>>,
     /// Transactions whose commit this leader proposed, so applying it here need not decode the
     /// pending record again.
     prepared: Mutex<HashMap<u64, Arc<Txn>>>,
@@ -363,6 +366,7 @@ impl Graph {
             replication: std::sync::OnceLock::new(),
             loading: Mutex::default(),
             held_applied: Mutex::default(),
+            remote: std::sync::OnceLock::new(),
             prepared: Mutex::default(),
             fence: std::sync::atomic::AtomicU64::new(0),
         });
@@ -398,6 +402,39 @@ impl Graph {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Lets queries read the predicates other groups serve through `source`.
+    pub fn read_other_groups(&self, source: Arc<dyn remote::RemoteSource>) {
+        let _ = self.remote.set(source);
+    }
+
+    /// What `query` needs to read the predicates other groups serve at `read_ts` (as the
+    /// transaction `start_ts`), or `None` when it reads none.
+    pub async fn remote_reads(
+        &self,
+        query: &lodestar_dql::Query,
+        read_ts: u64,
+        start_ts: u64,
+    ) -> Result<Option<remote::RemoteReads>, GraphError> {
+        let Some(source) = self.remote.get() else {
+            return Ok(None);
+        };
+        let names = query::query_predicates(query);
+        source.resolve(names.clone()).await?;
+        let mine = source.my_group();
+        if !names
+            .iter()
+            .any(|n| source.group_of(n).is_some_and(|g| g != mine))
+        {
+            return Ok(None);
+        }
+        Ok(Some(remote::RemoteReads::new(
+            source.clone(),
+            self.store.clone(),
+            read_ts,
+            start_ts,
+        )))
     }
 
     /// Joins this graph to its group's log: from now on every change goes through it.

@@ -158,19 +158,120 @@ impl Graph {
 
 impl<'g, 'v> Exec<'g, 'v> {
     fn schema(&self, name: &str) -> Option<PredicateSchema> {
-        self.graph.predicate(name)
+        if let Some(s) = self.graph.predicate(name) {
+            return Some(s);
+        }
+        // Implicit schema of a predicate another group serves lives there.
+        let r = self.view.remote()?;
+        r.pred_id(name)?;
+        r.schema(name).ok().flatten()
     }
 
+    /// The id `name` has in the keys this query reads (another group's predicates included).
     fn pred_id(&self, name: &str) -> Option<u32> {
+        if let Some(id) = self.view.remote().and_then(|r| r.pred_id(name)) {
+            return Some(id);
+        }
         self.graph.store.lookup_predicate(name)
+    }
+
+    /// The name behind an interned (or, for another group's keys, per-query) id.
+    fn id_name(&self, id: u32) -> Option<String> {
+        self.view
+            .remote()
+            .and_then(|r| r.name_of(id))
+            .or_else(|| self.graph.store.predicate_name(id))
+    }
+
+    // ---- reading other groups' predicates ahead ----
+
+    /// Fetches ahead, for every node of `uids`, the postings of the predicates in `names`
+    /// that other groups serve (`(name, reverse)`).
+    fn prefetch_names(&self, names: &[(String, bool)], uids: &[u64]) -> Result<(), GraphError> {
+        let Some(r) = self.view.remote() else {
+            return Ok(());
+        };
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let mut prefixes = Vec::new();
+        for (name, reverse) in names {
+            if let Some(id) = r.pred_id(name) {
+                for &u in uids {
+                    prefixes.push(if *reverse {
+                        keys::reverse_prefix(id, u)
+                    } else {
+                        keys::data_prefix(id, u)
+                    });
+                }
+            }
+        }
+        r.prefetch(prefixes)
+    }
+
+    /// Fetches ahead what a selection reads of other groups' predicates, level by level: one
+    /// call per group and level rather than one per node.
+    fn prefetch_levels(&self, fields: &[Field], uids: &[u64]) -> Result<(), GraphError> {
+        let Some(r) = self.view.remote() else {
+            return Ok(());
+        };
+        let mut all = Vec::new();
+        fields_names(fields, &mut all);
+        if uids.is_empty() || !all.iter().any(|(n, _)| r.pred_id(n).is_some()) {
+            return Ok(());
+        }
+        let mut level = Vec::new();
+        for f in fields {
+            match &f.kind {
+                FieldKind::Predicate(e) => level.push((e.name.clone(), e.reverse)),
+                FieldKind::Count(CountOf::Predicate { name, reverse, .. }) => {
+                    level.push((name.clone(), *reverse))
+                }
+                FieldKind::Checkpwd { predicate, .. } => level.push((predicate.clone(), false)),
+                _ => {}
+            }
+        }
+        self.prefetch_names(&level, uids)?;
+        for f in fields {
+            let FieldKind::Predicate(e) = &f.kind else {
+                continue;
+            };
+            if e.children.is_empty() && e.filter.is_none() && e.args.order.is_empty() {
+                continue;
+            }
+            let mut next = BTreeSet::new();
+            for &u in uids {
+                next.extend(
+                    self.targets(&e.name, e.reverse, u)?
+                        .into_iter()
+                        .map(|(t, _)| t),
+                );
+            }
+            let next: Vec<u64> = next.into_iter().collect();
+            let mut around = Vec::new();
+            if let Some(fl) = &e.filter {
+                filter_names(fl, &mut around);
+            }
+            order_names(&e.args, &mut around);
+            self.prefetch_names(&around, &next)?;
+            self.prefetch_levels(&e.children, &next)?;
+        }
+        Ok(())
     }
 
     fn block(&mut self, block: &Block) -> Result<Json, GraphError> {
         let mut uids = self.root(&block.func)?;
+        let mut around = Vec::new();
+        if let Some(f) = &block.filter {
+            filter_names(f, &mut around);
+        }
+        order_names(&block.args, &mut around);
+        self.prefetch_names(&around, &uids)?;
         if let Some(f) = &block.filter {
             uids = self.filter(f, uids)?;
         }
         uids = self.order_and_page(uids, &block.args)?;
+        self.prefetch_levels(&block.children, &uids)?;
         if let Some(v) = &block.var {
             self.out.uid_vars.insert(v.clone(), uids.clone());
         }
@@ -638,9 +739,7 @@ impl<'g, 'v> Exec<'g, 'v> {
                     let lang = if lang == 0 {
                         None
                     } else {
-                        self.graph
-                            .store
-                            .predicate_name(lang)
+                        self.id_name(lang)
                             .map(|n| n.trim_start_matches("\0lang:").to_string())
                     };
                     all.push((lang, Posting::decode(&raw)?));
@@ -1105,6 +1204,89 @@ impl<'g, 'v> Exec<'g, 'v> {
             obj.insert(key, Json::Array(items));
         }
         Ok(())
+    }
+}
+
+/// Every predicate `query` reads.
+pub fn query_predicates(query: &Query) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &query.blocks {
+        filter_names(&BoolExpr::Leaf(b.func.clone()), &mut out);
+        if let Some(f) = &b.filter {
+            filter_names(f, &mut out);
+        }
+        order_names(&b.args, &mut out);
+        fields_names(&b.children, &mut out);
+    }
+    let mut names: Vec<String> = out.into_iter().map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The predicates a selection reads, at every depth (`(name, reverse)`).
+fn fields_names(fields: &[Field], out: &mut Vec<(String, bool)>) {
+    for f in fields {
+        match &f.kind {
+            FieldKind::Predicate(e) => {
+                out.push((e.name.clone(), e.reverse));
+                if let Some(fl) = &e.filter {
+                    filter_names(fl, out);
+                }
+                order_names(&e.args, out);
+                fields_names(&e.children, out);
+            }
+            FieldKind::Count(CountOf::Predicate {
+                name,
+                reverse,
+                filter,
+            }) => {
+                out.push((name.clone(), *reverse));
+                if let Some(fl) = filter {
+                    filter_names(fl, out);
+                }
+            }
+            FieldKind::Checkpwd { predicate, .. } => out.push((predicate.clone(), false)),
+            FieldKind::Expand { children, .. } => {
+                out.push(("dgraph.type".into(), false));
+                fields_names(children, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The predicates whose values a filter compares.
+fn filter_names(f: &Filter, out: &mut Vec<(String, bool)>) {
+    match f {
+        BoolExpr::Leaf(func) => match func {
+            Func::Compare { attr, .. } => match attr {
+                Attr::Predicate { name, .. } => out.push((name.clone(), false)),
+                Attr::Count { name, reverse } => out.push((name.clone(), *reverse)),
+                Attr::Val(_) => {}
+            },
+            Func::Has { predicate, reverse } => out.push((predicate.clone(), *reverse)),
+            Func::Type(_) => out.push(("dgraph.type".into(), false)),
+            Func::AllOfTerms { predicate, .. }
+            | Func::AnyOfTerms { predicate, .. }
+            | Func::UidIn { predicate, .. } => out.push((predicate.clone(), false)),
+            Func::Uid(_) => {}
+        },
+        BoolExpr::And(parts) | BoolExpr::Or(parts) => {
+            for p in parts {
+                filter_names(p, out);
+            }
+        }
+        BoolExpr::Not(inner) => filter_names(inner, out),
+    }
+}
+
+/// The predicates a level is sorted by.
+fn order_names(args: &EdgeArgs, out: &mut Vec<(String, bool)>) {
+    for o in &args.order {
+        if let OrderBy::Predicate { name, .. } = &o.by {
+            out.push((name.clone(), false));
+        }
     }
 }
 

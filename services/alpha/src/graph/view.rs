@@ -1,6 +1,8 @@
-//! A read view: the store at a timestamp, with a transaction's own writes on top.
+//! A read view: the store at a timestamp, with a transaction's own writes on top, and the keys
+//! of predicates other groups serve read from them ([`RemoteReads`]).
 
 use crate::graph::GraphError;
+use crate::graph::remote::RemoteReads;
 use lodestar_storage::Snapshot;
 use std::collections::BTreeMap;
 
@@ -14,23 +16,47 @@ pub struct View<'a> {
     snap: Snapshot,
     pub ts: u64,
     overlay: Option<&'a Overlay>,
+    remote: Option<&'a RemoteReads>,
 }
 
 impl<'a> View<'a> {
     pub fn new(snap: Snapshot, ts: u64, overlay: Option<&'a Overlay>) -> Self {
-        View { snap, ts, overlay }
+        View {
+            snap,
+            ts,
+            overlay,
+            remote: None,
+        }
+    }
+
+    /// This view, reading the predicates other groups serve through `remote`.
+    pub fn with_remote(mut self, remote: Option<&'a RemoteReads>) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// Where the predicates of other groups are read, if anywhere.
+    pub fn remote(&self) -> Option<&'a RemoteReads> {
+        self.remote
     }
 
     /// A view of the same snapshot with another overlay.
-    pub fn with_overlay<'b>(&self, overlay: Option<&'b Overlay>) -> View<'b> {
+    pub fn with_overlay<'b>(&self, overlay: Option<&'b Overlay>) -> View<'b>
+    where
+        'a: 'b,
+    {
         View {
             snap: self.snap.clone(),
             ts: self.ts,
             overlay,
+            remote: self.remote,
         }
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, GraphError> {
+        if let Some(r) = self.remote.filter(|r| r.is_remote(key)) {
+            return r.get(key);
+        }
         if let Some(v) = self.overlay.and_then(|o| o.get(key)) {
             return Ok(v.clone());
         }
@@ -39,6 +65,9 @@ impl<'a> View<'a> {
 
     /// Every key with `prefix` that has a value, in key order.
     pub fn scan(&self, prefix: &[u8]) -> Result<Entries, GraphError> {
+        if let Some(r) = self.remote.filter(|r| r.is_remote(prefix)) {
+            return r.scan(prefix);
+        }
         let mut out = BTreeMap::new();
         for item in self.snap.scan_prefix_at(prefix, self.ts) {
             let (k, v) = item?;

@@ -1,0 +1,205 @@
+//! The other groups as one alpha sees them: which group serves each predicate (zero's tablet
+//! map, cached) and where their members are, so queries can read what other groups serve
+//! ([`crate::graph::remote`]).
+
+use crate::graph::GraphError;
+use crate::graph::remote::{Fetched, Range, RemoteSource};
+use lodestar_client::ZeroClient;
+use lodestar_proto::worker::worker_client::WorkerClient;
+use lodestar_proto::worker::{KeyRange, ReadKeysRequest};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the members of the other groups are known without asking zero again.
+const MEMBERS_FRESH: Duration = Duration::from_secs(2);
+
+/// The cluster seen from one alpha.
+pub struct Cluster {
+    zero: Arc<ZeroClient>,
+    group: u32,
+    /// Predicate → group, as zero last said.
+    tablets: RwLock<HashMap<String, u32>>,
+    /// Group → member addresses (leader first), and when zero said so.
+    members: Mutex<(HashMap<u32, Vec<String>>, Option<Instant>)>,
+    channels: Mutex<HashMap<String, lodestar_client::TracedChannel>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+impl Cluster {
+    pub fn new(zero: Arc<ZeroClient>, group: u32) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            zero,
+            group,
+            tablets: RwLock::default(),
+            members: Mutex::default(),
+            channels: Mutex::default(),
+        })
+    }
+
+    /// Learns from zero which group serves each of `names` not known yet (a predicate no
+    /// group serves is asked again next time: it may be created meanwhile).
+    async fn learn(&self, names: Vec<String>) -> Result<(), GraphError> {
+        let unknown: Vec<String> = {
+            let tablets = self.tablets.read();
+            names
+                .into_iter()
+                .filter(|n| !tablets.contains_key(n))
+                .collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let state = self.zero.state().await.map_err(unreachable_zero)?;
+        let mut tablets = self.tablets.write();
+        for (g, group) in &state.groups {
+            for pred in group.tablets.keys() {
+                tablets.insert(pred.clone(), *g);
+            }
+        }
+        *self.members.lock() = (members_of(&state), Some(Instant::now()));
+        Ok(())
+    }
+
+    /// The members of `group`, leader first.
+    async fn members(&self, group: u32, refresh: bool) -> Result<Vec<String>, GraphError> {
+        {
+            let members = self.members.lock();
+            let fresh = members.1.is_some_and(|at| at.elapsed() < MEMBERS_FRESH);
+            if let (Some(m), true, false) = (members.0.get(&group), fresh, refresh) {
+                return Ok(m.clone());
+            }
+        }
+        let state = self.zero.state().await.map_err(unreachable_zero)?;
+        let members = members_of(&state);
+        let found = members.get(&group).cloned().unwrap_or_default();
+        *self.members.lock() = (members, Some(Instant::now()));
+        Ok(found)
+    }
+
+    fn worker(
+        &self,
+        addr: &str,
+    ) -> Result<WorkerClient<lodestar_client::TracedChannel>, GraphError> {
+        let mut channels = self.channels.lock();
+        let channel = match channels.get(addr) {
+            Some(c) => c.clone(),
+            None => {
+                let c = lodestar_client::traced_channel(addr).map_err(|e| {
+                    GraphError::Internal(format!("a channel to {addr}: {}", e.message()))
+                })?;
+                channels.insert(addr.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(WorkerClient::new(channel)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX))
+    }
+}
+
+fn unreachable_zero(status: tonic::Status) -> GraphError {
+    GraphError::Unavailable(format!(
+        "asking zero where predicates are served: {}",
+        status.message()
+    ))
+}
+
+fn members_of(state: &lodestar_proto::zero::MembershipState) -> HashMap<u32, Vec<String>> {
+    state
+        .groups
+        .iter()
+        .map(|(g, group)| {
+            let mut members: Vec<_> = group.members.values().filter(|m| !m.am_dead).collect();
+            members.sort_by_key(|m| (!m.leader, m.id));
+            (*g, members.into_iter().map(|m| m.addr.clone()).collect())
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl RemoteSource for Cluster {
+    fn my_group(&self) -> u32 {
+        self.group
+    }
+
+    async fn resolve(&self, names: Vec<String>) -> Result<(), GraphError> {
+        self.learn(names).await
+    }
+
+    fn group_of(&self, predicate: &str) -> Option<u32> {
+        self.tablets.read().get(predicate).copied()
+    }
+
+    async fn read(
+        &self,
+        group: u32,
+        read_ts: u64,
+        start_ts: u64,
+        ranges: Vec<Range>,
+        schema_of: Vec<String>,
+    ) -> Result<Fetched, GraphError> {
+        let request = ReadKeysRequest {
+            read_ts,
+            start_ts,
+            group_id: group,
+            ranges: ranges
+                .into_iter()
+                .map(|r| KeyRange {
+                    predicate: r.predicate,
+                    kind: r.kind as u32,
+                    prefixes: r.prefixes,
+                })
+                .collect(),
+            schema_of,
+        };
+        let mut last = String::from("zero lists no live member");
+        for refresh in [false, true] {
+            for addr in self.members(group, refresh).await? {
+                let reply = match self.worker(&addr) {
+                    Ok(mut w) => w.read_keys(request.clone()).await,
+                    Err(e) => {
+                        last = e.to_string();
+                        continue;
+                    }
+                };
+                match reply {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        let mut schemas = HashMap::new();
+                        for (name, raw) in r.schemas {
+                            let schema = serde_json::from_slice(&raw).map_err(|e| {
+                                GraphError::Internal(format!(
+                                    "group {group} sent an unreadable schema of {name}: {e}"
+                                ))
+                            })?;
+                            schemas.insert(name, schema);
+                        }
+                        return Ok(Fetched {
+                            entries: r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+                            names: r.names.into_iter().collect(),
+                            schemas,
+                        });
+                    }
+                    Err(status) => {
+                        last = format!("{addr}: {}", status.message());
+                        if status.code() == tonic::Code::InvalidArgument {
+                            return Err(GraphError::Invalid(status.message().to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        Err(GraphError::Unavailable(format!(
+            "group {group} could not be read (its predicates are served there): {last}"
+        )))
+    }
+}

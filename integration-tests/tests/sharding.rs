@@ -129,15 +129,22 @@ async fn new_tablets_go_to_the_group_with_the_least_data_and_reserved_ones_to_gr
     }
 
     // The reserved predicates live in group 1, whichever alpha first writes them.
-    let refused = c2
-        .query(rdf("_:t <dgraph.type> \"Thing\" .", true))
-        .await
-        .unwrap_err();
-    assert!(
-        refused.message().contains("served by group 1"),
-        "{refused:?}"
-    );
+    c2.query(rdf(
+        "_:t <dgraph.type> \"Thing\" .\n_:t <small1> \"typed\" .",
+        true,
+    ))
+    .await
+    .expect("a typed node written through group 2");
     assert_eq!(tablet(&cluster, "dgraph.type").await.0, 1);
+    let typed = query_via(
+        alpha_of(&cluster, 2).await,
+        "{ q(func: type(Thing)) { small1 dgraph.type } }",
+    )
+    .await;
+    assert_eq!(
+        typed,
+        serde_json::json!({"q": [{"small1": "typed", "dgraph.type": ["Thing"]}]})
+    );
 }
 
 /// Alters `schema` (one predicate) through the alpha of the group zero gives it; returns that
@@ -256,5 +263,138 @@ async fn queries_join_predicates_that_different_groups_serve() {
             let got = query_via(alpha_of(&cluster, group).await, q).await;
             assert_eq!(got, want, "{q} through group {group}'s alpha");
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_across_groups_commit_or_abort_as_one() {
+    use lodestar_proto::api::TxnContext;
+    let cluster = groups(2).await;
+    let g_name = alter_where_served(&cluster, "name: string @index(exact) .").await;
+    let g_bal = alter_where_served(&cluster, "balance: int .").await;
+    assert_ne!(g_name, g_bal, "name and balance live apart");
+    let a = alpha_of(&cluster, g_name).await;
+    let b = alpha_of(&cluster, g_bal).await;
+    let both = r#"{ q(func: has(name), orderasc: name) { name balance } }"#;
+
+    // Committed at once through either group's alpha: both halves, seen from both alphas.
+    for (alpha, who) in [(a, "ann"), (b, "bob")] {
+        client(alpha)
+            .query(rdf(
+                &format!("_:x <name> \"{who}\" .\n_:x <balance> \"10\" ."),
+                true,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{who}: {e:?}"));
+    }
+    let want =
+        serde_json::json!({"q": [{"name": "ann", "balance": 10}, {"name": "bob", "balance": 10}]});
+    assert_eq!(query_via(a, both).await, want);
+    assert_eq!(query_via(b, both).await, want);
+
+    // Mutated through one alpha, invisible until committed, committed through the other.
+    let mut ca = client(a);
+    let open = ca
+        .query(rdf("_:x <name> \"cat\" .\n_:x <balance> \"7\" .", false))
+        .await
+        .expect("open")
+        .into_inner();
+    let txn = open.txn.clone().unwrap();
+    assert_eq!(
+        query_via(b, both).await,
+        want,
+        "uncommitted writes are invisible"
+    );
+    let done = client(b)
+        .commit_or_abort(TxnContext {
+            start_ts: txn.start_ts,
+            keys: txn.keys.clone(),
+            preds: txn.preds.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("commit through the other group's alpha")
+        .into_inner();
+    assert!(done.commit_ts > txn.start_ts);
+    let want = serde_json::json!({"q": [{"name": "ann", "balance": 10}, {"name": "bob", "balance": 10},
+        {"name": "cat", "balance": 7}]});
+    for alpha in [a, b] {
+        assert_eq!(query_via(alpha, both).await, want);
+    }
+
+    // Two transactions write the same balance: the second to commit aborts, its name too.
+    let ann = query_via(a, r#"{ q(func: eq(name, "ann")) { uid } }"#).await["q"][0]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut t = Vec::new();
+    for (i, alpha) in [a, b].into_iter().enumerate() {
+        let resp = client(alpha)
+            .query(rdf(
+                &format!(
+                    "<{ann}> <balance> \"{}\" .\n_:n <name> \"racer{i}\" .",
+                    100 + i
+                ),
+                false,
+            ))
+            .await
+            .expect("racer")
+            .into_inner();
+        t.push((alpha, resp.txn.unwrap()));
+    }
+    let commit = |alpha: &Proc, txn: &TxnContext| {
+        let mut c = client(alpha);
+        let ctx = TxnContext {
+            start_ts: txn.start_ts,
+            keys: txn.keys.clone(),
+            preds: txn.preds.clone(),
+            ..Default::default()
+        };
+        async move { c.commit_or_abort(ctx).await }
+    };
+    commit(t[0].0, &t[0].1).await.expect("the first commits");
+    let second = commit(t[1].0, &t[1].1)
+        .await
+        .expect_err("the second conflicts");
+    assert_eq!(second.code(), tonic::Code::Aborted, "{second:?}");
+    let racers = r#"{ q(func: eq(name, ["racer0", "racer1"])) { name } a(func: eq(name, "ann")) { balance } }"#;
+    let want = serde_json::json!({"q": [{"name": "racer0"}], "a": [{"balance": 100}]});
+    for alpha in [a, b] {
+        assert_eq!(
+            query_via(alpha, racers).await,
+            want,
+            "through {}",
+            alpha.name
+        );
+    }
+
+    // Discarded: nothing of it anywhere.
+    let open = client(b)
+        .query(rdf(
+            "_:x <name> \"dropped\" .\n_:x <balance> \"1\" .",
+            false,
+        ))
+        .await
+        .expect("open")
+        .into_inner();
+    let txn = open.txn.unwrap();
+    let aborted = client(a)
+        .commit_or_abort(TxnContext {
+            start_ts: txn.start_ts,
+            keys: txn.keys,
+            preds: txn.preds,
+            aborted: true,
+            ..Default::default()
+        })
+        .await
+        .expect("abort")
+        .into_inner();
+    assert!(aborted.aborted);
+    let q = r#"{ q(func: eq(name, "dropped")) { name } b(func: has(balance)) @filter(eq(balance, 1)) { uid } }"#;
+    for alpha in [a, b] {
+        assert_eq!(
+            query_via(alpha, q).await,
+            serde_json::json!({"q": [], "b": []})
+        );
     }
 }

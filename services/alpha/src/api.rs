@@ -263,7 +263,7 @@ impl DgraphApi {
             .iter()
             .flat_map(|(_, sets, dels)| sets.iter().chain(dels.iter()))
             .collect();
-        graph.prepare(&nquads).await.map_err(to_status)?;
+        let elsewhere = graph.prepare(&nquads).await.map_err(to_status)?;
         for (cond, sets, dels) in parsed {
             if let Some(c) = cond
                 && !condition_holds(c, &ctx.uid_vars)
@@ -275,7 +275,14 @@ impl DgraphApi {
                 .assign_blanks(sets, dels, ctx)
                 .await
                 .map_err(to_status)?;
-            graph.mutate(txn, sets, dels, ctx).map_err(to_status)?;
+            if elsewhere.is_empty() {
+                graph.mutate(txn, sets, dels, ctx).map_err(to_status)?;
+            } else {
+                graph
+                    .mutate_across(txn, sets, dels, ctx, &elsewhere)
+                    .await
+                    .map_err(to_status)?;
+            }
             for (name, uid) in &ctx.blanks {
                 if !before.contains(name) && !name.starts_with("uid(") {
                     uids.insert(name.clone(), format!("{uid:#x}"));
@@ -668,6 +675,10 @@ impl Dgraph for DgraphApi {
                 "StartTs cannot be zero while committing a transaction",
             ));
         }
+        self.graph
+            .join_commit(ctx.start_ts, &ctx.preds, &ctx.keys)
+            .await
+            .map_err(to_status)?;
         if ctx.aborted {
             // A transaction zero already committed stays committed; the answer says so.
             let committed = self.graph.abort(ctx.start_ts).await.map_err(to_status)?;

@@ -6,11 +6,14 @@ use crate::graph::GraphError;
 use crate::graph::remote::{Fetched, Range, RemoteSource};
 use lodestar_client::ZeroClient;
 use lodestar_proto::worker::worker_client::WorkerClient;
-use lodestar_proto::worker::{KeyRange, ReadKeysRequest};
+use lodestar_proto::worker::{KeyRange, MutatePartRequest, ReadKeysRequest, TxnPartRequest};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a call meant for a group's leader keeps trying while the group elects one.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the members of the other groups are known without asking zero again.
 const MEMBERS_FRESH: Duration = Duration::from_secs(2);
@@ -85,6 +88,44 @@ impl Cluster {
         Ok(found)
     }
 
+    /// Calls `call` on the leader of `group`, trying the other members (and zero's latest
+    /// word on them) while the group elects one.
+    async fn on_leader<T, F, Fut>(&self, group: u32, what: &str, call: F) -> Result<T, GraphError>
+    where
+        F: Fn(WorkerClient<lodestar_client::TracedChannel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut last = String::from("zero lists no live member");
+        let mut refresh = false;
+        loop {
+            for addr in self.members(group, refresh).await? {
+                let reply = match self.worker(&addr) {
+                    Ok(w) => call(w).await,
+                    Err(e) => {
+                        last = e.to_string();
+                        continue;
+                    }
+                };
+                match reply {
+                    Ok(r) => return Ok(r.into_inner()),
+                    Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                        return Err(GraphError::Invalid(s.message().to_string()));
+                    }
+                    Err(s) if s.code() == tonic::Code::Aborted => return Err(GraphError::Aborted),
+                    Err(s) => last = format!("{addr}: {}", s.message()),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(GraphError::Unavailable(format!(
+                    "{what} in group {group} failed: {last}"
+                )));
+            }
+            refresh = true;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn worker(
         &self,
         addr: &str,
@@ -137,6 +178,54 @@ impl RemoteSource for Cluster {
 
     fn group_of(&self, predicate: &str) -> Option<u32> {
         self.tablets.read().get(predicate).copied()
+    }
+
+    async fn mutate(
+        &self,
+        group: u32,
+        start_ts: u64,
+        part: Vec<u8>,
+    ) -> Result<(Vec<u64>, Vec<String>), GraphError> {
+        let req = MutatePartRequest {
+            start_ts,
+            group_id: group,
+            part,
+        };
+        let r = self
+            .on_leader(group, "a mutation's part", |mut w| {
+                let req = req.clone();
+                async move { w.mutate(req).await }
+            })
+            .await?;
+        Ok((r.keys, r.preds))
+    }
+
+    async fn prepare(&self, group: u32, start_ts: u64) -> Result<Vec<u64>, GraphError> {
+        let req = TxnPartRequest {
+            start_ts,
+            group_id: group,
+            commit_ts: 0,
+        };
+        let r = self
+            .on_leader(group, "preparing a commit", |mut w| async move {
+                w.prepare(req).await
+            })
+            .await?;
+        Ok(r.keys)
+    }
+
+    async fn decide(&self, group: u32, start_ts: u64, commit_ts: u64) -> Result<u64, GraphError> {
+        let req = TxnPartRequest {
+            start_ts,
+            group_id: group,
+            commit_ts,
+        };
+        let r = self
+            .on_leader(group, "applying a commit", |mut w| async move {
+                w.decide(req).await
+            })
+            .await?;
+        Ok(r.commit_ts)
     }
 
     async fn read(

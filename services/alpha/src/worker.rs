@@ -7,8 +7,9 @@ use crate::graph::remote::Asked;
 use lodestar_backup::record::Record;
 use lodestar_proto::worker::worker_server::Worker;
 use lodestar_proto::worker::{
-    DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult, ReadIndexRequest,
-    ReadIndexResponse, ReadKeysRequest, ReadKeysResponse, SnapshotRequest,
+    DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult, MutatePartRequest,
+    MutatePartResponse, ReadIndexRequest, ReadIndexResponse, ReadKeysRequest, ReadKeysResponse,
+    SnapshotRequest, TxnPartRequest, TxnPartResponse,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +24,24 @@ pub struct WorkerApi {
     /// This alpha's place in its group: restores go to the leader; read barriers are answered
     /// there.
     pub replica: Option<Arc<crate::group::replica::Replica>>,
+}
+
+impl WorkerApi {
+    /// Refuses a call meant for the leader of `group` on any other alpha.
+    fn leading(&self, group: u32) -> Result<(), Status> {
+        if group != self.group {
+            return Err(Status::failed_precondition(format!(
+                "this alpha serves group {}, not group {group}",
+                self.group
+            )));
+        }
+        match &self.replica {
+            Some(r) if !r.is_leader() => Err(Status::unavailable(format!(
+                "this alpha does not lead group {group}"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<KvBatch, Status>> + Send>>;
@@ -119,6 +138,7 @@ impl Worker for WorkerApi {
         if req.read_ts == 0 {
             return Err(Status::invalid_argument("a read of keys needs read_ts > 0"));
         }
+        tracing::debug!(read_ts = req.read_ts, "another group reads keys");
         self.graph
             .settle_for(req.read_ts)
             .await
@@ -154,6 +174,51 @@ impl Worker for WorkerApi {
             names: answer.names.into_iter().collect(),
             schemas: answer.schemas.into_iter().collect(),
         }))
+    }
+
+    async fn mutate(
+        &self,
+        request: Request<MutatePartRequest>,
+    ) -> Result<Response<MutatePartResponse>, Status> {
+        let req = request.into_inner();
+        self.leading(req.group_id)?;
+        let (keys, preds) = self
+            .graph
+            .mutate_part(req.start_ts, &req.part)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(MutatePartResponse { keys, preds }))
+    }
+
+    async fn prepare(
+        &self,
+        request: Request<TxnPartRequest>,
+    ) -> Result<Response<MutatePartResponse>, Status> {
+        let req = request.into_inner();
+        self.leading(req.group_id)?;
+        let keys = self
+            .graph
+            .prepare_part(req.start_ts)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(MutatePartResponse {
+            keys,
+            preds: Vec::new(),
+        }))
+    }
+
+    async fn decide(
+        &self,
+        request: Request<TxnPartRequest>,
+    ) -> Result<Response<TxnPartResponse>, Status> {
+        let req = request.into_inner();
+        self.leading(req.group_id)?;
+        let commit_ts = self
+            .graph
+            .decide_part(req.start_ts, req.commit_ts)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(TxnPartResponse { commit_ts }))
     }
 
     async fn load_kvs(

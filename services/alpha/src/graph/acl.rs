@@ -98,7 +98,12 @@ impl Graph {
         let nquads = lodestar_dql::parse_set_nquads(&rdf)
             .map_err(|e| GraphError::Internal(format!("ACL bootstrap mutation: {e}")))?;
         let mut ctx = MutationCtx::default();
-        self.prepare(&nquads.iter().collect::<Vec<_>>()).await?;
+        let elsewhere = self.prepare(&nquads.iter().collect::<Vec<_>>()).await?;
+        if let Some(group) = elsewhere.values().next() {
+            return Err(GraphError::Unavailable(format!(
+                "groot and guardians are kept by group {group}, which serves the ACL predicates"
+            )));
+        }
         self.assign_blanks(&nquads, &[], &mut ctx).await?;
         {
             let txn = self.txn(start)?;

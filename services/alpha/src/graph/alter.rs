@@ -35,8 +35,15 @@ impl Graph {
     pub async fn alter_schema(&self, text: &str) -> Result<(), GraphError> {
         let mut update = schema::parse(text).map_err(|e| GraphError::Invalid(e.to_string()))?;
         reserved::check_alter(&mut update).map_err(|e| GraphError::Invalid(e.to_string()))?;
-        self.claim_tablets(update.predicates.iter().map(|p| p.name.clone()).collect())
+        let elsewhere = self
+            .claim_tablets(update.predicates.iter().map(|p| p.name.clone()).collect())
             .await?;
+        if let Some((name, serving)) = elsewhere.into_iter().next() {
+            let group = self.group();
+            return Err(GraphError::Invalid(format!(
+                "predicate {name} is served by group {serving}, not by this alpha's group {group}; send the request to an alpha of group {serving}"
+            )));
+        }
         self.intern(update.types.iter().map(|t| type_dict_name(&t.name)))
             .await?;
         let current = self.schema();

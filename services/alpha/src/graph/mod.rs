@@ -18,6 +18,7 @@ pub mod posting;
 pub mod query;
 pub mod remote;
 pub mod schema;
+pub mod shared;
 pub mod view;
 
 #[cfg(test)]
@@ -153,6 +154,11 @@ pub struct Txn {
     /// Whether the pending record holds the writes as they are now (a commit proposes only
     /// what every replica holds a record of).
     pub persisted: bool,
+    /// The other groups holding parts of this transaction (this alpha decides it).
+    pub groups: BTreeSet<u32>,
+    /// This is one group's part of a transaction decided elsewhere: reads here settle it
+    /// with zero before they run (see [`Graph::settle_shared`]).
+    pub shared: bool,
 }
 
 impl Txn {
@@ -319,6 +325,8 @@ pub struct Graph {
     /// Meta entries an op asked to write durably while a restore was being loaded: written
     /// when it ends.
     held_applied: Mutex<Vec<Write>>,
+    /// Open transactions whose part here is decided by an alpha of another group.
+    shared_parts: Mutex<BTreeSet<u64>>,
     /// Where the predicates of other groups are read (none for a graph on its own).
     remote: std::sync::OnceLock<Arc<dyn remote::RemoteSource>>,
     /// Transactions whose commit this leader proposed, so applying it here need not decode the
@@ -367,6 +375,7 @@ impl Graph {
             loading: Mutex::default(),
             held_applied: Mutex::default(),
             remote: std::sync::OnceLock::new(),
+            shared_parts: Mutex::default(),
             prepared: Mutex::default(),
             fence: std::sync::atomic::AtomicU64::new(0),
         });
@@ -460,13 +469,18 @@ impl Graph {
             .store(group, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Makes sure zero's tablet map gives each predicate to this alpha's group (assigning it on
-    /// first use); a predicate another group serves is refused.
-    pub async fn claim_tablets(&self, names: Vec<String>) -> Result<(), GraphError> {
+    /// Learns from zero which group serves each predicate (zero assigns a group on first use)
+    /// and interns the ones this alpha's group serves; answers the others with their groups.
+    pub async fn claim_tablets(
+        &self,
+        names: Vec<String>,
+    ) -> Result<BTreeMap<String, u32>, GraphError> {
         let group = self.group.load(std::sync::atomic::Ordering::Relaxed);
-        for name in &names {
-            let name = name.as_str();
-            if self.tablets.read().contains(name) {
+        let mut elsewhere = BTreeMap::new();
+        let mut here = Vec::new();
+        for name in names {
+            if self.tablets.read().contains(&name) {
+                here.push(name);
                 continue;
             }
             if name.len() > lodestar_types::schema::MAX_NAME_LEN {
@@ -477,15 +491,21 @@ impl Graph {
                 )));
             }
             // Zero picks the group of a new tablet (the one holding the least data).
-            let serving = self.oracle.tablet(name, 0).await?;
+            let serving = self.oracle.tablet(&name, 0).await?;
             if serving != group {
-                return Err(GraphError::Invalid(format!(
-                    "predicate {name} is served by group {serving}, not by this alpha's group {group}; send the request to an alpha of group {serving}"
-                )));
+                elsewhere.insert(name, serving);
+                continue;
             }
-            self.tablets.write().insert(name.to_string());
+            self.tablets.write().insert(name.clone());
+            here.push(name);
         }
-        self.intern(names).await
+        self.intern(here).await?;
+        Ok(elsewhere)
+    }
+
+    /// This alpha's group.
+    pub fn group(&self) -> u32 {
+        self.group.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The bytes each predicate takes in this store: the keys and latest values of its data,
@@ -535,7 +555,7 @@ impl Graph {
             Some(r) => r.read_barrier(ts).await,
             None => {
                 self.settle().await;
-                Ok(())
+                self.settle_shared(ts).await
             }
         }
     }
@@ -803,6 +823,9 @@ impl Graph {
     }
 
     async fn decide_txn(&self, txn: &Txn, abort: bool) -> Outcome {
+        if !txn.groups.is_empty() {
+            return self.decide_across(txn, abort).await;
+        }
         if !abort && txn.writes.is_empty() && txn.new_preds.is_empty() {
             // Nothing to write: it commits trivially.
             self.drop_pending(txn.start_ts, false).await?;
@@ -825,6 +848,58 @@ impl Graph {
                 Err(GraphError::Aborted)
             }
         }
+    }
+
+    /// Decides a transaction with parts in other groups (see [`shared`]): their keys, one
+    /// decision at zero, this group's part applied, then theirs. A group that cannot be told
+    /// settles its part with zero itself.
+    async fn decide_across(&self, txn: &Txn, abort: bool) -> Outcome {
+        let source = self.remote.get().ok_or_else(|| {
+            GraphError::Internal("a transaction across groups on an alpha without a cluster".into())
+        })?;
+        let mut conflicts: BTreeSet<u64> = txn.conflicts.clone();
+        let mut abort = abort;
+        if !abort {
+            let asks = txn.groups.iter().map(|g| source.prepare(*g, txn.start_ts));
+            for (g, keys) in txn.groups.iter().zip(futures::future::join_all(asks).await) {
+                match keys {
+                    Ok(keys) => conflicts.extend(keys),
+                    Err(e) => {
+                        tracing::warn!(group = g, start_ts = txn.start_ts, error = %e, "a group could not prepare its part; aborting");
+                        abort = true;
+                    }
+                }
+            }
+        }
+        if !abort && !txn.persisted {
+            self.persist_pending(&mut txn.clone(), true).await?;
+        }
+        let decision = {
+            let _apply = self.commits.read().await;
+            let decision = self
+                .oracle
+                .commit(txn.start_ts, conflicts.into_iter().collect(), abort)
+                .await?;
+            match decision {
+                Some(commit_ts) => self.apply_decided(txn, commit_ts).await?,
+                None => self.drop_pending(txn.start_ts, true).await?,
+            }
+            decision
+        };
+        let tells = txn
+            .groups
+            .iter()
+            .map(|g| source.decide(*g, txn.start_ts, decision.unwrap_or(0)));
+        for (g, told) in txn
+            .groups
+            .iter()
+            .zip(futures::future::join_all(tells).await)
+        {
+            if let Err(e) = told {
+                tracing::warn!(group = g, start_ts = txn.start_ts, error = %e, "a group was not told the outcome; it settles its part with zero");
+            }
+        }
+        decision.ok_or(GraphError::Aborted)
     }
 
     /// Applies a commit zero has decided. Input was checked when it was buffered, so only the

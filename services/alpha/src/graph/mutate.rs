@@ -125,8 +125,12 @@ impl Graph {
     }
 
     /// Readies the names a mutation writes: claims the tablets of its predicates through zero
-    /// and interns them, with the language tags its values carry, through the group's log.
-    pub async fn prepare(&self, nquads: &[&NQuad]) -> Result<(), GraphError> {
+    /// and interns those this group serves, with the language tags its values carry, through
+    /// the group's log. Answers the predicates other groups serve, with their groups.
+    pub async fn prepare(
+        &self,
+        nquads: &[&NQuad],
+    ) -> Result<std::collections::BTreeMap<String, u32>, GraphError> {
         let names: BTreeSet<String> = nquads
             .iter()
             .filter_map(|nq| match &nq.predicate {
@@ -134,13 +138,14 @@ impl Graph {
                 Predicate::Star => None,
             })
             .collect();
-        self.claim_tablets(names.into_iter().collect()).await?;
+        let elsewhere = self.claim_tablets(names.into_iter().collect()).await?;
         self.intern(
             nquads
                 .iter()
                 .filter_map(|nq| nq.lang.as_deref().map(lang_dict_name)),
         )
-        .await
+        .await?;
+        Ok(elsewhere)
     }
 
     /// Adds the writes of `sets` and `dels` to `txn`.

@@ -55,6 +55,18 @@ pub trait RemoteSource: Send + Sync + 'static {
         ranges: Vec<Range>,
         schema_of: Vec<String>,
     ) -> Result<Fetched, GraphError>;
+    /// Sends `group`'s leader its part of a mutation in `start_ts` (see
+    /// [`super::shared`]); answers the part's conflict keys and predicates.
+    async fn mutate(
+        &self,
+        group: u32,
+        start_ts: u64,
+        part: Vec<u8>,
+    ) -> Result<(Vec<u64>, Vec<String>), GraphError>;
+    /// Asks `group` for the conflict keys of its part of `start_ts`, now decided elsewhere.
+    async fn prepare(&self, group: u32, start_ts: u64) -> Result<Vec<u64>, GraphError>;
+    /// Tells `group` zero's decision on `start_ts` (`commit_ts` 0: aborted).
+    async fn decide(&self, group: u32, start_ts: u64, commit_ts: u64) -> Result<u64, GraphError>;
 }
 
 /// Ids handed to names this store never interned: from here up, per query.
@@ -243,10 +255,21 @@ impl RemoteReads {
                 prefixes,
             })
             .collect();
+        tracing::debug!(
+            group,
+            read_ts = self.read_ts,
+            prefixes = prefixes.len(),
+            "reading another group's keys"
+        );
         let fetched = self
             .source
             .read(group, self.read_ts, self.start_ts, ranges, Vec::new())
             .await?;
+        tracing::debug!(
+            group,
+            entries = fetched.entries.len(),
+            "read another group's keys"
+        );
         let mut inner = self.inner.lock();
         for (mut key, value) in fetched.entries {
             let renumbered = keys::remap_ids(&mut key, |id| {

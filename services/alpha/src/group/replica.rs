@@ -211,6 +211,7 @@ impl Replica {
         if self.is_leader() {
             self.until_ready().await?;
             self.graph.settle().await;
+            self.graph.settle_shared(ts).await?;
             // Every commit at or below the timestamp is applied here now; within the lease no
             // other replica can have committed anything since.
             let leased = self
@@ -547,6 +548,10 @@ async fn take_over(replica: &Replica) -> Result<(), GraphError> {
 /// With ACL on, a new leader makes sure of groot and guardians (through the log, as any write),
 /// retrying while it leads in `term`.
 async fn ensure_acl_roots(replica: &Replica, term: u64, shutdown: &Shutdown) {
+    // The reserved predicates live in group 1 (zero keeps them there).
+    if replica.group != 1 {
+        return;
+    }
     while replica.is_leader() && replica.metrics().current_term == term {
         match replica.graph.ensure_acl_roots().await {
             Ok(_) => return,

@@ -19,7 +19,7 @@ pub use parse::{parse_delete_nquads, parse_nquads, parse_set_nquads};
 pub(crate) use render::quote;
 
 /// One edge or value to add or delete: subject, predicate, object, plus language and facets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NQuad {
     /// The node the edge starts from.
     pub subject: Subject,
@@ -34,7 +34,7 @@ pub struct NQuad {
 }
 
 /// The subject of an N-Quad.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Subject {
     /// An existing node: `<0x1a>`, `<26>` or a bare `0x1a`.
     Uid(u64),
@@ -45,7 +45,7 @@ pub enum Subject {
 }
 
 /// The predicate of an N-Quad.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Predicate {
     /// A named predicate, `<name>` or bare `name`.
     Named(String),
@@ -54,7 +54,7 @@ pub enum Predicate {
 }
 
 /// The object of an N-Quad.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Object {
     /// An existing node, `<0x1b>`.
     Uid(u64),
@@ -71,7 +71,7 @@ pub enum Object {
 }
 
 /// A scalar value, typed as the literal was written (`"42"^^<xs:int>` is `Int(42)`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// A literal without a type (`"x"`); the schema decides its type.
     Default(String),
@@ -92,7 +92,7 @@ pub enum Value {
 }
 
 /// A facet: a key-value pair on an edge, `(since=2006-01-02)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Facet {
     /// The facet's name.
     pub key: String,
@@ -103,7 +103,7 @@ pub struct Facet {
 /// A facet value. In RDF a quoted value is a string; otherwise it is an int, a float, `true` /
 /// `false`, or an RFC 3339 date-time / `2006-01-02` date, tried in that order. In JSON a string
 /// that is such a date-time is a date-time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FacetValue {
     /// A string (quoted in RDF).
     Str(String),

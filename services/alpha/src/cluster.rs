@@ -18,6 +18,9 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// How long the members of the other groups are known without asking zero again.
 const MEMBERS_FRESH: Duration = Duration::from_secs(2);
 
+/// Group → member addresses, leader first.
+type Members = HashMap<u32, Vec<String>>;
+
 /// The cluster seen from one alpha.
 pub struct Cluster {
     zero: Arc<ZeroClient>,
@@ -25,7 +28,7 @@ pub struct Cluster {
     /// Predicate → group, as zero last said.
     tablets: RwLock<HashMap<String, u32>>,
     /// Group → member addresses (leader first), and when zero said so.
-    members: Mutex<(HashMap<u32, Vec<String>>, Option<Instant>)>,
+    members: Mutex<(Members, Option<Instant>)>,
     channels: Mutex<HashMap<String, lodestar_client::TracedChannel>>,
 }
 
@@ -154,7 +157,7 @@ fn unreachable_zero(status: tonic::Status) -> GraphError {
     ))
 }
 
-fn members_of(state: &lodestar_proto::zero::MembershipState) -> HashMap<u32, Vec<String>> {
+fn members_of(state: &lodestar_proto::zero::MembershipState) -> Members {
     state
         .groups
         .iter()

@@ -175,7 +175,7 @@ impl RemoteReads {
     }
 
     /// Every key under `prefix` (a remote predicate's), fetching them if need be.
-    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GraphError> {
+    pub fn scan(&self, prefix: &[u8]) -> Result<super::view::Entries, GraphError> {
         self.ensure(prefix)?;
         let inner = self.inner.lock();
         Ok(inner

@@ -47,9 +47,14 @@ struct Args {
     #[arg(long, default_value_t = 1, value_parser = parse_zeros)]
     zeros: usize,
 
-    /// How many alphas to run (alpha n on the default ports shifted by n - 1).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
-    alphas: u16,
+    /// How many alphas to run (alpha n on the default ports shifted by n - 1); 1 unless
+    /// --groups says.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9))]
+    alphas: Option<u16>,
+
+    /// How many groups to run: --groups G --replicas R runs G × R alphas (at most 9).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9))]
+    groups: Option<u16>,
 
     /// Alphas per group (zero's --replicas): 1, 3 or 5. `--alphas 3 --replicas 3` is one group
     /// that survives the loss of any one alpha.
@@ -81,6 +86,24 @@ fn parse_replicas(s: &str) -> Result<usize, String> {
         other => Err(format!(
             "--replicas {other:?}: give 1, 3 or 5 (an odd number, so a majority of a group survives a failure)"
         )),
+    }
+}
+
+/// The alphas to run for `--alphas` and `--groups` (each group has `replicas`).
+fn alpha_count(alphas: Option<u16>, groups: Option<u16>, replicas: usize) -> anyhow::Result<usize> {
+    let from_groups = groups.map(|g| usize::from(g) * replicas);
+    match (alphas.map(usize::from), from_groups) {
+        (Some(a), Some(g)) if a != g => anyhow::bail!(
+            "--alphas {a} does not make --groups {} of --replicas {replicas} ({g} alphas): give one of them",
+            groups.unwrap_or(0)
+        ),
+        (_, Some(g)) if g > 9 => anyhow::bail!(
+            "--groups {} of --replicas {replicas} is {g} alphas; this launcher runs at most 9",
+            groups.unwrap_or(0)
+        ),
+        (Some(a), _) => Ok(a),
+        (None, Some(g)) => Ok(g),
+        (None, None) => Ok(1),
     }
 }
 
@@ -123,9 +146,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    let alphas = alpha_count(args.alphas, args.groups, args.replicas)?;
     let shape = Shape {
         zeros: args.zeros,
-        alphas: usize::from(args.alphas),
+        alphas,
         replicas: args.replicas,
         port_offset: args.port_offset,
     };
@@ -152,16 +176,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let logs = args.data.join("logs");
     println!(
-        "Starting Lodestar: {} zero(s), {} alpha(s) with {} per group, auth, backup-worker, gateway (data in {}, logs in {})",
+        "Starting Lodestar: {} zero(s), {} alpha(s) in {} group(s) of {}, auth, backup-worker, gateway (data in {}, logs in {})",
         args.zeros,
-        args.alphas,
+        alphas,
+        alphas.div_ceil(args.replicas),
         args.replicas,
         args.data.display(),
         logs.display()
     );
     let builder = ClusterBuilder::new()
         .zeros(args.zeros)
-        .alphas(usize::from(args.alphas))
+        .alphas(alphas)
         .replicas(args.replicas)
         .services(true)
         .dir(&args.data)
@@ -428,6 +453,24 @@ mod tests {
         assert!(Args::try_parse_from(["lodestar-local", "--zeros", "4"]).is_err());
         let args = Args::try_parse_from(["lodestar-local", "-o", "100", "--zeros", "5"]).unwrap();
         assert_eq!((args.zeros, args.port_offset), (5, 100));
+    }
+
+    #[test]
+    fn groups_make_alphas_and_contradictions_are_refused() {
+        assert_eq!(alpha_count(None, None, 1).unwrap(), 1);
+        assert_eq!(alpha_count(Some(3), None, 3).unwrap(), 3);
+        assert_eq!(alpha_count(None, Some(2), 3).unwrap(), 6);
+        assert_eq!(alpha_count(Some(6), Some(2), 3).unwrap(), 6);
+        let e = alpha_count(Some(4), Some(2), 3).unwrap_err().to_string();
+        assert!(e.contains("--alphas 4 does not make --groups 2"), "{e}");
+        let e = alpha_count(None, Some(5), 3).unwrap_err().to_string();
+        assert!(e.contains("at most 9"), "{e}");
+        let args =
+            Args::try_parse_from(["lodestar-local", "--groups", "2", "--replicas", "3"]).unwrap();
+        assert_eq!(
+            (args.groups, args.alphas, args.replicas),
+            (Some(2), None, 3)
+        );
     }
 
     #[test]

@@ -398,3 +398,95 @@ async fn transactions_across_groups_commit_or_abort_as_one() {
         );
     }
 }
+
+/// The index in `cluster.alphas` of the alpha zero placed in `group`.
+async fn index_of(cluster: &Cluster, group: u64) -> usize {
+    let addr = alpha_of(cluster, group).await.internal_addr();
+    cluster
+        .alphas
+        .iter()
+        .position(|a| a.internal_addr() == addr)
+        .expect("the alpha")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_groups_leaves_no_transaction_half_applied() {
+    use lodestar_proto::api::TxnContext;
+    let mut cluster = groups(2).await;
+    let g_name = alter_where_served(&cluster, "name: string @index(exact) .").await;
+    let g_bal = alter_where_served(&cluster, "balance: int .").await;
+    assert_ne!(g_name, g_bal, "name and balance live apart");
+    let (ia, ib) = (
+        index_of(&cluster, g_name).await,
+        index_of(&cluster, g_bal).await,
+    );
+    let ctx = |t: &TxnContext| TxnContext {
+        start_ts: t.start_ts,
+        keys: t.keys.clone(),
+        preds: t.preds.clone(),
+        ..Default::default()
+    };
+
+    // The group holding one part is killed before the commit: the commit aborts, and once
+    // that group is back nothing of the transaction is anywhere.
+    let lost = client(&cluster.alphas[ia])
+        .query(rdf("_:x <name> \"lost\" .\n_:x <balance> \"5\" .", false))
+        .await
+        .expect("open")
+        .into_inner()
+        .txn
+        .unwrap();
+    cluster.alphas[ib].kill9();
+    let refused = client(&cluster.alphas[ia])
+        .commit_or_abort(ctx(&lost))
+        .await
+        .expect_err("a commit with a group down");
+    assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");
+    cluster.alphas[ib].restart().await.expect("restart");
+    let nothing = r#"{ q(func: eq(name, "lost")) { name } b(func: has(balance)) { balance } }"#;
+    for i in [ia, ib] {
+        assert_eq!(
+            query_via(&cluster.alphas[i], nothing).await,
+            serde_json::json!({"q": [], "b": []})
+        );
+    }
+
+    // Zero commits a transaction and the alpha that asked dies before any group applied it:
+    // the other group applies its part before its next read, the dead one when it is back.
+    let kept = client(&cluster.alphas[ia])
+        .query(rdf("_:y <name> \"kept\" .\n_:y <balance> \"6\" .", false))
+        .await
+        .expect("open")
+        .into_inner()
+        .txn
+        .unwrap();
+    let zero = lodestar_client::ZeroClient::new(cluster.zero_grpc_addrs()).unwrap();
+    let decided = zero
+        .commit_or_abort(lodestar_proto::zero::CommitRequest {
+            start_ts: kept.start_ts,
+            conflict_keys: kept
+                .keys
+                .iter()
+                .map(|k| u64::from_str_radix(k, 16).unwrap())
+                .collect(),
+            preds: kept.preds.clone(),
+            abort: false,
+        })
+        .await
+        .expect("zero decides");
+    assert!(!decided.aborted && decided.commit_ts > kept.start_ts);
+    cluster.alphas[ia].kill9();
+    assert_eq!(
+        query_via(&cluster.alphas[ib], "{ b(func: has(balance)) { balance } }").await,
+        serde_json::json!({"b": [{"balance": 6}]}),
+        "the surviving group applied its part before reading"
+    );
+    cluster.alphas[ia].restart().await.expect("restart");
+    let q = r#"{ q(func: eq(name, "kept")) { name balance } }"#;
+    for i in [ia, ib] {
+        assert_eq!(
+            query_via(&cluster.alphas[i], q).await,
+            serde_json::json!({"q": [{"name": "kept", "balance": 6}]})
+        );
+    }
+}

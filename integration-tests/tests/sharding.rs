@@ -397,6 +397,27 @@ async fn transactions_across_groups_commit_or_abort_as_one() {
             serde_json::json!({"q": [], "b": []})
         );
     }
+
+    // `S * *` deletes the node's predicates in every group.
+    let cat = query_via(a, r#"{ q(func: eq(name, "cat")) { uid } }"#).await["q"][0]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client(b)
+        .query(lodestar_proto::api::Request {
+            mutations: vec![lodestar_proto::api::Mutation {
+                del_nquads: format!("<{cat}> * * .").into_bytes(),
+                ..Default::default()
+            }],
+            commit_now: true,
+            ..Default::default()
+        })
+        .await
+        .expect("delete cat");
+    let q = format!("{{ q(func: uid({cat})) {{ name balance }} }}");
+    for alpha in [a, b] {
+        assert_eq!(query_via(alpha, &q).await, serde_json::json!({"q": []}));
+    }
 }
 
 /// The index in `cluster.alphas` of the alpha zero placed in `group`.

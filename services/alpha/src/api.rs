@@ -275,7 +275,8 @@ impl DgraphApi {
                 .assign_blanks(sets, dels, ctx)
                 .await
                 .map_err(to_status)?;
-            if elsewhere.is_empty() {
+            let star = dels.iter().any(|nq| nq.predicate_name().is_none());
+            if elsewhere.is_empty() && !(star && graph.spans_groups()) {
                 graph.mutate(txn, sets, dels, ctx).map_err(to_status)?;
             } else {
                 graph

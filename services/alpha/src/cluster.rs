@@ -179,6 +179,13 @@ impl RemoteSource for Cluster {
         self.learn(names).await
     }
 
+    async fn groups(&self) -> Result<Vec<u32>, GraphError> {
+        self.members(self.group, false).await?;
+        let mut groups: Vec<u32> = self.members.lock().0.keys().copied().collect();
+        groups.sort_unstable();
+        Ok(groups)
+    }
+
     fn group_of(&self, predicate: &str) -> Option<u32> {
         self.tablets.read().get(predicate).copied()
     }

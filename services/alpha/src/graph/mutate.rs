@@ -413,12 +413,14 @@ impl Graph {
                         "a delete of every predicate (S * *) needs * as the value".into(),
                     ));
                 }
+                // Each group deletes the predicates it serves (the others get the same N-Quad).
                 self.schema()
                     .preds
                     .keys()
                     .filter(|n| !n.starts_with("dgraph."))
                     .cloned()
                     .chain(["dgraph.type".to_string()])
+                    .filter(|n| self.serves_here(n))
                     .collect()
             }
         };

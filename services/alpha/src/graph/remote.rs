@@ -42,6 +42,8 @@ pub struct Fetched {
 pub trait RemoteSource: Send + Sync + 'static {
     /// This alpha's group.
     fn my_group(&self) -> u32;
+    /// Every group of the cluster.
+    async fn groups(&self) -> Result<Vec<u32>, GraphError>;
     /// Learns which group serves each of `names` (asking zero about those not known yet).
     async fn resolve(&self, names: Vec<String>) -> Result<(), GraphError>;
     /// The group serving `predicate`, if any does.

@@ -94,7 +94,10 @@ impl Graph {
         let source = self.remote.get().ok_or_else(|| {
             GraphError::Internal("a mutation across groups on an alpha without a cluster".into())
         })?;
-        let involved: std::collections::BTreeSet<u32> = elsewhere.values().copied().collect();
+        let mut involved: std::collections::BTreeSet<u32> = elsewhere.values().copied().collect();
+        if dels.iter().any(|nq| nq.predicate_name().is_none()) {
+            involved.extend(self.other_groups().await?);
+        }
         let mut local = (Vec::new(), Vec::new());
         let mut parts: std::collections::BTreeMap<u32, (Vec<NQuad>, Vec<NQuad>)> =
             std::collections::BTreeMap::new();
@@ -133,6 +136,35 @@ impl Graph {
             txn.preds.extend(preds);
         }
         Ok(())
+    }
+
+    /// Whether this alpha is one group of several (it reads and writes through others).
+    pub fn spans_groups(&self) -> bool {
+        self.remote.get().is_some()
+    }
+
+    /// Whether this alpha's group serves `name` (as far as it knows: a name no group serves
+    /// yet is served here).
+    pub(crate) fn serves_here(&self, name: &str) -> bool {
+        match self.remote.get() {
+            Some(source) => source.group_of(name).is_none_or(|g| g == source.my_group()),
+            None => true,
+        }
+    }
+
+    /// The cluster's other groups (where an `S * *` deletion goes too: each deletes the
+    /// node's predicates it serves).
+    pub(crate) async fn other_groups(&self) -> Result<std::collections::BTreeSet<u32>, GraphError> {
+        let Some(source) = self.remote.get() else {
+            return Ok(Default::default());
+        };
+        let mine = source.my_group();
+        Ok(source
+            .groups()
+            .await?
+            .into_iter()
+            .filter(|g| *g != mine)
+            .collect())
     }
 
     /// Before a client's commit or abort of `start_ts` here: the groups its predicates

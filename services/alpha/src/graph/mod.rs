@@ -68,7 +68,8 @@ pub trait Oracle: Send + Sync + 'static {
     async fn uids(&self, n: u64) -> Result<u64, GraphError>;
     /// The highest uid zero has leased to anyone.
     async fn max_uid(&self) -> Result<u64, GraphError>;
-    /// The group serving `predicate`, assigned to `group` on first use.
+    /// The group serving `predicate`, assigned on first use to `group`, or (`group` 0) to the
+    /// group zero chooses.
     async fn tablet(&self, predicate: &str, group: u32) -> Result<u32, GraphError>;
 }
 

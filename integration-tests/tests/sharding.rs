@@ -78,17 +78,21 @@ async fn new_tablets_go_to_the_group_with_the_least_data_and_reserved_ones_to_gr
         .await
         .expect("alter big");
     assert_eq!(tablet(&cluster, "big").await.0, 1);
-    let refused = alter_via(&cluster, 1, "small1: string .")
+    // A schema change through any alpha reaches the group serving the predicate.
+    alter_via(&cluster, 1, "small1: string @index(exact) .")
         .await
-        .unwrap_err();
-    assert!(
-        refused.message().contains("served by group 2"),
-        "an alpha of group 1 refuses a tablet zero gave to group 2: {refused:?}"
-    );
+        .expect("alter small1 through group 1");
     assert_eq!(tablet(&cluster, "small1").await.0, 2);
-    alter_via(&cluster, 2, "small1: string .")
-        .await
-        .expect("alter small1");
+    let schema = query_via(
+        alpha_of(&cluster, 2).await,
+        "schema(pred: small1) { index tokenizer }",
+    )
+    .await;
+    assert_eq!(
+        schema["schema"][0],
+        serde_json::json!({"predicate": "small1", "index": true, "tokenizer": ["exact"]}),
+        "{schema}"
+    );
 
     // About 2 MB in group 1's tablet; group 2's stays tiny.
     let mut c1 = client(alpha_of(&cluster, 1).await);
@@ -122,7 +126,7 @@ async fn new_tablets_go_to_the_group_with_the_least_data_and_reserved_ones_to_gr
 
     // Group 2 now holds more tablets but far fewer bytes: the next tablets go there.
     for pred in ["small2", "small3"] {
-        alter_via(&cluster, 2, &format!("{pred}: int ."))
+        alter_via(&cluster, 1, &format!("{pred}: int ."))
             .await
             .unwrap_or_else(|e| panic!("{pred}: {e:?}"));
         assert_eq!(tablet(&cluster, pred).await.0, 2, "{pred}");
@@ -147,17 +151,12 @@ async fn new_tablets_go_to_the_group_with_the_least_data_and_reserved_ones_to_gr
     );
 }
 
-/// Alters `schema` (one predicate) through the alpha of the group zero gives it; returns that
-/// group.
+/// Alters `schema` (one predicate) through group 1's alpha; returns the group zero gave the
+/// predicate.
 async fn alter_where_served(cluster: &Cluster, schema: &str) -> u64 {
-    match alter_via(cluster, 1, schema).await {
-        Ok(()) => 1,
-        Err(e) if e.message().contains("served by group 2") => {
-            alter_via(cluster, 2, schema).await.expect(schema);
-            2
-        }
-        Err(e) => panic!("{schema}: {e:?}"),
-    }
+    alter_via(cluster, 1, schema).await.expect(schema);
+    let pred = schema.split(':').next().unwrap().trim();
+    tablet(cluster, pred).await.0
 }
 
 async fn query_via(alpha: &Proc, q: &str) -> serde_json::Value {
@@ -263,6 +262,30 @@ async fn queries_join_predicates_that_different_groups_serve() {
             let got = query_via(alpha_of(&cluster, group).await, q).await;
             assert_eq!(got, want, "{q} through group {group}'s alpha");
         }
+    }
+
+    // A type defined through one alpha is known to every group: expand(_all_) anywhere.
+    alter_via(&cluster, 1, "type Person { name age }")
+        .await
+        .expect("type");
+    client(alpha_of(&cluster, 2).await)
+        .query(rdf(
+            &format!("<{}> <dgraph.type> \"Person\" .", uid("ann")),
+            true,
+        ))
+        .await
+        .expect("typed");
+    for group in [1, 2] {
+        let got = query_via(
+            alpha_of(&cluster, group).await,
+            "{ q(func: type(Person)) { expand(_all_) } }",
+        )
+        .await;
+        assert_eq!(
+            got,
+            serde_json::json!({"q": [{"name": "ann", "age": 20}]}),
+            "through group {group}'s alpha"
+        );
     }
 }
 

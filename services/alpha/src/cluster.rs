@@ -6,7 +6,9 @@ use crate::graph::GraphError;
 use crate::graph::remote::{Fetched, Range, RemoteSource};
 use lodestar_client::ZeroClient;
 use lodestar_proto::worker::worker_client::WorkerClient;
-use lodestar_proto::worker::{KeyRange, MutatePartRequest, ReadKeysRequest, TxnPartRequest};
+use lodestar_proto::worker::{
+    AlterPartRequest, KeyRange, MutatePartRequest, ReadKeysRequest, TxnPartRequest,
+};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -208,6 +210,19 @@ impl RemoteSource for Cluster {
             })
             .await?;
         Ok((r.keys, r.preds))
+    }
+
+    async fn alter(&self, group: u32, schema: String) -> Result<(), GraphError> {
+        let req = AlterPartRequest {
+            group_id: group,
+            schema,
+        };
+        self.on_leader(group, "a schema change", |mut w| {
+            let req = req.clone();
+            async move { w.alter(req).await }
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn prepare(&self, group: u32, start_ts: u64) -> Result<Vec<u64>, GraphError> {

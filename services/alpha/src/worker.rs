@@ -7,9 +7,9 @@ use crate::graph::remote::Asked;
 use lodestar_backup::record::Record;
 use lodestar_proto::worker::worker_server::Worker;
 use lodestar_proto::worker::{
-    DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult, MutatePartRequest,
-    MutatePartResponse, ReadIndexRequest, ReadIndexResponse, ReadKeysRequest, ReadKeysResponse,
-    SnapshotRequest, TxnPartRequest, TxnPartResponse,
+    AlterPartRequest, DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult,
+    MutatePartRequest, MutatePartResponse, ReadIndexRequest, ReadIndexResponse, ReadKeysRequest,
+    ReadKeysResponse, SnapshotRequest, TxnPartRequest, TxnPartResponse,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -205,6 +205,19 @@ impl Worker for WorkerApi {
             keys,
             preds: Vec::new(),
         }))
+    }
+
+    async fn alter(
+        &self,
+        request: Request<AlterPartRequest>,
+    ) -> Result<Response<TxnPartResponse>, Status> {
+        let req = request.into_inner();
+        self.leading(req.group_id)?;
+        self.graph
+            .alter_schema_part(&req.schema)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(TxnPartResponse { commit_ts: 0 }))
     }
 
     async fn decide(

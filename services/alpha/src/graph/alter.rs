@@ -31,18 +31,51 @@ const DATA_KINDS: [KeyKind; 4] = [
 
 impl Graph {
     /// Applies schema text: validates it, refuses changes to reserved predicates, stores it, and
-    /// builds indexes and reverse edges that the change adds.
+    /// builds indexes and reverse edges that the change adds. In a cluster of several groups,
+    /// each predicate's definition goes to the group serving it (which validates it against
+    /// its data) and the types to every group; those groups apply their parts first.
     pub async fn alter_schema(&self, text: &str) -> Result<(), GraphError> {
+        self.alter(text, true).await
+    }
+
+    /// [`Graph::alter_schema`] of a part another group's alpha sent: applied here only.
+    pub async fn alter_schema_part(&self, text: &str) -> Result<(), GraphError> {
+        self.alter(text, false).await
+    }
+
+    async fn alter(&self, text: &str, fan_out: bool) -> Result<(), GraphError> {
         let mut update = schema::parse(text).map_err(|e| GraphError::Invalid(e.to_string()))?;
         reserved::check_alter(&mut update).map_err(|e| GraphError::Invalid(e.to_string()))?;
         let elsewhere = self
             .claim_tablets(update.predicates.iter().map(|p| p.name.clone()).collect())
             .await?;
-        if let Some((name, serving)) = elsewhere.into_iter().next() {
-            let group = self.group();
-            return Err(GraphError::Invalid(format!(
-                "predicate {name} is served by group {serving}, not by this alpha's group {group}; send the request to an alpha of group {serving}"
+        if let Some((name, serving)) = elsewhere.iter().next()
+            && !fan_out
+        {
+            return Err(GraphError::Unavailable(format!(
+                "predicate {name} is served by group {serving}, not by group {}: the tablet moved; retry the schema change",
+                self.group()
             )));
+        }
+        if fan_out && self.spans_groups() && (!elsewhere.is_empty() || !update.types.is_empty()) {
+            let mut parts: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+            for p in &update.predicates {
+                if let Some(g) = elsewhere.get(&p.name) {
+                    parts.entry(*g).or_default().push(schema::render(p));
+                }
+            }
+            if !update.types.is_empty() {
+                for g in self.other_groups().await? {
+                    parts.entry(g).or_default();
+                }
+            }
+            for (group, mut lines) in parts {
+                lines.extend(update.types.iter().map(schema::render_type));
+                self.alter_elsewhere(group, lines.join("\n")).await?;
+            }
+            update
+                .predicates
+                .retain(|p| !elsewhere.contains_key(&p.name));
         }
         self.intern(update.types.iter().map(|t| type_dict_name(&t.name)))
             .await?;

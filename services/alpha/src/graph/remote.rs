@@ -67,6 +67,8 @@ pub trait RemoteSource: Send + Sync + 'static {
     ) -> Result<(Vec<u64>, Vec<String>), GraphError>;
     /// Asks `group` for the conflict keys of its part of `start_ts`, now decided elsewhere.
     async fn prepare(&self, group: u32, start_ts: u64) -> Result<Vec<u64>, GraphError>;
+    /// Applies `schema` (text) in `group`, through its leader.
+    async fn alter(&self, group: u32, schema: String) -> Result<(), GraphError>;
     /// Tells `group` zero's decision on `start_ts` (`commit_ts` 0: aborted).
     async fn decide(&self, group: u32, start_ts: u64, commit_ts: u64) -> Result<u64, GraphError>;
 }

@@ -138,6 +138,20 @@ impl Graph {
         Ok(())
     }
 
+    /// Applies `schema` in `group` (see [`Graph::alter_schema`]).
+    pub(crate) async fn alter_elsewhere(
+        &self,
+        group: u32,
+        schema: String,
+    ) -> Result<(), GraphError> {
+        let source = self.remote.get().ok_or_else(|| {
+            GraphError::Internal(
+                "a schema change across groups on an alpha without a cluster".into(),
+            )
+        })?;
+        source.alter(group, schema).await
+    }
+
     /// Whether this alpha is one group of several (it reads and writes through others).
     pub fn spans_groups(&self) -> bool {
         self.remote.get().is_some()

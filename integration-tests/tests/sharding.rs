@@ -534,3 +534,131 @@ async fn a_crash_between_groups_leaves_no_transaction_half_applied() {
         );
     }
 }
+
+async fn admin(cluster: &Cluster, query: &str) -> serde_json::Value {
+    let (status, v) = lodestar_integration_tests::http_post_json(
+        &format!("{}/admin", cluster.gateway_http()),
+        &serde_json::json!({ "query": query }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// Restores `location` through `/admin`; Ok once restoreStatus says OK, Err with what it said.
+async fn restore(cluster: &Cluster, location: &str) -> Result<(), serde_json::Value> {
+    let v = admin(
+        cluster,
+        &format!(
+            r#"mutation {{ restore(input: {{location: "{location}"}}) {{ code message restoreId }} }}"#
+        ),
+    )
+    .await;
+    if v.get("errors").is_some() {
+        return Err(v);
+    }
+    let id = v["data"]["restore"]["restoreId"]
+        .as_i64()
+        .expect("restoreId");
+    for _ in 0..1200 {
+        let s = admin(
+            cluster,
+            &format!("query {{ restoreStatus(restoreId: {id}) {{ status errors }} }}"),
+        )
+        .await;
+        match s["data"]["restoreStatus"]["status"].as_str() {
+            Some("OK") => return Ok(()),
+            Some("ERR") => return Err(s),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("restore {id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_two_groups_restores_with_its_tablets_and_only_into_two_groups() {
+    use common::backups::{backup_client, run_backup, to};
+    let with_services = |n: usize| {
+        ClusterBuilder::new()
+            .zeros(1)
+            .alphas(n)
+            .replicas(1)
+            .services(true)
+            .start()
+    };
+    let source = with_services(2).await.expect("source");
+    let g_name = alter_where_served(&source, "name: string @index(exact) .").await;
+    let g_bal = alter_where_served(&source, "balance: int .").await;
+    assert_ne!(g_name, g_bal, "name and balance live apart");
+    let text: String = ["ann", "bob", "cat"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "_:{n} <name> \"{n}\" .\n_:{n} <balance> \"{}\" .\n",
+                10 * (i + 1)
+            )
+        })
+        .collect();
+    client(alpha_of(&source, 1).await)
+        .query(rdf(&text, true))
+        .await
+        .expect("load");
+    let everything = "{ q(func: has(name), orderasc: name) { name balance } }";
+    let want = query_via(alpha_of(&source, 1).await, everything).await;
+    assert_eq!(want["q"].as_array().map(Vec::len), Some(3), "{want}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("b").to_str().unwrap().to_string();
+    run_backup(&mut backup_client(&source), to(&location, true)).await;
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("b/manifest.json")).expect("manifest"),
+    )
+    .unwrap();
+    let groups = &manifest["Manifests"][0]["groups"];
+    let listed = |g: u64, pred: &str| {
+        groups[g.to_string()]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == pred))
+    };
+    assert!(
+        listed(g_name, "0-name") && listed(g_bal, "0-balance"),
+        "the manifest lists each group's predicates: {groups}"
+    );
+
+    // A fresh cluster of two groups whose tablets start the other way round.
+    let target = with_services(2).await.expect("target");
+    let t_bal = alter_where_served(&target, "balance: int .").await;
+    let t_name = alter_where_served(&target, "name: string @index(exact) .").await;
+    assert_eq!(
+        (t_bal, t_name),
+        (g_name, g_bal),
+        "the target's tablets start swapped"
+    );
+    restore(&target, &location).await.expect("restore");
+    assert_eq!(
+        tablet(&target, "name").await.0,
+        g_name,
+        "tablets follow the manifest"
+    );
+    assert_eq!(tablet(&target, "balance").await.0, g_bal);
+    for group in [1, 2] {
+        assert_eq!(
+            query_via(alpha_of(&target, group).await, everything).await,
+            want,
+            "the restored data through group {group}'s alpha"
+        );
+    }
+
+    // One group cannot take a backup of two.
+    let one = with_services(1).await.expect("one group");
+    let refused = restore(&one, &location)
+        .await
+        .expect_err("a restore into one group");
+    assert!(
+        refused
+            .to_string()
+            .contains("groups in cluster and latest backup manifest differ"),
+        "{refused}"
+    );
+}

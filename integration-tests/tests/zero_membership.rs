@@ -142,6 +142,7 @@ async fn alphas_tablets_and_draining() {
         predicate: p.into(),
         group_id: 0,
         read_only,
+        force: false,
     };
     let t = |req: TabletRequest| {
         let client = &client;

@@ -187,6 +187,10 @@ impl RemoteSource for Cluster {
         self.learn(names).await
     }
 
+    fn forget_tablets(&self) {
+        self.tablets.write().clear();
+    }
+
     async fn groups(&self) -> Result<Vec<u32>, GraphError> {
         self.members(self.group, false).await?;
         let mut groups: Vec<u32> = self.members.lock().0.keys().copied().collect();

@@ -146,6 +146,7 @@ impl Oracle for ZeroOracle {
             predicate: predicate.to_string(),
             group_id: group,
             read_only: false,
+            force: false,
         };
         let t = self
             .zero

@@ -76,10 +76,11 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
         .iter()
         .flat_map(|m| m.files.keys().copied())
         .collect();
-    if let Some(g) = backup_groups.iter().find(|g| !sources.contains_key(g)) {
+    let cluster_groups: BTreeSet<u32> = sources.keys().copied().collect();
+    if backup_groups != cluster_groups {
         return Err(BackupError::precondition(format!(
-            "the backup holds group {g} but the cluster serves groups {:?}: restore into a cluster with the backup's groups",
-            sources.keys().collect::<Vec<_>>()
+            "groups in cluster and latest backup manifest differ: the backup holds groups {:?} and the cluster serves groups {:?}; restore into a cluster with as many groups as the one backed up",
+            backup_groups, cluster_groups
         )));
     }
     tracing::info!(
@@ -109,6 +110,10 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
             .await
             .map_err(|e| remote(e).context("turning draining on"))?;
     }
+    // Tablets first match the backup's groups, so each group loads what it will serve and every
+    // alpha reads each predicate where it now lives (alphas learn the map again after a
+    // restore).
+    force_tablets(ctx, last).await?;
     let loaded = load(ctx, job, &sources).await;
     let bumped = match &loaded {
         Ok(max_uid) => ctx
@@ -144,6 +149,33 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
     }
     loaded?;
     bumped
+}
+
+/// Gives every predicate of `manifest` to the group the manifest lists it in.
+async fn force_tablets(ctx: &Context, manifest: &Manifest) -> Result<(), BackupError> {
+    for (group, preds) in &manifest.groups {
+        for name in preds {
+            let Some(predicate) = lodestar_backup::manifest::plain_name(name) else {
+                continue;
+            };
+            let req = lodestar_proto::zero::TabletRequest {
+                predicate: predicate.to_string(),
+                group_id: *group,
+                read_only: false,
+                force: true,
+            };
+            ctx.zero
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.tablet(req).await }
+                })
+                .await
+                .map_err(|e| {
+                    remote(e).context(format_args!("giving {predicate} to group {group}"))
+                })?;
+        }
+    }
+    Ok(())
 }
 
 /// Streams the series into every group's alpha; returns the highest uid loaded.

@@ -498,12 +498,14 @@ impl ZeroNode {
         }
     }
 
-    /// The group serving `predicate`; assigns one on first use unless `read_only`.
+    /// The group serving `predicate`; assigns one on first use unless `read_only`, or gives it
+    /// to `group` whatever had it with `force`.
     pub async fn tablet(
         &self,
         predicate: String,
         group: u32,
         read_only: bool,
+        force: bool,
     ) -> Result<u32, ZeroError> {
         if predicate.is_empty() {
             return Err(ZeroError::invalid("a tablet needs a predicate"));
@@ -515,6 +517,25 @@ impl ZeroNode {
             )));
         }
         self.leader_term()?;
+        if force {
+            let known = self.with_state(|a| a.state.members.values().any(|m| m.group == group));
+            if !known {
+                return Err(ZeroError::invalid(format!(
+                    "group {group} has no alpha: a tablet can only be given to a group of the cluster"
+                )));
+            }
+            return match self
+                .propose(Command::ForceTablet { predicate, group })
+                .await?
+            {
+                Reply::Group(g) => Ok(g),
+                Reply::Refused(why) => Err(ZeroError::invalid(why)),
+                other => Err(ZeroError::new(
+                    ErrorCode::Internal,
+                    format!("unexpected reply {other:?}"),
+                )),
+            };
+        }
         if let Some(g) = self.with_state(|a| a.state.tablets.get(&predicate).copied()) {
             return Ok(g);
         }

@@ -106,7 +106,12 @@ impl Zero for ZeroService {
         let req = req.into_inner();
         let group_id = self
             .node
-            .tablet(req.predicate.clone(), req.group_id, req.read_only)
+            .tablet(
+                req.predicate.clone(),
+                req.group_id,
+                req.read_only,
+                req.force,
+            )
             .await?;
         ok(TabletInfo {
             predicate: req.predicate,

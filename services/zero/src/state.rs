@@ -144,6 +144,11 @@ pub enum Command {
         predicate: String,
         group: u32,
     },
+    /// Give a predicate to a group, whichever had it (a restore).
+    ForceTablet {
+        predicate: String,
+        group: u32,
+    },
     SetDraining(bool),
     /// Commit decisions: (start_ts, commit_ts), commit_ts 0 meaning aborted.
     Decide(Vec<(u64, u64)>),
@@ -252,6 +257,13 @@ impl ClusterState {
                 } else {
                     self.least_loaded_group()
                 };
+                self.tablets.insert(predicate, group);
+                Reply::Group(group)
+            }
+            Command::ForceTablet { predicate, group } => {
+                if group == 0 {
+                    return Reply::Refused("a tablet needs a group above 0".into());
+                }
                 self.tablets.insert(predicate, group);
                 Reply::Group(group)
             }
@@ -621,6 +633,22 @@ mod tests {
             }),
             Reply::Group(1)
         );
+        assert_eq!(
+            s.apply(Command::ForceTablet {
+                predicate: "name".into(),
+                group: 2
+            }),
+            Reply::Group(2)
+        );
+        assert_eq!(s.tablets["name"], 2, "a restore moves the tablet");
+        assert!(matches!(
+            s.apply(Command::ForceTablet {
+                predicate: "name".into(),
+                group: 0
+            }),
+            Reply::Refused(_)
+        ));
+        assert_eq!(s.tablets["name"], 2);
     }
 
     proptest! {

@@ -459,6 +459,9 @@ impl Graph {
     /// Reads everything in memory again after the store was replaced (a restore, a snapshot
     /// from the group's leader).
     pub(crate) fn reload_after_replace(&self) -> Result<(), GraphError> {
+        if let Some(source) = self.remote.get() {
+            source.forget_tablets();
+        }
         self.after_write(Effects {
             schema: true,
             acl: true,

@@ -44,6 +44,8 @@ pub trait RemoteSource: Send + Sync + 'static {
     fn my_group(&self) -> u32;
     /// Every group of the cluster.
     async fn groups(&self) -> Result<Vec<u32>, GraphError>;
+    /// Forgets where predicates are served (a restore gave them new groups).
+    fn forget_tablets(&self);
     /// Learns which group serves each of `names` (asking zero about those not known yet).
     async fn resolve(&self, names: Vec<String>) -> Result<(), GraphError>;
     /// The group serving `predicate`, if any does.

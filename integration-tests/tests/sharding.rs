@@ -662,3 +662,58 @@ async fn a_backup_of_two_groups_restores_with_its_tablets_and_only_into_two_grou
         "{refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_fails_after_another_group_took_its_part_aborts_the_transaction() {
+    use lodestar_proto::api::{Mutation, Request, TxnContext};
+    let cluster = groups(3).await;
+    let mut home = Vec::new();
+    for schema in [
+        "name: string @index(exact) .",
+        "nick: string .",
+        "balance: int .",
+    ] {
+        home.push(alter_where_served(&cluster, schema).await);
+    }
+    home.sort_unstable();
+    assert_eq!(home, [1, 2, 3], "one predicate per group");
+    let a = alpha_of(&cluster, tablet(&cluster, "name").await.0).await;
+    let open = client(a)
+        .query(rdf("_:x <name> \"half\" .\n_:x <nick> \"h\" .", false))
+        .await
+        .expect("open")
+        .into_inner()
+        .txn
+        .unwrap();
+    // nick's group takes its part, balance's refuses a value that is not an int.
+    let bad = client(a)
+        .query(Request {
+            start_ts: open.start_ts,
+            mutations: vec![Mutation {
+                set_nquads: b"_:y <nick> \"fine\" .\n_:y <balance> \"not a number\" .".to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("a value that is not an int");
+    assert!(bad.message().contains("aborted"), "{bad:?}");
+    let refused = client(a)
+        .commit_or_abort(TxnContext {
+            start_ts: open.start_ts,
+            keys: open.keys.clone(),
+            preds: open.preds.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("an aborted transaction does not commit");
+    assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");
+    let q = "{ q(func: has(name)) { name } n(func: has(nick)) { nick } }";
+    for group in [1, 2, 3] {
+        assert_eq!(
+            query_via(alpha_of(&cluster, group).await, q).await,
+            serde_json::json!({"q": [], "n": []}),
+            "through group {group}'s alpha"
+        );
+    }
+}

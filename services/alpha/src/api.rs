@@ -223,10 +223,25 @@ impl DgraphApi {
         };
         // All of the request's mutations apply, or none: they go to a copy first.
         let mut work = (**guard).clone();
+        work.sent.clear();
         let applied = self
             .apply_mutations(&parsed.mutations, &mut work, &mut ctx, &mut done.uids)
             .await;
         if let Err(e) = applied {
+            if !work.sent.is_empty() {
+                // Other groups buffered their parts of this request, which a later commit
+                // could not leave out: the whole transaction is aborted.
+                guard.groups.extend(work.groups.iter().copied());
+                drop(txn_guard);
+                let _ = graph.abort(start_ts).await;
+                return Err(Status::new(
+                    e.code(),
+                    format!(
+                        "{} (the transaction was aborted: part of this request had reached other groups)",
+                        e.message()
+                    ),
+                ));
+            }
             if commit_now && guard.writes.is_empty() {
                 drop(txn_guard);
                 graph.forget(start_ts);

@@ -157,6 +157,9 @@ pub struct Txn {
     pub persisted: bool,
     /// The other groups holding parts of this transaction (this alpha decides it).
     pub groups: BTreeSet<u32>,
+    /// The groups that took a part of the request being applied (see
+    /// [`Graph::mutate_across`]).
+    pub sent: BTreeSet<u32>,
     /// This is one group's part of a transaction decided elsewhere: reads here settle it
     /// with zero before they run (see [`Graph::settle_shared`]).
     pub shared: bool,

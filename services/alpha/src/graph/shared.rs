@@ -132,6 +132,7 @@ impl Graph {
             // decides for every group it may be in.
             txn.groups.insert(g);
             let (keys, preds) = sent?;
+            txn.sent.insert(g);
             txn.conflicts.extend(keys);
             txn.preds.extend(preds);
         }

@@ -256,6 +256,18 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
         "backup started"
     );
 
+    // Every group keeps the whole schema; the manifest lists under each group the predicates
+    // zero's tablet map gives it (a predicate with schema only, under the lowest group).
+    let tablets: BTreeMap<String, u32> = ctx
+        .zero
+        .state()
+        .await
+        .map_err(|e| remote(e).context("asking zero for the tablets"))?
+        .groups
+        .into_iter()
+        .flat_map(|(g, group)| group.tablets.into_keys().map(move |p| (p, g)))
+        .collect();
+    let mut listed = std::collections::BTreeSet::new();
     let mut files = BTreeMap::new();
     let mut groups = BTreeMap::new();
     let mut max_uid = 0;
@@ -274,6 +286,10 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
             gid,
             predicates
                 .iter()
+                .filter(|p| match tablets.get(p.as_str()) {
+                    Some(g) => *g == gid,
+                    None => listed.insert(p.to_string()),
+                })
                 .map(|p| manifest::galaxy_name(p))
                 .collect(),
         );

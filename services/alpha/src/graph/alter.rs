@@ -31,9 +31,11 @@ const DATA_KINDS: [KeyKind; 4] = [
 
 impl Graph {
     /// Applies schema text: validates it, refuses changes to reserved predicates, stores it, and
-    /// builds indexes and reverse edges that the change adds. In a cluster of several groups,
-    /// each predicate's definition goes to the group serving it (which validates it against
-    /// its data) and the types to every group; those groups apply their parts first.
+    /// builds indexes and reverse edges that the change adds. In a cluster of several groups
+    /// every group keeps the whole schema (queries plan with it wherever they run); each group
+    /// builds indexes only for the predicates it serves. The groups serving predicates of the
+    /// change apply it first (they check it against their data), then the other groups, then
+    /// this one.
     pub async fn alter_schema(&self, text: &str) -> Result<(), GraphError> {
         self.alter(text, true).await
     }
@@ -49,41 +51,39 @@ impl Graph {
         let elsewhere = self
             .claim_tablets(update.predicates.iter().map(|p| p.name.clone()).collect())
             .await?;
-        if let Some((name, serving)) = elsewhere.iter().next()
-            && !fan_out
-        {
-            return Err(GraphError::Unavailable(format!(
-                "predicate {name} is served by group {serving}, not by group {}: the tablet moved; retry the schema change",
-                self.group()
-            )));
-        }
-        if fan_out && self.spans_groups() && (!elsewhere.is_empty() || !update.types.is_empty()) {
-            let mut parts: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-            for p in &update.predicates {
-                if let Some(g) = elsewhere.get(&p.name) {
-                    parts.entry(*g).or_default().push(schema::render(p));
+        if fan_out && self.spans_groups() {
+            let others = self.other_groups().await?;
+            if !others.is_empty() {
+                let text: Vec<String> = update
+                    .predicates
+                    .iter()
+                    .map(schema::render)
+                    .chain(update.types.iter().map(schema::render_type))
+                    .collect();
+                let text = text.join("\n");
+                let serving: std::collections::BTreeSet<u32> =
+                    elsewhere.values().copied().collect();
+                let (first, then): (Vec<u32>, Vec<u32>) =
+                    others.into_iter().partition(|g| serving.contains(g));
+                for group in first.into_iter().chain(then) {
+                    self.alter_elsewhere(group, text.clone()).await?;
                 }
             }
-            if !update.types.is_empty() {
-                for g in self.other_groups().await? {
-                    parts.entry(g).or_default();
-                }
-            }
-            for (group, mut lines) in parts {
-                lines.extend(update.types.iter().map(schema::render_type));
-                self.alter_elsewhere(group, lines.join("\n")).await?;
-            }
-            update
-                .predicates
-                .retain(|p| !elsewhere.contains_key(&p.name));
         }
-        self.intern(update.types.iter().map(|t| type_dict_name(&t.name)))
-            .await?;
+        // The schema of a predicate another group serves is kept here too, under its name.
+        self.intern(
+            elsewhere
+                .keys()
+                .cloned()
+                .chain(update.types.iter().map(|t| type_dict_name(&t.name))),
+        )
+        .await?;
         let current = self.schema();
         let mut rebuild = Vec::new();
         for p in &update.predicates {
             if let Some(old) = current.preds.get(&p.name) {
-                let has_data = self.has_data(&p.name)?;
+                // Only the group serving a predicate holds its data and indexes.
+                let has_data = !elsewhere.contains_key(&p.name) && self.has_data(&p.name)?;
                 schema::check_change(old, p, has_data)
                     .map_err(|e| GraphError::Invalid(e.to_string()))?;
                 if has_data

@@ -218,7 +218,14 @@ impl Replica {
                 .lease
                 .lock()
                 .is_some_and(|until| std::time::Instant::now() < until);
-            if leased && self.is_leader() {
+            // The only voter leads for as long as it is the only voter: no one else can be
+            // elected without a membership change through it.
+            let alone = {
+                let m = self.metrics();
+                let mut voters = m.membership_config.membership().voter_ids();
+                voters.next() == Some(self.id) && voters.next().is_none()
+            };
+            if (leased || alone) && self.is_leader() {
                 let applied = self.metrics().last_applied.map_or(0, |l| l.index);
                 return Ok(applied);
             }

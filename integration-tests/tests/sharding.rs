@@ -717,3 +717,64 @@ async fn a_request_that_fails_after_another_group_took_its_part_aborts_the_trans
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_is_down_fails_only_what_touches_its_predicates() {
+    let mut cluster = groups(2).await;
+    let g_name = alter_where_served(&cluster, "name: string @index(exact) .").await;
+    let g_bal = alter_where_served(&cluster, "balance: int .").await;
+    assert_ne!(g_name, g_bal, "name and balance live apart");
+    let (ia, ib) = (
+        index_of(&cluster, g_name).await,
+        index_of(&cluster, g_bal).await,
+    );
+    client(&cluster.alphas[ia])
+        .query(rdf("_:x <name> \"ann\" .\n_:x <balance> \"7\" .", true))
+        .await
+        .expect("write");
+    cluster.alphas[ib].kill9();
+
+    // What group `g_name` serves alone is still answered.
+    assert_eq!(
+        query_via(&cluster.alphas[ia], "{ q(func: has(name)) { name } }").await,
+        serde_json::json!({"q": [{"name": "ann"}]})
+    );
+    // What needs the dead group fails, naming it.
+    let err = client(&cluster.alphas[ia])
+        .query(lodestar_proto::api::Request {
+            query: "{ q(func: has(name)) { name balance } }".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a read of the dead group's predicate");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains(&format!("group {g_bal}")),
+        "the error names the group: {err:?}"
+    );
+    let err = client(&cluster.alphas[ia])
+        .query(rdf("_:y <name> \"bob\" .\n_:y <balance> \"1\" .", true))
+        .await
+        .expect_err("a write to the dead group's predicate");
+    assert!(
+        matches!(err.code(), tonic::Code::Unavailable | tonic::Code::Aborted),
+        "{err:?}"
+    );
+    assert!(err.message().contains(&format!("group {g_bal}")), "{err:?}");
+    // Writes to the live group alone go on.
+    client(&cluster.alphas[ia])
+        .query(rdf("_:z <name> \"cat\" .", true))
+        .await
+        .expect("a write to the live group");
+
+    // Back up, the group serves again, and the failed write left nothing.
+    cluster.alphas[ib].restart().await.expect("restart");
+    assert_eq!(
+        query_via(
+            &cluster.alphas[ia],
+            "{ q(func: has(name), orderasc: name) { name balance } }"
+        )
+        .await,
+        serde_json::json!({"q": [{"name": "ann", "balance": 7}, {"name": "cat"}]})
+    );
+}

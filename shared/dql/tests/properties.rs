@@ -614,6 +614,11 @@ proptest! {
 
 // ----- JSON mutations -----
 
+/// A predicate name for a JSON member: `uid` names the node itself and yields no N-Quad.
+fn json_key() -> impl Strategy<Value = String> + Clone {
+    "[a-z]{1,3}".prop_filter("uid is the node's id, not a predicate", |k| k != "uid")
+}
+
 /// A JSON value and the number of N-Quads a set mutation of it yields.
 fn json_node() -> impl Strategy<Value = (serde_json::Value, usize)> {
     use serde_json::Value as J;
@@ -625,8 +630,8 @@ fn json_node() -> impl Strategy<Value = (serde_json::Value, usize)> {
         Just((J::Null, 0)),
     ];
     scalar.prop_recursive(3, 24, 4, |inner| {
-        let member = ("[a-z]{1,3}", inner.clone());
-        let object = prop::collection::btree_map("[a-z]{1,3}", inner.clone(), 0..4).prop_map(|m| {
+        let member = (json_key(), inner.clone());
+        let object = prop::collection::btree_map(json_key(), inner.clone(), 0..4).prop_map(|m| {
             let count: usize = m.values().map(|(_, c)| c).sum();
             let obj: serde_json::Map<String, J> = m.into_iter().map(|(k, (v, _))| (k, v)).collect();
             // A nested object is one edge plus its own N-Quads; an empty one is skipped.
@@ -662,7 +667,7 @@ proptest! {
 
     #[test]
     fn json_set_yields_one_nquad_per_value_and_edge(
-        members in prop::collection::btree_map("[a-z]{1,3}", json_node(), 1..5)
+        members in prop::collection::btree_map(json_key(), json_node(), 1..5)
     ) {
         let expected: usize = members.values().map(|(_, c)| c).sum();
         let obj: serde_json::Map<String, serde_json::Value> = members.into_iter().map(|(k, (v, _))| (k, v)).collect();

@@ -106,7 +106,24 @@ impl Cluster {
         F: Fn(WorkerClient<lodestar_client::TracedChannel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let deadline = Instant::now() + LEADER_WAIT;
+        self.on_members(group, what, LEADER_WAIT, call).await
+    }
+
+    /// Calls `call` on the members of `group`, leader first, until one answers: once over
+    /// the members known, then over zero's latest word on them, again every 100 ms until
+    /// `wait` has passed. A refusal of the input (InvalidArgument) or an abort is final.
+    async fn on_members<T, F, Fut>(
+        &self,
+        group: u32,
+        what: &str,
+        wait: Duration,
+        call: F,
+    ) -> Result<T, GraphError>
+    where
+        F: Fn(WorkerClient<lodestar_client::TracedChannel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + wait;
         let mut last = String::from("zero lists no live member");
         let mut refresh = false;
         loop {
@@ -127,13 +144,15 @@ impl Cluster {
                     Err(s) => last = format!("{addr}: {}", s.message()),
                 }
             }
-            if Instant::now() >= deadline {
-                return Err(GraphError::Unavailable(format!(
-                    "{what} in group {group} failed: {last}"
-                )));
+            if refresh {
+                if Instant::now() >= deadline {
+                    return Err(GraphError::Unavailable(format!(
+                        "{what} in group {group} failed: {last}"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             refresh = true;
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -285,45 +304,31 @@ impl RemoteSource for Cluster {
                 .collect(),
             schema_of,
         };
-        let mut last = String::from("zero lists no live member");
-        for refresh in [false, true] {
-            for addr in self.members(group, refresh).await? {
-                let reply = match self.worker(&addr) {
-                    Ok(mut w) => w.read_keys(request.clone()).await,
-                    Err(e) => {
-                        last = e.to_string();
-                        continue;
-                    }
-                };
-                match reply {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        let mut schemas = HashMap::new();
-                        for (name, raw) in r.schemas {
-                            let schema = serde_json::from_slice(&raw).map_err(|e| {
-                                GraphError::Internal(format!(
-                                    "group {group} sent an unreadable schema of {name}: {e}"
-                                ))
-                            })?;
-                            schemas.insert(name, schema);
-                        }
-                        return Ok(Fetched {
-                            entries: r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect(),
-                            names: r.names.into_iter().collect(),
-                            schemas,
-                        });
-                    }
-                    Err(status) => {
-                        last = format!("{addr}: {}", status.message());
-                        if status.code() == tonic::Code::InvalidArgument {
-                            return Err(GraphError::Invalid(status.message().to_string()));
-                        }
-                    }
-                }
-            }
+        // Any member that has applied the read timestamp answers; none is waited for.
+        let r = self
+            .on_members(
+                group,
+                "reading the predicates it serves",
+                Duration::ZERO,
+                |mut w| {
+                    let request = request.clone();
+                    async move { w.read_keys(request).await }
+                },
+            )
+            .await?;
+        let mut schemas = HashMap::new();
+        for (name, raw) in r.schemas {
+            let schema = serde_json::from_slice(&raw).map_err(|e| {
+                GraphError::Internal(format!(
+                    "group {group} sent an unreadable schema of {name}: {e}"
+                ))
+            })?;
+            schemas.insert(name, schema);
         }
-        Err(GraphError::Unavailable(format!(
-            "group {group} could not be read (its predicates are served there): {last}"
-        )))
+        Ok(Fetched {
+            entries: r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            names: r.names.into_iter().collect(),
+            schemas,
+        })
     }
 }

@@ -27,14 +27,20 @@ pub struct WorkerApi {
 }
 
 impl WorkerApi {
-    /// Refuses a call meant for the leader of `group` on any other alpha.
-    fn leading(&self, group: u32) -> Result<(), Status> {
+    /// Refuses a call meant for another group.
+    fn serves(&self, group: u32) -> Result<(), Status> {
         if group != self.group {
             return Err(Status::failed_precondition(format!(
                 "this alpha serves group {}, not group {group}",
                 self.group
             )));
         }
+        Ok(())
+    }
+
+    /// Refuses a call meant for the leader of `group` on any other alpha.
+    fn leading(&self, group: u32) -> Result<(), Status> {
+        self.serves(group)?;
         match &self.replica {
             Some(r) if !r.is_leader() => Err(Status::unavailable(format!(
                 "this alpha does not lead group {group}"
@@ -53,11 +59,8 @@ impl Worker for WorkerApi {
         request: Request<SnapshotRequest>,
     ) -> Result<Response<BatchStream>, Status> {
         let req = request.into_inner();
-        if req.group_id != 0 && req.group_id != self.group {
-            return Err(Status::failed_precondition(format!(
-                "this alpha serves group {}, not group {}",
-                self.group, req.group_id
-            )));
+        if req.group_id != 0 {
+            self.serves(req.group_id)?;
         }
         if req.read_ts == 0 || req.since_ts >= req.read_ts {
             return Err(Status::invalid_argument(format!(
@@ -89,12 +92,7 @@ impl Worker for WorkerApi {
                 "this alpha is not one replica of a group",
             ));
         };
-        if req.group_id != self.group {
-            return Err(Status::failed_precondition(format!(
-                "this alpha serves group {}, not group {}",
-                self.group, req.group_id
-            )));
-        }
+        self.serves(req.group_id)?;
         let index = replica
             .answer_read_index(req.read_ts)
             .await
@@ -129,12 +127,7 @@ impl Worker for WorkerApi {
         request: Request<ReadKeysRequest>,
     ) -> Result<Response<ReadKeysResponse>, Status> {
         let req = request.into_inner();
-        if req.group_id != self.group {
-            return Err(Status::failed_precondition(format!(
-                "this alpha serves group {}, not group {}",
-                self.group, req.group_id
-            )));
-        }
+        self.serves(req.group_id)?;
         if req.read_ts == 0 {
             return Err(Status::invalid_argument("a read of keys needs read_ts > 0"));
         }

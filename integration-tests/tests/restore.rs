@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::backups::{alter, backup_client, dgraph, mutate, run_backup, start_backup, to};
-use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post_json, run_bin};
+use common::backups::{admin, alter, backup_client, dgraph, mutate, run_backup, start_backup, to};
+use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, run_bin};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::backup::TaskRef;
 use sha2::Digest;
@@ -121,16 +121,6 @@ fn key_file(dir: &Path, byte: u8) -> PathBuf {
     std::fs::write(&path, [byte; 32]).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
-}
-
-async fn admin(cluster: &Cluster, query: &str) -> serde_json::Value {
-    let (status, v) = http_post_json(
-        &format!("{}/admin", cluster.gateway_http()),
-        &serde_json::json!({ "query": query }),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    v
 }
 
 /// Restores through `/admin` and follows `restoreStatus` to its end; returns every status seen.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::backups::admin;
 use common::json;
 use common::replicas::{client, rdf};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Proc, http_get};
@@ -157,6 +158,17 @@ async fn alter_where_served(cluster: &Cluster, schema: &str) -> u64 {
     alter_via(cluster, 1, schema).await.expect(schema);
     let pred = schema.split(':').next().unwrap().trim();
     tablet(cluster, pred).await.0
+}
+
+/// The commit request of the transaction `txn` (its keys and predicates, as a client sends
+/// them).
+fn commit_of(txn: &lodestar_proto::api::TxnContext) -> lodestar_proto::api::TxnContext {
+    lodestar_proto::api::TxnContext {
+        start_ts: txn.start_ts,
+        keys: txn.keys.clone(),
+        preds: txn.preds.clone(),
+        ..Default::default()
+    }
 }
 
 async fn query_via(alpha: &Proc, q: &str) -> serde_json::Value {
@@ -329,12 +341,7 @@ async fn transactions_across_groups_commit_or_abort_as_one() {
         "uncommitted writes are invisible"
     );
     let done = client(b)
-        .commit_or_abort(TxnContext {
-            start_ts: txn.start_ts,
-            keys: txn.keys.clone(),
-            preds: txn.preds.clone(),
-            ..Default::default()
-        })
+        .commit_or_abort(commit_of(&txn))
         .await
         .expect("commit through the other group's alpha")
         .into_inner();
@@ -367,12 +374,7 @@ async fn transactions_across_groups_commit_or_abort_as_one() {
     }
     let commit = |alpha: &Proc, txn: &TxnContext| {
         let mut c = client(alpha);
-        let ctx = TxnContext {
-            start_ts: txn.start_ts,
-            keys: txn.keys.clone(),
-            preds: txn.preds.clone(),
-            ..Default::default()
-        };
+        let ctx = commit_of(txn);
         async move { c.commit_or_abort(ctx).await }
     };
     commit(t[0].0, &t[0].1).await.expect("the first commits");
@@ -403,11 +405,8 @@ async fn transactions_across_groups_commit_or_abort_as_one() {
     let txn = open.txn.unwrap();
     let aborted = client(a)
         .commit_or_abort(TxnContext {
-            start_ts: txn.start_ts,
-            keys: txn.keys,
-            preds: txn.preds,
             aborted: true,
-            ..Default::default()
+            ..commit_of(&txn)
         })
         .await
         .expect("abort")
@@ -455,7 +454,6 @@ async fn index_of(cluster: &Cluster, group: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_groups_leaves_no_transaction_half_applied() {
-    use lodestar_proto::api::TxnContext;
     let mut cluster = groups(2).await;
     let g_name = alter_where_served(&cluster, "name: string @index(exact) .").await;
     let g_bal = alter_where_served(&cluster, "balance: int .").await;
@@ -464,12 +462,6 @@ async fn a_crash_between_groups_leaves_no_transaction_half_applied() {
         index_of(&cluster, g_name).await,
         index_of(&cluster, g_bal).await,
     );
-    let ctx = |t: &TxnContext| TxnContext {
-        start_ts: t.start_ts,
-        keys: t.keys.clone(),
-        preds: t.preds.clone(),
-        ..Default::default()
-    };
 
     // The group holding one part is killed before the commit: the commit aborts, and once
     // that group is back nothing of the transaction is anywhere.
@@ -482,7 +474,7 @@ async fn a_crash_between_groups_leaves_no_transaction_half_applied() {
         .unwrap();
     cluster.alphas[ib].kill9();
     let refused = client(&cluster.alphas[ia])
-        .commit_or_abort(ctx(&lost))
+        .commit_or_abort(commit_of(&lost))
         .await
         .expect_err("a commit with a group down");
     assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");
@@ -533,16 +525,6 @@ async fn a_crash_between_groups_leaves_no_transaction_half_applied() {
             serde_json::json!({"q": [{"name": "kept", "balance": 6}]})
         );
     }
-}
-
-async fn admin(cluster: &Cluster, query: &str) -> serde_json::Value {
-    let (status, v) = lodestar_integration_tests::http_post_json(
-        &format!("{}/admin", cluster.gateway_http()),
-        &serde_json::json!({ "query": query }),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    v
 }
 
 /// Restores `location` through `/admin`; Ok once restoreStatus says OK, Err with what it said.
@@ -665,7 +647,7 @@ async fn a_backup_of_two_groups_restores_with_its_tablets_and_only_into_two_grou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_fails_after_another_group_took_its_part_aborts_the_transaction() {
-    use lodestar_proto::api::{Mutation, Request, TxnContext};
+    use lodestar_proto::api::{Mutation, Request};
     let cluster = groups(3).await;
     let mut home = Vec::new();
     for schema in [
@@ -699,12 +681,7 @@ async fn a_request_that_fails_after_another_group_took_its_part_aborts_the_trans
         .expect_err("a value that is not an int");
     assert!(bad.message().contains("aborted"), "{bad:?}");
     let refused = client(a)
-        .commit_or_abort(TxnContext {
-            start_ts: open.start_ts,
-            keys: open.keys.clone(),
-            preds: open.preds.clone(),
-            ..Default::default()
-        })
+        .commit_or_abort(commit_of(&open))
         .await
         .expect_err("an aborted transaction does not commit");
     assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");

@@ -12,6 +12,17 @@ use tonic::transport::Channel;
 const POLL: Duration = Duration::from_millis(25);
 const TASK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A GraphQL request to the gateway's `/admin`, which must answer 200.
+pub async fn admin(cluster: &Cluster, query: &str) -> serde_json::Value {
+    let (status, v) = lodestar_integration_tests::http_post_json(
+        &format!("{}/admin", cluster.gateway_http()),
+        &serde_json::json!({ "query": query }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
 /// A client of the cluster's backup worker.
 pub fn backup_client(cluster: &Cluster) -> BackupClient<lodestar_client::TracedChannel> {
     let addr = cluster.backup.as_ref().unwrap().grpc_addr();

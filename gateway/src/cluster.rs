@@ -43,6 +43,20 @@ pub trait Cluster: Send + Sync + 'static {
         ))
     }
 
+    /// Moves `predicate`'s tablet to `group` (zero copies it and switches); the message to
+    /// report on success.
+    async fn move_tablet(
+        &self,
+        predicate: String,
+        group: u32,
+        namespace: u64,
+    ) -> Result<String, ServiceError> {
+        let _ = (predicate, group, namespace);
+        Err(ServiceError::unavailable(
+            "this backend cannot move tablets",
+        ))
+    }
+
     /// `node.Node/Info` of the service listening at `addr` (any of our gRPC ports serves it).
     async fn node_info(&self, addr: &str) -> Result<NodeInfo, ServiceError>;
 
@@ -96,6 +110,24 @@ impl Cluster for GrpcCluster {
     #[tracing::instrument(name = "zero.ApplyLicense", skip_all, fields(bytes = license.len()))]
     async fn apply_license(&self, license: Vec<u8>) -> Result<ApplyLicenseResponse, ServiceError> {
         Ok(self.zero.apply_license(license).await?)
+    }
+
+    #[tracing::instrument(name = "zero.MoveTablet", skip(self))]
+    async fn move_tablet(
+        &self,
+        predicate: String,
+        group: u32,
+        namespace: u64,
+    ) -> Result<String, ServiceError> {
+        let resp = self
+            .zero
+            .move_tablet(lodestar_proto::zero::MoveTabletRequest {
+                predicate,
+                group_id: group,
+                namespace,
+            })
+            .await?;
+        Ok(resp.message)
     }
 
     #[tracing::instrument(name = "zero.SetDraining", skip(self))]

@@ -364,6 +364,11 @@ async fn schema_types_match_dgraph_admin_schema() {
         ("EnterpriseLicensePayload", "response:Response"),
         ("DrainingPayload", "response:Response"),
         ("EnterpriseLicenseInput", "license:String!"),
+        ("MoveTabletPayload", "response:Response"),
+        (
+            "MoveTabletInput",
+            "namespace:UInt64 tablet:String! groupId:UInt64!",
+        ),
         (
             "Query",
             "health:[NodeState] state:MembershipState getUser:User getGroup:Group \
@@ -372,7 +377,8 @@ async fn schema_types_match_dgraph_admin_schema() {
         ),
         (
             "Mutation",
-            "enterpriseLicense:EnterpriseLicensePayload draining:DrainingPayload login:LoginPayload \
+            "enterpriseLicense:EnterpriseLicensePayload moveTablet:MoveTabletPayload \
+             draining:DrainingPayload login:LoginPayload \
              addUser:AddUserPayload addGroup:AddGroupPayload updateUser:AddUserPayload \
              updateGroup:AddGroupPayload deleteUser:DeleteUserPayload \
              deleteGroup:DeleteGroupPayload backup:BackupPayload restore:RestorePayload \

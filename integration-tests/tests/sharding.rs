@@ -755,3 +755,182 @@ async fn a_group_that_is_down_fails_only_what_touches_its_predicates() {
         serde_json::json!({"q": [{"name": "ann", "balance": 7}, {"name": "cat"}]})
     );
 }
+
+/// Asks zero to move `pred` to `group`; returns zero's answer.
+async fn move_tablet(cluster: &Cluster, pred: &str, group: u64) -> (u16, String) {
+    http_get(&format!(
+        "{}/moveTablet?tablet={pred}&group={group}",
+        cluster.zero_http(0)
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tablet_moves_while_a_writer_writes_it_and_readers_read_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cluster = ClusterBuilder::new()
+        .zeros(1)
+        .alphas(2)
+        .replicas(1)
+        .services(true)
+        .start()
+        .await
+        .expect("cluster");
+    let from = alter_where_served(&cluster, "mv_val: int @index(int) .").await;
+    alter_where_served(&cluster, "mv_tag: string .").await;
+    let to = 3 - from;
+    // Something to copy before the writer starts.
+    let mut c = client(&cluster.alphas[0]);
+    for chunk in 0..4 {
+        let text: String = (0..500)
+            .map(|i| {
+                let v = 1_000_000 + chunk * 500 + i;
+                format!("_:s{i} <mv_val> \"{v}\" .\n_:s{i} <mv_tag> \"seed\" .\n")
+            })
+            .collect();
+        c.query(rdf(&text, true)).await.expect("seed");
+    }
+    let addrs: Vec<String> = cluster.alphas.iter().map(|a| a.grpc_addr()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The writer writes value i in a transaction that also writes the other group's predicate,
+    // through each alpha in turn, and notes which commits were acknowledged.
+    let writer = {
+        let (addrs, stop) = (addrs.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut tried = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let channel = lodestar_client::channel(&addrs[tried as usize % 2]).unwrap();
+                let mut c = lodestar_proto::api::dgraph_client::DgraphClient::new(channel);
+                let text = format!("_:n <mv_val> \"{tried}\" .\n_:n <mv_tag> \"w\" .");
+                if c.query(rdf(&text, true)).await.is_ok() {
+                    acked.push(tried);
+                }
+                tried += 1;
+            }
+            (acked, tried)
+        })
+    };
+    // Readers count the values at fresh timestamps: a count never goes down (nothing seen
+    // missing) and never passes what was written (nothing doubled).
+    let reader = {
+        let (addrs, stop) = (addrs.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut last, mut reads, mut errors) = (0u64, 0u64, Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                let channel = lodestar_client::channel(&addrs[reads as usize % 2]).unwrap();
+                let mut c = lodestar_proto::api::dgraph_client::DgraphClient::new(channel);
+                let resp = c
+                    .query(lodestar_proto::api::Request {
+                        query: "{ q(func: has(mv_val)) { n: count(uid) } }".into(),
+                        read_only: true,
+                        ..Default::default()
+                    })
+                    .await;
+                reads += 1;
+                match resp {
+                    Ok(r) => {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&r.into_inner().json).expect("json");
+                        let n = v["q"][0]["n"].as_u64().expect("a count");
+                        assert!(
+                            n >= last,
+                            "a read through alpha {} saw {n} values after one saw {last} (at {:?})",
+                            reads % 2,
+                            std::time::SystemTime::now()
+                        );
+                        last = n;
+                    }
+                    Err(e) => errors.push(format!("{e:?}")),
+                }
+            }
+            (reads, errors, last)
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, body) = move_tablet(&cluster, "mv_val", to).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!("Predicate: [mv_val] moved from group [{from}] to [{to}]")
+    );
+    assert_eq!(tablet(&cluster, "mv_val").await.0, to);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // And back through `/admin`, so the group it left takes it in again.
+    let moved = admin(
+        &cluster,
+        &format!(
+            "mutation {{ moveTablet(input: {{tablet: \"mv_val\", groupId: {from}}}) {{ response {{ code message }} }} }}"
+        ),
+    )
+    .await;
+    assert_eq!(
+        moved["data"]["moveTablet"]["response"],
+        serde_json::json!({
+            "code": "Success",
+            "message": format!("Predicate: [mv_val] moved from group [{to}] to [{from}]")
+        }),
+        "{moved}"
+    );
+    assert_eq!(tablet(&cluster, "mv_val").await.0, from);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (acked, tried) = writer.await.unwrap();
+    let (reads, errors, _) = reader.await.unwrap();
+    assert!(acked.len() >= 10, "the writer kept writing: {acked:?}");
+    assert!(reads >= 10, "the readers kept reading ({reads})");
+    assert!(
+        errors.is_empty(),
+        "reads failed across the move: {errors:?}"
+    );
+
+    // Every acknowledged value is there once, from either group's alpha; the seeds too.
+    for alpha in &cluster.alphas {
+        let all = query_via(alpha, "{ q(func: has(mv_val)) { v: mv_val } }").await;
+        let values: Vec<u64> = all["q"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|n| n["v"].as_u64().expect("int"))
+            .collect();
+        let distinct: std::collections::BTreeSet<u64> = values.iter().copied().collect();
+        assert_eq!(distinct.len(), values.len(), "a value was doubled");
+        for v in &acked {
+            assert!(distinct.contains(v), "acknowledged value {v} was lost");
+        }
+        assert_eq!(
+            distinct.iter().filter(|v| **v >= 1_000_000).count(),
+            2000,
+            "the seeded values"
+        );
+        assert!(
+            distinct.iter().all(|v| *v >= 1_000_000 || *v < tried),
+            "a value nobody wrote"
+        );
+        // The index moved with the data.
+        let probe = acked[acked.len() / 2];
+        let hit = query_via(
+            alpha,
+            &format!("{{ q(func: eq(mv_val, {probe})) {{ mv_val mv_tag }} }}"),
+        )
+        .await;
+        assert_eq!(
+            hit,
+            serde_json::json!({"q": [{"mv_val": probe, "mv_tag": "w"}]})
+        );
+    }
+
+    // Moving it where it is, a reserved predicate, or to a group that does not exist is refused.
+    let (status, body) = move_tablet(&cluster, "mv_val", from).await;
+    assert_eq!(status, 412, "{status} {body}");
+    assert!(body.contains("already in group"), "{body}");
+    let (status, body) = move_tablet(&cluster, "dgraph.type", to).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("reserved predicate"), "{body}");
+    let (status, body) = move_tablet(&cluster, "mv_val", 7).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Group: [7] is not a known group."), "{body}");
+}

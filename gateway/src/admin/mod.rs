@@ -139,6 +139,36 @@ impl Mutation {
         }))
     }
 
+    /// Moves a predicate's tablet to another group: its data is copied while writes go on,
+    /// then writes to it are refused briefly for the switch. Answers once the group serves it.
+    /// Guardians only with ACL on.
+    async fn move_tablet(
+        &self,
+        ctx: &Context<'_>,
+        input: types::MoveTabletInput,
+    ) -> async_graphql::Result<Option<types::MoveTabletPayload>> {
+        let state = ctx.data::<GatewayState>()?;
+        require_guardian(ctx).await?;
+        let group = u32::try_from(input.group_id.0)
+            .ok()
+            .filter(|g| *g > 0)
+            .ok_or_else(|| {
+                graphql_error(ServiceError::invalid(format!(
+                    "groupId {} is not a group: groups are numbered from 1",
+                    input.group_id.0
+                )))
+            })?;
+        let namespace = input.namespace.map_or(0, |n| n.0);
+        let message = state
+            .cluster
+            .move_tablet(input.tablet, group, namespace)
+            .await
+            .map_err(graphql_error)?;
+        Ok(Some(types::MoveTabletPayload {
+            response: Some(AdminResponse::success(message)),
+        }))
+    }
+
     /// Turns the cluster's draining mode on or off: while on, every alpha refuses queries and
     /// mutations (a restore turns it on and off by itself). As in Dgraph, a missing `enable`
     /// turns it off. Guardians only with ACL on.

@@ -283,6 +283,21 @@ pub struct License {
 }
 
 #[derive(Clone, Debug, InputObject)]
+pub struct MoveTabletInput {
+    /// The namespace of the predicate (0, the only one, when left out).
+    pub namespace: Option<UInt64>,
+    /// The predicate to move.
+    pub tablet: String,
+    /// The group to move it to.
+    pub group_id: UInt64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
+pub struct MoveTabletPayload {
+    pub response: Option<AdminResponse>,
+}
+
+#[derive(Clone, Debug, InputObject)]
 pub struct EnterpriseLicenseInput {
     /// The contents of license file as a String.
     pub license: String,

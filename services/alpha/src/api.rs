@@ -34,6 +34,9 @@ pub struct DgraphApi {
 /// again (two replicas that each think the other leads would pass it back and forth).
 const FORWARDED: &str = "x-lodestar-forwarded";
 
+/// How long a query keeps running again while a tablet it reads switches groups.
+const MOVE_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// What a write needs from this alpha: to lead its group, or to know who does.
 enum Route {
     /// This alpha leads (or has no group): handle the request here.
@@ -171,10 +174,14 @@ impl DgraphApi {
 
     /// Runs a parsed request at `start_ts`: the query, then the mutations (all or none) in the
     /// transaction's buffer, recorded as pending, and committed when `commit_now`.
+    ///
+    /// `in_txn` says `start_ts` is a transaction's (its reads see its writes): a read-only
+    /// or best-effort timestamp may equal another transaction's start and sees none.
     async fn execute(
         &self,
         parsed: &ParsedRequest,
         start_ts: u64,
+        in_txn: bool,
         access: Option<&crate::graph::access::Access>,
         commit_now: bool,
     ) -> Result<Executed, Status> {
@@ -184,8 +191,10 @@ impl DgraphApi {
         // it writes.
         let txn = if writes {
             Some(graph.txn(start_ts).map_err(to_status)?)
-        } else {
+        } else if in_txn {
             graph.existing_txn(start_ts)
+        } else {
+            None
         };
         let mut txn_guard = match &txn {
             Some(t) => Some(t.lock().await),
@@ -206,14 +215,32 @@ impl DgraphApi {
         };
         let mut ctx = MutationCtx::default();
         if let Some(q) = &parsed.query {
-            let remote = graph
-                .remote_reads(q, start_ts, start_ts)
-                .await
-                .map_err(to_status)?;
-            let view = graph
-                .view(start_ts, txn_guard.as_deref())
-                .with_remote(remote.as_ref());
-            let out = graph.run_query_as(&view, q, access).map_err(to_status)?;
+            // A tablet switching groups under the query refuses it in one of them for a moment:
+            // it runs again once the tablet map says where the predicate is.
+            let deadline = Instant::now() + MOVE_RETRY;
+            let out = loop {
+                let own = if in_txn { start_ts } else { 0 };
+                let run = match graph.remote_reads(q, start_ts, own).await {
+                    Ok(remote) => {
+                        let view = graph
+                            .view(start_ts, txn_guard.as_deref())
+                            .with_remote(remote.as_ref());
+                        graph.run_query_as(&view, q, access).and_then(|out| {
+                            // The group may have let go of a predicate while the query read it.
+                            graph.check_still_served(q, start_ts).map(|_| out)
+                        })
+                    }
+                    Err(e) => Err(e),
+                };
+                match run {
+                    Err(GraphError::Moving(why)) if Instant::now() < deadline => {
+                        tracing::debug!(%why, "a tablet moved under a query; running it again");
+                        graph.forget_tablets();
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    other => break other.map_err(to_status)?,
+                }
+            };
             done.json = Some(out.json);
             ctx.uid_vars = out.uid_vars;
             ctx.val_vars = out.val_vars;
@@ -566,7 +593,13 @@ impl Dgraph for DgraphApi {
 
         let processing_started = Instant::now();
         let done = self
-            .execute(&parsed, start_ts, access.as_ref(), parsed.commit_now(&req))
+            .execute(
+                &parsed,
+                start_ts,
+                !(req.read_only || req.best_effort),
+                access.as_ref(),
+                parsed.commit_now(&req),
+            )
             .await?;
         let processing = processing_started.elapsed();
 

@@ -4,10 +4,12 @@
 
 use crate::graph::GraphError;
 use crate::graph::remote::{Fetched, Range, RemoteSource};
+use lodestar_backup::record::Record;
 use lodestar_client::ZeroClient;
 use lodestar_proto::worker::worker_client::WorkerClient;
 use lodestar_proto::worker::{
-    AlterPartRequest, KeyRange, MutatePartRequest, ReadKeysRequest, TxnPartRequest,
+    AlterPartRequest, KeyRange, MutatePartRequest, ReadKeysRequest, SendTabletRequest,
+    TxnPartRequest,
 };
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -20,6 +22,10 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// How long the members of the other groups are known without asking zero again.
 const MEMBERS_FRESH: Duration = Duration::from_secs(2);
 
+/// How long zero's tablet map is used without asking again: a tablet that moved is found by
+/// then even without a refusal from its old group.
+const TABLETS_FRESH: Duration = Duration::from_secs(2);
+
 /// Group → member addresses, leader first.
 type Members = HashMap<u32, Vec<String>>;
 
@@ -27,8 +33,9 @@ type Members = HashMap<u32, Vec<String>>;
 pub struct Cluster {
     zero: Arc<ZeroClient>,
     group: u32,
-    /// Predicate → group, as zero last said.
+    /// Predicate → group, as zero last said, and when.
     tablets: RwLock<HashMap<String, u32>>,
+    tablets_at: Mutex<Option<Instant>>,
     /// Group → member addresses (leader first), and when zero said so.
     members: Mutex<(Members, Option<Instant>)>,
     channels: Mutex<HashMap<String, lodestar_client::TracedChannel>>,
@@ -48,6 +55,7 @@ impl Cluster {
             zero,
             group,
             tablets: RwLock::default(),
+            tablets_at: Mutex::default(),
             members: Mutex::default(),
             channels: Mutex::default(),
         })
@@ -56,14 +64,17 @@ impl Cluster {
     /// Learns from zero which group serves each of `names` not known yet (a predicate no
     /// group serves is asked again next time: it may be created meanwhile).
     async fn learn(&self, names: Vec<String>) -> Result<(), GraphError> {
-        let unknown: Vec<String> = {
+        // A map too old (or forgotten) is asked for again, and replaced whole once zero
+        // answers: readers meanwhile use the old one.
+        let stale = self
+            .tablets_at
+            .lock()
+            .is_none_or(|at| at.elapsed() >= TABLETS_FRESH);
+        let unknown = {
             let tablets = self.tablets.read();
-            names
-                .into_iter()
-                .filter(|n| !tablets.contains_key(n))
-                .collect()
+            names.iter().any(|n| !tablets.contains_key(n))
         };
-        if unknown.is_empty() {
+        if !unknown && !stale {
             return Ok(());
         }
         let state = match self.zero.state().await {
@@ -73,12 +84,14 @@ impl Cluster {
             Err(_) if self.members.lock().0.len() <= 1 => return Ok(()),
             Err(e) => return Err(unreachable_zero(e)),
         };
-        let mut tablets = self.tablets.write();
+        let mut tablets = HashMap::new();
         for (g, group) in &state.groups {
             for pred in group.tablets.keys() {
                 tablets.insert(pred.clone(), *g);
             }
         }
+        *self.tablets.write() = tablets;
+        *self.tablets_at.lock() = Some(Instant::now());
         *self.members.lock() = (members_of(&state), Some(Instant::now()));
         Ok(())
     }
@@ -141,6 +154,12 @@ impl Cluster {
                         return Err(GraphError::Invalid(s.message().to_string()));
                     }
                     Err(s) if s.code() == tonic::Code::Aborted => return Err(GraphError::Aborted),
+                    // The group does not serve what was asked (a tablet moved): the caller
+                    // learns the tablet map again.
+                    Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                        self.forget_tablets();
+                        return Err(GraphError::Moving(s.message().to_string()));
+                    }
                     Err(s) => last = format!("{addr}: {}", s.message()),
                 }
             }
@@ -207,7 +226,7 @@ impl RemoteSource for Cluster {
     }
 
     fn forget_tablets(&self) {
-        self.tablets.write().clear();
+        *self.tablets_at.lock() = None;
     }
 
     async fn groups(&self) -> Result<Vec<u32>, GraphError> {
@@ -280,6 +299,50 @@ impl RemoteSource for Cluster {
             })
             .await?;
         Ok(r.commit_ts)
+    }
+
+    async fn fetch_tablet(
+        &self,
+        group: u32,
+        predicate: String,
+        since: u64,
+        read_ts: u64,
+        tx: tokio::sync::mpsc::Sender<Result<Record, GraphError>>,
+    ) {
+        let req = SendTabletRequest {
+            predicate,
+            group_id: group,
+            since_ts: since,
+            read_ts,
+        };
+        // Any member that has applied read_ts streams it; the first to answer does.
+        let stream = self
+            .on_members(group, "streaming a tablet", LEADER_WAIT, |mut w| {
+                let req = req.clone();
+                async move { w.send_tablet(req).await }
+            })
+            .await;
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        loop {
+            let item = match stream.message().await {
+                Ok(Some(batch)) => Ok(Record::from(batch)),
+                Ok(None) => return,
+                Err(s) => Err(GraphError::Unavailable(format!(
+                    "the tablet stream from group {group} broke off: {}",
+                    s.message()
+                ))),
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
     }
 
     async fn read(

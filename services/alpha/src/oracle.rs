@@ -113,6 +113,7 @@ impl Oracle for ZeroOracle {
         &self,
         start_ts: u64,
         conflict_keys: Vec<u64>,
+        preds: Vec<String>,
         abort: bool,
     ) -> Result<Option<u64>, GraphError> {
         let d = self
@@ -120,7 +121,7 @@ impl Oracle for ZeroOracle {
             .commit_or_abort(CommitRequest {
                 start_ts,
                 conflict_keys,
-                preds: Vec::new(),
+                preds,
                 abort,
             })
             .await

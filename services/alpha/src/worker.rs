@@ -9,7 +9,8 @@ use lodestar_proto::worker::worker_server::Worker;
 use lodestar_proto::worker::{
     AlterPartRequest, DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult,
     MutatePartRequest, MutatePartResponse, ReadIndexRequest, ReadIndexResponse, ReadKeysRequest,
-    ReadKeysResponse, SnapshotRequest, TxnPartRequest, TxnPartResponse,
+    ReadKeysResponse, ReceiveTabletRequest, ReceiveTabletResponse, ReleaseTabletRequest,
+    SendTabletRequest, SnapshotRequest, TxnPartRequest, TxnPartResponse,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -132,6 +133,11 @@ impl Worker for WorkerApi {
             return Err(Status::invalid_argument("a read of keys needs read_ts > 0"));
         }
         tracing::debug!(read_ts = req.read_ts, "another group reads keys");
+        for r in &req.ranges {
+            self.graph
+                .check_readable(&r.predicate, req.read_ts)
+                .map_err(to_status)?;
+        }
         self.graph
             .settle_for(req.read_ts)
             .await
@@ -158,6 +164,11 @@ impl Worker for WorkerApi {
                 .read_keys(req.read_ts, guard.as_deref(), &ranges, &req.schema_of)
         })
         .map_err(to_status)?;
+        for r in &ranges {
+            self.graph
+                .check_readable(&r.predicate, req.read_ts)
+                .map_err(to_status)?;
+        }
         Ok(Response::new(ReadKeysResponse {
             entries: answer
                 .entries
@@ -225,6 +236,72 @@ impl Worker for WorkerApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(TxnPartResponse { commit_ts }))
+    }
+
+    async fn send_tablet(
+        &self,
+        request: Request<SendTabletRequest>,
+    ) -> Result<Response<BatchStream>, Status> {
+        let req = request.into_inner();
+        self.serves(req.group_id)?;
+        if req.read_ts == 0 || req.since_ts >= req.read_ts {
+            return Err(Status::invalid_argument(format!(
+                "a tablet stream needs since_ts < read_ts (got since_ts {} and read_ts {})",
+                req.since_ts, req.read_ts
+            )));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let graph = self.graph.clone();
+        tokio::spawn(async move {
+            graph
+                .send_tablet(req.predicate, req.since_ts, req.read_ts, tx)
+                .await;
+        });
+        let stream = ReceiverStream::new(rx).map(|item| item.map(KvBatch::from).map_err(to_status));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn receive_tablet(
+        &self,
+        request: Request<ReceiveTabletRequest>,
+    ) -> Result<Response<ReceiveTabletResponse>, Status> {
+        let req = request.into_inner();
+        self.leading(req.group_id)?;
+        if req.from_group == req.group_id {
+            return Err(Status::invalid_argument(
+                "a tablet cannot move into the group it is in",
+            ));
+        }
+        tracing::info!(predicate = %req.predicate, from = req.from_group, since = req.since_ts, read_ts = req.read_ts, "copying a tablet here");
+        let copied = self
+            .graph
+            .receive_tablet(
+                &req.predicate,
+                req.from_group,
+                req.since_ts,
+                req.read_ts,
+                req.last,
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ReceiveTabletResponse {
+            keys: copied.keys,
+            bytes: copied.bytes,
+        }))
+    }
+
+    async fn release_tablet(
+        &self,
+        request: Request<ReleaseTabletRequest>,
+    ) -> Result<Response<TxnPartResponse>, Status> {
+        let req = request.into_inner();
+        self.leading(req.group_id)?;
+        tracing::info!(predicate = %req.predicate, at = req.released_ts, "letting go of a tablet");
+        self.graph
+            .release_tablet(&req.predicate, req.released_ts)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(TxnPartResponse { commit_ts: 0 }))
     }
 
     async fn load_kvs(

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lodestar_client::ZeroClient;
-use lodestar_proto::zero::{Num, NumLeaseType, RemoveNodeRequest};
+use lodestar_proto::zero::{MoveTabletRequest, Num, NumLeaseType, RemoveNodeRequest};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ pub fn router(client: Arc<ZeroClient>, security: Arc<Security>) -> Router {
     let admin = Router::new()
         .route("/assign", axum::routing::get(assign))
         .route("/removeNode", axum::routing::get(remove_node))
+        .route("/moveTablet", axum::routing::get(move_tablet))
         .route(
             "/enterpriseLicense",
             axum::routing::post(enterprise_license),
@@ -139,6 +140,41 @@ async fn remove_node(
     };
     let result = zero
         .call(|mut c| async move { c.remove_node(RemoveNodeRequest { node_id, group_id }).await })
+        .await;
+    match result {
+        Ok(resp) => resp.message.into_response(),
+        Err(status) => from_status(status),
+    }
+}
+
+#[derive(Deserialize)]
+struct MoveParams {
+    tablet: Option<String>,
+    group: Option<u32>,
+    namespace: Option<u64>,
+}
+
+/// Dgraph's `/moveTablet?tablet=&group=[&namespace=]`: answers once the group serves it.
+async fn move_tablet(
+    State(zero): State<Arc<ZeroClient>>,
+    Query(params): Query<MoveParams>,
+) -> Response {
+    let (Some(predicate), Some(group_id)) = (params.tablet, params.group) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "moveTablet needs ?tablet=<predicate>&group=<group id>",
+        );
+    };
+    let req = MoveTabletRequest {
+        predicate,
+        group_id,
+        namespace: params.namespace.unwrap_or(0),
+    };
+    let result = zero
+        .call(|mut c| {
+            let req = req.clone();
+            async move { c.move_tablet(req).await }
+        })
         .await;
     match result {
         Ok(resp) => resp.message.into_response(),

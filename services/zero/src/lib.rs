@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod http;
 pub mod license;
+pub mod moves;
 pub mod node;
 pub mod raft;
 pub mod security;
@@ -408,6 +409,7 @@ async fn leader_duties(
                     }
                 }
             }
+            node.clone().resume_moves().await;
             if let Some(text) = startup_license.take() {
                 match node.apply_license(&text).await {
                     Ok(_) => {}

@@ -40,7 +40,7 @@ pub enum ZeroError {
 }
 
 impl ZeroError {
-    fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
         ZeroError::Service(ServiceError::new(code, msg))
     }
     pub fn invalid(msg: impl Into<String>) -> Self {
@@ -347,10 +347,14 @@ impl ZeroNode {
     /// The decision is made durable by the batching task, not by this call, so a caller that
     /// goes away (a client deadline, an alpha killed) leaves nothing behind: the decision still
     /// lands and the read-only timestamp moves past it.
+    ///
+    /// `preds` are the predicates the transaction writes: a transaction writing a tablet that
+    /// is being moved, or that moved after it started, is aborted.
     pub async fn commit_or_abort(
         &self,
         start_ts: u64,
         keys: &[u64],
+        preds: &[String],
         abort: bool,
     ) -> Result<pb::CommitDecision, ZeroError> {
         if start_ts == 0 {
@@ -361,7 +365,7 @@ impl ZeroNode {
             let waiting = self.decided.notified();
             tokio::pin!(waiting);
             waiting.as_mut().enable();
-            match self.try_decide(term, start_ts, keys, abort)? {
+            match self.try_decide(term, start_ts, keys, preds, abort)? {
                 Step::Known(decided) => return Ok(decision(start_ts, decided, true)),
                 Step::Decided(ts) => break ts,
                 Step::Wait => {
@@ -401,12 +405,21 @@ impl ZeroNode {
         term: u64,
         start_ts: u64,
         keys: &[u64],
+        preds: &[String],
         abort: bool,
     ) -> Result<Step, ZeroError> {
         let mut o = self.oracle.lock();
         // Under the oracle lock: a batch leaves `deciding` only after its decisions are in the
-        // state, so one of the two always shows a decision already made.
-        if let Some(decided) = self.with_state(|a| a.state.txns.get(&start_ts).copied()) {
+        // state, so one of the two always shows a decision already made. A tablet move takes
+        // its timestamps after its state changed, so a commit decided before that change is
+        // below them (and settled before the move copies), and one decided after sees it.
+        let (known, movable) = self.with_state(|a| {
+            (
+                a.state.txns.get(&start_ts).copied(),
+                preds.iter().all(|p| a.state.may_write(p, start_ts)),
+            )
+        });
+        if let Some(decided) = known {
             return Ok(Step::Known(decided));
         }
         if o.term != term || o.next >= o.end {
@@ -422,6 +435,7 @@ impl ZeroNode {
             )));
         }
         if abort
+            || !movable
             || start_ts < o.fence
             || keys
                 .iter()
@@ -844,6 +858,9 @@ impl ZeroNode {
                     predicate: pred.clone(),
                     group_id: *g,
                     space: sizes.get(pred).copied().unwrap_or(0),
+                    // Writes are refused while a move copies its last changes.
+                    read_only: state.moving.get(pred).is_some_and(|m| m.blocked),
+                    move_ts: state.moved_at.get(pred).copied().unwrap_or(0),
                     ..Default::default()
                 },
             );

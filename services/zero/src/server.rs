@@ -73,7 +73,7 @@ impl Zero for ZeroService {
         let req = req.into_inner();
         ok(self
             .node
-            .commit_or_abort(req.start_ts, &req.conflict_keys, req.abort)
+            .commit_or_abort(req.start_ts, &req.conflict_keys, &req.preds, req.abort)
             .await?)
     }
 
@@ -161,6 +161,15 @@ impl Zero for ZeroService {
     async fn report_member(&self, req: Request<MemberReport>) -> Reply<MemberReportResponse> {
         self.node.report_member(req.into_inner())?;
         ok(MemberReportResponse {})
+    }
+
+    async fn move_tablet(&self, req: Request<MoveTabletRequest>) -> Reply<MoveTabletResponse> {
+        let req = req.into_inner();
+        ok(self
+            .node
+            .clone()
+            .move_tablet(req.predicate, req.group_id, req.namespace)
+            .await?)
     }
 
     async fn remove_node(&self, req: Request<RemoveNodeRequest>) -> Reply<RemoveNodeResponse> {

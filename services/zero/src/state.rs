@@ -103,6 +103,24 @@ pub struct ClusterState {
     pub txns: BTreeMap<u64, u64>,
     /// Zero ids that were taken out of the cluster, never to be reused.
     pub removed_zeros: Vec<u64>,
+    /// Tablets being moved to another group.
+    #[serde(default)]
+    pub moving: BTreeMap<String, TabletMove>,
+    /// Predicate → the timestamp its tablet last changed groups at: a transaction that started
+    /// before it may have written the predicate in its old group, so it cannot commit it.
+    #[serde(default)]
+    pub moved_at: BTreeMap<String, u64>,
+}
+
+/// A tablet on its way to another group (see `ZeroNode::move_tablet`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabletMove {
+    pub to: u32,
+    /// Commits writing the predicate are refused: its last changes are being copied.
+    pub blocked: bool,
+    /// The group it moves from let go of it at this timestamp (0: not yet); from then on the
+    /// move can only finish.
+    pub released_at: u64,
 }
 
 /// A change to the state, proposed through Raft.
@@ -157,6 +175,28 @@ pub enum Command {
     },
     RemoveZero {
         id: u64,
+    },
+    /// A tablet starts moving to group `to`: its data is copied while writes go on.
+    MoveStart {
+        predicate: String,
+        to: u32,
+    },
+    /// Commits writing the moving tablet are refused from now on.
+    MoveBlock {
+        predicate: String,
+    },
+    /// The group the tablet moves from let go of it at `at`.
+    MoveReleased {
+        predicate: String,
+        at: u64,
+    },
+    /// The tablet belongs to the group it moved to.
+    MoveFinish {
+        predicate: String,
+    },
+    /// The move is called off before its group let go of the tablet.
+    MoveAbort {
+        predicate: String,
     },
 }
 
@@ -294,7 +334,77 @@ impl ClusterState {
                 }
                 Reply::Done
             }
+            Command::MoveStart { predicate, to } => {
+                let Some(from) = self.tablets.get(&predicate).copied() else {
+                    return Reply::Refused(format!("No tablet found for predicate {predicate}"));
+                };
+                if self.moving.contains_key(&predicate) {
+                    return Reply::Refused(format!(
+                        "the tablet of {predicate} is already being moved"
+                    ));
+                }
+                if from == to {
+                    return Reply::Refused(format!(
+                        "Tablet {predicate} is already in group {to}: nothing to move"
+                    ));
+                }
+                self.moving.insert(
+                    predicate,
+                    TabletMove {
+                        to,
+                        blocked: false,
+                        released_at: 0,
+                    },
+                );
+                Reply::Group(from)
+            }
+            Command::MoveBlock { predicate } => match self.moving.get_mut(&predicate) {
+                Some(m) => {
+                    m.blocked = true;
+                    Reply::Done
+                }
+                None => Reply::Refused(format!("{predicate} is not being moved")),
+            },
+            Command::MoveReleased { predicate, at } => match self.moving.get_mut(&predicate) {
+                Some(m) if m.blocked => {
+                    m.released_at = at;
+                    Reply::Done
+                }
+                _ => Reply::Refused(format!("{predicate} is not ready to be released")),
+            },
+            Command::MoveFinish { predicate } => match self.moving.get(&predicate) {
+                Some(m) if m.released_at != 0 => {
+                    let (to, at) = (m.to, m.released_at);
+                    self.moving.remove(&predicate);
+                    self.tablets.insert(predicate.clone(), to);
+                    self.moved_at.insert(predicate, at);
+                    Reply::Group(to)
+                }
+                _ => Reply::Refused(format!("{predicate} has not been released by its group")),
+            },
+            Command::MoveAbort { predicate } => match self.moving.get(&predicate) {
+                Some(m) if m.released_at != 0 => Reply::Refused(format!(
+                    "{predicate} was released by its group: the move can only finish"
+                )),
+                Some(_) => {
+                    self.moving.remove(&predicate);
+                    Reply::Done
+                }
+                None => Reply::Done,
+            },
         }
+    }
+
+    /// Whether a transaction that started at `start_ts` may commit writes to `predicate`: not
+    /// while its tablet's last changes are being copied, nor when the tablet changed groups
+    /// after the transaction started.
+    pub fn may_write(&self, predicate: &str, start_ts: u64) -> bool {
+        let blocked = self.moving.get(predicate).is_some_and(|m| m.blocked);
+        let moved_since = self
+            .moved_at
+            .get(predicate)
+            .is_some_and(|at| *at > start_ts);
+        !blocked && !moved_since
     }
 
     fn counter(&mut self, kind: IdKind) -> &mut u64 {
@@ -649,6 +759,90 @@ mod tests {
             Reply::Refused(_)
         ));
         assert_eq!(s.tablets["name"], 2);
+    }
+
+    #[test]
+    fn a_tablet_move_blocks_writes_then_switches_groups_and_fences_older_transactions() {
+        let mut s = ClusterState::default();
+        let cmd = |p: &str| p.to_string();
+        s.apply(Command::AssignTablet {
+            predicate: cmd("name"),
+            group: 1,
+        });
+        assert!(matches!(
+            s.apply(Command::MoveStart {
+                predicate: cmd("nope"),
+                to: 2
+            }),
+            Reply::Refused(_)
+        ));
+        assert!(matches!(
+            s.apply(Command::MoveStart { predicate: cmd("name"), to: 1 }),
+            Reply::Refused(why) if why.contains("already in group 1")
+        ));
+        assert_eq!(
+            s.apply(Command::MoveStart {
+                predicate: cmd("name"),
+                to: 2
+            }),
+            Reply::Group(1)
+        );
+        assert!(matches!(
+            s.apply(Command::MoveStart { predicate: cmd("name"), to: 2 }),
+            Reply::Refused(why) if why.contains("already being moved")
+        ));
+        // Copying: writes go on. Not released yet: nothing to finish.
+        assert!(s.may_write("name", 10));
+        assert!(matches!(
+            s.apply(Command::MoveFinish {
+                predicate: cmd("name")
+            }),
+            Reply::Refused(_)
+        ));
+        s.apply(Command::MoveBlock {
+            predicate: cmd("name"),
+        });
+        assert!(
+            !s.may_write("name", 10),
+            "blocked while the last changes are copied"
+        );
+        assert!(s.may_write("other", 10));
+        s.apply(Command::MoveReleased {
+            predicate: cmd("name"),
+            at: 50,
+        });
+        assert!(
+            matches!(
+                s.apply(Command::MoveAbort {
+                    predicate: cmd("name")
+                }),
+                Reply::Refused(_)
+            ),
+            "a released move only finishes"
+        );
+        assert_eq!(
+            s.apply(Command::MoveFinish {
+                predicate: cmd("name")
+            }),
+            Reply::Group(2)
+        );
+        assert_eq!(s.tablets["name"], 2);
+        assert!(s.moving.is_empty());
+        assert!(!s.may_write("name", 49), "started before the switch");
+        assert!(s.may_write("name", 51));
+        // A move called off before its release leaves the tablet where it was.
+        s.apply(Command::MoveStart {
+            predicate: cmd("name"),
+            to: 1,
+        });
+        assert_eq!(
+            s.apply(Command::MoveAbort {
+                predicate: cmd("name")
+            }),
+            Reply::Done
+        );
+        assert_eq!(s.tablets["name"], 2);
+        assert!(s.may_write("name", 51));
     }
 
     proptest! {

@@ -257,6 +257,16 @@ impl ZeroClient {
             .await
     }
 
+    /// Moves a tablet to another group; answers once the group serves it (a move takes as
+    /// long as its data: no deadline but the caller's).
+    pub async fn move_tablet(&self, req: MoveTabletRequest) -> Result<MoveTabletResponse, Status> {
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.move_tablet(req).await }
+        })
+        .await
+    }
+
     /// Tells the leading zero where an alpha stands in its group.
     pub async fn report_member(&self, report: MemberReport) -> Result<(), Status> {
         self.call(|mut c| {

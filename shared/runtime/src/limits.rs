@@ -53,13 +53,20 @@ pub fn installed() -> Limits {
     INSTALLED.get().cloned().unwrap_or_default()
 }
 
-/// gRPC methods that are never refused for load nor cut by the timeout: probes, and the
-/// client-streaming restore load, whose one call lasts as long as the restore.
+/// gRPC methods that are never refused for load nor cut by the timeout: probes, and the calls
+/// that last as long as the data they carry (a restore's load, a tablet's move).
 pub(crate) fn exempt(method: &str, from_timeout: bool) -> bool {
     let probe = method.starts_with("/grpc.health.v1.")
         || method.starts_with("/grpc.reflection.")
         || method.starts_with("/node.Node/");
-    probe || (from_timeout && method == "/worker.Worker/LoadKvs")
+    let long = matches!(
+        method,
+        "/worker.Worker/LoadKvs"
+            | "/worker.Worker/SendTablet"
+            | "/worker.Worker/ReceiveTablet"
+            | "/zero.Zero/MoveTablet"
+    );
+    probe || (from_timeout && long)
 }
 
 /// One listener's admission: a fixed number of slots, taken without waiting.

@@ -29,8 +29,8 @@ fn predicate_name(name: &str) -> Option<&str> {
     (!name.starts_with('\0')).then_some(name)
 }
 
-/// Builds the records of a backup stream.
-struct StreamBuilder<'a> {
+/// Builds the records of a backup stream (or a tablet's, see [`super::handoff`]).
+pub(super) struct StreamBuilder<'a> {
     store: &'a Store,
     named: HashSet<u32>,
     batch: Record,
@@ -41,7 +41,7 @@ struct StreamBuilder<'a> {
 }
 
 impl<'a> StreamBuilder<'a> {
-    fn new(store: &'a Store) -> Self {
+    pub(super) fn new(store: &'a Store) -> Self {
         StreamBuilder {
             store,
             named: HashSet::new(),
@@ -54,7 +54,7 @@ impl<'a> StreamBuilder<'a> {
     }
 
     /// Adds a key; returns a full record to send.
-    fn push(
+    pub(super) fn push(
         &mut self,
         key: Vec<u8>,
         value: Option<Vec<u8>>,
@@ -102,7 +102,7 @@ impl<'a> StreamBuilder<'a> {
         Ok(None)
     }
 
-    fn finish(mut self) -> Record {
+    pub(super) fn finish(mut self) -> Record {
         self.batch.done = true;
         self.batch.max_uid = self.max_uid;
         self.batch.count = self.count;

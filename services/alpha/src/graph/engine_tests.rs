@@ -38,6 +38,7 @@ impl Oracle for LocalOracle {
         &self,
         start: u64,
         keys: Vec<u64>,
+        _preds: Vec<String>,
         abort: bool,
     ) -> Result<Option<u64>, GraphError> {
         let mut s = self.state.lock();
@@ -308,7 +309,7 @@ async fn pending_transactions_are_settled_after_a_restart() {
         starts.push((start, t.conflicts.iter().copied().collect::<Vec<_>>()));
     }
     oracle
-        .commit(starts[0].0, starts[0].1.clone(), false)
+        .commit(starts[0].0, starts[0].1.clone(), Vec::new(), false)
         .await
         .unwrap()
         .unwrap();
@@ -881,12 +882,13 @@ impl Oracle for FaultyOracle {
         &self,
         start: u64,
         keys: Vec<u64>,
+        _preds: Vec<String>,
         abort: bool,
     ) -> Result<Option<u64>, GraphError> {
         if self.holding.load(std::sync::atomic::Ordering::SeqCst) {
             let _ = self.hold.acquire().await;
         }
-        let decided = self.inner.commit(start, keys, abort).await?;
+        let decided = self.inner.commit(start, keys, Vec::new(), abort).await?;
         let lose = &self.lose_answers;
         if lose
             .fetch_update(

@@ -102,6 +102,13 @@ pub enum Op {
     /// Removes the parts of ops that never arrived whole (their leader lost its term while
     /// proposing them).
     DropParts,
+    /// A tablet moved: it `arrived` here holding everything up to `ts`, or left at `ts` (its
+    /// keys are deleted at `ts`). See [`super::handoff`].
+    Handoff {
+        predicate: String,
+        arrived: bool,
+        ts: u64,
+    },
 }
 
 /// Entries larger than this are proposed in parts ([`Op::Part`], [`Op::Whole`]): every
@@ -280,6 +287,11 @@ impl Graph {
                 self.after_write(*effects)?;
                 Ok(OpReply::Done)
             }
+            Op::Handoff {
+                predicate,
+                arrived,
+                ts,
+            } => self.apply_handoff(predicate, *arrived, *ts, applied),
             Op::Commit(decisions) => {
                 for (i, &(start_ts, commit_ts)) in decisions.iter().enumerate() {
                     let last = i + 1 == decisions.len();

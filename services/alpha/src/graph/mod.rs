@@ -12,6 +12,7 @@ pub mod access;
 pub mod acl;
 pub mod alter;
 pub mod backup;
+pub mod handoff;
 pub mod log;
 pub mod mutate;
 pub mod posting;
@@ -55,11 +56,13 @@ pub trait Oracle: Send + Sync + 'static {
     async fn timestamps(&self, n: u64) -> Result<u64, GraphError>;
     /// A timestamp at which every decided commit is visible.
     async fn read_ts(&self) -> Result<u64, GraphError>;
-    /// Asks for a commit decision: `Ok(Some(commit_ts))`, or `Ok(None)` when aborted.
+    /// Asks for a commit decision: `Ok(Some(commit_ts))`, or `Ok(None)` when aborted. `preds`
+    /// are the predicates the transaction writes (zero aborts one writing a moving tablet).
     async fn commit(
         &self,
         start_ts: u64,
         conflict_keys: Vec<u64>,
+        preds: Vec<String>,
         abort: bool,
     ) -> Result<Option<u64>, GraphError>;
     /// What became of `start_ts`: `Some(Some(ts))` committed, `Some(None)` aborted, `None` unknown.
@@ -96,6 +99,10 @@ pub enum GraphError {
     NotFound(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The predicate's tablet moved (or is moving) between groups: the reader or writer
+    /// learns its group again and retries.
+    #[error("{0}")]
+    Moving(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -109,6 +116,7 @@ impl GraphError {
             GraphError::Aborted => C::Aborted,
             GraphError::NotFound(_) => C::NotFound,
             GraphError::Unavailable(_) => C::Unavailable,
+            GraphError::Moving(_) => C::FailedPrecondition,
             GraphError::Internal(_) => C::Internal,
         }
     }
@@ -166,6 +174,14 @@ pub struct Txn {
 }
 
 impl Txn {
+    /// The names of the predicates this transaction writes (its `preds` are `<ns>-<name>`).
+    pub fn written_preds(&self) -> Vec<String> {
+        self.preds
+            .iter()
+            .map(|p| p.split_once('-').map_or(p.as_str(), |(_, n)| n).to_string())
+            .collect()
+    }
+
     pub fn new(start_ts: u64) -> Self {
         Txn {
             start_ts,
@@ -306,6 +322,8 @@ pub struct Graph {
     /// The group this alpha serves, and the predicates zero has confirmed are ours.
     group: std::sync::atomic::AtomicU32,
     tablets: RwLock<BTreeSet<String>>,
+    /// Predicates that moved into or out of this group (see [`handoff`]).
+    handoffs: RwLock<HashMap<String, handoff::Handoff>>,
     /// Commits and aborts under way, by start_ts. Each runs in its own task, so a caller that
     /// goes away (a client deadline, a dropped connection) cannot stop a decision from being
     /// applied; a repeated request for the same transaction waits on the same outcome.
@@ -368,6 +386,7 @@ impl Graph {
             txns: Mutex::default(),
             group: std::sync::atomic::AtomicU32::new(1),
             tablets: RwLock::default(),
+            handoffs: RwLock::default(),
             finishing: Mutex::default(),
             outcomes: Mutex::default(),
             failed: std::sync::OnceLock::new(),
@@ -417,6 +436,13 @@ impl Graph {
         Ok(())
     }
 
+    /// Asks zero where predicates are served before the next read (a tablet moved).
+    pub fn forget_tablets(&self) {
+        if let Some(source) = self.remote.get() {
+            source.forget_tablets();
+        }
+    }
+
     /// Lets queries read the predicates other groups serve through `source`.
     pub fn read_other_groups(&self, source: Arc<dyn remote::RemoteSource>) {
         let _ = self.remote.set(source);
@@ -436,6 +462,11 @@ impl Graph {
         let names = query::query_predicates(query);
         source.resolve(names.clone()).await?;
         let mine = source.my_group();
+        for name in &names {
+            if source.group_of(name).is_none_or(|g| g == mine) {
+                self.check_readable(name, read_ts)?;
+            }
+        }
         if !names
             .iter()
             .any(|n| source.group_of(n).is_some_and(|g| g != mine))
@@ -448,6 +479,28 @@ impl Graph {
             read_ts,
             start_ts,
         )))
+    }
+
+    /// After a query at `read_ts` ran: refuses it if this group let go of a predicate it read
+    /// here meanwhile (see [`handoff`]).
+    pub fn check_still_served(
+        &self,
+        query: &lodestar_dql::Query,
+        read_ts: u64,
+    ) -> Result<(), GraphError> {
+        let Some(source) = self.remote.get() else {
+            return Ok(());
+        };
+        if self.handoffs.read().is_empty() {
+            return Ok(());
+        }
+        let mine = source.my_group();
+        for name in query::query_predicates(query) {
+            if source.group_of(&name).is_none_or(|g| g == mine) {
+                self.check_readable(&name, read_ts)?;
+            }
+        }
+        Ok(())
     }
 
     /// Joins this graph to its group's log: from now on every change goes through it.
@@ -483,6 +536,7 @@ impl Graph {
         let mut elsewhere = BTreeMap::new();
         let mut here = Vec::new();
         for name in names {
+            self.check_writable(&name)?;
             if self.tablets.read().contains(&name) {
                 here.push(name);
                 continue;
@@ -775,7 +829,11 @@ impl Graph {
         // Nothing open here: the transaction wrote nothing on this alpha, or it ended before a
         // restart. Zero remembers every decision.
         if abort {
-            return match self.oracle.commit(start_ts, Vec::new(), true).await? {
+            return match self
+                .oracle
+                .commit(start_ts, Vec::new(), Vec::new(), true)
+                .await?
+            {
                 Some(commit_ts) => Ok(commit_ts),
                 None => Err(GraphError::Aborted),
             };
@@ -842,7 +900,11 @@ impl Graph {
         }
         let _apply = self.commits.read().await;
         let conflicts = txn.conflicts.iter().copied().collect();
-        match self.oracle.commit(txn.start_ts, conflicts, abort).await? {
+        match self
+            .oracle
+            .commit(txn.start_ts, conflicts, txn.written_preds(), abort)
+            .await?
+        {
             Some(commit_ts) => {
                 self.apply_decided(txn, commit_ts).await?;
                 Ok(commit_ts)
@@ -882,7 +944,12 @@ impl Graph {
             let _apply = self.commits.read().await;
             let decision = self
                 .oracle
-                .commit(txn.start_ts, conflicts.into_iter().collect(), abort)
+                .commit(
+                    txn.start_ts,
+                    conflicts.into_iter().collect(),
+                    txn.written_preds(),
+                    abort,
+                )
                 .await?;
             match decision {
                 Some(commit_ts) => self.apply_decided(txn, commit_ts).await?,
@@ -942,7 +1009,11 @@ impl Graph {
         for txn in self.pending_records()? {
             let decided = match self.oracle.status(txn.start_ts).await? {
                 Some(d) => d,
-                None => self.oracle.commit(txn.start_ts, Vec::new(), true).await?,
+                None => {
+                    self.oracle
+                        .commit(txn.start_ts, Vec::new(), Vec::new(), true)
+                        .await?
+                }
             };
             match decided {
                 Some(commit_ts) => {

@@ -44,7 +44,8 @@ pub trait RemoteSource: Send + Sync + 'static {
     fn my_group(&self) -> u32;
     /// Every group of the cluster.
     async fn groups(&self) -> Result<Vec<u32>, GraphError>;
-    /// Forgets where predicates are served (a restore gave them new groups).
+    /// Forgets where predicates are served (a restore or a move gave them new groups): the
+    /// next [`RemoteSource::resolve`] asks zero again.
     fn forget_tablets(&self);
     /// Learns which group serves each of `names` (asking zero about those not known yet).
     async fn resolve(&self, names: Vec<String>) -> Result<(), GraphError>;
@@ -73,6 +74,16 @@ pub trait RemoteSource: Send + Sync + 'static {
     async fn alter(&self, group: u32, schema: String) -> Result<(), GraphError>;
     /// Tells `group` zero's decision on `start_ts` (`commit_ts` 0: aborted).
     async fn decide(&self, group: u32, start_ts: u64, commit_ts: u64) -> Result<u64, GraphError>;
+    /// Streams into `tx` what `group` holds of `predicate` in `(since, read_ts]` (see
+    /// [`super::Graph::send_tablet`]); an error ends the stream.
+    async fn fetch_tablet(
+        &self,
+        group: u32,
+        predicate: String,
+        since: u64,
+        read_ts: u64,
+        tx: tokio::sync::mpsc::Sender<Result<lodestar_backup::record::Record, GraphError>>,
+    );
 }
 
 /// Ids handed to names this store never interned: from here up, per query.

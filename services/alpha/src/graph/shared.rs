@@ -218,6 +218,8 @@ impl Graph {
         };
         let mut t = txn.lock().await;
         t.groups.extend(groups);
+        // Zero refuses a commit writing a tablet that moved: it needs every group's predicates.
+        t.preds.extend(preds.iter().cloned());
         t.conflicts
             .extend(keys.iter().filter_map(|k| u64::from_str_radix(k, 16).ok()));
         Ok(())
@@ -298,12 +300,28 @@ impl Graph {
     /// Applies, before a read at `ts`, every part held here of a transaction decided elsewhere
     /// that zero committed at or below `ts` (and drops those zero aborted).
     pub async fn settle_shared(&self, ts: u64) -> Result<(), GraphError> {
-        let shared: Vec<u64> = {
+        // A part whose decision is being applied here already (its group was told, or
+        // another read is settling it) is waited for: it left the open transactions before
+        // its writes are in the store.
+        let (shared, under_way) = {
+            let finishing = self.finishing.lock();
             let open = self.txns.lock();
             let mut parts = self.shared_parts.lock();
-            parts.retain(|start| open.contains_key(start));
-            parts.range(..ts).copied().collect()
+            parts.retain(|start| open.contains_key(start) || finishing.contains_key(start));
+            let under_way: Vec<_> = parts
+                .range(..ts)
+                .filter_map(|start| finishing.get(start).cloned())
+                .collect();
+            let shared: Vec<u64> = parts
+                .range(..ts)
+                .filter(|start| open.contains_key(start))
+                .copied()
+                .collect();
+            (shared, under_way)
         };
+        for mut outcome in under_way {
+            let _ = outcome.wait_for(Option::is_some).await;
+        }
         for start in shared {
             tracing::debug!(start, ts, "settling a part decided elsewhere before a read");
             match self.oracle.status(start).await? {

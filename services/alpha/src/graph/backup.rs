@@ -30,7 +30,7 @@ fn predicate_name(name: &str) -> Option<&str> {
 }
 
 /// Builds the records of a backup stream (or a tablet's, see [`super::handoff`]).
-pub(super) struct StreamBuilder<'a> {
+struct StreamBuilder<'a> {
     store: &'a Store,
     named: HashSet<u32>,
     batch: Record,
@@ -41,7 +41,7 @@ pub(super) struct StreamBuilder<'a> {
 }
 
 impl<'a> StreamBuilder<'a> {
-    pub(super) fn new(store: &'a Store) -> Self {
+    fn new(store: &'a Store) -> Self {
         StreamBuilder {
             store,
             named: HashSet::new(),
@@ -54,7 +54,7 @@ impl<'a> StreamBuilder<'a> {
     }
 
     /// Adds a key; returns a full record to send.
-    pub(super) fn push(
+    fn push(
         &mut self,
         key: Vec<u8>,
         value: Option<Vec<u8>>,
@@ -102,13 +102,53 @@ impl<'a> StreamBuilder<'a> {
         Ok(None)
     }
 
-    pub(super) fn finish(mut self) -> Record {
+    fn finish(mut self) -> Record {
         self.batch.done = true;
         self.batch.max_uid = self.max_uid;
         self.batch.count = self.count;
         self.batch.predicates = self.predicates.into_iter().collect();
         self.batch
     }
+}
+
+/// Streams, as records into `tx`, the keys under `prefixes` whose newest version at `read_ts`
+/// was written after `since` (deletes only when `since > 0`), from one snapshot of `store`.
+/// A failure is the stream's last item.
+pub(super) async fn stream_prefixes(
+    store: Arc<Store>,
+    prefixes: Vec<Vec<u8>>,
+    since: u64,
+    read_ts: u64,
+    tx: mpsc::Sender<Result<Record, GraphError>>,
+) {
+    let failed = tx.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<(), GraphError> {
+        let snap = store.snapshot();
+        let mut builder = StreamBuilder::new(&store);
+        for prefix in &prefixes {
+            for change in snap.changes(prefix, since, read_ts) {
+                let change = change?;
+                if change.value.is_none() && since == 0 {
+                    continue;
+                }
+                if let Some(full) = builder.push(change.key, change.value, change.commit_ts)?
+                    && tx.blocking_send(Ok(full)).is_err()
+                {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = tx.blocking_send(Ok(builder.finish()));
+        Ok(())
+    })
+    .await;
+    let failure = match result {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(e) => GraphError::Internal(format!("the stream stopped: {e}")),
+    };
+    tracing::warn!(error = %failure, since, read_ts, "a stream of keys failed");
+    let _ = failed.send(Err(failure)).await;
 }
 
 /// A restore in progress: a bulk load of a backup series into a store at one timestamp, with
@@ -219,31 +259,7 @@ impl Graph {
             let _ = tx.send(Err(e)).await;
             return;
         }
-        let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<(), GraphError> {
-            let snap = store.snapshot();
-            let mut builder = StreamBuilder::new(&store);
-            for change in snap.changes(&[], since, read_ts) {
-                let change = change?;
-                if change.value.is_none() && since == 0 {
-                    continue;
-                }
-                if let Some(full) = builder.push(change.key, change.value, change.commit_ts)?
-                    && tx.blocking_send(Ok(full)).is_err()
-                {
-                    return Ok(());
-                }
-            }
-            let _ = tx.blocking_send(Ok(builder.finish()));
-            Ok(())
-        })
-        .await;
-        let failure = match result {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e,
-            Err(e) => GraphError::Internal(format!("the backup stream stopped: {e}")),
-        };
-        tracing::warn!(error = %failure, since, read_ts, "backup stream failed");
+        stream_prefixes(self.store.clone(), vec![Vec::new()], since, read_ts, tx).await;
     }
 
     /// Starts a restore at `ts` on every replica of the group: with `drop_all`, everything

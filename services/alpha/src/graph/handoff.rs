@@ -9,7 +9,7 @@
 //! at that timestamp, so older reads still find them) and every write. A refused read is
 //! retried after the reader learns the tablet's group again.
 
-use super::backup::StreamBuilder;
+use super::backup::stream_prefixes;
 use super::log::{Op, OpReply};
 use super::{Graph, GraphError};
 use lodestar_backup::record::Record;
@@ -69,37 +69,14 @@ impl Graph {
             let _ = tx.send(Err(e)).await;
             return;
         }
-        let store = self.store.clone();
-        let failed = tx.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<(), GraphError> {
-            let snap = store.snapshot();
-            let mut builder = StreamBuilder::new(&store);
-            if let Some(pred) = store.lookup_predicate(&predicate) {
-                for kind in TABLET_KINDS {
-                    for change in snap.changes(&keys::prefix(kind, pred), since, read_ts) {
-                        let change = change?;
-                        if change.value.is_none() && since == 0 {
-                            continue;
-                        }
-                        if let Some(full) =
-                            builder.push(change.key, change.value, change.commit_ts)?
-                            && tx.blocking_send(Ok(full)).is_err()
-                        {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            let _ = tx.blocking_send(Ok(builder.finish()));
-            Ok(())
-        })
-        .await;
-        let failure = match result {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e,
-            Err(e) => GraphError::Internal(format!("the tablet stream stopped: {e}")),
+        let prefixes = match self.store.lookup_predicate(&predicate) {
+            Some(pred) => TABLET_KINDS
+                .iter()
+                .map(|kind| keys::prefix(*kind, pred))
+                .collect(),
+            None => Vec::new(),
         };
-        let _ = failed.send(Err(failure)).await;
+        stream_prefixes(self.store.clone(), prefixes, since, read_ts, tx).await;
     }
 
     /// On the leader of the group `predicate` moves to: copies what group `from` holds of it

@@ -45,8 +45,13 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   # The acceptance of backups, restores and ACL again, every cluster a group of three
   # replicated alphas.
   echo "==> running the backup, restore and ACL tests against three-replica groups"
-  LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast \
-    -E 'package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(alpha_acl))' "$@"
+  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(alpha_acl))'
+  LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast -E "$acceptance" "$@"
+  # And again on two groups of three (predicates spread over both, the ACL's data in group 1),
+  # with the pydgraph end-to-end tests.
+  echo "==> running the backup, restore, ACL and pydgraph tests against two groups of three replicas"
+  LODESTAR_TEST_GROUPS=2 LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast \
+    -E "$acceptance | (package(lodestar-integration-tests) & binary(alpha_pydgraph))" "$@"
 else
   echo "==> running the tests (the fault suite among them; cargo-nextest runs it as its own stage)"
   cargo test --workspace --no-fail-fast "$@"

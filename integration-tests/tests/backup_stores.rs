@@ -14,7 +14,7 @@ use lodestar_test_support::{fakegcs, seaweed};
 
 use common::backups::{alter, backup_client, dgraph, run_backup, set, to, wait_task};
 use lodestar_backup::codec::Decoder;
-use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
+use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, default_groups};
 use lodestar_proto::api::Request;
 use lodestar_proto::backup::backup_client::BackupClient;
 use lodestar_proto::backup::{BackupRequest, TaskStatus};
@@ -123,31 +123,35 @@ fn check_location(found: &Value, downloaded: &Path, tasks: &[&TaskStatus]) -> Ve
             "{folder}"
         );
         let files = entry["files"].as_object().unwrap();
-        assert_eq!(files.len(), 1, "one group: {entry}");
-        let file = &files["1"];
-        let name = format!("r{}-g1.backup", task.read_ts);
-        assert_eq!(file["name"], name.as_str(), "{entry}");
-        let key = format!("{folder}/{name}");
-        let object = objects
-            .get(&key)
-            .unwrap_or_else(|| panic!("{key} is not listed: {found}"));
-        let size = file["size"].as_u64().unwrap();
-        assert!(size > 0, "{entry}");
-        assert_eq!(object["size"], size, "listed size of {key}");
-        assert_eq!(object["downloaded"], size, "downloaded size of {key}");
-        assert_eq!(object["sha256"], file["sha256"], "sha256 of {key}");
-        // The bytes the client saved are the ones it hashed, and they decode.
-        let bytes = std::fs::read(downloaded.join(&key)).unwrap();
-        assert_eq!(
-            hex::encode(sha2::Sha256::digest(&bytes)),
-            file["sha256"].as_str().unwrap()
-        );
-        let got = batches(&downloaded.join(&key));
-        let last = got.last().expect("at least one batch");
-        assert!(last.done, "{key} ends with the last batch");
-        assert_eq!(file["keys"], last.count, "{key}");
-        decoded.push(got);
-        expected.insert(key);
+        assert_eq!(files.len(), default_groups(), "a file per group: {entry}");
+        // Every group's file, its batches one after the other.
+        let mut all = Vec::new();
+        for (group, file) in files {
+            let name = format!("r{}-g{group}.backup", task.read_ts);
+            assert_eq!(file["name"], name.as_str(), "{entry}");
+            let key = format!("{folder}/{name}");
+            let object = objects
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key} is not listed: {found}"));
+            let size = file["size"].as_u64().unwrap();
+            assert!(size > 0, "{entry}");
+            assert_eq!(object["size"], size, "listed size of {key}");
+            assert_eq!(object["downloaded"], size, "downloaded size of {key}");
+            assert_eq!(object["sha256"], file["sha256"], "sha256 of {key}");
+            // The bytes the client saved are the ones it hashed, and they decode.
+            let bytes = std::fs::read(downloaded.join(&key)).unwrap();
+            assert_eq!(
+                hex::encode(sha2::Sha256::digest(&bytes)),
+                file["sha256"].as_str().unwrap()
+            );
+            let got = batches(&downloaded.join(&key));
+            let last = got.last().expect("at least one batch");
+            assert!(last.done, "{key} ends with the last batch");
+            assert_eq!(file["keys"], last.count, "{key}");
+            all.extend(got);
+            expected.insert(key);
+        }
+        decoded.push(all);
     }
     let listed: BTreeSet<String> = objects.keys().cloned().collect();
     assert_eq!(
@@ -200,7 +204,12 @@ async fn gs_backups_to_fake_gcs_server_are_read_back_by_google_cloud_storage() {
         assert_eq!(task.backup_num, num, "{task:?}");
         assert!(task.errors.is_empty(), "{task:?}");
         assert!(task.bytes_written > 0, "{task:?}");
-        assert_eq!((task.groups_done, task.groups_total), (1, 1), "{task:?}");
+        let groups = default_groups() as u32;
+        assert_eq!(
+            (task.groups_done, task.groups_total),
+            (groups, groups),
+            "{task:?}"
+        );
     }
     assert!(full.read_ts < first.read_ts && first.read_ts < second.read_ts);
     assert!(second.read_ts <= forced.read_ts);

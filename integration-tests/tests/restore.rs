@@ -9,7 +9,7 @@
 mod common;
 
 use common::backups::{admin, alter, backup_client, dgraph, mutate, run_backup, start_backup, to};
-use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, run_bin};
+use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, default_groups, run_bin};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::backup::TaskRef;
 use sha2::Digest;
@@ -161,7 +161,7 @@ async fn restore_online(cluster: &Cluster, input: &str) -> Result<Vec<String>, s
                 .await;
                 assert_eq!(t["data"]["task"]["kind"], "Restore", "{t}");
                 assert_eq!(t["data"]["task"]["status"], "Success", "{t}");
-                assert_eq!(t["data"]["task"]["groupsDone"], 1, "{t}");
+                assert_eq!(t["data"]["task"]["groupsDone"], default_groups(), "{t}");
                 return Ok(seen);
             }
             "ERR" => return Err(s),
@@ -256,6 +256,32 @@ async fn source() -> Source {
     }
 }
 
+/// The group zero placed each alpha of `cluster` in, in the order of `cluster.alphas`.
+async fn group_of_each_alpha(cluster: &Cluster) -> Vec<u64> {
+    let (status, body) =
+        lodestar_integration_tests::http_get(&format!("{}/state", cluster.zero_http(0))).await;
+    assert_eq!(status, 200, "{body}");
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    cluster
+        .alphas
+        .iter()
+        .map(|a| {
+            let addr = a.internal_addr();
+            state["groups"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(_, g)| {
+                    g["members"]
+                        .as_object()
+                        .is_some_and(|m| m.values().any(|m| m["addr"] == addr.as_str()))
+                })
+                .map(|(id, _)| id.parse().unwrap())
+                .unwrap_or_else(|| panic!("no group lists {addr}: {state}"))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_and_offline_restores_equal_the_source_at_each_backup() {
     let src = source().await;
@@ -347,14 +373,16 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
         .unwrap();
         assert_eq!(version, src.read_ts[num - 1]);
         assert!(restored_max >= src.exports[num - 1].2, "{restored_max}");
-        // The restored directory seeds every alpha of the group: each starts from a copy (its
-        // --wal, holding another history, is set aside), and they form the group anew.
+        // Each group's restored directory seeds every alpha of the group: each starts from a
+        // copy (its --wal, holding another history, is set aside), and they form the group
+        // anew.
+        let groups = group_of_each_alpha(&target).await;
         for a in target.alphas.iter_mut() {
             a.stop().await.unwrap();
         }
         for (i, a) in target.alphas.iter_mut().enumerate() {
             let seeded = out.path().join(format!("r{num}-alpha{i}"));
-            copy_dir(&p.join("p1"), &seeded);
+            copy_dir(&p.join(format!("p{}", groups[i])), &seeded);
             let at = a.args.iter().position(|x| x == "-p").unwrap();
             a.args[at + 1] = seeded.to_str().unwrap().to_string();
         }
@@ -557,7 +585,10 @@ async fn bad_restores_are_refused_and_leave_the_data_as_it_was() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["backup_nums"], serde_json::json!([1, 2, 3]));
-    assert_eq!(report["files"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        report["files"].as_array().unwrap().len(),
+        3 * default_groups()
+    );
 
     // A missing incremental: backup 3 cannot be restored, backup 1 still can be chosen.
     let folder = Path::new(&location).join(second["path"].as_str().unwrap());

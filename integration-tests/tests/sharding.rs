@@ -934,3 +934,146 @@ async fn a_tablet_moves_while_a_writer_writes_it_and_readers_read_it() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("Group: [7] is not a known group."), "{body}");
 }
+
+/// A client of `alpha` that sends `token` as dgo and pydgraph do.
+fn with_token(
+    alpha: &Proc,
+    token: &str,
+) -> lodestar_proto::api::dgraph_client::DgraphClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        impl tonic::service::Interceptor + use<>,
+    >,
+> {
+    let token: tonic::metadata::MetadataValue<_> = token.parse().expect("ascii token");
+    lodestar_proto::api::dgraph_client::DgraphClient::with_interceptor(
+        lodestar_client::channel(&alpha.grpc_addr()).expect("channel"),
+        move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("accessjwt", token.clone());
+            Ok(req)
+        },
+    )
+}
+
+/// Logs `user` in through `alpha`; the access token.
+async fn login_via(alpha: &Proc, user: &str, password: &str) -> Result<String, tonic::Status> {
+    use prost::Message as _;
+    let resp = client(alpha)
+        .login(lodestar_proto::api::LoginRequest {
+            userid: user.into(),
+            password: password.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(lodestar_proto::api::Jwt::decode(resp.json.as_slice())
+        .expect("a Jwt")
+        .access_jwt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_works_through_every_group_with_its_data_in_group_1() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hmac_secret_file");
+    std::fs::write(&secret, "1234567890abcdefghijklmnopqrstuvwxyz").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cluster = ClusterBuilder::new()
+        .zeros(1)
+        .alphas(2)
+        .replicas(1)
+        .acl_secret_file(&secret)
+        .start()
+        .await
+        .expect("cluster");
+    let (g1, g2) = (alpha_of(&cluster, 1).await, alpha_of(&cluster, 2).await);
+    // groot logs in through either group; its data is group 1's alone, created once.
+    let root1 = login_via(g1, "groot", "password")
+        .await
+        .expect("groot via 1");
+    let root2 = login_via(g2, "groot", "password")
+        .await
+        .expect("groot via 2");
+    let who = r#"{ u(func: eq(dgraph.xid, "groot")) { uid dgraph.user.group { dgraph.xid } } }"#;
+    let read = |alpha: &Proc, token: &str, q: &str| {
+        let (mut c, q) = (with_token(alpha, token), q.to_string());
+        async move {
+            let r = c
+                .query(lodestar_proto::api::Request {
+                    query: q.clone(),
+                    read_only: true,
+                    ..Default::default()
+                })
+                .await;
+            r.map(|r| serde_json::from_slice::<serde_json::Value>(&r.into_inner().json).unwrap())
+        }
+    };
+    let seen1 = read(g1, &root1, who).await.expect("who via 1");
+    assert_eq!(seen1["u"].as_array().unwrap().len(), 1, "{seen1}");
+    assert_eq!(read(g2, &root2, who).await.expect("who via 2"), seen1);
+    assert_eq!(tablet(&cluster, "dgraph.xid").await.0, 1);
+
+    // A user and rule written through group 2's alpha (the data lands in group 1), the
+    // predicate it grants in group 2.
+    let mut c2 = with_token(g2, &root2);
+    c2.alter(Operation {
+        schema: "secret: string .\nopen: string .".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("alter");
+    c2.query(rdf(
+        r#"_:al <dgraph.xid> "alice" .
+_:al <dgraph.type> "dgraph.type.User" .
+_:al <dgraph.password> "alicepassword" .
+_:al <dgraph.user.group> _:dev .
+_:dev <dgraph.xid> "dev" .
+_:dev <dgraph.type> "dgraph.type.Group" .
+_:dev <dgraph.acl.rule> _:r .
+_:r <dgraph.type> "dgraph.type.Rule" .
+_:r <dgraph.rule.predicate> "open" .
+_:r <dgraph.rule.permission> "4" .
+_:n <open> "yes" .
+_:n <secret> "no" ."#,
+        true,
+    ))
+    .await
+    .expect("user, rule and data");
+    // alice logs in through group 2's alpha and reads by her rules there and in group 1.
+    let alice = login_via(g2, "alice", "alicepassword")
+        .await
+        .expect("alice");
+    let q = "{ q(func: has(open)) { open secret } }";
+    for alpha in [g1, g2] {
+        assert_eq!(
+            read(alpha, &alice, q).await.expect("alice reads"),
+            serde_json::json!({"q": [{"open": "yes"}]})
+        );
+    }
+    // Taken out of dev through group 1, she loses the predicate in group 2's alpha too, within
+    // the time an alpha outside group 1 keeps the rules it read.
+    let mut c1 = with_token(g1, &root1);
+    c1.query(lodestar_proto::api::Request {
+        query: r#"{ a as var(func: eq(dgraph.xid, "alice")) }"#.into(),
+        mutations: vec![lodestar_proto::api::Mutation {
+            del_nquads: b"uid(a) <dgraph.user.group> * .".to_vec(),
+            ..Default::default()
+        }],
+        commit_now: true,
+        ..Default::default()
+    })
+    .await
+    .expect("take alice out of dev");
+    let started = Instant::now();
+    loop {
+        let got = read(g2, &alice, q).await.expect("alice reads");
+        if got == serde_json::json!({"q": []}) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "group 2's alpha still applies the old rules: {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

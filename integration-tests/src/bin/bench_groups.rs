@@ -7,6 +7,9 @@
 //! - point queries by uid (`{ xid n }`, one value read from the other group) and queries of
 //!   50 nodes at once (one batched read of the other group per query): queries/s, p50, p99.
 //!
+//! - on two groups, a tablet move: `xid` (values and exact index) moved to the other group
+//!   and back through zero's `MoveTablet`, with the ingest's byte rate as the baseline.
+//!
 //! Prints markdown tables with the ratios the targets name (cross-group p50 within 2× of one
 //! group).
 
@@ -72,6 +75,41 @@ struct Run {
     ingest: f64,
     point: (f64, Duration, Duration),
     fifty: (f64, Duration, Duration),
+    /// Each move of `xid`: (bytes, total, writes blocked).
+    moves: Vec<(u64, Duration, Duration)>,
+}
+
+/// Moves `xid` to the group that does not serve it, then back.
+async fn move_both_ways(cluster: &Cluster) -> anyhow::Result<Vec<(u64, Duration, Duration)>> {
+    let zero = lodestar_client::ZeroClient::new([cluster.zeros[0].grpc_addr()])?;
+    let mut moves = Vec::new();
+    for _ in 0..2 {
+        let state = zero.state().await?;
+        let from = state
+            .groups
+            .iter()
+            .find(|(_, g)| g.tablets.contains_key("xid"))
+            .map(|(id, _)| *id)
+            .ok_or_else(|| anyhow::anyhow!("no group serves xid"))?;
+        let to = if from == 1 { 2 } else { 1 };
+        let r = zero
+            .move_tablet(lodestar_proto::zero::MoveTabletRequest {
+                predicate: "xid".into(),
+                group_id: to,
+                namespace: 0,
+            })
+            .await?;
+        println!(
+            "moved xid from group {from} to {to}: {} keys, {} bytes in {} ms, writes blocked {} ms",
+            r.keys, r.bytes, r.total_ms, r.blocked_ms
+        );
+        moves.push((
+            r.bytes,
+            Duration::from_millis(r.total_ms),
+            Duration::from_millis(r.blocked_ms),
+        ));
+    }
+    Ok(moves)
 }
 
 async fn run(groups: usize, args: &Args) -> anyhow::Result<Run> {
@@ -109,10 +147,16 @@ async fn run(groups: usize, args: &Args) -> anyhow::Result<Run> {
     };
     let point = query(1).await;
     let fifty = query(50).await;
+    let moves = if groups > 1 {
+        move_both_ways(&cluster).await?
+    } else {
+        Vec::new()
+    };
     Ok(Run {
         ingest,
         point,
         fifty,
+        moves,
     })
 }
 
@@ -161,6 +205,26 @@ async fn main() -> anyhow::Result<()> {
             ms(b.2),
             b.2.as_secs_f64() / a.2.as_secs_f64()
         );
+    }
+    if !two.moves.is_empty() {
+        // The ingest's rate in bytes of the moved tablet: the same keys written by mutations.
+        let tablet_bytes = two.moves[0].0 as f64;
+        let ingest_secs = (args.nodes * 2) as f64 / two.ingest;
+        let ingest_mb_s = tablet_bytes / 1e6 / ingest_secs;
+        println!();
+        println!("| tablet move of `xid` | MB | MB/s | writes blocked, ms | vs ingest MB/s |");
+        println!("|---|---:|---:|---:|---:|");
+        for (i, (bytes, took, blocked)) in two.moves.iter().enumerate() {
+            let mb_s = *bytes as f64 / 1e6 / took.as_secs_f64().max(1e-3);
+            println!(
+                "| move {} | {:.1} | {:.1} | {} | {:.2}× |",
+                i + 1,
+                *bytes as f64 / 1e6,
+                mb_s,
+                blocked.as_millis(),
+                mb_s / ingest_mb_s
+            );
+        }
     }
     println!();
     println!(

@@ -677,10 +677,14 @@ impl Dgraph for DgraphApi {
             };
             denied.map_err(|e| Status::permission_denied(e.0))?;
         }
+        use crate::graph::alter::Drop;
         if op.drop_all || drop_op == DropOp::All {
-            graph.drop_all().await.map_err(to_status)?;
+            graph.drop_everywhere(&Drop::All).await.map_err(to_status)?;
         } else if drop_op == DropOp::Data {
-            graph.drop_data().await.map_err(to_status)?;
+            graph
+                .drop_everywhere(&Drop::Data)
+                .await
+                .map_err(to_status)?;
         } else if drop_op == DropOp::Attr || !op.drop_attr.is_empty() {
             let name = if op.drop_attr.is_empty() {
                 &op.drop_value
@@ -692,14 +696,20 @@ impl Dgraph for DgraphApi {
                     "If DropOp is set to ATTR, DropValue must not be empty",
                 ));
             }
-            graph.drop_attr(name).await.map_err(to_status)?;
+            graph
+                .drop_everywhere(&Drop::Attr(name.clone()))
+                .await
+                .map_err(to_status)?;
         } else if drop_op == DropOp::Type {
             if op.drop_value.is_empty() {
                 return Err(invalid(
                     "If DropOp is set to TYPE, DropValue must not be empty",
                 ));
             }
-            graph.drop_type(&op.drop_value).await.map_err(to_status)?;
+            graph
+                .drop_everywhere(&Drop::Type(op.drop_value.clone()))
+                .await
+                .map_err(to_status)?;
         } else if !op.schema.trim().is_empty() {
             graph.alter_schema(&op.schema).await.map_err(to_status)?;
         } else {

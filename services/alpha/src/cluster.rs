@@ -264,8 +264,23 @@ impl RemoteSource for Cluster {
         let req = AlterPartRequest {
             group_id: group,
             schema,
+            drop: String::new(),
         };
         self.on_leader(group, "a schema change", |mut w| {
+            let req = req.clone();
+            async move { w.alter(req).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn apply_drop(&self, group: u32, drop: String) -> Result<(), GraphError> {
+        let req = AlterPartRequest {
+            group_id: group,
+            schema: String::new(),
+            drop,
+        };
+        self.on_leader(group, "a drop", |mut w| {
             let req = req.clone();
             async move { w.alter(req).await }
         })

@@ -50,12 +50,16 @@ impl Directory for GraphDirectory<'_> {
         vars.insert("$p".to_string(), password.unwrap_or_default().to_string());
         let q = lodestar_dql::parse_query(lodestar_acl::login::USER_QUERY, &vars)
             .map_err(|e| AclError::internal(format!("login query: {e}")))?;
+        // Users live with the reserved predicates in group 1, read from here if need be.
+        let remote = graph.remote_reads(&q, ts, 0).await.map_err(acl_error)?;
         let graph = graph.clone();
         // checkpwd hashes: off the executor.
-        let out = tokio::task::spawn_blocking(move || graph.run_query(&graph.view(ts, None), &q))
-            .await
-            .map_err(|e| AclError::internal(e.to_string()))?
-            .map_err(acl_error)?;
+        let out = tokio::task::spawn_blocking(move || {
+            graph.run_query(&graph.view(ts, None).with_remote(remote.as_ref()), &q)
+        })
+        .await
+        .map_err(|e| AclError::internal(e.to_string()))?
+        .map_err(acl_error)?;
         Ok(FoundUser::from_json(&serde_json::Value::Object(out.json)))
     }
 }

@@ -151,6 +151,10 @@ pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
                 "zero at {addr}: timestamps at or above {}, UID lease at or above {max_uid}, namespace lease at or above {max_ns}",
                 last.read_ts
             );
+            let moved = place_tablets(&zero, &last).await?;
+            eprintln!(
+                "zero at {addr}: {moved} tablets in the groups the backup lists them in (start each group's alphas on its p<group>)"
+            );
         }
         None => eprintln!(
             "zero was not updated: raise its timestamps to {} and its UID lease to {max_uid} (namespace lease {max_ns}) before the alphas serve",
@@ -158,6 +162,31 @@ pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
         ),
     }
     Ok(())
+}
+
+/// Gives every predicate of the backup to the group its manifest lists it in, as an online
+/// restore does: forced in a group that has alphas, and assigned (unless another group has
+/// it) in one that has none yet, so each group's alphas serve what its `p<group>` holds.
+/// Returns how many tablets were placed.
+async fn place_tablets(zero: &ZeroClient, last: &Manifest) -> Result<usize, ServiceError> {
+    let state = zero.state().await?;
+    let mut placed = 0;
+    for (group, predicate) in last.tablets() {
+        let force = state
+            .groups
+            .get(&group)
+            .is_some_and(|g| !g.members.is_empty());
+        zero.give_tablet(predicate, group, force)
+            .await
+            .map_err(|e| {
+                ServiceError::unavailable(format!(
+                    "giving {predicate} to group {group}: {}",
+                    e.message()
+                ))
+            })?;
+        placed += 1;
+    }
+    Ok(placed)
 }
 
 /// Writes one group's files of the series into a new store at `dir`; returns the highest uid.

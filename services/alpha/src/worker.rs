@@ -217,10 +217,15 @@ impl Worker for WorkerApi {
     ) -> Result<Response<TxnPartResponse>, Status> {
         let req = request.into_inner();
         self.leading(req.group_id)?;
-        self.graph
-            .alter_schema_part(&req.schema)
-            .await
-            .map_err(to_status)?;
+        if req.drop.is_empty() {
+            self.graph
+                .alter_schema_part(&req.schema)
+                .await
+                .map_err(to_status)?;
+        } else {
+            let drop = crate::graph::alter::Drop::parse(&req.drop).map_err(to_status)?;
+            self.graph.drop_here(&drop).await.map_err(to_status)?;
+        }
         Ok(Response::new(TxnPartResponse { commit_ts: 0 }))
     }
 

@@ -153,27 +153,11 @@ async fn restore(ctx: &Context, job: &Job) -> Result<(), BackupError> {
 
 /// Gives every predicate of `manifest` to the group the manifest lists it in.
 async fn force_tablets(ctx: &Context, manifest: &Manifest) -> Result<(), BackupError> {
-    for (group, preds) in &manifest.groups {
-        for name in preds {
-            let Some(predicate) = lodestar_backup::manifest::plain_name(name) else {
-                continue;
-            };
-            let req = lodestar_proto::zero::TabletRequest {
-                predicate: predicate.to_string(),
-                group_id: *group,
-                read_only: false,
-                force: true,
-            };
-            ctx.zero
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move { c.tablet(req).await }
-                })
-                .await
-                .map_err(|e| {
-                    remote(e).context(format_args!("giving {predicate} to group {group}"))
-                })?;
-        }
+    for (group, predicate) in manifest.tablets() {
+        ctx.zero
+            .give_tablet(predicate, group, true)
+            .await
+            .map_err(|e| remote(e).context(format_args!("giving {predicate} to group {group}")))?;
     }
     Ok(())
 }

@@ -226,6 +226,29 @@ impl ZeroClient {
         .await
     }
 
+    /// Gives `predicate` to `group` (with `force`, whichever group had it; without, only if
+    /// no group has it); answers the group that serves it.
+    pub async fn give_tablet(
+        &self,
+        predicate: &str,
+        group: u32,
+        force: bool,
+    ) -> Result<u32, Status> {
+        let req = TabletRequest {
+            predicate: predicate.to_string(),
+            group_id: group,
+            read_only: false,
+            force,
+        };
+        let info = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.tablet(req).await }
+            })
+            .await?;
+        Ok(info.group_id)
+    }
+
     pub async fn state(&self) -> Result<MembershipState, Status> {
         self.call(|mut c| async move { c.state(StateRequest {}).await })
             .await

@@ -308,6 +308,20 @@ pub fn test_replicas() -> Option<usize> {
         .filter(|&n: &usize| n > 1)
 }
 
+/// `LODESTAR_TEST_GROUPS`, when set to more than 1: how many groups the tests' clusters get
+/// unless they ask for a shape (each of `LODESTAR_TEST_REPLICAS` alphas, or one).
+pub fn test_groups() -> Option<usize> {
+    std::env::var("LODESTAR_TEST_GROUPS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 1)
+}
+
+/// How many groups the clusters of tests that ask for no shape have (see [`test_groups`]).
+pub fn default_groups() -> usize {
+    test_groups().unwrap_or(1)
+}
+
 /// A host of its own for one process (a network namespace, say): the command it runs under
 /// and the address it binds and is reached at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,14 +371,15 @@ impl Cluster {
         };
         let mut config = config;
         // The acceptance tests run again against replicated groups with
-        // LODESTAR_TEST_REPLICAS=3: every cluster that did not ask for a shape gets that many
-        // alphas in one group.
-        if let Some(n) = test_replicas()
+        // LODESTAR_TEST_REPLICAS=3 (and several groups with LODESTAR_TEST_GROUPS): every
+        // cluster that did not ask for a shape gets that many alphas in each group.
+        if (test_replicas().is_some() || test_groups().is_some())
             && !config.with_alphas
             && config.alpha_hosts.is_empty()
         {
-            config.alphas = n;
-            config = config.replicas(n);
+            let replicas = test_replicas().unwrap_or(1);
+            config.alphas = replicas * test_groups().unwrap_or(1);
+            config = config.replicas(replicas);
         }
         if config.cluster_secret == ClusterSecret::InDir {
             let secret = ensure_cluster_secret(&dir)?;

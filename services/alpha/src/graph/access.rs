@@ -52,12 +52,18 @@ pub struct Rules {
     users: HashMap<String, Vec<String>>,
 }
 
+/// How long an alpha outside group 1 uses the rules it read from group 1 (which keeps the
+/// ACL's data and is the one that sees it change) before reading them again.
+const RULES_ELSEWHERE_FRESH: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The rule cache and its generation.
 #[derive(Debug, Default)]
 pub struct RuleCache {
     /// Bumped by every change to ACL data; starts above the loaded generation (0).
     generation: AtomicU64,
     loaded: RwLock<(u64, Arc<Rules>)>,
+    /// When rules read from another group were loaded.
+    loaded_at: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl RuleCache {
@@ -65,6 +71,7 @@ impl RuleCache {
         RuleCache {
             generation: AtomicU64::new(1),
             loaded: RwLock::default(),
+            loaded_at: parking_lot::Mutex::default(),
         }
     }
 
@@ -302,6 +309,12 @@ impl Graph {
         Ok(self.acl_rules()?.users.get(userid).cloned())
     }
 
+    /// Whether the ACL's data (the reserved predicates, which zero keeps in group 1) lives in
+    /// another group than this alpha's.
+    pub fn acl_elsewhere(&self) -> bool {
+        self.spans_groups() && self.group() != 1
+    }
+
     /// Marks the cached rules stale (a commit wrote ACL data, or data was dropped).
     pub fn acl_changed(&self) {
         self.rule_cache.invalidate();
@@ -309,6 +322,15 @@ impl Graph {
 
     /// The rules, reloaded when ACL data changed since they were read.
     fn acl_rules(&self) -> Result<Arc<Rules>, GraphError> {
+        if self.acl_elsewhere()
+            && self
+                .rule_cache
+                .loaded_at
+                .lock()
+                .is_none_or(|at| at.elapsed() >= RULES_ELSEWHERE_FRESH)
+        {
+            self.rule_cache.invalidate();
+        }
         let generation = self.rule_cache.generation.load(Ordering::SeqCst);
         {
             let loaded = self.rule_cache.loaded.read();
@@ -317,6 +339,7 @@ impl Graph {
             }
         }
         let rules = Arc::new(self.load_rules()?);
+        *self.rule_cache.loaded_at.lock() = Some(std::time::Instant::now());
         let mut loaded = self.rule_cache.loaded.write();
         if loaded.0 < generation {
             *loaded = (generation, rules.clone());
@@ -340,7 +363,21 @@ impl Graph {
             &HashMap::new(),
         )
         .map_err(|e| GraphError::Internal(format!("ACL rules query: {e}")))?;
-        let out = self.run_query(&self.view(u64::MAX, None), &q)?.json;
+        let out = if self.acl_elsewhere() {
+            // Read from group 1 at a fresh timestamp (off the executor: this is called from
+            // synchronous access checks).
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    let ts = self.oracle.read_ts().await?;
+                    let remote = self.remote_reads(&q, ts, 0).await?;
+                    let view = self.view(ts, None).with_remote(remote.as_ref());
+                    self.run_query(&view, &q)
+                })
+            })?
+            .json
+        } else {
+            self.run_query(&self.view(u64::MAX, None), &q)?.json
+        };
         let mut rules = Rules::default();
         for g in out
             .get("g")

@@ -43,37 +43,60 @@ impl Graph {
         Err(last)
     }
 
+    /// Reads groot and guardians (and whether groot is in guardians) at `ts`, from group 1
+    /// when this alpha is in another group.
+    async fn read_acl_roots(
+        &self,
+        ts: u64,
+    ) -> Result<(Option<u64>, Option<u64>, bool), GraphError> {
+        let q = lodestar_dql::parse_query(
+            r#"{
+              g(func: eq(dgraph.xid, "guardians")) @filter(type(dgraph.type.Group)) { uid }
+              u(func: eq(dgraph.xid, "groot")) @filter(type(dgraph.type.User)) {
+                uid
+                dgraph.user.group @filter(eq(dgraph.xid, "guardians")) { uid }
+              }
+            }"#,
+            &HashMap::new(),
+        )
+        .map_err(|e| GraphError::Internal(format!("ACL bootstrap query: {e}")))?;
+        let remote = self.remote_reads(&q, ts, 0).await?;
+        let out = self
+            .run_query(&self.view(ts, None).with_remote(remote.as_ref()), &q)?
+            .json;
+        let first_uid = |block: &str| {
+            out.get(block)
+                .and_then(|v| v.get(0))
+                .and_then(|n| n.get("uid"))
+                .and_then(|u| u.as_str())
+                .and_then(|u| u64::from_str_radix(u.trim_start_matches("0x"), 16).ok())
+        };
+        let member = out
+            .get("u")
+            .and_then(|v| v.get(0))
+            .and_then(|n| n.get("dgraph.user.group"))
+            .and_then(|g| g.as_array())
+            .is_some_and(|g| !g.is_empty());
+        Ok((first_uid("u"), first_uid("g"), member))
+    }
+
+    /// In a group other than 1: learns groot and guardians from group 1, which creates them.
+    /// `None` until they exist.
+    pub async fn find_acl_roots(&self) -> Result<Option<AclRoots>, GraphError> {
+        let ts = self.read_ts().await?;
+        match self.read_acl_roots(ts).await? {
+            (Some(groot), Some(guardians), true) => {
+                let roots = AclRoots { groot, guardians };
+                *self.acl_roots.write() = Some(roots);
+                Ok(Some(roots))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn try_ensure_acl_roots(&self) -> Result<AclRoots, GraphError> {
         let start = self.begin().await?;
-        let (groot, guardians, member) = {
-            let view = self.view(start, None);
-            let q = lodestar_dql::parse_query(
-                r#"{
-                  g(func: eq(dgraph.xid, "guardians")) @filter(type(dgraph.type.Group)) { uid }
-                  u(func: eq(dgraph.xid, "groot")) @filter(type(dgraph.type.User)) {
-                    uid
-                    dgraph.user.group @filter(eq(dgraph.xid, "guardians")) { uid }
-                  }
-                }"#,
-                &HashMap::new(),
-            )
-            .map_err(|e| GraphError::Internal(format!("ACL bootstrap query: {e}")))?;
-            let out = self.run_query(&view, &q)?.json;
-            let first_uid = |block: &str| {
-                out.get(block)
-                    .and_then(|v| v.get(0))
-                    .and_then(|n| n.get("uid"))
-                    .and_then(|u| u.as_str())
-                    .and_then(|u| u64::from_str_radix(u.trim_start_matches("0x"), 16).ok())
-            };
-            let member = out
-                .get("u")
-                .and_then(|v| v.get(0))
-                .and_then(|n| n.get("dgraph.user.group"))
-                .and_then(|g| g.as_array())
-                .is_some_and(|g| !g.is_empty());
-            (first_uid("u"), first_uid("g"), member)
-        };
+        let (groot, guardians, member) = self.read_acl_roots(start).await?;
         if let (Some(groot), Some(guardians), true) = (groot, guardians, member) {
             self.forget(start);
             return Ok(AclRoots { groot, guardians });

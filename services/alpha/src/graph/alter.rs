@@ -268,13 +268,37 @@ impl Graph {
         self.restore_acl_roots().await
     }
 
-    /// With ACL on, groot and guardians come back after a drop (as in Dgraph).
+    /// With ACL on, groot and guardians come back after a drop (as in Dgraph), in group 1,
+    /// which keeps them (the other groups read them there).
     pub(super) async fn restore_acl_roots(&self) -> Result<(), GraphError> {
         self.acl_changed();
-        if self.acl_roots.read().is_some() {
+        if self.acl_roots.read().is_some() && !self.acl_elsewhere() {
             self.ensure_acl_roots().await?;
         }
         Ok(())
+    }
+
+    /// Applies `drop` in this group, then in every other group of the cluster (each holds
+    /// the whole schema and its own tablets' data).
+    pub async fn drop_everywhere(&self, drop: &Drop) -> Result<(), GraphError> {
+        self.drop_here(drop).await?;
+        let Some(source) = self.remote.get() else {
+            return Ok(());
+        };
+        for group in self.other_groups().await? {
+            source.apply_drop(group, drop.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `drop` in this group only.
+    pub async fn drop_here(&self, drop: &Drop) -> Result<(), GraphError> {
+        match drop {
+            Drop::All => self.drop_all().await,
+            Drop::Data => self.drop_data().await,
+            Drop::Attr(name) => self.drop_attr(name).await,
+            Drop::Type(name) => self.drop_type(name).await,
+        }
     }
 
     /// `DROP_OP DATA`: every node and edge goes; the schema stays.
@@ -318,5 +342,38 @@ impl Graph {
         self.write_schema(Vec::new(), Vec::new(), Vec::new(), vec![name.to_string()])
             .await?;
         Ok(())
+    }
+}
+
+/// A drop an `Alter` asks for, applied in every group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drop {
+    All,
+    Data,
+    Attr(String),
+    Type(String),
+}
+
+impl Drop {
+    /// Reads the text [`Drop`]'s `Display` writes (between alphas).
+    pub fn parse(text: &str) -> Result<Drop, GraphError> {
+        match text.split_once(':') {
+            None if text == "all" => Ok(Drop::All),
+            None if text == "data" => Ok(Drop::Data),
+            Some(("attr", name)) => Ok(Drop::Attr(name.to_string())),
+            Some(("type", name)) => Ok(Drop::Type(name.to_string())),
+            _ => Err(GraphError::Invalid(format!("{text:?} is not a drop"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Drop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Drop::All => f.write_str("all"),
+            Drop::Data => f.write_str("data"),
+            Drop::Attr(name) => write!(f, "attr:{name}"),
+            Drop::Type(name) => write!(f, "type:{name}"),
+        }
     }
 }

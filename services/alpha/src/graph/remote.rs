@@ -72,6 +72,8 @@ pub trait RemoteSource: Send + Sync + 'static {
     async fn prepare(&self, group: u32, start_ts: u64) -> Result<Vec<u64>, GraphError>;
     /// Applies `schema` (text) in `group`, through its leader.
     async fn alter(&self, group: u32, schema: String) -> Result<(), GraphError>;
+    /// Applies a drop ([`super::alter::Drop`], as text) in `group`, through its leader.
+    async fn apply_drop(&self, group: u32, drop: String) -> Result<(), GraphError>;
     /// Tells `group` zero's decision on `start_ts` (`commit_ts` 0: aborted).
     async fn decide(&self, group: u32, start_ts: u64, commit_ts: u64) -> Result<u64, GraphError>;
     /// Streams into `tx` what `group` holds of `predicate` in `(since, read_ts]` (see

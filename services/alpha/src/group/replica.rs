@@ -555,13 +555,17 @@ async fn take_over(replica: &Replica) -> Result<(), GraphError> {
 /// With ACL on, a new leader makes sure of groot and guardians (through the log, as any write),
 /// retrying while it leads in `term`.
 async fn ensure_acl_roots(replica: &Replica, term: u64, shutdown: &Shutdown) {
-    // The reserved predicates live in group 1 (zero keeps them there).
-    if replica.group != 1 {
-        return;
-    }
     while replica.is_leader() && replica.metrics().current_term == term {
-        match replica.graph.ensure_acl_roots().await {
-            Ok(_) => return,
+        // The reserved predicates live in group 1 (zero keeps them there): the other groups
+        // learn groot and guardians from it.
+        let done = if replica.group == 1 {
+            replica.graph.ensure_acl_roots().await.map(|_| true)
+        } else {
+            replica.graph.find_acl_roots().await.map(|r| r.is_some())
+        };
+        match done {
+            Ok(true) => return,
+            Ok(false) => {}
             Err(e) => {
                 tracing::warn!(group = replica.group, error = %e, "making sure of groot and guardians; retrying");
             }

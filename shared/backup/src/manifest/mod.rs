@@ -234,6 +234,16 @@ where
 }
 
 impl Manifest {
+    /// Each predicate the manifest lists (plain names: the reserved `dgraph.*` ones too) and
+    /// the group it lists it in.
+    pub fn tablets(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.groups.iter().flat_map(|(group, preds)| {
+            preds
+                .iter()
+                .filter_map(move |name| plain_name(name).map(|p| (*group, p)))
+        })
+    }
+
     /// The compression of this backup's files (empty means gzip, as v20.11 wrote).
     pub fn compression_kind(&self) -> Compression {
         match self.compression.to_ascii_lowercase().as_str() {

@@ -9,7 +9,7 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use lodestar_runtime::ServiceError;
@@ -123,8 +123,34 @@ pub fn router(state: GatewayState) -> Router {
         .route("/enterpriseLicense", post(enterprise_license))
         .route("/admin", get(admin_get).post(admin_post))
         .route("/login", post(login))
-        .with_state(app)
+        .with_state(app.clone())
         .merge(base)
+        .layer(axum::middleware::from_fn_with_state(app, health_all))
+}
+
+/// `GET /health?all`: the health of every member of the cluster (Dgraph's list of node
+/// states), 503 when any is unhealthy; other requests pass on.
+async fn health_all(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let all = req.uri().path() == "/health"
+        && req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "all" || p.starts_with("all=")));
+    if !all {
+        return next.run(req).await;
+    }
+    let probes = crate::health::probe_all(&app.state).await;
+    let status = if probes.iter().all(crate::health::Probe::is_healthy) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body: Vec<serde_json::Value> = probes.iter().map(crate::health::probe_json).collect();
+    (status, axum::Json(body)).into_response()
 }
 
 /// The `X-Dgraph-AccessToken` header, if any.

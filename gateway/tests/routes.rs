@@ -165,7 +165,9 @@ fn healthy_cluster() -> FakeCluster {
             "flagzero:5080",
             Node::Answers(info("zero", "flagzero:5080")),
         ),
+        // The alpha given by flag, and the same alpha as zero lists it (its internal port).
         ("alpha:9080", Node::Answers(info("alpha", "alpha1:7080"))),
+        ("alpha1:7080", Node::Answers(info("alpha", "alpha1:7080"))),
         ("auth:7070", Node::Answers(info("auth", "auth:7070"))),
         (
             "backup:7090",
@@ -667,6 +669,50 @@ async fn http_health_says_ok_and_metrics_are_served() {
             .unwrap()
             .starts_with("text/plain")
     );
+}
+
+#[tokio::test]
+async fn health_all_lists_every_member_and_turns_503_when_one_is_down() {
+    let h = harness(healthy_cluster());
+    let (status, body) = send(
+        &h.app,
+        Request::get("/health?all").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let nodes: Value = serde_json::from_str(&body).unwrap();
+    let listed: Vec<(&str, &str)> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["instance"].as_str().unwrap(), n["address"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("zero", "zero1:5080"),
+            ("zero", "zero2:5080"),
+            ("alpha", "alpha1:7080"),
+            ("auth", "auth:7070"),
+            ("backup-worker", "backup:7090"),
+            ("gateway", "localhost:8080"),
+        ]
+    );
+    assert_eq!(nodes[2]["status"], "healthy");
+    assert_eq!(nodes[2]["group"], "1");
+
+    let mut cluster = healthy_cluster();
+    cluster.nodes.insert("alpha1:7080".into(), Node::Refuses);
+    let h = harness(cluster);
+    let (status, body) = send(
+        &h.app,
+        Request::get("/health?all=true").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let nodes: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(nodes[2]["status"], "unhealthy", "{body}");
+    assert!(nodes[2]["error"].as_str().unwrap().contains("refused"), "{body}");
 }
 
 #[tokio::test]

@@ -923,6 +923,19 @@ async fn a_tablet_moves_while_a_writer_writes_it_and_readers_read_it() {
         );
     }
 
+    // The gateway's `/health?all` lists both groups' alphas.
+    let (status, body) = http_get(&format!("{}/health?all", cluster.gateway_http())).await;
+    assert_eq!(status, 200, "{body}");
+    let mut alphas: Vec<String> = json(&body)
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|n| n["instance"] == "alpha")
+        .map(|n| format!("{} {}", n["group"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .collect();
+    alphas.sort();
+    assert_eq!(alphas, ["1 healthy", "2 healthy"], "{body}");
+
     // Moving it where it is, a reserved predicate, or to a group that does not exist is refused.
     let (status, body) = move_tablet(&cluster, "mv_val", from).await;
     assert_eq!(status, 412, "{status} {body}");

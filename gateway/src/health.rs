@@ -65,8 +65,7 @@ async fn members(state: &GatewayState) -> (Vec<String>, Vec<String>) {
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
-    let ms = match tokio::time::timeout(state.probe_timeout, state.cluster.membership_state())
-        .await
+    let ms = match tokio::time::timeout(state.probe_timeout, state.cluster.membership_state()).await
     {
         Ok(Ok(ms)) => ms,
         Ok(Err(e)) => {
@@ -88,7 +87,12 @@ async fn members(state: &GatewayState) -> (Vec<String>, Vec<String>) {
     let mut alphas: Vec<(u32, u64, String)> = ms
         .groups
         .iter()
-        .flat_map(|(g, group)| group.members.values().map(move |m| (*g, m.id, m.addr.clone())))
+        .flat_map(|(g, group)| {
+            group
+                .members
+                .values()
+                .map(move |m| (*g, m.id, m.addr.clone()))
+        })
         .filter(|(_, _, a)| !a.is_empty())
         .collect();
     alphas.sort();

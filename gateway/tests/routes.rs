@@ -685,7 +685,12 @@ async fn health_all_lists_every_member_and_turns_503_when_one_is_down() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["instance"].as_str().unwrap(), n["address"].as_str().unwrap()))
+        .map(|n| {
+            (
+                n["instance"].as_str().unwrap(),
+                n["address"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         listed,
@@ -706,13 +711,18 @@ async fn health_all_lists_every_member_and_turns_503_when_one_is_down() {
     let h = harness(cluster);
     let (status, body) = send(
         &h.app,
-        Request::get("/health?all=true").body(Body::empty()).unwrap(),
+        Request::get("/health?all=true")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let nodes: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(nodes[2]["status"], "unhealthy", "{body}");
-    assert!(nodes[2]["error"].as_str().unwrap().contains("refused"), "{body}");
+    assert!(
+        nodes[2]["error"].as_str().unwrap().contains("refused"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

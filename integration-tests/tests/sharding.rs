@@ -608,6 +608,50 @@ async fn a_backup_of_two_groups_restores_with_its_tablets_and_only_into_two_grou
         "the manifest lists each group's predicates: {groups}"
     );
 
+    // name moves to balance's group; then a write, a delete and an incremental backup.
+    let (status, body) = move_tablet(&source, "name", g_bal).await;
+    assert_eq!(status, 200, "{body}");
+    let mut c = client(alpha_of(&source, 1).await);
+    c.query(rdf(
+        "_:dan <name> \"dan\" .\n_:dan <balance> \"40\" .",
+        true,
+    ))
+    .await
+    .expect("write after the move");
+    c.query(lodestar_proto::api::Request {
+        query: r#"{ b as var(func: eq(name, "bob")) }"#.into(),
+        mutations: vec![lodestar_proto::api::Mutation {
+            del_nquads: b"uid(b) <name> * .".to_vec(),
+            ..Default::default()
+        }],
+        commit_now: true,
+        ..Default::default()
+    })
+    .await
+    .expect("delete after the move");
+    let want = query_via(alpha_of(&source, 2).await, everything).await;
+    assert_eq!(
+        want,
+        serde_json::json!({"q": [
+            {"name": "ann", "balance": 10},
+            {"name": "cat", "balance": 30},
+            {"name": "dan", "balance": 40},
+        ]})
+    );
+    run_backup(&mut backup_client(&source), to(&location, false)).await;
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("b/manifest.json")).expect("manifest"),
+    )
+    .unwrap();
+    let latest = &manifest["Manifests"][1];
+    assert_eq!(latest["type"], "incremental", "{latest}");
+    assert!(
+        latest["groups"][g_bal.to_string()]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == "0-name")),
+        "the incremental lists name in its new group: {latest}"
+    );
+
     // A fresh cluster of two groups whose tablets start the other way round.
     let target = with_services(2).await.expect("target");
     let t_bal = alter_where_served(&target, "balance: int .").await;
@@ -619,11 +663,11 @@ async fn a_backup_of_two_groups_restores_with_its_tablets_and_only_into_two_grou
     );
     restore(&target, &location).await.expect("restore");
     assert_eq!(
-        tablet(&target, "name").await.0,
-        g_name,
-        "tablets follow the manifest"
+        tablet(&target, "balance").await.0,
+        g_bal,
+        "tablets follow the latest manifest"
     );
-    assert_eq!(tablet(&target, "balance").await.0, g_bal);
+    assert_eq!(tablet(&target, "name").await.0, g_bal);
     for group in [1, 2] {
         assert_eq!(
             query_via(alpha_of(&target, group).await, everything).await,
@@ -923,6 +967,14 @@ async fn a_tablet_moves_while_a_writer_writes_it_and_readers_read_it() {
         );
     }
 
+    // Once moved, the predicate is written through either group's alpha.
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        client(alpha)
+            .query(rdf(&format!("_:a <mv_val> \"{}\" .", 2_000_000 + i), true))
+            .await
+            .unwrap_or_else(|e| panic!("a write through alpha {i} after the moves: {e:?}"));
+    }
+
     // The gateway's `/health?all` lists both groups' alphas.
     let (status, body) = http_get(&format!("{}/health?all", cluster.gateway_http())).await;
     assert_eq!(status, 200, "{body}");
@@ -931,7 +983,13 @@ async fn a_tablet_moves_while_a_writer_writes_it_and_readers_read_it() {
         .expect("a list")
         .iter()
         .filter(|n| n["instance"] == "alpha")
-        .map(|n| format!("{} {}", n["group"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .map(|n| {
+            format!(
+                "{} {}",
+                n["group"].as_str().unwrap(),
+                n["status"].as_str().unwrap()
+            )
+        })
         .collect();
     alphas.sort();
     assert_eq!(alphas, ["1 healthy", "2 healthy"], "{body}");

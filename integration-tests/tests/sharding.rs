@@ -1148,3 +1148,52 @@ _:n <secret> "no" ."#,
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rebalancer_moves_a_tablet_to_the_group_with_less_data() {
+    let cluster = ClusterBuilder::new()
+        .zeros(1)
+        .alphas(2)
+        .replicas(1)
+        .zero_arg("--rebalance_interval", "1s")
+        .start()
+        .await
+        .expect("cluster");
+    let g_a = alter_where_served(&cluster, "r_a: string .").await;
+    let g_b = alter_where_served(&cluster, "r_b: string .").await;
+    assert_ne!(g_a, g_b, "new tablets go to the emptier group");
+    let mut c = client(&cluster.alphas[0]);
+    for pred in ["r_a", "r_b"] {
+        let text: String = (0..100)
+            .map(|i| format!("_:n{i} <{pred}> \"{}\" .\n", "x".repeat(10_000 + i)))
+            .collect();
+        c.query(rdf(&text, true)).await.expect("load");
+    }
+    // Both in one group: the other holds nothing.
+    let (status, body) = move_tablet(&cluster, "r_b", g_a).await;
+    assert_eq!(status, 200, "{body}");
+    let started = Instant::now();
+    loop {
+        let (a, b) = (tablet(&cluster, "r_a").await, tablet(&cluster, "r_b").await);
+        if a.0 != b.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the rebalancer moved nothing: r_a {a:?}, r_b {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        let counts = query_via(
+            alpha,
+            "{ a(func: has(r_a)) { count(uid) } b(func: has(r_b)) { count(uid) } }",
+        )
+        .await;
+        assert_eq!(
+            counts,
+            serde_json::json!({"a": [{"count": 100}], "b": [{"count": 100}]}),
+            "through alpha {i}"
+        );
+    }
+}

@@ -138,6 +138,11 @@ pub struct Args {
     #[arg(long = "security", env = "LODESTAR_SECURITY", value_parser = security::Security::parse)]
     pub security: Option<security::Security>,
 
+    /// How often the leader looks for a tablet to move from the group holding the most data to
+    /// the one holding the least (Dgraph's --rebalance_interval); 0s turns it off.
+    #[arg(long = "rebalance_interval", default_value = "8m", value_parser = humantime::parse_duration)]
+    pub rebalance_interval: Duration,
+
     /// How often the license expiry is checked.
     #[arg(long = "license_check_interval", hide = true, default_value = "5s", value_parser = humantime::parse_duration)]
     pub license_check_interval: Duration,
@@ -253,6 +258,13 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         startup_license,
         shutdown.clone(),
     ));
+    if !args.rebalance_interval.is_zero() {
+        shutdown.spawn(moves::rebalance(
+            node.clone(),
+            args.rebalance_interval,
+            shutdown.clone(),
+        ));
+    }
     shutdown.spawn(watch_license(
         node.clone(),
         args.license_check_interval,

@@ -20,6 +20,7 @@ use lodestar_proto::worker::worker_client::WorkerClient;
 use lodestar_proto::worker::{ReceiveTabletRequest, ReleaseTabletRequest};
 use lodestar_proto::zero as pb;
 use lodestar_runtime::ErrorCode;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -324,6 +325,135 @@ impl ZeroNode {
     }
 }
 
+/// Every `interval`, on the leader: moves the tablet [`pick_rebalance`] chooses, if any.
+pub async fn rebalance(
+    node: Arc<ZeroNode>,
+    interval: Duration,
+    shutdown: lodestar_runtime::Shutdown,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait() => return,
+        }
+        if !node.is_leader() {
+            continue;
+        }
+        let (tablets, groups, moving) = node.with_state(|a| {
+            let groups: BTreeSet<u32> = a.state.members.values().map(|m| m.group).collect();
+            (a.state.tablets.clone(), groups, !a.state.moving.is_empty())
+        });
+        if moving {
+            continue;
+        }
+        let sizes = node.tablet_sizes();
+        let Some((predicate, from, to)) = pick_rebalance(&tablets, &sizes, &groups) else {
+            continue;
+        };
+        tracing::info!(%predicate, from, to, "rebalancing: moving a tablet to the group with the least data");
+        if let Err(e) = node.clone().move_tablet(predicate.clone(), to, 0).await {
+            tracing::warn!(%predicate, error = %e, "rebalancing: the move failed");
+        }
+    }
+}
+
+/// The tablet a rebalancing round moves, and from and to which group: the largest tablet of
+/// the group holding the most bytes that, moved to the group holding the fewest, narrows the
+/// gap between them (it is smaller than the gap). Nothing when the gap is under a fifth of the
+/// larger group. The reserved `dgraph.*` predicates stay in group 1.
+pub fn pick_rebalance(
+    tablets: &BTreeMap<String, u32>,
+    sizes: &HashMap<String, i64>,
+    groups: &BTreeSet<u32>,
+) -> Option<(String, u32, u32)> {
+    let mut load: BTreeMap<u32, i64> = groups.iter().map(|g| (*g, 0)).collect();
+    for (pred, g) in tablets {
+        if let Some(bytes) = load.get_mut(g) {
+            *bytes = bytes.saturating_add(sizes.get(pred).copied().unwrap_or(0));
+        }
+    }
+    let (&from, &most) = load
+        .iter()
+        .max_by_key(|(g, b)| (**b, std::cmp::Reverse(**g)))?;
+    let (&to, &least) = load.iter().min_by_key(|(g, b)| (**b, **g))?;
+    let gap = most - least;
+    if from == to || gap <= 0 || gap < most / 5 {
+        return None;
+    }
+    tablets
+        .iter()
+        .filter(|(pred, g)| {
+            **g == from
+                && !pred
+                    .get(..7)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("dgraph."))
+        })
+        .filter_map(|(pred, _)| {
+            let size = sizes.get(pred).copied().unwrap_or(0);
+            (size > 0 && size < gap).then_some((size, pred))
+        })
+        .max()
+        .map(|(_, pred)| (pred.clone(), from, to))
+}
+
 fn unexpected(reply: Reply) -> ZeroError {
     ZeroError::new(ErrorCode::Internal, format!("unexpected reply {reply:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(tablets: &[(&str, u32, i64)]) -> (BTreeMap<String, u32>, HashMap<String, i64>) {
+        (
+            tablets
+                .iter()
+                .map(|(p, g, _)| (p.to_string(), *g))
+                .collect(),
+            tablets
+                .iter()
+                .map(|(p, _, s)| (p.to_string(), *s))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn rebalancing_moves_the_largest_tablet_that_narrows_the_gap() {
+        let groups = BTreeSet::from([1, 2]);
+        // Group 1: 900 bytes, group 2: 100, a gap of 800: moving the 700-byte tablet narrows
+        // it to 600. The reserved one never moves.
+        let (t, s) = cluster(&[
+            ("dgraph.xid", 1, 150),
+            ("big", 1, 700),
+            ("small", 1, 50),
+            ("other", 2, 100),
+        ]);
+        assert_eq!(
+            pick_rebalance(&t, &s, &groups),
+            Some(("big".to_string(), 1, 2))
+        );
+        // A tablet as large as the gap would only move the imbalance: the next one goes.
+        let (t, s) = cluster(&[("huge", 1, 1000), ("mid", 1, 300), ("other", 2, 800)]);
+        assert_eq!(
+            pick_rebalance(&t, &s, &groups),
+            Some(("mid".to_string(), 1, 2))
+        );
+    }
+
+    #[test]
+    fn rebalancing_leaves_a_balanced_cluster_and_a_lone_group_alone() {
+        let (t, s) = cluster(&[("a", 1, 500), ("b", 2, 450)]);
+        assert_eq!(pick_rebalance(&t, &s, &BTreeSet::from([1, 2])), None);
+        let (t, s) = cluster(&[("a", 1, 500), ("b", 1, 450)]);
+        assert_eq!(pick_rebalance(&t, &s, &BTreeSet::from([1])), None);
+        // Only reserved predicates in the big group: nothing to move.
+        let (t, s) = cluster(&[("dgraph.type", 1, 5000), ("b", 2, 10)]);
+        assert_eq!(pick_rebalance(&t, &s, &BTreeSet::from([1, 2])), None);
+        // An empty group receives from a loaded one.
+        let (t, s) = cluster(&[("a", 2, 500), ("b", 2, 400)]);
+        assert_eq!(
+            pick_rebalance(&t, &s, &BTreeSet::from([1, 2])),
+            Some(("a".to_string(), 2, 1))
+        );
+    }
 }

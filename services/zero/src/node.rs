@@ -658,6 +658,11 @@ impl ZeroNode {
         Ok(())
     }
 
+    /// Each tablet's size in bytes as its group's leader last reported it.
+    pub fn tablet_sizes(&self) -> HashMap<String, i64> {
+        self.sizes.lock().clone()
+    }
+
     /// The group a new tablet goes to: group 1 for the reserved `dgraph.*` predicates, else
     /// the group holding the fewest bytes (then the fewest tablets, then the lowest id).
     fn choose_group(&self, predicate: &str) -> u32 {

@@ -389,6 +389,11 @@ impl Cluster {
                 args.push(secret.display().to_string());
             }
         }
+        // Tablets move on their own only in a test that asks for it.
+        let zero_args = config.args.entry(Service::Zero).or_default();
+        if !zero_args.iter().any(|a| a == "--rebalance_interval") {
+            zero_args.extend(["--rebalance_interval".into(), "0s".into()]);
+        }
         if let Some(acl) = config.acl_secret.clone() {
             for service in [
                 Service::Alpha,

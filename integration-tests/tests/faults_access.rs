@@ -187,6 +187,7 @@ async fn a_scan_without_credentials_changes_nothing_and_reads_nothing() {
         r#"mutation { backup(input: {destination: "/tmp/lodestar-scan"}) { response { code } taskId } }"#,
         r#"mutation { restore(input: {location: "/tmp/lodestar-scan"}) { code message } }"#,
         r#"mutation { enterpriseLicense(input: {license: "x"}) { response { code } } }"#,
+        r#"mutation { moveTablet(input: {tablet: "name", groupId: 1}) { response { code } } }"#,
         r#"mutation { addUser(input: [{name: "eve", password: "evepassword"}]) { user { name } } }"#,
         r#"mutation { deleteUser(filter: {name: {eq: "groot"}}) { msg } }"#,
         "query { state { cid } }",
@@ -210,6 +211,7 @@ async fn a_scan_without_credentials_changes_nothing_and_reads_nothing() {
     for path in [
         "/assign?what=uids&num=5",
         "/removeNode?id=1&group=1",
+        "/moveTablet?tablet=name&group=1",
         "/state",
     ] {
         let (status, body) = http_get(&format!("{zero_http}{path}")).await;

@@ -131,10 +131,10 @@ pub struct Args {
     #[arg(long = "snapshot_after_entries", hide = true, default_value_t = 10_000)]
     pub snapshot_after_entries: u64,
 
-    /// Who may use the admin HTTP endpoints (/assign, /removeNode, /enterpriseLicense), as
-    /// Dgraph's: "token=<secret>; whitelist=<ip or cidr>,...". Without it they answer loopback
-    /// callers only; with it /state is guarded too. LODESTAR_SECURITY keeps the token out of the
-    /// process list.
+    /// Who may use the admin HTTP endpoints (/assign, /removeNode, /moveTablet,
+    /// /enterpriseLicense), as Dgraph's: "token=<secret>; whitelist=<ip or cidr>,...". Without
+    /// it they answer loopback callers only; with it /state is guarded too. LODESTAR_SECURITY
+    /// keeps the token out of the process list.
     #[arg(long = "security", env = "LODESTAR_SECURITY", value_parser = security::Security::parse)]
     pub security: Option<security::Security>,
 

@@ -1197,3 +1197,147 @@ async fn the_rebalancer_moves_a_tablet_to_the_group_with_less_data() {
         );
     }
 }
+
+/// Each alpha's group, as zero's `/state` lists it, in the order of `cluster.alphas`.
+async fn groups_of(cluster: &Cluster) -> Vec<u64> {
+    let state = state(cluster).await;
+    cluster
+        .alphas
+        .iter()
+        .map(|a| {
+            let addr = a.internal_addr();
+            state["groups"]
+                .as_object()
+                .expect("groups")
+                .iter()
+                .find(|(_, g)| {
+                    g["members"]
+                        .as_object()
+                        .is_some_and(|m| m.values().any(|m| m["addr"] == addr.as_str()))
+                })
+                .map(|(id, _)| id.parse().unwrap())
+                .unwrap_or_else(|| panic!("no group lists {addr}"))
+        })
+        .collect()
+}
+
+/// The index in `cluster.alphas` of the alpha zero shows leading `group`.
+async fn leader_of(cluster: &Cluster, group: u64) -> usize {
+    let started = Instant::now();
+    loop {
+        let state = state(cluster).await;
+        let leader = state["groups"][group.to_string()]["members"]
+            .as_object()
+            .and_then(|m| m.values().find(|m| m["leader"] == true))
+            .and_then(|m| m["addr"].as_str().map(str::to_string));
+        if let Some(addr) = leader {
+            return cluster
+                .alphas
+                .iter()
+                .position(|a| a.internal_addr() == addr)
+                .expect("the leader");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "group {group} has no leader"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_cut_by_a_leader_crash_loses_nothing_and_completes_when_asked_again() {
+    let mut cluster = ClusterBuilder::new()
+        .zeros(1)
+        .alphas(6)
+        .replicas(3)
+        .start()
+        .await
+        .expect("cluster");
+    let from = alter_where_served(&cluster, "big: string @index(exact) .").await;
+    let to = 3 - from;
+    let mut c = client(&cluster.alphas[0]);
+    for batch in 0..10 {
+        let text: String = (0..2000)
+            .map(|i| format!("_:n{i} <big> \"v{batch}-{i}-{}\" .\n", "x".repeat(40)))
+            .collect();
+        c.query(rdf(&text, true)).await.expect("load");
+    }
+    let count = "{ q(func: has(big)) { count(uid) } }";
+    let full = serde_json::json!({"q": [{"count": 20000}]});
+
+    // The new group's leader dies while it copies the tablet.
+    let victim = leader_of(&cluster, to).await;
+    let zero_http = cluster.zero_http(0);
+    let mover = tokio::spawn(async move {
+        http_get(&format!("{zero_http}/moveTablet?tablet=big&group={to}")).await
+    });
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    cluster.alphas[victim].kill9();
+    let (status, body) = mover.await.unwrap();
+    // The move finished through the group's next leader, or it was called off: either way the
+    // tablet is in one group with all its data, and writes to it are not blocked.
+    let (served_by, _) = tablet(&cluster, "big").await;
+    if status == 200 {
+        assert_eq!(served_by, to, "{body}");
+    } else {
+        assert_eq!(
+            served_by, from,
+            "a failed move leaves the tablet where it was: {body}"
+        );
+    }
+    let state = state(&cluster).await;
+    assert_ne!(
+        state["groups"][served_by.to_string()]["tablets"]["big"]["readOnly"],
+        true,
+        "no move is left blocking writes: {state}"
+    );
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        if i != victim {
+            assert_eq!(query_via(alpha, count).await, full, "through alpha {i}");
+        }
+    }
+    let live = (0..cluster.alphas.len()).find(|i| *i != victim).unwrap();
+    client(&cluster.alphas[live])
+        .query(rdf("_:w <big> \"written after\" .", true))
+        .await
+        .expect("a write after the cut move");
+
+    // Back up, the victim catches up; the move (again, or back) succeeds.
+    cluster.alphas[victim].restart().await.expect("restart");
+    let target = if served_by == to { from } else { to };
+    let (status, body) = move_tablet(&cluster, "big", target).await;
+    assert_eq!(status, 200, "{body}");
+    let after = serde_json::json!({"q": [{"count": 20001}]});
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        let started = Instant::now();
+        loop {
+            let got = query_via(alpha, count).await;
+            if got == after {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "alpha {i} answers {got}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // The replicas of each group hold the same versions.
+    let mut c = client(&cluster.alphas[0]);
+    let ts = common::replicas::read_ts(&mut c).await;
+    let groups = groups_of(&cluster).await;
+    for g in [1, 2] {
+        let mut digests = Vec::new();
+        for (i, alpha) in cluster.alphas.iter().enumerate() {
+            if groups[i] == g {
+                digests.push(common::replicas::digest(alpha, ts).await);
+            }
+        }
+        assert_eq!(digests.len(), 3, "group {g}");
+        assert!(
+            digests.iter().all(|d| *d == digests[0]),
+            "group {g}'s replicas differ: {digests:?}"
+        );
+    }
+}

@@ -37,6 +37,10 @@ pub const MAX_MESSAGE: usize = 1 << 30;
 /// propose large changes in parts).
 pub const BATCH_BYTES: usize = 2 << 20;
 
+/// The smallest batch a connection cuts to after appends ran out of time (one entry is always
+/// sent whole).
+const MIN_BATCH_BYTES: usize = 64 << 10;
+
 /// Chunks in flight between the snapshot's producer and the wire.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
@@ -87,6 +91,8 @@ where
             node: node.clone(),
             transfer: self.transfer.clone(),
             client: None,
+            batch_bytes: BATCH_BYTES,
+            appending: false,
             _types: std::marker::PhantomData,
         }
     }
@@ -99,6 +105,12 @@ pub struct Connection<C, T> {
     node: BasicNode,
     transfer: Arc<T>,
     client: Option<RaftClient<lodestar_client::TracedChannel>>,
+    /// What an append carries at most now: halved each time an append was cut off by its
+    /// timeout (a slow or starved follower), doubled back after each that went through, so a
+    /// follower catching up on large entries gets batches it can write in time.
+    batch_bytes: usize,
+    /// An append is under way; still set when the next starts, it was cut off.
+    appending: bool,
     _types: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -184,20 +196,28 @@ where
         mut rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        if self.appending {
+            self.batch_bytes = (self.batch_bytes / 2).max(MIN_BATCH_BYTES);
+        }
+        let limit = self.batch_bytes;
         let mut data = encode(&rpc).map_err(encoding_failed)?;
         // Too large for one message: send the longest prefix that fits (at least one entry)
         // and report how far it got; openraft sends the rest next.
         let mut sent_part = None;
-        if data.len() > BATCH_BYTES && rpc.entries.len() > 1 {
+        if data.len() > limit && rpc.entries.len() > 1 {
             let mut keep = rpc.entries.len();
-            while keep > 1 && data.len() > BATCH_BYTES {
+            while keep > 1 && data.len() > limit {
                 keep = keep.div_ceil(2);
                 rpc.entries.truncate(keep);
                 data = encode(&rpc).map_err(encoding_failed)?;
             }
             sent_part = rpc.entries.last().map(|e| e.log_id);
         }
-        let reply: AppendEntriesResponse<u64> = self.call(Method::Append, data, &option).await?;
+        self.appending = true;
+        let reply = self.call(Method::Append, data, &option).await;
+        self.appending = false;
+        let reply: AppendEntriesResponse<u64> = reply?;
+        self.batch_bytes = (self.batch_bytes * 2).min(BATCH_BYTES);
         Ok(match (reply, sent_part) {
             (AppendEntriesResponse::Success, Some(last)) => {
                 AppendEntriesResponse::PartialSuccess(Some(last))

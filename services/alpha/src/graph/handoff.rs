@@ -27,7 +27,7 @@ const TABLET_KINDS: [KeyKind; 4] = [
 ];
 
 /// Writes per log entry while a copy is written.
-const WRITES_PER_OP: usize = 4096;
+const WRITES_PER_OP: usize = 1024;
 
 /// What this group last did with a predicate that moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +114,12 @@ impl Graph {
     ) -> Result<Copied, GraphError> {
         let mut copied = Copied::default();
         let mut done = false;
+        // The stream names each id once, in the first record that uses it.
+        let mut ids: HashMap<u32, u32> = HashMap::new();
         while let Some(record) = records.recv().await {
             let record = record?;
             let names: Vec<String> = record.names.iter().map(|n| n.name.clone()).collect();
             self.intern(names).await?;
-            let mut ids: HashMap<u32, u32> = HashMap::new();
             for n in &record.names {
                 ids.insert(n.id, self.pred_id(&n.name)?);
             }

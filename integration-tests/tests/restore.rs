@@ -256,32 +256,6 @@ async fn source() -> Source {
     }
 }
 
-/// The group zero placed each alpha of `cluster` in, in the order of `cluster.alphas`.
-async fn group_of_each_alpha(cluster: &Cluster) -> Vec<u64> {
-    let (status, body) =
-        lodestar_integration_tests::http_get(&format!("{}/state", cluster.zero_http(0))).await;
-    assert_eq!(status, 200, "{body}");
-    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
-    cluster
-        .alphas
-        .iter()
-        .map(|a| {
-            let addr = a.internal_addr();
-            state["groups"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .find(|(_, g)| {
-                    g["members"]
-                        .as_object()
-                        .is_some_and(|m| m.values().any(|m| m["addr"] == addr.as_str()))
-                })
-                .map(|(id, _)| id.parse().unwrap())
-                .unwrap_or_else(|| panic!("no group lists {addr}: {state}"))
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_and_offline_restores_equal_the_source_at_each_backup() {
     let src = source().await;
@@ -376,7 +350,7 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
         // Each group's restored directory seeds every alpha of the group: each starts from a
         // copy (its --wal, holding another history, is set aside), and they form the group
         // anew.
-        let groups = group_of_each_alpha(&target).await;
+        let groups = common::replicas::group_of_each_alpha(&target).await;
         for a in target.alphas.iter_mut() {
             a.stop().await.unwrap();
         }

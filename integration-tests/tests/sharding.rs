@@ -1198,29 +1198,6 @@ async fn the_rebalancer_moves_a_tablet_to_the_group_with_less_data() {
     }
 }
 
-/// Each alpha's group, as zero's `/state` lists it, in the order of `cluster.alphas`.
-async fn groups_of(cluster: &Cluster) -> Vec<u64> {
-    let state = state(cluster).await;
-    cluster
-        .alphas
-        .iter()
-        .map(|a| {
-            let addr = a.internal_addr();
-            state["groups"]
-                .as_object()
-                .expect("groups")
-                .iter()
-                .find(|(_, g)| {
-                    g["members"]
-                        .as_object()
-                        .is_some_and(|m| m.values().any(|m| m["addr"] == addr.as_str()))
-                })
-                .map(|(id, _)| id.parse().unwrap())
-                .unwrap_or_else(|| panic!("no group lists {addr}"))
-        })
-        .collect()
-}
-
 /// The index in `cluster.alphas` of the alpha zero shows leading `group`.
 async fn leader_of(cluster: &Cluster, group: u64) -> usize {
     let started = Instant::now();
@@ -1326,7 +1303,7 @@ async fn a_move_cut_by_a_leader_crash_loses_nothing_and_completes_when_asked_aga
     // The replicas of each group hold the same versions.
     let mut c = client(&cluster.alphas[0]);
     let ts = common::replicas::read_ts(&mut c).await;
-    let groups = groups_of(&cluster).await;
+    let groups = common::replicas::group_of_each_alpha(&cluster).await;
     for g in [1, 2] {
         let mut digests = Vec::new();
         for (i, alpha) in cluster.alphas.iter().enumerate() {

@@ -115,3 +115,30 @@ pub fn rdf(set: &str, commit_now: bool) -> Request {
         ..Default::default()
     }
 }
+
+/// The group zero placed each alpha of `cluster` in (`/state`), in the order of
+/// `cluster.alphas`.
+pub async fn group_of_each_alpha(cluster: &Cluster) -> Vec<u64> {
+    let (status, body) =
+        lodestar_integration_tests::http_get(&format!("{}/state", cluster.zero_http(0))).await;
+    assert_eq!(status, 200, "{body}");
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    cluster
+        .alphas
+        .iter()
+        .map(|a| {
+            let addr = a.internal_addr();
+            state["groups"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(_, g)| {
+                    g["members"]
+                        .as_object()
+                        .is_some_and(|m| m.values().any(|m| m["addr"] == addr.as_str()))
+                })
+                .map(|(id, _)| id.parse().unwrap())
+                .unwrap_or_else(|| panic!("no group lists {addr}: {state}"))
+        })
+        .collect()
+}

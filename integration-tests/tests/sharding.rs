@@ -1318,3 +1318,32 @@ async fn a_move_cut_by_a_leader_crash_loses_nothing_and_completes_when_asked_aga
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predicate_defined_by_its_first_use_moves_with_its_schema() {
+    let cluster = groups(2).await;
+    // No schema: the first write defines `imp` as an int, in the group zero gives it.
+    let writer = client(&cluster.alphas[0])
+        .query(rdf(
+            "_:a <imp> \"42\"^^<xs:int> .\n_:b <imp> \"7\"^^<xs:int> .",
+            true,
+        ))
+        .await;
+    writer.expect("write");
+    let (from, _) = tablet(&cluster, "imp").await;
+    let to = 3 - from;
+    let (status, body) = move_tablet(&cluster, "imp", to).await;
+    assert_eq!(status, 200, "{body}");
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        assert_eq!(
+            query_via(alpha, "{ q(func: has(imp), orderasc: imp) { imp } }").await,
+            serde_json::json!({"q": [{"imp": 7}, {"imp": 42}]}),
+            "through alpha {i}"
+        );
+        let schema = query_via(alpha, "schema(pred: imp) { type }").await;
+        assert_eq!(
+            schema["schema"][0]["type"], "int",
+            "through alpha {i}: {schema}"
+        );
+    }
+}

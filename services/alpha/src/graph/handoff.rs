@@ -69,10 +69,13 @@ impl Graph {
             let _ = tx.send(Err(e)).await;
             return;
         }
+        // The schema entry goes too: a predicate defined by its first use has it in its own
+        // group only.
         let prefixes = match self.store.lookup_predicate(&predicate) {
             Some(pred) => TABLET_KINDS
                 .iter()
                 .map(|kind| keys::prefix(*kind, pred))
+                .chain([keys::schema_key(pred)])
                 .collect(),
             None => Vec::new(),
         };
@@ -145,13 +148,14 @@ impl Graph {
                 });
             }
             for chunk in writes.chunks(WRITES_PER_OP) {
-                let op = super::log::write_op(
-                    read_ts,
-                    chunk.to_vec(),
-                    Vec::new(),
-                    Default::default(),
-                    false,
-                );
+                let schema = chunk.iter().any(|w| {
+                    keys::parse_pred(&w.key).is_some_and(|(kind, _)| kind == KeyKind::Schema)
+                });
+                let effects = super::log::Effects {
+                    schema,
+                    ..Default::default()
+                };
+                let op = super::log::write_op(read_ts, chunk.to_vec(), Vec::new(), effects, false);
                 refused(self.propose(op).await?)?;
             }
             if record.done {

@@ -1004,6 +1004,21 @@ async fn a_tablet_moves_while_a_writer_writes_it_and_readers_read_it() {
     let (status, body) = move_tablet(&cluster, "mv_val", 7).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("Group: [7] is not a known group."), "{body}");
+    // An oversize name is refused without being echoed; a malformed group too.
+    let (status, body) = move_tablet(&cluster, &"p".repeat(3_000), to).await;
+    let head = &body[..body.len().min(300)];
+    assert_eq!(status, 400, "{head}");
+    assert!(
+        body.contains("3000 bytes is longer than the 2048"),
+        "{head}"
+    );
+    assert!(body.len() < 1_000, "the refusal echoes the name: {head}");
+    let (status, _) = http_get(&format!(
+        "{}/moveTablet?tablet=mv_val&group=abc",
+        cluster.zero_http(0)
+    ))
+    .await;
+    assert_eq!(status, 400);
 }
 
 /// A client of `alpha` that sends `token` as dgo and pydgraph do.
@@ -1344,6 +1359,103 @@ async fn a_predicate_defined_by_its_first_use_moves_with_its_schema() {
         assert_eq!(
             schema["schema"][0]["type"], "int",
             "through alpha {i}: {schema}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_outlives_its_caller_and_a_zero_killed_mid_move_leaves_one_whole_tablet() {
+    let mut cluster = groups(2).await;
+    let from = alter_where_served(&cluster, "big: string @index(exact) .").await;
+    let to = 3 - from;
+    let mut c = client(&cluster.alphas[0]);
+    for batch in 0..10 {
+        let text: String = (0..2000)
+            .map(|i| format!("_:n{i} <big> \"v{batch}-{i}-{}\" .\n", "x".repeat(40)))
+            .collect();
+        c.query(rdf(&text, true)).await.expect("load");
+    }
+    let count = "{ q(func: has(big)) { count(uid) } }";
+    let whole = |n: u64| serde_json::json!({"q": [{"count": n}]});
+
+    // A caller that gives up at once (a 1 ms deadline) does not stop the move.
+    let channel = lodestar_client::traced_channel(&cluster.zeros[0].grpc_addr()).unwrap();
+    let mut req = tonic::Request::new(lodestar_proto::zero::MoveTabletRequest {
+        predicate: "big".into(),
+        group_id: to as u32,
+        namespace: 0,
+    });
+    req.set_timeout(Duration::from_millis(1));
+    let cut = lodestar_proto::zero::zero_client::ZeroClient::new(channel)
+        .move_tablet(req)
+        .await
+        .expect_err("the caller's deadline passes first");
+    assert!(
+        matches!(
+            cut.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{cut:?}"
+    );
+    let started = Instant::now();
+    while tablet(&cluster, "big").await.0 != to {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the move stopped with its caller"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for alpha in &cluster.alphas {
+        assert_eq!(query_via(alpha, count).await, whole(20_000));
+    }
+
+    // Zero is killed -9 while it moves the tablet back, then restarted: the move it left is
+    // finished or called off, and the tablet is in one group, whole, taking writes.
+    let zero_http = cluster.zero_http(0);
+    let mover = tokio::spawn(async move {
+        lodestar_integration_tests::try_http_get(&format!(
+            "{zero_http}/moveTablet?tablet=big&group={from}"
+        ))
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    cluster.zeros[0].kill9();
+    let _ = mover.await;
+    cluster.zeros[0].restart().await.expect("zero restarts");
+    let started = Instant::now();
+    loop {
+        let state = state(&cluster).await;
+        let (group, _) = tablet(&cluster, "big").await;
+        let read_only = &state["groups"][group.to_string()]["tablets"]["big"]["readOnly"];
+        if read_only != &serde_json::json!(true) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the restarted zero left writes blocked: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client(&cluster.alphas[0])
+        .query(rdf("_:w <big> \"after the restart\" .", true))
+        .await
+        .expect("a write after zero's restart");
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        assert_eq!(
+            query_via(alpha, count).await,
+            whole(20_001),
+            "through alpha {i}"
+        );
+    }
+    // Nothing of the old move is left in the way of the next.
+    let (group, _) = tablet(&cluster, "big").await;
+    let (status, body) = move_tablet(&cluster, "big", 3 - group).await;
+    assert_eq!(status, 200, "{body}");
+    for (i, alpha) in cluster.alphas.iter().enumerate() {
+        assert_eq!(
+            query_via(alpha, count).await,
+            whole(20_001),
+            "through alpha {i}"
         );
     }
 }

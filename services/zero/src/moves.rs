@@ -51,6 +51,13 @@ impl ZeroNode {
                 "moveTablet needs a tablet (a predicate name)",
             ));
         }
+        if predicate.len() > crate::node::MAX_TABLET_NAME {
+            return Err(ZeroError::invalid(format!(
+                "a predicate name of {} bytes is longer than the {} allowed",
+                predicate.len(),
+                crate::node::MAX_TABLET_NAME
+            )));
+        }
         if predicate
             .get(..7)
             .is_some_and(|p| p.eq_ignore_ascii_case("dgraph."))

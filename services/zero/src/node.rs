@@ -25,7 +25,7 @@ const MAX_DECISION_BATCH: usize = 8192;
 /// A leader that has not heard from a quorum for this long stops handing out timestamps.
 const LEADER_LEASE_MS: u64 = 1_000;
 /// The longest tablet (predicate) name zero records; alphas allow names of 1,024 bytes.
-const MAX_TABLET_NAME: usize = 2048;
+pub(crate) const MAX_TABLET_NAME: usize = 2048;
 /// How long a repeated commit request waits for the first one's decision to become durable.
 const DECISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 

@@ -11,7 +11,7 @@
 //! is exactly the state at the last backup's `read_ts`. On fjall the load is bulk-ingested into
 //! a new keyspace that is swapped in at the end, and the replaced data is deleted whole.
 
-use super::log::{Op, OpReply};
+use super::log::{Op, OpReply, refused};
 use super::{Graph, GraphError};
 use lodestar_backup::record::{Entry, Name, Record};
 use lodestar_storage::keys::{self, KeyKind};
@@ -336,13 +336,5 @@ impl Graph {
             );
         }
         Ok(())
-    }
-}
-
-/// An op's reply, or the reason every replica refused it.
-fn refused(reply: OpReply) -> Result<OpReply, GraphError> {
-    match reply {
-        OpReply::Refused(why) => Err(GraphError::Invalid(why)),
-        other => Ok(other),
     }
 }

@@ -10,7 +10,7 @@
 //! retried after the reader learns the tablet's group again.
 
 use super::backup::stream_prefixes;
-use super::log::{Op, OpReply};
+use super::log::{Op, OpReply, refused};
 use super::{Graph, GraphError};
 use lodestar_backup::record::Record;
 use lodestar_storage::Write;
@@ -269,12 +269,5 @@ impl Graph {
             ))),
             _ => Ok(()),
         }
-    }
-}
-
-fn refused(reply: OpReply) -> Result<OpReply, GraphError> {
-    match reply {
-        OpReply::Refused(why) => Err(GraphError::Invalid(why)),
-        other => Ok(other),
     }
 }

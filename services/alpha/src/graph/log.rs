@@ -161,6 +161,14 @@ pub enum OpReply {
     Refused(String),
 }
 
+/// An op's reply, or the reason every replica refused it.
+pub(super) fn refused(reply: OpReply) -> Result<OpReply, GraphError> {
+    match reply {
+        OpReply::Refused(why) => Err(GraphError::Invalid(why)),
+        other => Ok(other),
+    }
+}
+
 /// A restore being applied.
 pub(super) struct Loading {
     restore: super::backup::Restore,

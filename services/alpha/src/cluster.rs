@@ -22,8 +22,9 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// How long the members of the other groups are known without asking zero again.
 const MEMBERS_FRESH: Duration = Duration::from_secs(2);
 
-/// How long zero's tablet map is used without asking again: a tablet that moved is found by
-/// then even without a refusal from its old group.
+/// How long zero's tablet map is used without asking again in a cluster of several groups: a
+/// tablet that moved between two other groups is found by then even without a refusal. (A
+/// move into or out of this alpha's own group makes it forget the map when it applies.)
 const TABLETS_FRESH: Duration = Duration::from_secs(2);
 
 /// Group → member addresses, leader first.
@@ -64,12 +65,14 @@ impl Cluster {
     /// Learns from zero which group serves each of `names` not known yet (a predicate no
     /// group serves is asked again next time: it may be created meanwhile).
     async fn learn(&self, names: Vec<String>) -> Result<(), GraphError> {
-        // A map too old (or forgotten) is asked for again, and replaced whole once zero
-        // answers: readers meanwhile use the old one.
+        // A map forgotten, or too old where there are other groups, is asked for again, and
+        // replaced whole once zero answers: readers meanwhile use the old one. With one group
+        // no query pays for asking.
+        let several = self.members.lock().0.len() > 1;
         let stale = self
             .tablets_at
             .lock()
-            .is_none_or(|at| at.elapsed() >= TABLETS_FRESH);
+            .is_none_or(|at| several && at.elapsed() >= TABLETS_FRESH);
         let unknown = {
             let tablets = self.tablets.read();
             names.iter().any(|n| !tablets.contains_key(n))

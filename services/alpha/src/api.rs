@@ -101,7 +101,7 @@ impl DgraphApi {
     /// missing, malformed, tampered, foreign or expired token is Unauthenticated with Dgraph's
     /// text ("Token is expired" makes dgo and pydgraph refresh on their own), and so is the
     /// token of a user deleted since. The claims carry the user's current groups.
-    fn authenticate<T>(
+    async fn authenticate<T>(
         &self,
         request: &tonic::Request<T>,
     ) -> Result<Option<lodestar_acl::AccessClaims>, Status> {
@@ -117,8 +117,21 @@ impl DgraphApi {
             .tokens()
             .verify_access(token, crate::login::now())
             .map_err(crate::login::token_status)?;
-        claims.groups = self.current_groups(&claims.userid)?;
+        claims.groups = self.caught_up_groups(&claims.userid).await?;
         Ok(Some(claims))
+    }
+
+    /// [`Self::current_groups`], first catching this replica up with every commit decided
+    /// so far when it does not know the user: a replica that has not applied the commit that
+    /// (re)created the user yet must not refuse its token.
+    async fn caught_up_groups(&self, userid: &str) -> Result<Vec<String>, Status> {
+        if let Some(groups) = self.graph.current_groups(userid).map_err(to_status)? {
+            return Ok(groups);
+        }
+        if self.graph.replicated() {
+            self.graph.read_ts().await.map_err(to_status)?;
+        }
+        self.current_groups(userid)
     }
 
     /// The groups `userid` is in now; Unauthenticated when the user was deleted after the
@@ -565,7 +578,7 @@ impl Dgraph for DgraphApi {
         }
         let started = Instant::now();
         self.check_draining().await?;
-        let caller = self.authenticate(&request)?;
+        let caller = self.authenticate(&request).await?;
         let req = request.into_inner();
         let access = match &caller {
             Some(claims) => Some(self.graph.access_for(&claims.groups).map_err(to_status)?),
@@ -634,7 +647,7 @@ impl Dgraph for DgraphApi {
                 .await;
         }
         self.check_draining().await?;
-        let caller = self.authenticate(&request)?;
+        let caller = self.authenticate(&request).await?;
         let op = request.into_inner();
         use api::operation::DropOp;
         let drop_op = DropOp::try_from(op.drop_op).unwrap_or(DropOp::None);
@@ -727,7 +740,7 @@ impl Dgraph for DgraphApi {
                 .commit_or_abort(Self::forwarded(request))
                 .await;
         }
-        self.authenticate(&request)?;
+        self.authenticate(&request).await?;
         let ctx = request.into_inner();
         if ctx.start_ts == 0 {
             return Err(invalid(
@@ -774,7 +787,7 @@ impl lodestar_proto::auth::session_server::Session for DgraphApi {
         &self,
         request: tonic::Request<lodestar_proto::auth::SessionRequest>,
     ) -> Result<tonic::Response<lodestar_proto::auth::SessionResponse>, Status> {
-        let claims = self.authenticate(&request)?.ok_or_else(|| {
+        let claims = self.authenticate(&request).await?.ok_or_else(|| {
             Status::failed_precondition(
                 "ACL is not enabled on this alpha (it runs without --acl_secret_file): it has no users to check tokens against",
             )

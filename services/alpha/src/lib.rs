@@ -86,6 +86,10 @@ pub struct Args {
     #[command(flatten)]
     pub acl: lodestar_acl::AclArgs,
 
+    /// Encryption at rest of --postings and --wal.
+    #[command(flatten)]
+    pub encryption: lodestar_runtime::config::EncryptionArgs,
+
     /// Keep the data in TiKV instead of --postings: its PD endpoints, comma separated.
     #[cfg(feature = "tikv")]
     #[arg(long = "tikv_pd", value_delimiter = ',')]
@@ -140,7 +144,14 @@ impl Args {
             )
             .map_err(|e| ServiceError::invalid(format!("--tikv_pd: {e}")));
         }
-        lodestar_storage::Store::open(&self.postings).map_err(|e| {
+        let encryption = self
+            .encryption
+            .master_key()?
+            .map(|key| lodestar_storage::Encryption {
+                key,
+                rotation: self.encryption.encryption_key_rotation,
+            });
+        lodestar_storage::Store::open_with(&self.postings, encryption.as_ref()).map_err(|e| {
             ServiceError::invalid(format!(
                 "postings directory {}: {e}",
                 self.postings.display()
@@ -171,7 +182,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .unwrap_or_else(|| format!("localhost:{}", internal_addr.port()));
     let node = Arc::new(NodeHandle::starting("alpha", my.clone()));
     let zero = Arc::new(ZeroClient::new(args.zero.addrs())?);
-    let wal = Wal::open_for(&args.wal, &store)?;
+    let wal = Wal::open_for(&args.wal, &store, &args.encryption)?;
 
     let join = JoinArgs {
         my: &my,
@@ -298,6 +309,8 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
 struct Wal {
     db: fjall::Database,
     node: fjall::Keyspace,
+    /// Seals the log's values when the directory is encrypted.
+    sealer: Option<lodestar_crypto::sealer::Sealer>,
 }
 
 /// Key of this alpha's member id in the `node` keyspace of its --wal.
@@ -312,6 +325,7 @@ impl Wal {
     fn open_for(
         dir: &std::path::Path,
         store: &lodestar_storage::Store,
+        encryption: &lodestar_runtime::config::EncryptionArgs,
     ) -> Result<Wal, ServiceError> {
         let applied = store
             .meta_get(group::state_machine::APPLIED)
@@ -329,13 +343,20 @@ impl Wal {
                 ServiceError::internal(format!("cannot clear --wal {}: {e}", dir.display()))
             })?;
         }
-        Self::open(dir)
+        Self::open(dir, encryption)
     }
 
-    fn open(dir: &std::path::Path) -> Result<Wal, ServiceError> {
+    fn open(
+        dir: &std::path::Path,
+        encryption: &lodestar_runtime::config::EncryptionArgs,
+    ) -> Result<Wal, ServiceError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             ServiceError::invalid(format!("cannot create --wal {}: {e}", dir.display()))
         })?;
+        let sealer = encryption
+            .open_dir(dir)
+            .map_err(|e| ServiceError::new(e.code, format!("--wal: {e}")))?
+            .map(lodestar_crypto::sealer::Sealer::new);
         let db = fjall::Database::builder(dir).open().map_err(|e| {
             ServiceError::invalid(format!(
                 "cannot open --wal {} (is another alpha using it?): {e}",
@@ -345,7 +366,7 @@ impl Wal {
         let node = db
             .keyspace("node", fjall::KeyspaceCreateOptions::default)
             .map_err(|e| ServiceError::internal(format!("--wal {}: {e}", dir.display())))?;
-        Ok(Wal { db, node })
+        Ok(Wal { db, node, sealer })
     }
 
     /// The id zero gave this alpha when it first joined (0: none yet).
@@ -370,7 +391,7 @@ impl Wal {
     }
 
     fn log_store(&self) -> Result<group::LogStore, ServiceError> {
-        group::LogStore::open(&self.db)
+        group::LogStore::open(&self.db, self.sealer.clone())
             .map_err(|e| ServiceError::internal(format!("opening the group's raft log: {e}")))
     }
 }

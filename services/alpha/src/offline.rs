@@ -1,3 +1,7 @@
+//! `alpha rotate-key`: re-seals an encrypted directory's key registry under a new master key
+//! (Dgraph's `badger rotate`); only the registry is rewritten, so it takes the same time for
+//! any amount of data.
+//!
 //! `alpha restore`: writes a backup series into the `p<group>` directories alphas start from,
 //! without a running cluster (Dgraph's `dgraph restore`, which lives in the binary that owns
 //! `p`).
@@ -31,6 +35,23 @@ const OFFLINE_VERSION: u64 = 1;
 pub enum Command {
     /// Restore a backup series into p<group> directories (offline; start the alphas on them).
     Restore(RestoreArgs),
+    /// Change the master key of an encrypted directory (p, w, or zero's zw): run it on each
+    /// directory of a stopped node, then start the node with the new key.
+    RotateKey(RotateKeyArgs),
+}
+
+/// `alpha rotate-key`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RotateKeyArgs {
+    /// The encrypted directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The key the directory opens with now.
+    #[arg(short = 'o', long = "old-key-path")]
+    pub old_key_path: PathBuf,
+    /// The key it opens with afterwards (16, 24 or 32 bytes, owner-only).
+    #[arg(short = 'n', long = "new-key-path")]
+    pub new_key_path: PathBuf,
 }
 
 /// `alpha restore`.
@@ -58,7 +79,27 @@ pub struct RestoreArgs {
 pub fn main(command: Command) -> std::process::ExitCode {
     match command {
         Command::Restore(args) => lodestar_runtime::run_command(restore(args)),
+        Command::RotateKey(args) => lodestar_runtime::run_command(async move { rotate_key(&args) }),
     }
+}
+
+/// `alpha rotate-key`.
+pub fn rotate_key(args: &RotateKeyArgs) -> Result<(), ServiceError> {
+    let read = |flag: &str, path: &Path| {
+        EncryptionKey::from_file(path).map_err(|e| ServiceError::invalid(format!("{flag}: {e}")))
+    };
+    let old = read("--old-key-path", &args.old_key_path)?;
+    let new = read("--new-key-path", &args.new_key_path)?;
+    let started = std::time::Instant::now();
+    let keys = lodestar_crypto::registry::KeyRegistry::rewrap(&args.dir, old, new)
+        .map_err(|e| ServiceError::invalid(e.to_string()))?;
+    println!(
+        "{}: {keys} data keys re-sealed under the new master key in {:.1} ms; start the node with --encryption_key_file {}",
+        args.dir.display(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        args.new_key_path.display()
+    );
+    Ok(())
 }
 
 /// `alpha restore`.
@@ -197,7 +238,10 @@ async fn restore_group(
     gid: u32,
     dir: &Path,
 ) -> Result<u64, ServiceError> {
-    let store = lodestar_storage::Store::open(dir)
+    // Written encrypted under the series' key when it has one, as Dgraph's restore does: the
+    // alphas then start on these directories with the same --encryption_key_file.
+    let encryption = key.cloned().map(lodestar_storage::Encryption::new);
+    let store = lodestar_storage::Store::open_with(dir, encryption.as_ref())
         .map_err(|e| ServiceError::invalid(format!("{}: {e}", dir.display())))?;
     // The store is new, so the load replaces it whole: bulk-ingested tables holding exactly the
     // backup's keys at the restore version.

@@ -115,6 +115,10 @@ pub struct Args {
     #[arg(short = 'w', long = "wal", default_value = "zw")]
     pub wal: PathBuf,
 
+    /// Encryption at rest of --wal (its log and snapshots name every predicate).
+    #[command(flatten)]
+    pub encryption: lodestar_runtime::config::EncryptionArgs,
+
     /// A license file to apply when this zero becomes leader (replaces the current one).
     #[arg(long = "enterprise_license")]
     pub enterprise_license: Option<PathBuf>,
@@ -219,6 +223,12 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     std::fs::create_dir_all(&args.wal).map_err(|e| {
         ServiceError::invalid(format!("cannot create --wal {}: {e}", args.wal.display()))
     })?;
+    // Checked before fjall opens (and so writes into) the directory.
+    let sealer = args
+        .encryption
+        .open_dir(&args.wal)
+        .map_err(|e| ServiceError::new(e.code, format!("--wal: {e}")))?
+        .map(lodestar_crypto::sealer::Sealer::new);
     let db = fjall::Database::builder(&args.wal).open().map_err(|e| {
         ServiceError::invalid(format!(
             "cannot open --wal {} (is another zero using it?): {e}",
@@ -227,9 +237,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     })?;
     let storage_err =
         |e: &dyn std::fmt::Display| ServiceError::internal(format!("zero storage: {e}"));
-    let log_store = raft::LogStore::open(&db).map_err(|e| storage_err(&e))?;
+    let log_store = raft::LogStore::open(&db, sealer.clone()).map_err(|e| storage_err(&e))?;
     let state_machine =
-        raft::state_machine::StateMachine::open(&db).map_err(|e| storage_err(&e))?;
+        raft::state_machine::StateMachine::open(&db, sealer).map_err(|e| storage_err(&e))?;
     let applied = state_machine.applied.clone();
     let raft = raft::Raft::new(
         args.idx,

@@ -1,10 +1,13 @@
 //! The Raft log and vote in fjall: `raft_log` holds entries by index, `raft_meta` the vote, the
 //! committed id and the last purged id. Appends are fsynced before openraft is told they are
-//! durable.
+//! durable. With a [`Sealer`] (a directory encrypted at rest), every value is sealed before it
+//! reaches fjall, so its journal and tables hold only ciphertext; the keys are log indexes and
+//! fixed names.
 
 use crate::codec::Codec;
 use crate::{StorageError, io_error};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use lodestar_crypto::sealer::Sealer;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{
     BasicNode, Entry, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftTypeConfig, Vote,
@@ -18,6 +21,8 @@ use std::ops::{Bound, RangeBounds};
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
 const LAST_PURGED: &[u8] = b"last_purged";
+/// What a sealed log entry is bound to.
+const LOG_CONTEXT: &[u8] = b"raft log entry";
 
 /// The log store of one Raft node; cheap to clone (clones share the database). `K` encodes
 /// the entries; the vote and log ids are always JSON.
@@ -25,6 +30,7 @@ pub struct LogStore<C, K> {
     db: Database,
     log: Keyspace,
     meta: Keyspace,
+    sealer: Option<Sealer>,
     _types: PhantomData<fn() -> (C, K)>,
 }
 
@@ -34,6 +40,7 @@ impl<C, K> Clone for LogStore<C, K> {
             db: self.db.clone(),
             log: self.log.clone(),
             meta: self.meta.clone(),
+            sealer: self.sealer.clone(),
             _types: PhantomData,
         }
     }
@@ -45,14 +52,39 @@ where
     Entry<C>: Serialize + DeserializeOwned,
     K: Codec,
 {
-    /// Opens the log in `db` (its keyspaces are made on first use).
-    pub fn open(db: &Database) -> Result<Self, fjall::Error> {
+    /// Opens the log in `db` (its keyspaces are made on first use), sealing its values with
+    /// `sealer` when there is one.
+    pub fn open(db: &Database, sealer: Option<Sealer>) -> Result<Self, fjall::Error> {
         Ok(LogStore {
             db: db.clone(),
             log: db.keyspace("raft_log", KeyspaceCreateOptions::default)?,
             meta: db.keyspace("raft_meta", KeyspaceCreateOptions::default)?,
+            sealer,
             _types: PhantomData,
         })
+    }
+
+    /// `raw` as it is stored: sealed (with `context`) when the log is encrypted.
+    fn seal(&self, context: &[u8], raw: Vec<u8>) -> Vec<u8> {
+        match &self.sealer {
+            Some(s) => s.seal(context, &raw),
+            None => raw,
+        }
+    }
+
+    /// What [`LogStore::seal`] stored, opened.
+    fn unseal(
+        &self,
+        context: &[u8],
+        stored: &[u8],
+        subject: ErrorSubject<u64>,
+    ) -> Result<Vec<u8>, StorageError> {
+        match &self.sealer {
+            Some(s) => s
+                .open(context, stored)
+                .map_err(|e| io_error(subject, ErrorVerb::Read, e)),
+            None => Ok(stored.to_vec()),
+        }
     }
 
     /// Whether nothing was ever written: no vote, no entry, nothing purged.
@@ -65,9 +97,12 @@ where
             .meta
             .get(key)
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))?;
-        raw.map(|v| serde_json::from_slice(&v))
-            .transpose()
-            .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))
+        raw.map(|v| {
+            let plain = self.unseal(key, &v, ErrorSubject::Store)?;
+            serde_json::from_slice(&plain)
+                .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Read, e))
+        })
+        .transpose()
     }
 
     fn put_meta<T: Serialize>(
@@ -79,7 +114,7 @@ where
         let raw = serde_json::to_vec(value)
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
         self.meta
-            .insert(key, raw)
+            .insert(key, self.seal(key, raw))
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
         if sync {
             self.sync()?;
@@ -92,8 +127,9 @@ where
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))
     }
 
-    fn decode(raw: &[u8]) -> Result<Entry<C>, StorageError> {
-        K::decode(raw).map_err(|e| {
+    fn decode(&self, stored: &[u8]) -> Result<Entry<C>, StorageError> {
+        let raw = self.unseal(LOG_CONTEXT, stored, ErrorSubject::Logs)?;
+        K::decode(&raw).map_err(|e| {
             crate::io_message(
                 ErrorSubject::Logs,
                 ErrorVerb::Read,
@@ -108,7 +144,7 @@ where
                 let (_, v) = guard
                     .into_inner()
                     .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-                Ok(Some(Self::decode(&v)?))
+                Ok(Some(self.decode(&v)?))
             }
             None => Ok(None),
         }
@@ -174,7 +210,7 @@ where
             let (_, v) = guard
                 .into_inner()
                 .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-            out.push(Self::decode(&v)?);
+            out.push(self.decode(&v)?);
         }
         Ok(out)
     }
@@ -231,7 +267,11 @@ where
                     format!("log entry {}: {e}", entry.log_id),
                 )
             })?;
-            batch.insert(&self.log, key(entry.log_id.index), raw);
+            batch.insert(
+                &self.log,
+                key(entry.log_id.index),
+                self.seal(LOG_CONTEXT, raw),
+            );
         }
         batch
             .commit()

@@ -260,3 +260,65 @@ mod tests {
         );
     }
 }
+
+/// Encryption at rest of a service's directories (Dgraph's `--encryption key-file=…`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EncryptionArgs {
+    /// Encrypt the data directories at rest under this master key: a file of exactly 16, 24 or
+    /// 32 bytes (AES-128/192/256) only its owner can read. Once a directory is encrypted, every
+    /// start needs the same key.
+    #[arg(long = "encryption_key_file", env = "LODESTAR_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<std::path::PathBuf>,
+
+    /// How often a new data key is made; files written before keep theirs.
+    #[arg(
+        long = "encryption_key_rotation",
+        default_value = "10d",
+        value_parser = humantime::parse_duration
+    )]
+    pub encryption_key_rotation: std::time::Duration,
+}
+
+impl EncryptionArgs {
+    /// The master key, if one was given; a bad key file stops the start, naming the problem.
+    pub fn master_key(
+        &self,
+    ) -> Result<Option<lodestar_crypto::EncryptionKey>, crate::ServiceError> {
+        if self.encryption_key_rotation < std::time::Duration::from_secs(1) {
+            return Err(crate::ServiceError::invalid(
+                "--encryption_key_rotation must be at least 1s",
+            ));
+        }
+        self.encryption_key_file
+            .as_deref()
+            .map(|path| {
+                lodestar_crypto::EncryptionKey::from_file(path).map_err(|e| {
+                    crate::ServiceError::invalid(format!("--encryption_key_file: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// The registry of `dir` under these flags: `None` without a key. A directory that does
+    /// not fit the key (encrypted without it, with another, or plain with one) stops the start
+    /// with the reason.
+    pub fn open_dir(
+        &self,
+        dir: &std::path::Path,
+    ) -> Result<Option<std::sync::Arc<lodestar_crypto::registry::KeyRegistry>>, crate::ServiceError>
+    {
+        let registry = lodestar_crypto::registry::open_dir(
+            dir,
+            self.master_key()?,
+            self.encryption_key_rotation,
+        )
+        .map_err(|e| {
+            if e.is_key_mismatch() {
+                crate::ServiceError::invalid(e.to_string())
+            } else {
+                crate::ServiceError::internal(e.to_string())
+            }
+        })?;
+        Ok(registry.map(std::sync::Arc::new))
+    }
+}

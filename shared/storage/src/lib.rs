@@ -13,7 +13,8 @@
 //! snapshot install), and compares its data with another's through [`Snapshot::digest`].
 //!
 //! Underneath is a private engine trait with one implementation per backend: fjall (embedded
-//! LSM, the default), TiKV (cargo feature `tikv`, [`Store::open_tikv`]) and an in-memory engine
+//! LSM, the default), surrealkv for a store encrypted at rest ([`Store::open_with`]: every
+//! file sealed under data keys from the directory's key registry), TiKV (cargo feature `tikv`, [`Store::open_tikv`]) and an in-memory engine
 //! for tests. [`conformance`] is the one suite every
 //! engine must pass.
 //!
@@ -29,6 +30,7 @@ pub mod keys;
 mod memory_engine;
 mod mvcc;
 mod store;
+mod surreal_engine;
 #[cfg(feature = "tikv")]
 mod tikv_engine;
 
@@ -36,6 +38,6 @@ mod tikv_engine;
 pub mod conformance;
 
 pub use store::{
-    BulkLoad, Change, Digest, Export, Import, MAX_KEY_LEN, MAX_VALUE_LEN, Snapshot, StorageError,
-    Store, Version, Write,
+    BulkLoad, Change, Digest, Encryption, Export, Import, MAX_KEY_LEN, MAX_VALUE_LEN, Snapshot,
+    StorageError, Store, Version, Write,
 };

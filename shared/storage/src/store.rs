@@ -5,10 +5,12 @@ use crate::engine::{Engine, EngineSnapshot, MetaUpdate, Op, Replacement, Space};
 use crate::fjall_engine::FjallEngine;
 use crate::memory_engine::MemoryEngine;
 use crate::mvcc;
+use crate::surreal_engine::SurrealEngine;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a storage operation failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -23,6 +25,27 @@ pub enum StorageError {
     /// key; nothing of the batch was written.
     #[error("{0}")]
     TooLarge(String),
+    /// The store's encryption and the key given do not match (no key for an encrypted store, a
+    /// key for a plain one, or another key): nothing was opened or changed.
+    #[error("{0}")]
+    Encryption(String),
+}
+
+/// Opening a store encrypted at rest: the master key and how often a new data key is made.
+#[derive(Debug, Clone)]
+pub struct Encryption {
+    pub key: lodestar_crypto::EncryptionKey,
+    pub rotation: std::time::Duration,
+}
+
+impl Encryption {
+    /// Encryption under `key` with Dgraph's rotation period (ten days).
+    pub fn new(key: lodestar_crypto::EncryptionKey) -> Self {
+        Encryption {
+            key,
+            rotation: lodestar_crypto::registry::DEFAULT_ROTATION,
+        }
+    }
 }
 
 /// The longest key the store takes (data or meta). The engine limits its keys to 64 KiB and a
@@ -143,6 +166,35 @@ impl Store {
     /// Opens (or creates) the embedded fjall store in `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         Self::with_engine(Arc::new(FjallEngine::open(path)?))
+    }
+
+    /// Opens (or creates) the store in `path`: plain (fjall) without `encryption`, encrypted
+    /// at rest (every file sealed) with it. A store keeps what it was created as: an encrypted
+    /// one refuses to open without its key or with another, and a plain one with a key.
+    pub fn open_with(path: &Path, encryption: Option<&Encryption>) -> Result<Self, StorageError> {
+        let keys = lodestar_crypto::registry::open_dir(
+            path,
+            encryption.map(|e| e.key.clone()),
+            encryption.map_or(Duration::ZERO, |e| e.rotation),
+        )
+        .map_err(|e| {
+            if e.is_key_mismatch() {
+                StorageError::Encryption(e.to_string())
+            } else {
+                StorageError::Engine(e.to_string())
+            }
+        })?;
+        let Some(keys) = keys else {
+            return Self::open(path);
+        };
+        Self::with_engine(Arc::new(SurrealEngine::open(path, Some(Arc::new(keys)))?))
+    }
+
+    /// The encrypted store's engine with encryption off, for benchmarks that measure what
+    /// sealing costs; never used to keep data.
+    #[doc(hidden)]
+    pub fn open_unsealed_for_benchmarks(path: &Path) -> Result<Self, StorageError> {
+        Self::with_engine(Arc::new(SurrealEngine::open(path, None)?))
     }
 
     /// Opens the store kept in a TiKV cluster reached through `pd_endpoints`, with its keys under

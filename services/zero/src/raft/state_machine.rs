@@ -1,9 +1,11 @@
 //! The state machine: the [`ClusterState`] in memory, made durable by snapshots in fjall plus
 //! the Raft log, which openraft replays from the snapshot up to the committed index at start.
+//! In an encrypted --wal the snapshot is sealed before it is stored (it names every tablet).
 
 use super::{StorageError, TypeConfig};
 use crate::state::{ClusterState, Reply};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use lodestar_crypto::sealer::Sealer;
 use lodestar_raft::io_error;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -16,6 +18,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 const CURRENT: &[u8] = b"current";
+/// What a sealed snapshot is bound to.
+const SNAPSHOT_CONTEXT: &[u8] = b"zero raft snapshot";
 
 /// The applied state, shared with the RPC handlers that read it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -37,11 +41,12 @@ pub struct StateMachine {
     pub applied: Arc<RwLock<Applied>>,
     db: Database,
     snapshots: Keyspace,
+    sealer: Option<Sealer>,
 }
 
 impl StateMachine {
     /// Opens the store and loads the last snapshot, if any.
-    pub fn open(db: &Database) -> Result<Self, StorageError> {
+    pub fn open(db: &Database, sealer: Option<Sealer>) -> Result<Self, StorageError> {
         let snapshots = db
             .keyspace("raft_snapshot", KeyspaceCreateOptions::default)
             .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
@@ -49,6 +54,7 @@ impl StateMachine {
             applied: Arc::default(),
             db: db.clone(),
             snapshots,
+            sealer,
         };
         if let Some(stored) = sm.stored()? {
             *sm.applied.write() = decode_applied(&stored.data)?;
@@ -61,15 +67,27 @@ impl StateMachine {
             .snapshots
             .get(CURRENT)
             .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
-        raw.map(|v| serde_json::from_slice(&v))
-            .transpose()
-            .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))
+        raw.map(|v| {
+            let plain = match &self.sealer {
+                Some(s) => s
+                    .open(SNAPSHOT_CONTEXT, &v)
+                    .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?,
+                None => v.to_vec(),
+            };
+            serde_json::from_slice(&plain)
+                .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))
+        })
+        .transpose()
     }
 
     fn store(&self, snapshot: &StoredSnapshot) -> Result<(), StorageError> {
         let subject = || ErrorSubject::Snapshot(Some(snapshot.meta.signature()));
         let raw =
             serde_json::to_vec(snapshot).map_err(|e| io_error(subject(), ErrorVerb::Write, e))?;
+        let raw = match &self.sealer {
+            Some(s) => s.seal(SNAPSHOT_CONTEXT, &raw),
+            None => raw,
+        };
         self.snapshots
             .insert(CURRENT, raw)
             .map_err(|e| io_error(subject(), ErrorVerb::Write, e))?;

@@ -68,7 +68,11 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
     assert_eq!(entry["backup_num"], 1);
     assert_eq!(entry["version"], 2105);
     assert_eq!(entry["compression"], "gzip");
-    assert_eq!(entry["encrypted"], false);
+    // Encrypted exactly when the cluster is (LODESTAR_TEST_ENCRYPTION).
+    assert_eq!(
+        entry["encrypted"],
+        lodestar_integration_tests::test_encryption()
+    );
     assert_eq!(entry["read_ts"], full.read_ts);
     assert_eq!(entry["backup_id"], full.backup_id.as_str());
     let folder = entry["path"].as_str().unwrap();
@@ -97,7 +101,7 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
         file["sha256"],
         hex::encode(sha2::Sha256::digest(&bytes)).as_str()
     );
-    let got = batches(&path, None);
+    let got = batches(&path, common::backups::worker_key().as_ref());
     assert!(got.last().unwrap().done);
     assert_eq!(file["keys"], got.last().unwrap().count);
     assert!(
@@ -127,7 +131,10 @@ async fn full_two_incrementals_then_force_full_to_a_local_directory() {
             .keys()
             .map(|g| {
                 let file = folder.join(format!("r{read_ts}-g{g}.backup"));
-                batches(&file, None).last().unwrap().count
+                batches(&file, common::backups::worker_key().as_ref())
+                    .last()
+                    .unwrap()
+                    .count
             })
             .sum()
     };
@@ -323,7 +330,7 @@ async fn a_backup_holds_exactly_the_state_at_its_read_ts_while_writes_go_on() {
         .path()
         .join(m[0]["path"].as_str().unwrap())
         .join(format!("r{}-g1.backup", task.read_ts));
-    let all = batches(&path, None);
+    let all = batches(&path, common::backups::worker_key().as_ref());
     let n_id = all
         .iter()
         .flat_map(|b| &b.names)
@@ -407,10 +414,11 @@ async fn backups_to_seaweedfs_through_minio_and_s3_uris_and_a_wrong_secret_leave
             .to_vec();
         assert_eq!(file.size, bytes.len() as u64);
         assert_eq!(file.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
-        let frames: Vec<KvBatch> = Decoder::new(bytes.as_slice(), None)
-            .unwrap()
-            .map(|f| KvBatch::decode(f.unwrap().as_slice()).unwrap())
-            .collect();
+        let frames: Vec<KvBatch> =
+            Decoder::new(bytes.as_slice(), common::backups::worker_key().as_ref())
+                .unwrap()
+                .map(|f| KvBatch::decode(f.unwrap().as_slice()).unwrap())
+                .collect();
         assert_eq!(frames.last().unwrap().count, file.keys);
     }
 

@@ -88,7 +88,7 @@ async fn python_json(script: &str, args: &[&str]) -> Value {
 /// The batches of a downloaded backup file.
 fn batches(path: &Path) -> Vec<KvBatch> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Decoder::new(file, None)
+    Decoder::new(file, common::backups::worker_key().as_ref())
         .unwrap()
         .map(|frame| KvBatch::decode(frame.unwrap().as_slice()).unwrap())
         .collect()
@@ -116,7 +116,12 @@ fn check_location(found: &Value, downloaded: &Path, tasks: &[&TaskStatus]) -> Ve
         assert_eq!(entry["read_ts"], task.read_ts, "{entry}");
         assert_eq!(entry["backup_id"], task.backup_id.as_str(), "{entry}");
         assert_eq!(entry["backup_num"], task.backup_num, "{entry}");
-        assert_eq!(entry["encrypted"], false, "{entry}");
+        // Encrypted exactly when the cluster is (LODESTAR_TEST_ENCRYPTION).
+        assert_eq!(
+            entry["encrypted"],
+            lodestar_integration_tests::test_encryption(),
+            "{entry}"
+        );
         let folder = entry["path"].as_str().unwrap();
         assert!(
             folder.starts_with("dgraph.") && !folder.contains('/'),

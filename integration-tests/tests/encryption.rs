@@ -84,24 +84,31 @@ fn set_flag(args: &mut Vec<String>, flag: &str, value: Option<&Path>) {
     }
 }
 
+/// Restarts zero and the alpha (with their args as they are now) and checks that one node
+/// holds `name`.
+async fn restart_and_find(cluster: &mut Cluster, name: &str) {
+    cluster.zeros[0].restart().await.unwrap();
+    cluster.alpha_mut().restart().await.unwrap();
+    let mut c = dgraph(cluster).await;
+    let q = format!(r#"{{ q(func: eq(Kq7pred_name, "{name}")) {{ count(uid) }} }}"#);
+    let v = read_only(&mut c, &q, 0).await;
+    assert_eq!(v["q"][0]["count"], 1, "{v}");
+}
+
 const SCHEMA: &str = "Kq7pred_name: string @index(exact, term) .\n\
                       Kq7pred_big: string .\n\
                       Kq7pred_link: [uid] @reverse .";
 
+/// `builder` with zero and the alphas encrypted under `key`.
+fn keyed(builder: ClusterBuilder, key: &Path) -> ClusterBuilder {
+    let key = key.display().to_string();
+    builder
+        .arg(Service::Zero, "--encryption_key_file", key.clone())
+        .arg(Service::Alpha, "--encryption_key_file", key)
+}
+
 async fn encrypted_cluster(key: &Path) -> Cluster {
-    ClusterBuilder::new()
-        .zeros(1)
-        .alphas(1)
-        .arg(
-            Service::Zero,
-            "--encryption_key_file",
-            key.display().to_string(),
-        )
-        .arg(
-            Service::Alpha,
-            "--encryption_key_file",
-            key.display().to_string(),
-        )
+    keyed(ClusterBuilder::new().zeros(1).alphas(1), key)
         // A short period, so the store's files are sealed under more than one data key.
         .arg(Service::Alpha, "--encryption_key_rotation", "2s")
         .start()
@@ -316,15 +323,199 @@ async fn the_master_key_rotates_offline_and_only_the_new_key_opens_the_data() {
     for p in cluster.procs_mut() {
         set_flag(&mut p.args, "--encryption_key_file", Some(&new));
     }
-    cluster.zeros[0].restart().await.unwrap();
+    restart_and_find(&mut cluster, "Kq7rotated").await;
+    set(
+        &mut dgraph(&cluster).await,
+        "_:n <Kq7pred_name> \"Kq7after\" .",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_key_comes_from_vault() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let role = dir.path().join("role-id");
+    let secret = dir.path().join("secret-id");
+    std::fs::write(&role, "role-9").unwrap();
+    std::fs::write(&secret, "secret-9").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = [0x42u8; 24];
+    let vault = common::vault_stand_in("role-9", "secret-9", &key).await;
+    let flag = format!(
+        "addr={vault}; role-id-file={}; secret-id-file={}; path=secret/data/dgraph; field=enc_key; format=base64",
+        role.display(),
+        secret.display()
+    );
+    let mut cluster = ClusterBuilder::new()
+        .zeros(1)
+        .alphas(1)
+        .arg(Service::Zero, "--vault", flag.clone())
+        .arg(Service::Alpha, "--vault", flag.clone())
+        .start()
+        .await
+        .expect("a cluster keyed from Vault starts");
+    let mut c = dgraph(&cluster).await;
+    alter(&mut c, SCHEMA).await;
+    set(&mut c, "_:n <Kq7pred_name> \"Kq7vaulted\" .").await;
+    for p in cluster.procs_mut() {
+        p.stop().await.unwrap();
+    }
+    let files = data_files(cluster.dir(), cluster.log_dir());
+    assert_eq!(files_holding(&files, "Kq7vaulted"), Vec::<PathBuf>::new());
+    // The key Vault serves is the key: the same bytes from a file open the data.
+    let key_path = dir.path().join("same_key");
+    std::fs::write(&key_path, key).unwrap();
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A Vault that refuses the login stops the start and names it.
+    let alpha = cluster.alpha_mut();
+    let bad = flag.replace(common::path(&role), common::path(&secret));
+    let i = alpha.args.iter().position(|a| a == "--vault").unwrap();
+    alpha.args[i + 1] = bad;
+    let out = refused_start(alpha).await;
+    assert!(out.contains("--vault") && out.contains("refused"), "{out}");
+    for p in cluster.procs_mut() {
+        let i = p.args.iter().position(|a| a == "--vault").unwrap();
+        p.args.drain(i..i + 2);
+        set_flag(&mut p.args, "--encryption_key_file", Some(&key_path));
+    }
+    restart_and_find(&mut cluster, "Kq7vaulted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_license_refuses_new_encrypted_stores_and_never_locks_out_existing_ones() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "enc_key_file", 32);
+    let mut cluster = encrypted_cluster(&key).await;
+    let mut c = dgraph(&cluster).await;
+    alter(&mut c, SCHEMA).await;
+    set(&mut c, "_:n <Kq7pred_name> \"Kq7kept\" .").await;
+    // The trial ends.
+    common::move_zero_clock(&mut cluster, 0, "31d").await;
+    // The encrypted alpha restarts and serves its data.
     cluster.alpha_mut().restart().await.unwrap();
     let mut c = dgraph(&cluster).await;
     let v = read_only(
         &mut c,
-        r#"{ q(func: eq(Kq7pred_name, "Kq7rotated")) { count(uid) } }"#,
+        r#"{ q(func: eq(Kq7pred_name, "Kq7kept")) { count(uid) } }"#,
         0,
     )
     .await;
     assert_eq!(v["q"][0]["count"], 1, "{v}");
-    set(&mut c, "_:n <Kq7pred_name> \"Kq7after\" .").await;
+    // A new encrypted store is refused with Dgraph's message, and nothing is created.
+    let alpha = cluster.alpha_mut();
+    alpha.stop().await.unwrap();
+    let fresh = keys.path().join("fresh-p");
+    let i = alpha.args.iter().position(|a| a == "-p").unwrap();
+    alpha.args[i + 1] = fresh.display().to_string();
+    let out = refused_start(alpha).await;
+    assert!(
+        out.contains("Valid Enterprise License needed for the Encryption feature."),
+        "{out}"
+    );
+    assert!(!fresh.exists(), "a refused start creates no store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_clusters_backup_is_encrypted_and_restores_under_the_targets_own_key() {
+    use common::backups::{admin, backup_client, run_backup, start_backup, to, wait_task};
+    let keys = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        key_file(keys.path(), "source_key", 32),
+        key_file(keys.path(), "target_key", 16),
+    );
+    let backups = tempfile::tempdir().unwrap();
+    let dest = backups.path().display().to_string();
+    let with_services = |key: &Path| keyed(ClusterBuilder::new().services(true), key);
+    let mut src = with_services(&a).start().await.unwrap();
+    let mut c = dgraph(&src).await;
+    alter(&mut c, SCHEMA).await;
+    for i in 0..30 {
+        set(
+            &mut c,
+            &format!("_:n <Kq7pred_name> \"Kq7backed{i}\" .\n_:n <Kq7pred_link> _:m .\n_:m <Kq7pred_name> \"Kq7linked{i}\" ."),
+        )
+        .await;
+    }
+    let q = r#"{ q(func: has(Kq7pred_link), orderasc: Kq7pred_name) { Kq7pred_name Kq7pred_link { Kq7pred_name } } }"#;
+    let before = read_only(&mut c, q, 0).await;
+    assert_eq!(before["q"].as_array().unwrap().len(), 30);
+
+    // A worker without a key refuses: the data would leave the cluster in plaintext.
+    let mut worker = backup_client(&src);
+    let id = start_backup(&mut worker, to(&dest, true)).await;
+    let refused = wait_task(&mut worker, &id).await;
+    assert_eq!(refused.status, "Failed");
+    assert!(
+        refused
+            .errors
+            .iter()
+            .any(|e| e.contains("encrypted at rest") && e.contains("no encryption key")),
+        "{refused:?}"
+    );
+    assert!(!backups.path().join("manifest.json").exists());
+
+    // With a key the backup is encrypted.
+    let bw = src.backup.as_mut().unwrap();
+    set_flag(&mut bw.args, "--encryption_key_file", Some(&a));
+    bw.restart().await.unwrap();
+    let mut worker = backup_client(&src);
+    run_backup(&mut worker, to(&dest, true)).await;
+    let manifest = std::fs::read_to_string(backups.path().join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"encrypted\":true") || manifest.contains("\"encrypted\": true"),
+        "{manifest}"
+    );
+    let backup_files = data_files(backups.path(), Path::new("/nonexistent"));
+    assert!(files_holding(&backup_files, "Kq7backed").is_empty());
+
+    // Into another cluster with its own key: the same graph, sealed under the target's key.
+    let mut target = with_services(&b).start().await.unwrap();
+    let v = admin(
+        &target,
+        &format!(
+            r#"mutation {{ restore(input: {{location: "{dest}", encryptionKeyFile: "{}"}}) {{ code message restoreId }} }}"#,
+            a.display()
+        ),
+    )
+    .await;
+    let rid = v["data"]["restore"]["restoreId"]
+        .as_i64()
+        .expect("restoreId");
+    let mut status = String::new();
+    for _ in 0..600 {
+        let s = admin(
+            &target,
+            &format!("query {{ restoreStatus(restoreId: {rid}) {{ status errors }} }}"),
+        )
+        .await;
+        status = s["data"]["restoreStatus"]["status"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(status, "ERR", "{s}");
+        if status == "OK" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "OK");
+    let mut t = dgraph(&target).await;
+    assert_eq!(read_only(&mut t, q, 0).await, before);
+    for p in target.procs_mut() {
+        p.kill9();
+    }
+    let files = data_files(target.dir(), target.log_dir());
+    for needle in ["Kq7backed", "Kq7linked", "Kq7pred"] {
+        assert_eq!(
+            files_holding(&files, needle),
+            Vec::<PathBuf>::new(),
+            "{needle}"
+        );
+    }
+    let alpha = target.alpha_mut();
+    set_flag(&mut alpha.args, "--encryption_key_file", Some(&a));
+    let out = refused_start(alpha).await;
+    assert!(out.contains("Encryption key mismatch"), "{out}");
+    drop(src);
 }

@@ -148,3 +148,14 @@ pub async fn run_backup(
     let id = start_backup(b, request).await;
     finished(b, &id).await
 }
+
+/// The key the backup worker encrypts with when the tests run on encrypted clusters
+/// (`LODESTAR_TEST_ENCRYPTION=1`), for reading backup files back; `None` otherwise.
+pub fn worker_key() -> Option<lodestar_crypto::EncryptionKey> {
+    lodestar_integration_tests::test_encryption().then(|| {
+        lodestar_crypto::EncryptionKey::from_bytes(
+            &lodestar_integration_tests::test_encryption_key(),
+        )
+        .expect("32 bytes")
+    })
+}

@@ -145,3 +145,84 @@ pub async fn start_cluster() -> Cluster {
         .await
         .expect("cluster")
 }
+
+/// A stand-in for HashiCorp Vault (no Vault server installs here): AppRole login and one KV v2
+/// secret, enough to check that a restore or a node fetches its key as Vault serves it.
+pub async fn vault_stand_in(role_id: &str, secret_id: &str, key: &[u8]) -> String {
+    use base64::Engine as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (role_id, secret_id) = (role_id.to_string(), secret_id.to_string());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (role_id, secret_id, encoded) =
+                (role_id.clone(), secret_id.clone(), encoded.clone());
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                loop {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() < head_end + 4 + len {
+                        continue;
+                    }
+                    let body = &text[head_end + 4..];
+                    let (code, reply) = if text.starts_with("POST /v1/auth/approle/login") {
+                        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                        if v["role_id"] == role_id.as_str() && v["secret_id"] == secret_id.as_str()
+                        {
+                            (
+                                200,
+                                serde_json::json!({"auth": {"client_token": "s.standin"}}),
+                            )
+                        } else {
+                            (
+                                400,
+                                serde_json::json!({"errors": ["invalid role or secret ID"]}),
+                            )
+                        }
+                    } else if text.starts_with("GET /v1/secret/data/dgraph")
+                        && text
+                            .to_ascii_lowercase()
+                            .contains("x-vault-token: s.standin")
+                    {
+                        (
+                            200,
+                            serde_json::json!({"data": {"data": {"enc_key": encoded}}}),
+                        )
+                    } else {
+                        (403, serde_json::json!({"errors": ["permission denied"]}))
+                    };
+                    let body = reply.to_string();
+                    let resp = format!(
+                        "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(resp.as_bytes()).await;
+                    return;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}

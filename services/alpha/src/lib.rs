@@ -135,28 +135,73 @@ impl Args {
         Ok(())
     }
 
-    fn open_store(&self) -> Result<lodestar_storage::Store, ServiceError> {
+    fn open_store(
+        &self,
+        key: Option<&lodestar_crypto::EncryptionKey>,
+    ) -> Result<lodestar_storage::Store, ServiceError> {
         #[cfg(feature = "tikv")]
         if !self.tikv_pd.is_empty() {
+            if key.is_some() {
+                return Err(ServiceError::invalid(
+                    "--tikv_pd keeps the data in TiKV, which --encryption_key_file cannot encrypt: use TiKV's own encryption at rest ([security.encryption])",
+                ));
+            }
             return lodestar_storage::Store::open_tikv(
                 &self.tikv_pd,
                 self.tikv_namespace.as_bytes(),
             )
             .map_err(|e| ServiceError::invalid(format!("--tikv_pd: {e}")));
         }
-        let encryption = self
-            .encryption
-            .master_key()?
-            .map(|key| lodestar_storage::Encryption {
-                key,
-                rotation: self.encryption.encryption_key_rotation,
-            });
+        let encryption = key.map(|key| lodestar_storage::Encryption {
+            key: key.clone(),
+            rotation: self.encryption.encryption_key_rotation,
+        });
         lodestar_storage::Store::open_with(&self.postings, encryption.as_ref()).map_err(|e| {
             ServiceError::invalid(format!(
                 "postings directory {}: {e}",
                 self.postings.display()
             ))
         })
+    }
+}
+
+/// Refuses to create an encrypted store unless enterprise features are on (Dgraph's message),
+/// asking zero until it answers (it may still be starting) or the alpha stops.
+async fn require_enterprise_for_encryption(
+    zero: &ZeroClient,
+    shutdown: &Shutdown,
+) -> Result<(), ServiceError> {
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match zero.enterprise_state().await {
+            Ok(state) if state.enabled => return Ok(()),
+            Ok(state) => {
+                return Err(ServiceError::new(
+                    lodestar_runtime::ErrorCode::FailedPrecondition,
+                    format!(
+                        "Valid Enterprise License needed for the Encryption feature. ({}; an existing encrypted store opens without one)",
+                        state.reason
+                    ),
+                ));
+            }
+            Err(e) if waited >= std::time::Duration::from_secs(60) => {
+                return Err(ServiceError::unavailable(format!(
+                    "cannot ask zero whether enterprise features are on, which creating an encrypted store needs: {}",
+                    e.message()
+                )));
+            }
+            Err(_) => {
+                let pause = std::time::Duration::from_millis(250);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => waited += pause,
+                    () = shutdown.wait() => {
+                        return Err(ServiceError::unavailable(
+                            "stopped before zero said whether enterprise features are on",
+                        ));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -175,14 +220,20 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let grpc = serve::bind(grpc_addr, "the client API (gRPC)").await?;
     let internal = serve::bind(internal_addr, "internal gRPC").await?;
     let http = serve::bind(http_addr, "HTTP").await?;
-    let store = Arc::new(args.open_store()?);
+    let master_key = args.encryption.master_key().await?;
+    let zero = Arc::new(ZeroClient::new(args.zero.addrs())?);
+    if master_key.is_some() && !lodestar_crypto::registry::is_encrypted(&args.postings) {
+        // Creating an encrypted store is an enterprise feature; opening one never is, so a
+        // lapsed license never locks anyone out of their data.
+        require_enterprise_for_encryption(&zero, &shutdown).await?;
+    }
+    let store = Arc::new(args.open_store(master_key.as_ref())?);
     let my = args
         .my
         .clone()
         .unwrap_or_else(|| format!("localhost:{}", internal_addr.port()));
     let node = Arc::new(NodeHandle::starting("alpha", my.clone()));
-    let zero = Arc::new(ZeroClient::new(args.zero.addrs())?);
-    let wal = Wal::open_for(&args.wal, &store, &args.encryption)?;
+    let wal = Wal::open_for(&args.wal, &store, &args.encryption, master_key.as_ref())?;
 
     let join = JoinArgs {
         my: &my,
@@ -326,6 +377,7 @@ impl Wal {
         dir: &std::path::Path,
         store: &lodestar_storage::Store,
         encryption: &lodestar_runtime::config::EncryptionArgs,
+        key: Option<&lodestar_crypto::EncryptionKey>,
     ) -> Result<Wal, ServiceError> {
         let applied = store
             .meta_get(group::state_machine::APPLIED)
@@ -343,18 +395,19 @@ impl Wal {
                 ServiceError::internal(format!("cannot clear --wal {}: {e}", dir.display()))
             })?;
         }
-        Self::open(dir, encryption)
+        Self::open(dir, encryption, key)
     }
 
     fn open(
         dir: &std::path::Path,
         encryption: &lodestar_runtime::config::EncryptionArgs,
+        key: Option<&lodestar_crypto::EncryptionKey>,
     ) -> Result<Wal, ServiceError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             ServiceError::invalid(format!("cannot create --wal {}: {e}", dir.display()))
         })?;
         let sealer = encryption
-            .open_dir(dir)
+            .open_dir(dir, key)
             .map_err(|e| ServiceError::new(e.code, format!("--wal: {e}")))?
             .map(lodestar_crypto::sealer::Sealer::new);
         let db = fjall::Database::builder(dir).open().map_err(|e| {

@@ -73,6 +73,10 @@ pub struct RestoreArgs {
     /// The series to restore, up to which backup, and its key.
     #[command(flatten)]
     pub series: SeriesArgs,
+    /// Write the p<group> directories encrypted at rest under this key (the
+    /// --encryption_key_file the alphas will start with); without it they are plain.
+    #[arg(long = "postings_encryption_key_file")]
+    pub postings_encryption_key_file: Option<PathBuf>,
 }
 
 /// Runs an offline command to its end: exit status 0 on success, 1 with the reason on stderr.
@@ -127,6 +131,15 @@ pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
         }
         None => None,
     };
+    let postings_encryption = args
+        .postings_encryption_key_file
+        .as_deref()
+        .map(|path| {
+            EncryptionKey::from_file(path)
+                .map(lodestar_storage::Encryption::new)
+                .map_err(|e| ServiceError::invalid(format!("--postings_encryption_key_file: {e}")))
+        })
+        .transpose()?;
     let opened = args.series.open().await?;
     let last = opened.last().clone();
     let groups = series::series_groups(&opened.series);
@@ -164,6 +177,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
             &opened.operator,
             &opened.series,
             opened.key.as_ref(),
+            postings_encryption.as_ref(),
             gid,
             &dir,
         )
@@ -235,13 +249,11 @@ async fn restore_group(
     op: &series::Operator,
     series: &[Manifest],
     key: Option<&EncryptionKey>,
+    encryption: Option<&lodestar_storage::Encryption>,
     gid: u32,
     dir: &Path,
 ) -> Result<u64, ServiceError> {
-    // Written encrypted under the series' key when it has one, as Dgraph's restore does: the
-    // alphas then start on these directories with the same --encryption_key_file.
-    let encryption = key.cloned().map(lodestar_storage::Encryption::new);
-    let store = lodestar_storage::Store::open_with(dir, encryption.as_ref())
+    let store = lodestar_storage::Store::open_with(dir, encryption)
         .map_err(|e| ServiceError::invalid(format!("{}: {e}", dir.display())))?;
     // The store is new, so the load replaces it whole: bulk-ingested tables holding exactly the
     // backup's keys at the restore version.

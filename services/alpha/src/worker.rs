@@ -79,7 +79,14 @@ impl Worker for WorkerApi {
         tokio::spawn(async move {
             graph.stream_changes(req.since_ts, req.read_ts, tx).await;
         });
-        let stream = ReceiverStream::new(rx).map(|item| item.map(KvBatch::from).map_err(to_status));
+        let encrypted_at_rest = self.graph.store.encrypted();
+        let stream = ReceiverStream::new(rx).map(move |item| {
+            item.map(|b| KvBatch {
+                encrypted_at_rest,
+                ..KvBatch::from(b)
+            })
+            .map_err(to_status)
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 

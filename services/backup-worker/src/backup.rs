@@ -391,6 +391,12 @@ async fn backup_group(
     let path = format!("{folder}/{name}");
     let (addr, mut stream, first) = open_stream(gid, addrs, since, read_ts).await?;
     let addr = addr.as_str();
+    // An encrypted cluster's data never leaves it in plaintext: its backups are encrypted.
+    if ctx.key.is_none() && first.as_ref().is_some_and(|b| b.encrypted_at_rest) {
+        return Err(BackupError::precondition(format!(
+            "group {gid} is encrypted at rest and the backup worker has no encryption key: start it with --encryption_key_file so backups of this cluster are encrypted too (the backup is not recorded)"
+        )));
+    }
     let writer = op
         .writer(&path)
         .await

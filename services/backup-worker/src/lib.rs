@@ -102,7 +102,20 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let grpc = serve::bind(grpc_addr, "the backup API (gRPC)").await?;
     let http = serve::bind(http_addr, "HTTP").await?;
     prepare_data_dir(&args.data)?;
-    let registry = tasks::Registry::open(&args.data.join("tasks")).map_err(|e| {
+    let tasks_dir = args.data.join("tasks");
+    let sealer = match &key {
+        Some(key) => {
+            let keys = lodestar_crypto::registry::KeyRegistry::open_or_create(
+                &tasks_dir,
+                key.clone(),
+                lodestar_crypto::registry::DEFAULT_ROTATION,
+            )
+            .map_err(|e| ServiceError::invalid(format!("the task registry: {e}")))?;
+            Some(lodestar_crypto::sealer::Sealer::new(Arc::new(keys)))
+        }
+        None => None,
+    };
+    let registry = tasks::Registry::open(&tasks_dir, sealer).map_err(|e| {
         ServiceError::invalid(format!(
             "opening the task registry in {}: {e}",
             args.data.display()

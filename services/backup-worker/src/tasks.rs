@@ -6,13 +6,22 @@
 //! Dgraph's `restoreStatus(restoreId: Int!)` takes), backups as `0x…` (as Dgraph's `taskId`);
 //! `task(input: {id})` takes either spelling. A task that was queued or running when the worker
 //! stopped is marked failed at the next start, with the reason.
+//!
+//! With the worker's encryption key, records are sealed (`<id>.sealed`) under the data keys of
+//! a key registry in the tasks directory: they name backup locations and may carry
+//! credentials. Plain records found then are sealed and their plain files removed; sealed
+//! records without the key stop the start.
 
 use lodestar_backup::BackupError;
+use lodestar_crypto::sealer::Sealer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// What a sealed task record is bound to.
+const RECORD_CONTEXT: &[u8] = b"backup worker task record";
 
 /// How long finished tasks are kept.
 const KEEP_SECS: i64 = 7 * 24 * 3600;
@@ -95,6 +104,7 @@ pub struct Registry {
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
+    sealer: Option<Sealer>,
     tasks: BTreeMap<u64, Task>,
     next: u64,
     /// Tasks that were queued or running when the worker last stopped.
@@ -104,20 +114,36 @@ struct Inner {
 impl Registry {
     /// Opens the registry in `dir` (created if missing). Tasks a previous run left queued or
     /// running are marked failed; finished tasks older than a week are dropped.
-    pub fn open(dir: &Path) -> std::io::Result<Registry> {
+    pub fn open(dir: &Path, sealer: Option<Sealer>) -> std::io::Result<Registry> {
         std::fs::create_dir_all(dir)?;
         let mut tasks = BTreeMap::new();
+        let mut plain = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                if path.extension().and_then(|e| e.to_str()) == Some("tmp") {
+            let raw = match path.extension().and_then(|e| e.to_str()) {
+                Some("tmp") => {
                     let _ = std::fs::remove_file(&path);
+                    continue;
                 }
-                continue;
-            }
-            let raw = std::fs::read(&path)?;
+                Some("json") => std::fs::read(&path)?,
+                Some("sealed") => {
+                    let Some(sealer) = &sealer else {
+                        return Err(std::io::Error::other(format!(
+                            "{} holds encrypted task records: start with the --encryption_key_file they were sealed with",
+                            dir.display()
+                        )));
+                    };
+                    sealer
+                        .open(RECORD_CONTEXT, &std::fs::read(&path)?)
+                        .map_err(std::io::Error::other)?
+                }
+                _ => continue,
+            };
             match serde_json::from_slice::<Task>(&raw) {
                 Ok(task) => {
+                    if sealer.is_some() && path.extension().is_some_and(|e| e == "json") {
+                        plain.push(task.id);
+                    }
                     tasks.insert(task.id, task);
                 }
                 Err(e) => {
@@ -129,11 +155,19 @@ impl Registry {
         let reg = Registry {
             inner: Arc::new(parking_lot::Mutex::new(Inner {
                 dir: dir.to_path_buf(),
+                sealer,
                 tasks,
                 next,
                 interrupted: Vec::new(),
             })),
         };
+        // Plain records of a worker that now has a key: sealed, their plain files removed.
+        for id in plain {
+            let task = reg.inner.lock().tasks.get(&id).cloned();
+            if let Some(task) = task {
+                reg.store(task)?;
+            }
+        }
         let cutoff = now() - KEEP_SECS;
         let stale: Vec<Task> = reg.inner.lock().tasks.values().cloned().collect();
         for mut task in stale {
@@ -149,7 +183,9 @@ impl Registry {
             } else if task.last_updated < cutoff {
                 let mut inner = reg.inner.lock();
                 inner.tasks.remove(&task.id);
-                let _ = std::fs::remove_file(inner.dir.join(format!("{}.json", task.id)));
+                for ext in ["json", "sealed"] {
+                    let _ = std::fs::remove_file(inner.dir.join(format!("{}.{ext}", task.id)));
+                }
             }
         }
         Ok(reg)
@@ -238,12 +274,20 @@ impl Registry {
 
     fn store(&self, task: Task) -> std::io::Result<()> {
         let mut inner = self.inner.lock();
-        let path = inner.dir.join(format!("{}.json", task.id));
+        let json = serde_json::to_vec_pretty(&task).expect("a task serializes");
+        let (bytes, ext) = match &inner.sealer {
+            Some(sealer) => (sealer.seal(RECORD_CONTEXT, &json), "sealed"),
+            None => (json, "json"),
+        };
+        let path = inner.dir.join(format!("{}.{ext}", task.id));
         let tmp = inner.dir.join(format!("{}.tmp", task.id));
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(&task).expect("a task serializes"))?;
+        file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, &path)?;
+        if ext == "sealed" {
+            let _ = std::fs::remove_file(inner.dir.join(format!("{}.json", task.id)));
+        }
         // The rename is durable only once the directory is: a restore's drained record must
         // survive a crash, so a failed directory sync fails the update.
         std::fs::File::open(&inner.dir)?.sync_all()?;
@@ -268,7 +312,7 @@ mod tests {
     #[test]
     fn tasks_survive_a_restart_and_unfinished_ones_fail() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path()).unwrap();
+        let reg = Registry::open(dir.path(), None).unwrap();
         let a = reg.create(Kind::Backup, "/b").unwrap();
         let b = reg.create(Kind::Restore, "/b").unwrap();
         assert_eq!((a.id, b.id), (1, 2));
@@ -279,7 +323,7 @@ mod tests {
         assert_eq!(reg.busy(Kind::Restore), 1);
         drop(reg);
 
-        let reg = Registry::open(dir.path()).unwrap();
+        let reg = Registry::open(dir.path(), None).unwrap();
         assert_eq!(reg.get(a.id).unwrap().status, Status::Success);
         let b = reg.get(b.id).unwrap();
         assert_eq!(b.status, Status::Failed);
@@ -296,5 +340,39 @@ mod tests {
             3,
             "ids are never reused"
         );
+    }
+
+    #[test]
+    fn with_a_key_records_are_sealed_and_plain_ones_are_sealed_at_open() {
+        use lodestar_crypto::registry::{DEFAULT_ROTATION, KeyRegistry};
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), None).unwrap();
+        let plain = reg.create(Kind::Backup, "s3://Zq3-bucket/plain").unwrap();
+        drop(reg);
+        let key = lodestar_crypto::EncryptionKey::from_bytes(&[4; 32]).unwrap();
+        let keys = KeyRegistry::open_or_create(dir.path(), key, DEFAULT_ROTATION).unwrap();
+        let sealer = Sealer::new(Arc::new(keys));
+        let reg = Registry::open(dir.path(), Some(sealer.clone())).unwrap();
+        let sealed = reg.create(Kind::Restore, "s3://Zq3-bucket/sealed").unwrap();
+        assert_eq!(reg.get(plain.id).unwrap().location, plain.location);
+        drop(reg);
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let path = e.unwrap().path();
+            assert!(
+                path.extension().is_none_or(|e| e != "json"),
+                "{}",
+                path.display()
+            );
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!bytes.windows(3).any(|w| w == b"Zq3"), "{}", path.display());
+        }
+        let err = Registry::open(dir.path(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("holds encrypted task records"),
+            "{err}"
+        );
+        let reg = Registry::open(dir.path(), Some(sealer)).unwrap();
+        assert_eq!(reg.get(sealed.id).unwrap().location, sealed.location);
+        assert_eq!(reg.get(plain.id).unwrap().status, Status::Failed);
     }
 }

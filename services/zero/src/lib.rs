@@ -224,9 +224,10 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         ServiceError::invalid(format!("cannot create --wal {}: {e}", args.wal.display()))
     })?;
     // Checked before fjall opens (and so writes into) the directory.
+    let master_key = args.encryption.master_key().await?;
     let sealer = args
         .encryption
-        .open_dir(&args.wal)
+        .open_dir(&args.wal, master_key.as_ref())
         .map_err(|e| ServiceError::new(e.code, format!("--wal: {e}")))?
         .map(lodestar_crypto::sealer::Sealer::new);
     let db = fjall::Database::builder(&args.wal).open().map_err(|e| {

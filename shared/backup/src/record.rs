@@ -201,6 +201,7 @@ mod tests {
             restore_ts: 5,
             drop_all: true,
             new_file: true,
+            encrypted_at_rest: true,
             ..KvBatch::from(sample())
         };
         assert_eq!(

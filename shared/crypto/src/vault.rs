@@ -62,6 +62,41 @@ impl Default for VaultConfig {
     }
 }
 
+impl VaultConfig {
+    /// Parses Dgraph's `--vault` superflag: `addr=…; role-id-file=…; secret-id-file=…;
+    /// path=…; field=…; format=base64|raw` (`enc-field` and `enc-format`, Dgraph's later names,
+    /// are taken too). Unset keys keep Dgraph's defaults; both id files are required.
+    pub fn parse_superflag(text: &str) -> Result<VaultConfig, KeyError> {
+        let mut cfg = VaultConfig::default();
+        let bad = |m: String| KeyError::NotConfigured(format!("--vault: {m}"));
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part
+                .split_once('=')
+                .map(|(n, v)| (n.trim(), v.trim()))
+                .ok_or_else(|| bad(format!("{part:?} is not name=value")))?;
+            match name {
+                "addr" => cfg.addr = value.to_owned(),
+                "role-id-file" => cfg.role_id_file = value.into(),
+                "secret-id-file" => cfg.secret_id_file = value.into(),
+                "path" => cfg.path = value.to_owned(),
+                "field" | "enc-field" => cfg.field = value.to_owned(),
+                "format" | "enc-format" => cfg.format = VaultFormat::parse(value)?,
+                other => {
+                    return Err(bad(format!(
+                        "unknown setting {other:?}: use addr, role-id-file, secret-id-file, path, field, format"
+                    )));
+                }
+            }
+        }
+        if cfg.role_id_file.as_os_str().is_empty() || cfg.secret_id_file.as_os_str().is_empty() {
+            return Err(bad(
+                "role-id-file and secret-id-file are required (AppRole login)".to_owned(),
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
 /// Logs in to Vault with AppRole and reads the key from the configured field.
 ///
 /// Errors say which step failed; none carries the token, the secret-id or the key.
@@ -260,5 +295,35 @@ mod tests {
             "vault format \"hex\" is not known: use base64 or raw"
         );
         assert!(VaultFormat::parse("Base64").is_err());
+    }
+
+    #[test]
+    fn the_superflag_takes_dgraphs_settings_and_names_what_is_wrong() {
+        let c = VaultConfig::parse_superflag(
+            "addr=http://vault:8200; role-id-file=/r; secret-id-file=/s; path=secret/data/x; enc-field=k; enc-format=raw",
+        )
+        .unwrap();
+        assert_eq!(c.addr, "http://vault:8200");
+        assert_eq!(c.role_id_file, PathBuf::from("/r"));
+        assert_eq!(c.secret_id_file, PathBuf::from("/s"));
+        assert_eq!((c.path.as_str(), c.field.as_str()), ("secret/data/x", "k"));
+        assert_eq!(c.format, VaultFormat::Raw);
+        let d = VaultConfig::parse_superflag("role-id-file=/r;secret-id-file=/s;").unwrap();
+        assert_eq!(d.path, "secret/data/dgraph");
+        for (flag, says) in [
+            ("role-id-file=/r", "required"),
+            (
+                "role-id-file=/r; secret-id-file=/s; colour=red",
+                "unknown setting \"colour\"",
+            ),
+            ("role-id-file=/r; secret-id-file", "is not name=value"),
+            (
+                "role-id-file=/r; secret-id-file=/s; format=hex",
+                "\"hex\" is not known",
+            ),
+        ] {
+            let err = VaultConfig::parse_superflag(flag).unwrap_err().to_string();
+            assert!(err.contains(says), "{flag}: {err}");
+        }
     }
 }

@@ -317,6 +317,46 @@ pub fn test_groups() -> Option<usize> {
         .filter(|&n: &usize| n > 1)
 }
 
+/// `LODESTAR_TEST_ENCRYPTION=1`: the tests' clusters are encrypted at rest (zero and alphas).
+pub fn test_encryption() -> bool {
+    std::env::var("LODESTAR_TEST_ENCRYPTION").is_ok_and(|v| v.trim() == "1")
+}
+
+/// The file in a cluster directory holding the key of [`test_encryption`] clusters.
+pub const ENCRYPTION_KEY_FILE: &str = "enc_key_file";
+
+/// The key of this process's [`test_encryption`] clusters: one random key for all of them, so
+/// a backup one test cluster makes restores into another (as one operator's clusters sharing
+/// a backup key would); the encryption tests give clusters keys of their own.
+pub fn test_encryption_key() -> [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *KEY.get_or_init(rand::random)
+}
+
+/// The cluster's encryption key file in `dir` (the process's [`test_encryption_key`],
+/// owner-only), made when missing.
+pub fn ensure_encryption_key(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = dir.join(ENCRYPTION_KEY_FILE);
+    if !path.exists() {
+        write_new_private(&path, &test_encryption_key())?;
+    }
+    Ok(path)
+}
+
+/// Creates `path` (which must not exist) with `bytes`, readable by its owner only.
+fn write_new_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// How many groups the clusters of tests that ask for no shape have (see [`test_groups`]).
 pub fn default_groups() -> usize {
     test_groups().unwrap_or(1)
@@ -387,6 +427,20 @@ impl Cluster {
                 let args = config.args.entry(service).or_default();
                 args.push("--cluster_secret_file".into());
                 args.push(secret.display().to_string());
+            }
+        }
+        // The acceptance tests run again on clusters encrypted at rest with
+        // LODESTAR_TEST_ENCRYPTION=1: zero, the alphas and the backup worker (whose backups of
+        // an encrypted cluster must be encrypted) get a key kept in the cluster directory,
+        // unless the test gives its own.
+        if test_encryption() {
+            let key = ensure_encryption_key(&dir)?;
+            for service in [Service::Zero, Service::Alpha, Service::BackupWorker] {
+                let args = config.args.entry(service).or_default();
+                if !args.iter().any(|a| a == "--encryption_key_file") {
+                    args.push("--encryption_key_file".into());
+                    args.push(key.display().to_string());
+                }
             }
         }
         // Tablets move on their own only in a test that asks for it.
@@ -903,8 +957,6 @@ const ALL_SERVICES: [Service; 5] = [
 /// directory has none; this process takes on its credential, so that the clients it makes
 /// (tests, the launcher's checks) reach the cluster's internal services.
 pub fn ensure_cluster_secret(dir: &Path) -> anyhow::Result<PathBuf> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     static PROCESS_SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let path = dir.join(CLUSTER_SECRET_FILE);
     if !path.exists() {
@@ -914,14 +966,7 @@ pub fn ensure_cluster_secret(dir: &Path) -> anyhow::Result<PathBuf> {
                 .map(|b| format!("{b:02x}"))
                 .collect()
         });
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        file.write_all(secret.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_new_private(&path, secret.as_bytes())?;
     }
     let token = lodestar_runtime::cluster::read_secret_file(&path)?;
     lodestar_runtime::cluster::install(token).with_context(|| {

@@ -41,8 +41,9 @@ pub use bins::{
     run_bin,
 };
 pub use cluster::{
-    CLUSTER_SECRET_FILE, Cluster, ClusterBuilder, ClusterSecret, Host, Service, default_groups,
-    ensure_cluster_secret, test_groups, test_replicas,
+    CLUSTER_SECRET_FILE, Cluster, ClusterBuilder, ClusterSecret, ENCRYPTION_KEY_FILE, Host,
+    Service, default_groups, ensure_cluster_secret, ensure_encryption_key, test_encryption,
+    test_encryption_key, test_groups, test_replicas,
 };
 pub use http::{
     REQUEST_TIMEOUT, http_get, http_post, http_post_json, http_post_with, try_http_get,

@@ -261,7 +261,8 @@ mod tests {
     }
 }
 
-/// Encryption at rest of a service's directories (Dgraph's `--encryption key-file=…`).
+/// Encryption at rest of a service's directories (Dgraph's `--encryption key-file=…` and
+/// `--vault`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct EncryptionArgs {
     /// Encrypt the data directories at rest under this master key: a file of exactly 16, 24 or
@@ -269,6 +270,12 @@ pub struct EncryptionArgs {
     /// start needs the same key.
     #[arg(long = "encryption_key_file", env = "LODESTAR_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<std::path::PathBuf>,
+
+    /// The master key from HashiCorp Vault instead of a file (AppRole login, KV v2):
+    /// "addr=http://localhost:8200; role-id-file=F; secret-id-file=F; path=secret/data/dgraph;
+    /// field=enc_key; format=base64|raw".
+    #[arg(long = "vault")]
+    pub vault: Option<String>,
 
     /// How often a new data key is made; files written before keep theirs.
     #[arg(
@@ -280,8 +287,9 @@ pub struct EncryptionArgs {
 }
 
 impl EncryptionArgs {
-    /// The master key, if one was given; a bad key file stops the start, naming the problem.
-    pub fn master_key(
+    /// The master key, if one was given (from the file, or fetched from Vault); a bad key file
+    /// or a Vault that does not give the key stops the start, naming the problem.
+    pub async fn master_key(
         &self,
     ) -> Result<Option<lodestar_crypto::EncryptionKey>, crate::ServiceError> {
         if self.encryption_key_rotation < std::time::Duration::from_secs(1) {
@@ -289,36 +297,43 @@ impl EncryptionArgs {
                 "--encryption_key_rotation must be at least 1s",
             ));
         }
-        self.encryption_key_file
-            .as_deref()
-            .map(|path| {
-                lodestar_crypto::EncryptionKey::from_file(path).map_err(|e| {
-                    crate::ServiceError::invalid(format!("--encryption_key_file: {e}"))
-                })
-            })
-            .transpose()
+        match (&self.encryption_key_file, &self.vault) {
+            (Some(_), Some(_)) => Err(crate::ServiceError::invalid(
+                "give either --encryption_key_file or --vault, not both",
+            )),
+            (Some(path), None) => lodestar_crypto::EncryptionKey::from_file(path)
+                .map(Some)
+                .map_err(|e| crate::ServiceError::invalid(format!("--encryption_key_file: {e}"))),
+            (None, Some(flag)) => {
+                let cfg = lodestar_crypto::vault::VaultConfig::parse_superflag(flag)
+                    .map_err(|e| crate::ServiceError::invalid(e.to_string()))?;
+                lodestar_crypto::vault::fetch_key(&cfg)
+                    .await
+                    .map(Some)
+                    .map_err(|e| crate::ServiceError::unavailable(format!("--vault: {e}")))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
-    /// The registry of `dir` under these flags: `None` without a key. A directory that does
-    /// not fit the key (encrypted without it, with another, or plain with one) stops the start
-    /// with the reason.
+    /// The registry of `dir` under `key` (from [`EncryptionArgs::master_key`]): `None` without
+    /// a key. A directory that does not fit the key (encrypted without it, with another, or
+    /// plain with one) stops the start with the reason.
     pub fn open_dir(
         &self,
         dir: &std::path::Path,
+        key: Option<&lodestar_crypto::EncryptionKey>,
     ) -> Result<Option<std::sync::Arc<lodestar_crypto::registry::KeyRegistry>>, crate::ServiceError>
     {
-        let registry = lodestar_crypto::registry::open_dir(
-            dir,
-            self.master_key()?,
-            self.encryption_key_rotation,
-        )
-        .map_err(|e| {
-            if e.is_key_mismatch() {
-                crate::ServiceError::invalid(e.to_string())
-            } else {
-                crate::ServiceError::internal(e.to_string())
-            }
-        })?;
+        let registry =
+            lodestar_crypto::registry::open_dir(dir, key.cloned(), self.encryption_key_rotation)
+                .map_err(|e| {
+                    if e.is_key_mismatch() {
+                        crate::ServiceError::invalid(e.to_string())
+                    } else {
+                        crate::ServiceError::internal(e.to_string())
+                    }
+                })?;
         Ok(registry.map(std::sync::Arc::new))
     }
 }

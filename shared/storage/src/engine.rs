@@ -41,6 +41,10 @@ pub(crate) trait Engine: Send + Sync + 'static {
     }
     /// The engine's name, for messages.
     fn name(&self) -> &'static str;
+    /// Whether every file the engine writes is encrypted at rest.
+    fn encrypted(&self) -> bool {
+        false
+    }
     /// Starts building a new data space that replaces the current one as a whole when it is
     /// committed, or `None` when the engine cannot (the store then replaces in place).
     fn begin_replacement(&self) -> Result<Option<Box<dyn Replacement>>, StorageError> {

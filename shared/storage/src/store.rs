@@ -228,6 +228,11 @@ impl Store {
         self.engine.name()
     }
 
+    /// Whether the store is encrypted at rest (every file it writes sealed).
+    pub fn encrypted(&self) -> bool {
+        self.engine.encrypted()
+    }
+
     /// A consistent point-in-time view for reads.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {

@@ -348,8 +348,12 @@ impl Engine for SurrealEngine {
         self.shared.tree.flush_wal(true).map_err(|e| err("sync", e))
     }
 
+    fn encrypted(&self) -> bool {
+        self.rotator.is_some()
+    }
+
     fn name(&self) -> &'static str {
-        if self.rotator.is_some() {
+        if self.encrypted() {
             "surrealkv (encrypted)"
         } else {
             "surrealkv"

@@ -1,6 +1,6 @@
 //! The structured keys of the graph. Every key starts with its kind and the predicate's
 //! interned id (see [`crate::Store::predicate_id`]); user text never appears in a key, only
-//! numbers and index tokens (which encryption at rest will key).
+//! numbers and index tokens (an encrypted store seals those with every other byte it writes).
 //!
 //! | kind | layout after the kind byte |
 //! |---|---|

@@ -84,6 +84,34 @@ fn set_flag(args: &mut Vec<String>, flag: &str, value: Option<&Path>) {
     }
 }
 
+/// The enterprise features zero's `/health` lists (Dgraph's names), once it lists any (zero
+/// publishes them every few seconds).
+async fn ee_features(cluster: &Cluster) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let url = format!("{}/health", cluster.zeros[0].http_url());
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(&url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let features: Vec<String> = v["ee_features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
+        if !features.is_empty() || started.elapsed() > Duration::from_secs(12) {
+            return features;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Restarts zero and the alpha (with their args as they are now) and checks that one node
 /// holds `name`.
 async fn restart_and_find(cluster: &mut Cluster, name: &str) {
@@ -147,6 +175,15 @@ async fn no_written_string_reaches_a_disk_and_only_the_key_opens_the_data() {
         .unwrap()
         .into_inner();
     assert!(pending.txn.unwrap().start_ts > 0);
+    assert_eq!(
+        ee_features(&cluster).await,
+        [
+            "encryption_at_rest",
+            "encrypted_backup_restore",
+            "acl",
+            "multi_tenancy"
+        ]
+    );
     let q = r#"{ q(func: anyofterms(Kq7pred_name, "Kq7term7 Kq7term33")) { Kq7pred_name Kq7pred_link { Kq7pred_name } } }"#;
     let before = read_only(&mut c, q, 0).await;
     assert_eq!(before["q"].as_array().unwrap().len(), 2, "{before}");
@@ -235,6 +272,10 @@ async fn a_plain_cluster_does_not_become_encrypted_by_adding_a_key() {
         .start()
         .await
         .unwrap();
+    assert_eq!(
+        ee_features(&cluster).await,
+        ["backup_restore", "acl", "multi_tenancy"]
+    );
     let mut c = dgraph(&cluster).await;
     alter(&mut c, SCHEMA).await;
     set(&mut c, "_:n <Kq7pred_name> \"Kq7plain\" .").await;

@@ -230,6 +230,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .open_dir(&args.wal, master_key.as_ref())
         .map_err(|e| ServiceError::new(e.code, format!("--wal: {e}")))?
         .map(lodestar_crypto::sealer::Sealer::new);
+    let encrypted_at_rest = sealer.is_some();
     let db = fjall::Database::builder(&args.wal).open().map_err(|e| {
         ServiceError::invalid(format!(
             "cannot open --wal {} (is another zero using it?): {e}",
@@ -278,6 +279,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     }
     shutdown.spawn(watch_license(
         node.clone(),
+        encrypted_at_rest,
         args.license_check_interval,
         handle.status.clone(),
         shutdown.clone(),
@@ -457,6 +459,7 @@ async fn leader_duties(
 /// publishes the enabled features in this node's health info.
 async fn watch_license(
     node: Arc<ZeroNode>,
+    encrypted_at_rest: bool,
     every: Duration,
     status: tokio::sync::watch::Sender<serve::NodeStatus>,
     shutdown: Shutdown,
@@ -466,12 +469,21 @@ async fn watch_license(
     let mut was_enabled = None;
     loop {
         let ee = node.enterprise();
-        let features: Vec<String> = if ee.enabled {
-            ["backup_restore", "acl", "multi_tenancy"]
+        // Dgraph's names: with a key, encryption at rest and encrypted backups stand in for
+        // plain backups.
+        let features: Vec<String> = match (ee.enabled, encrypted_at_rest) {
+            (false, _) => Vec::new(),
+            (true, false) => ["backup_restore", "acl", "multi_tenancy"]
                 .map(String::from)
-                .to_vec()
-        } else {
-            Vec::new()
+                .to_vec(),
+            (true, true) => [
+                "encryption_at_rest",
+                "encrypted_backup_restore",
+                "acl",
+                "multi_tenancy",
+            ]
+            .map(String::from)
+            .to_vec(),
         };
         status.send_if_modified(|s| {
             let changed = s.ee_features != features;

@@ -302,6 +302,7 @@ async fn health(State(node): State<Arc<NodeIdentity>>, headers: HeaderMap) -> Re
             "version": info.version,
             "uptime": info.uptime,
             "lastEcho": info.last_echo,
+            "ee_features": info.ee_features,
         });
         if let Some(raft) = node.status.borrow().raft.clone() {
             body["group"] = serde_json::json!(info.group);

@@ -617,14 +617,51 @@ impl Cluster {
         let mut procs = Vec::new();
         for n in 1..=count {
             let (data, placed, make_args) = self.alpha_plan(n, &[]);
+            let data_is_new = !data.exists();
             let mut proc =
                 self.new_proc(Service::Alpha, n, Some(data), placed.as_ref(), &make_args)?;
             proc.start()?;
-            procs.push(proc);
+            procs.push((n, data_is_new, proc));
         }
         let started = Instant::now();
-        for mut proc in procs {
-            if let Err(e) = proc.wait_healthy(self.config.health_timeout).await {
+        for (n, data_is_new, mut proc) in procs {
+            // An alpha that lost one of its free ports to another process before it bound it
+            // starts again on new ones (the others wait for it to join), as a lone one does.
+            let mut attempt = 1;
+            let waited = loop {
+                match proc.wait_healthy(self.config.health_timeout).await {
+                    Ok(()) => break Ok(()),
+                    Err(e) => {
+                        if !(self.config.ports.is_free()
+                            && proc.failed_on_port_in_use()
+                            && attempt < PORT_ATTEMPTS)
+                        {
+                            break Err(e);
+                        }
+                        proc.kill9();
+                        if !self.config.quiet {
+                            eprintln!(
+                                "lodestar: {} lost a port to another process; retrying on new ports",
+                                proc.name
+                            );
+                        }
+                        let (data, placed, make_args) = self.alpha_plan(n, &[]);
+                        if data_is_new {
+                            let _ = std::fs::remove_dir_all(&data);
+                        }
+                        proc = self.new_proc(
+                            Service::Alpha,
+                            n,
+                            Some(data),
+                            placed.as_ref(),
+                            &make_args,
+                        )?;
+                        proc.start()?;
+                        attempt += 1;
+                    }
+                }
+            };
+            if let Err(e) = waited {
                 self.alphas.push(proc);
                 return Err(e);
             }

@@ -95,8 +95,10 @@ async fn leader_kill_keeps_ids_unique_and_increasing() {
             .first()
             .unwrap_or_else(|| panic!("client {i} got nothing after the kill"));
         let failover = first_after.0 - killed_at;
+        // A follower stands after the longest election timeout plus its own (at most 3 s in
+        // all); a split vote costs one more round.
         assert!(
-            failover < Duration::from_secs(3),
+            failover < Duration::from_secs(5),
             "client {i}: new leader served after {failover:?}"
         );
         let target = if i < 2 { &mut all_ts } else { &mut all_uids };

@@ -22,8 +22,10 @@ pub const TS_BLOCK: u64 = 1_000_000;
 const MAX_CONFLICT_KEYS: usize = 1 << 21;
 /// Commit decisions proposed in one Raft entry at most.
 const MAX_DECISION_BATCH: usize = 8192;
-/// A leader that has not heard from a quorum for this long stops handing out timestamps.
-const LEADER_LEASE_MS: u64 = 1_000;
+/// A leader that has not heard from a quorum for this long stops handing out timestamps:
+/// well before another zero can be elected (a follower waits the longest election timeout
+/// plus at least the shortest after the last heartbeat it answered).
+const LEADER_LEASE_MS: u64 = lodestar_raft::ELECTION_TIMEOUT.1.as_millis() as u64 * 2 / 3;
 /// The longest tablet (predicate) name zero records; alphas allow names of 1,024 bytes.
 pub(crate) const MAX_TABLET_NAME: usize = 2048;
 /// How long a repeated commit request waits for the first one's decision to become durable.

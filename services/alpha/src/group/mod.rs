@@ -30,20 +30,15 @@ pub type LogStore = lodestar_raft::LogStore<TypeConfig, lodestar_raft::Postcard>
 pub type Network = lodestar_raft::Network<TypeConfig, transfer::Transfer>;
 pub type RaftService = lodestar_raft::RaftService<TypeConfig, transfer::Transfer>;
 
-/// Raft timing and compaction for a group. Elections as quick as zero's (a leader's death is
-/// noticed in 0.4 to 0.8 s); a snapshot point every `snapshot_after` entries (the store is the
-/// snapshot: taking one costs a flush), keeping a tenth of that in the log for replicas that
-/// lag a little.
+/// Raft timing and compaction for a group. Elections as zero's ([`lodestar_raft::timed_config`]);
+/// a snapshot point every `snapshot_after` entries (the store is the snapshot: taking one costs
+/// a flush), keeping a tenth of that in the log for replicas that lag a little.
 pub fn config(group: u32, snapshot_after: u64) -> openraft::Config {
     openraft::Config {
-        cluster_name: format!("lodestar-group-{group}"),
-        heartbeat_interval: 100,
-        election_timeout_min: 400,
-        election_timeout_max: 800,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_after),
         max_in_snapshot_log_to_keep: snapshot_after / 10,
         max_payload_entries: 256,
         purge_batch_size: 256,
-        ..Default::default()
+        ..lodestar_raft::timed_config(format!("lodestar-group-{group}"))
     }
 }

@@ -34,10 +34,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// A leader that heard from a majority this recently still leads: no other replica can have
-/// been elected since (their election timers run at least 400 ms from the last heartbeat they
-/// answered), so it serves read barriers without another round to its followers. Well under
-/// the election timeout, for scheduling delays and clock drift between machines.
-const LEASE: Duration = Duration::from_millis(150);
+/// been elected since (their election timers run at least [`lodestar_raft::ELECTION_TIMEOUT`]'s
+/// minimum from the last heartbeat they answered), so it serves read barriers without another
+/// round to its followers. A third of that minimum, for scheduling delays and clock drift
+/// between machines; longer than a heartbeat round, so a busy leader rarely needs the round.
+const LEASE: Duration =
+    Duration::from_millis(lodestar_raft::ELECTION_TIMEOUT.0.as_millis() as u64 / 3);
 
 /// A leader that has not heard from a majority of its group for this long refuses writes at
 /// once (rather than let them wait for [`PROPOSE_TIMEOUT`]). Long enough that a loaded group,

@@ -29,19 +29,15 @@ pub type LogStore = lodestar_raft::LogStore<TypeConfig, lodestar_raft::Json>;
 pub type Network = lodestar_raft::Network<TypeConfig, Snapshots>;
 pub type RaftService = lodestar_raft::RaftService<TypeConfig, Snapshots>;
 
-/// Raft timing and compaction, tuned so that a leader's death is noticed and replaced in well
-/// under three seconds on loopback or a LAN. A snapshot is taken every `snapshot_after`
-/// entries, keeping a tenth of that in the log for followers that lag a little.
+/// Raft timing ([`lodestar_raft::timed_config`]: a dead leader is replaced in about 3 s) and
+/// compaction: a snapshot is taken every `snapshot_after` entries, keeping a tenth of that in
+/// the log for followers that lag a little.
 pub fn config(snapshot_after: u64) -> openraft::Config {
     openraft::Config {
-        cluster_name: "lodestar-zero".into(),
-        heartbeat_interval: 100,
-        election_timeout_min: 400,
-        election_timeout_max: 800,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_after),
         max_in_snapshot_log_to_keep: snapshot_after / 10,
         purge_batch_size: 1,
-        ..Default::default()
+        ..lodestar_raft::timed_config("lodestar-zero".into())
     }
 }
 

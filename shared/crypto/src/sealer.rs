@@ -99,6 +99,26 @@ impl Sealer {
     }
 }
 
+/// `plain` as a store that may be encrypted keeps it: sealed when there is a sealer.
+pub fn seal_if(sealer: Option<&Sealer>, context: &[u8], plain: Vec<u8>) -> Vec<u8> {
+    match sealer {
+        Some(s) => s.seal(context, &plain),
+        None => plain,
+    }
+}
+
+/// What [`seal_if`] stored, opened with the same sealer (or none) and `context`.
+pub fn open_if(
+    sealer: Option<&Sealer>,
+    context: &[u8],
+    stored: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    match sealer {
+        Some(s) => s.open(context, stored),
+        None => Ok(stored.to_vec()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

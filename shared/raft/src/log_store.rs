@@ -7,7 +7,7 @@
 use crate::codec::Codec;
 use crate::{StorageError, io_error};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use lodestar_crypto::sealer::Sealer;
+use lodestar_crypto::sealer::{Sealer, open_if, seal_if};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{
     BasicNode, Entry, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftTypeConfig, Vote,
@@ -66,10 +66,7 @@ where
 
     /// `raw` as it is stored: sealed (with `context`) when the log is encrypted.
     fn seal(&self, context: &[u8], raw: Vec<u8>) -> Vec<u8> {
-        match &self.sealer {
-            Some(s) => s.seal(context, &raw),
-            None => raw,
-        }
+        seal_if(self.sealer.as_ref(), context, raw)
     }
 
     /// What [`LogStore::seal`] stored, opened.
@@ -79,12 +76,8 @@ where
         stored: &[u8],
         subject: ErrorSubject<u64>,
     ) -> Result<Vec<u8>, StorageError> {
-        match &self.sealer {
-            Some(s) => s
-                .open(context, stored)
-                .map_err(|e| io_error(subject, ErrorVerb::Read, e)),
-            None => Ok(stored.to_vec()),
-        }
+        open_if(self.sealer.as_ref(), context, stored)
+            .map_err(|e| io_error(subject, ErrorVerb::Read, e))
     }
 
     /// Whether nothing was ever written: no vote, no entry, nothing purged.

@@ -5,7 +5,7 @@
 use super::{StorageError, TypeConfig};
 use crate::state::{ClusterState, Reply};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use lodestar_crypto::sealer::Sealer;
+use lodestar_crypto::sealer::{Sealer, open_if, seal_if};
 use lodestar_raft::io_error;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -68,12 +68,8 @@ impl StateMachine {
             .get(CURRENT)
             .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         raw.map(|v| {
-            let plain = match &self.sealer {
-                Some(s) => s
-                    .open(SNAPSHOT_CONTEXT, &v)
-                    .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?,
-                None => v.to_vec(),
-            };
+            let plain = open_if(self.sealer.as_ref(), SNAPSHOT_CONTEXT, &v)
+                .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
             serde_json::from_slice(&plain)
                 .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))
         })
@@ -84,10 +80,7 @@ impl StateMachine {
         let subject = || ErrorSubject::Snapshot(Some(snapshot.meta.signature()));
         let raw =
             serde_json::to_vec(snapshot).map_err(|e| io_error(subject(), ErrorVerb::Write, e))?;
-        let raw = match &self.sealer {
-            Some(s) => s.seal(SNAPSHOT_CONTEXT, &raw),
-            None => raw,
-        };
+        let raw = seal_if(self.sealer.as_ref(), SNAPSHOT_CONTEXT, raw);
         self.snapshots
             .insert(CURRENT, raw)
             .map_err(|e| io_error(subject(), ErrorVerb::Write, e))?;

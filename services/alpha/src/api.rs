@@ -769,6 +769,52 @@ impl Dgraph for DgraphApi {
         }))
     }
 
+    /// Dgraph v25's `AllocateIDs`: leases `how_many` uids, namespace ids or timestamps from
+    /// zero (what a loader that keeps a file's uids or maps its blank nodes asks for). With ACL
+    /// on, any verified user may lease uids; namespace ids and timestamps need a guardian.
+    async fn allocate_i_ds(
+        &self,
+        request: tonic::Request<api::AllocateIDsRequest>,
+    ) -> Result<tonic::Response<api::AllocateIDsResponse>, Status> {
+        use lodestar_proto::zero::NumLeaseType;
+        let caller = self.authenticate(&request).await?;
+        let req = request.into_inner();
+        if req.how_many == 0 {
+            return Err(invalid("how_many must be at least 1"));
+        }
+        let kind = match api::LeaseType::try_from(req.lease_type) {
+            Ok(api::LeaseType::Uid) => NumLeaseType::Uid,
+            Ok(api::LeaseType::Ns) => NumLeaseType::NsId,
+            Ok(api::LeaseType::Ts) => NumLeaseType::TxnTs,
+            Err(_) => {
+                return Err(invalid(format!(
+                    "unknown lease_type {}: use UID, NS or TS",
+                    req.lease_type
+                )));
+            }
+        };
+        if let Some(claims) = &caller
+            && kind != NumLeaseType::Uid
+            && !claims
+                .groups
+                .iter()
+                .any(|g| g == crate::graph::acl::GUARDIANS)
+        {
+            return Err(Status::permission_denied(format!(
+                "only guardians may allocate namespace ids or timestamps, and {} is not one",
+                claims.userid
+            )));
+        }
+        let ids = match kind {
+            NumLeaseType::TxnTs => self.zero.timestamps(req.how_many).await?,
+            _ => self.zero.assign_ids(kind, req.how_many).await?,
+        };
+        Ok(tonic::Response::new(api::AllocateIDsResponse {
+            start: ids.start_id,
+            end: ids.end_id,
+        }))
+    }
+
     async fn check_version(
         &self,
         _request: tonic::Request<Check>,

@@ -45,13 +45,13 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   # The acceptance of backups, restores and ACL again, every cluster a group of three
   # replicated alphas, encrypted at rest (zero, every alpha and the backup worker under a key),
   # with the leader-kill fault test (SIGKILL under a write load, replicas compared) encrypted too.
-  echo "==> running the backup, restore, ACL and leader-kill tests against encrypted three-replica groups"
-  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(alpha_acl))'
+  echo "==> running the backup, restore, export, ACL and leader-kill tests against encrypted three-replica groups"
+  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(export) | binary(alpha_acl))'
   LODESTAR_TEST_REPLICAS=3 LODESTAR_TEST_ENCRYPTION=1 cargo nextest run --workspace --no-fail-fast \
     -E "$acceptance | (package(lodestar-integration-tests) & binary(faults_replicas))" "$@"
   # And again on two groups of three (predicates spread over both, the ACL's data in group 1),
   # with the pydgraph end-to-end tests.
-  echo "==> running the backup, restore, ACL and pydgraph tests against two groups of three replicas"
+  echo "==> running the backup, restore, export, ACL and pydgraph tests against two groups of three replicas"
   LODESTAR_TEST_GROUPS=2 LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast \
     -E "$acceptance | (package(lodestar-integration-tests) & binary(alpha_pydgraph))" "$@"
 else

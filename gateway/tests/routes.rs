@@ -383,8 +383,14 @@ async fn schema_types_match_dgraph_admin_schema() {
              draining:DrainingPayload login:LoginPayload \
              addUser:AddUserPayload addGroup:AddGroupPayload updateUser:AddUserPayload \
              updateGroup:AddGroupPayload deleteUser:DeleteUserPayload \
-             deleteGroup:DeleteGroupPayload backup:BackupPayload restore:RestorePayload \
-             verifyBackup:VerifyBackupPayload",
+             deleteGroup:DeleteGroupPayload backup:BackupPayload export:ExportPayload \
+             restore:RestorePayload verifyBackup:VerifyBackupPayload",
+        ),
+        ("ExportPayload", "response:Response taskId:String"),
+        (
+            "ExportInput",
+            "format:String namespace:Int destination:String accessKey:String \
+             secretKey:String sessionToken:String anonymous:Boolean",
         ),
         ("User", "name:String! groups:[Group]"),
         ("Group", "name:String! users:[User] rules:[Rule]"),

@@ -237,25 +237,9 @@ async fn an_encrypted_backup_decrypts_with_openssl_and_then_gunzips() {
             .any(|w| w == b"Encrypted Ann"),
         "the value is not in the file in clear"
     );
-    let iv = hex::encode(&raw[..16]);
-    let script = format!(
-        "tail -c +17 '{}' | openssl enc -d -aes-256-ctr -K {} -iv {} | gunzip",
-        path.display(),
-        hex::encode(&key),
-        iv
-    );
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let plain = common::backups::openssl_gunzip(&path, &key);
     // The plain stream is frames: u64 little-endian length, then a KvBatch.
-    let mut rest = out.stdout.as_slice();
+    let mut rest = plain.as_slice();
     let mut found = false;
     let mut last_done = false;
     while !rest.is_empty() {

@@ -1,4 +1,4 @@
-//! The backup part of `/admin`: Dgraph's `backup`, `restore`, `restoreStatus`, `task` and
+//! The backup part of `/admin`: Dgraph's `backup`, `export`, `restore`, `restoreStatus`, `task` and
 //! `listBackups`, with Dgraph's names and shapes, and our `verifyBackup`. Each becomes one call
 //! to the backup worker (`backup.Backup`) with the caller's `X-Dgraph-AccessToken` as
 //! `accessjwt`; the worker decides who may call (guardians only, when ACL is on) and runs the
@@ -169,6 +169,30 @@ pub struct BackupPayload {
     pub task_id: Option<String>,
 }
 
+/// Dgraph's `ExportInput`.
+#[derive(Clone, Debug, InputObject)]
+pub struct ExportInput {
+    /// Data format for the export, e.g. "rdf" or "json" (default: "rdf").
+    pub format: Option<String>,
+    /// Namespace for the export in a multi-tenant cluster (this cluster has namespace 0; -1
+    /// exports all namespaces).
+    pub namespace: Option<i32>,
+    /// Destination for the export: e.g. Minio or S3 bucket or /absolute/path (default: the
+    /// backup worker's export directory).
+    pub destination: Option<String>,
+    #[graphql(flatten)]
+    pub credentials: CredentialFields,
+}
+
+/// Dgraph's `ExportPayload`.
+#[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
+pub struct ExportPayload {
+    /// `Success` and the queued message.
+    pub response: Option<AdminResponse>,
+    /// The export task's id, for `task`.
+    pub task_id: Option<String>,
+}
+
 /// Dgraph's `RestorePayload`, with v20.11's `restoreId` for `restoreStatus`.
 #[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
 pub struct RestorePayload {
@@ -211,7 +235,7 @@ pub enum TaskStatus {
 pub enum TaskKind {
     /// A backup.
     Backup,
-    /// An export (Dgraph's; the worker runs none yet).
+    /// An export.
     Export,
     /// A restore.
     Restore,
@@ -578,7 +602,7 @@ impl BackupQuery {
     }
 }
 
-/// The backup mutations: `backup`, `restore` and `verifyBackup`.
+/// The backup mutations: `backup`, `export`, `restore` and `verifyBackup`.
 #[derive(Default)]
 pub struct BackupMutation;
 
@@ -609,6 +633,35 @@ impl BackupMutation {
         Ok(Some(BackupPayload {
             response: Some(AdminResponse::success(format!(
                 "Backup queued with ID {}",
+                task.id
+            ))),
+            task_id: Some(task.id),
+        }))
+    }
+
+    /// Queues an export of the whole cluster at one timestamp (RDF or JSON, with the schema);
+    /// answers at once with the task id, which `task` follows.
+    async fn export(
+        &self,
+        ctx: &Context<'_>,
+        input: ExportInput,
+    ) -> async_graphql::Result<Option<ExportPayload>> {
+        let req = pb::ExportRequest {
+            format: text(input.format),
+            destination: text(input.destination),
+            credentials: input.credentials.into_proto(),
+            namespace: i64::from(input.namespace.unwrap_or(0)),
+            // The worker fills this in from the token it verifies.
+            requested_by: String::new(),
+        };
+        let task = worker(ctx)?
+            .start_export(on_behalf_of(ctx, req)?)
+            .await
+            .map_err(grpc_error)?
+            .into_inner();
+        Ok(Some(ExportPayload {
+            response: Some(AdminResponse::success(format!(
+                "Export queued with ID {}",
                 task.id
             ))),
             task_id: Some(task.id),

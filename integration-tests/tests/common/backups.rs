@@ -159,3 +159,27 @@ pub fn worker_key() -> Option<lodestar_crypto::EncryptionKey> {
         .expect("32 bytes")
     })
 }
+
+/// What `openssl enc -d -aes-<bits>-ctr` (the IV taken from the file's first 16 bytes) then
+/// `gunzip` make of a file written encrypted under `key`: the tools users decrypt with.
+pub fn openssl_gunzip(path: &std::path::Path, key: &[u8]) -> Vec<u8> {
+    let raw = std::fs::read(path).unwrap();
+    let script = format!(
+        "tail -c +17 '{}' | openssl enc -d -aes-{}-ctr -K {} -iv {} | gunzip",
+        path.display(),
+        key.len() * 8,
+        hex::encode(key),
+        hex::encode(&raw[..16])
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

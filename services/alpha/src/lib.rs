@@ -5,12 +5,14 @@
 //! At start it joins its group through zero, opens its store, settles transactions a crash
 //! left pending, and then serves. Queries, mutations, upserts, schema changes and transactions
 //! are in [`graph`]; [`api`] speaks the wire protocol. `alpha restore` ([`offline`]) writes a
-//! backup series into the directories alphas start from.
+//! backup series into the directories alphas start from; the `live` binary ([`loader`]) loads
+//! N-Quad and JSON files (an export, say) into a running cluster.
 
 pub mod api;
 pub mod cluster;
 pub mod graph;
 pub mod group;
+pub mod loader;
 pub mod login;
 pub mod offline;
 pub mod oracle;

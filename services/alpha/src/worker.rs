@@ -2,15 +2,15 @@
 //! this alpha's group and to load a restore into it.
 
 use crate::api::to_status;
-use crate::graph::Graph;
 use crate::graph::remote::Asked;
+use crate::graph::{Graph, export};
 use lodestar_backup::record::Record;
 use lodestar_proto::worker::worker_server::Worker;
 use lodestar_proto::worker::{
-    AlterPartRequest, DigestRequest, DigestResponse, KeyValue, KvBatch, LoadResult,
-    MutatePartRequest, MutatePartResponse, ReadIndexRequest, ReadIndexResponse, ReadKeysRequest,
-    ReadKeysResponse, ReceiveTabletRequest, ReceiveTabletResponse, ReleaseTabletRequest,
-    SendTabletRequest, SnapshotRequest, TxnPartRequest, TxnPartResponse,
+    AlterPartRequest, DigestRequest, DigestResponse, ExportChunk, ExportRequest, KeyValue, KvBatch,
+    LoadResult, MutatePartRequest, MutatePartResponse, ReadIndexRequest, ReadIndexResponse,
+    ReadKeysRequest, ReadKeysResponse, ReceiveTabletRequest, ReceiveTabletResponse,
+    ReleaseTabletRequest, SendTabletRequest, SnapshotRequest, TxnPartRequest, TxnPartResponse,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -52,6 +52,7 @@ impl WorkerApi {
 }
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<KvBatch, Status>> + Send>>;
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<ExportChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Worker for WorkerApi {
@@ -84,6 +85,42 @@ impl Worker for WorkerApi {
             item.map(|b| KvBatch {
                 encrypted_at_rest,
                 ..KvBatch::from(b)
+            })
+            .map_err(to_status)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn export(
+        &self,
+        request: Request<ExportRequest>,
+    ) -> Result<Response<ChunkStream>, Status> {
+        let req = request.into_inner();
+        self.serves(req.group_id)?;
+        if req.read_ts == 0 {
+            return Err(Status::invalid_argument("an export needs read_ts > 0"));
+        }
+        let plan = export::Plan {
+            read_ts: req.read_ts,
+            format: export::Format::parse(&req.format).map_err(to_status)?,
+            predicates: req.predicates.into_iter().collect(),
+            except: req.except,
+            types: req.types,
+        };
+        tracing::info!(read_ts = plan.read_ts, format = ?plan.format, "exporting");
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let graph = self.graph.clone();
+        tokio::spawn(async move {
+            graph.stream_export(plan, tx).await;
+        });
+        let encrypted_at_rest = self.graph.store.encrypted();
+        let stream = ReceiverStream::new(rx).map(move |item| {
+            item.map(|c| ExportChunk {
+                data: c.data,
+                schema: c.schema,
+                done: c.done,
+                count: c.count,
+                encrypted_at_rest,
             })
             .map_err(to_status)
         });

@@ -1,7 +1,8 @@
 //! `backup.Backup`: each RPC checks who calls (guardians only when ACL is on) and that
-//! enterprise features are on, then hands the work to the task queue.
+//! enterprise features are on (exports excepted), then hands the work to the task queue.
 
-use crate::backup::{self, Job};
+use crate::backup::{self, Job, Work};
+use crate::export;
 use crate::restore;
 use crate::tasks::{self, Kind, Registry, Task};
 use lodestar_backup::BackupError;
@@ -74,6 +75,22 @@ impl BackupApi {
         }
     }
 
+    /// Queues `job`, or fails its task when the queue is full.
+    fn queue(&self, job: Job) -> Result<(), Status> {
+        let id = job.task;
+        if self.backups.try_send(job).is_err() {
+            let refused = self.registry.update(id, |t| {
+                t.status = tasks::Status::Failed;
+                t.errors.push(backup::TOO_MANY_PENDING.to_string());
+            });
+            if let Err(e) = refused {
+                tracing::warn!(task = id, error = %e, "recording a refused task");
+            }
+            return Err(Status::resource_exhausted(backup::TOO_MANY_PENDING));
+        }
+        Ok(())
+    }
+
     async fn enterprise(&self) -> Result<(), Status> {
         let (enabled, reason) = lodestar_acl::login::enterprise_state(&self.zero).await?;
         if !enabled {
@@ -114,24 +131,47 @@ impl Backup for BackupApi {
         let creds = credentials(req.credentials);
         let (destination, operator, force_full) =
             backup::prepare(&req.destination, &creds, req.force_full).map_err(status)?;
-        let task = backup::create_task(&self.registry, &destination).map_err(status)?;
+        let task =
+            backup::create_task(&self.registry, Kind::Backup, &destination).map_err(status)?;
         tracing::info!(task = task.id, destination = %destination, force_full, user = %user, "backup queued");
-        let job = Job {
+        self.queue(Job {
             task: task.id,
             destination,
             operator,
-            force_full,
+            work: Work::Backup { force_full },
+        })?;
+        Ok(Response::new(TaskRef {
+            id: task.display_id(),
+        }))
+    }
+
+    async fn start_export(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<TaskRef>, Status> {
+        // Exports are not an enterprise feature: a cluster whose license lapsed can still take
+        // its data out.
+        let user = self.guardian(&request).await?;
+        let req = request.into_inner();
+        let format = export::Format::parse(&req.format).map_err(status)?;
+        export::check_namespace(req.namespace).map_err(status)?;
+        // Without a destination, the worker's own export directory (Dgraph writes to each
+        // alpha's `export` directory).
+        let target = match req.destination.trim() {
+            "" => self.context.export_dir.display().to_string(),
+            given => given.to_string(),
         };
-        if self.backups.try_send(job).is_err() {
-            let refused = self.registry.update(task.id, |t| {
-                t.status = tasks::Status::Failed;
-                t.errors.push(backup::TOO_MANY_PENDING.to_string());
-            });
-            if let Err(e) = refused {
-                tracing::warn!(task = task.id, error = %e, "recording a refused backup");
-            }
-            return Err(Status::resource_exhausted(backup::TOO_MANY_PENDING));
-        }
+        let (destination, operator, _) =
+            backup::prepare(&target, &credentials(req.credentials), false).map_err(status)?;
+        let task =
+            backup::create_task(&self.registry, Kind::Export, &destination).map_err(status)?;
+        tracing::info!(task = task.id, destination = %destination, format = format.name(), user = %user, "export queued");
+        self.queue(Job {
+            task: task.id,
+            destination,
+            operator,
+            work: Work::Export(format),
+        })?;
         Ok(Response::new(TaskRef {
             id: task.display_id(),
         }))

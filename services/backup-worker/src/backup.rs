@@ -12,7 +12,7 @@
 use crate::tasks::{Kind, Registry, Status as TaskState, Task};
 use bytes::Bytes;
 use lodestar_backup::BackupError;
-use lodestar_backup::codec::{ByteSink, EncodeOptions, Encoder};
+use lodestar_backup::codec::{ByteSink, EncodeOptions, Encoder, FileSummary};
 use lodestar_backup::destination::{Credentials, Destination};
 use lodestar_backup::manifest::{self, BackupFile, BackupKind, Manifest};
 use lodestar_backup::record::Record;
@@ -34,13 +34,29 @@ pub const TOO_MANY_PENDING: &str = "too many pending tasks, please try again lat
 /// The manifest format version we write (Dgraph's v2105 layout).
 const MANIFEST_VERSION: u32 = 2105;
 
-/// A backup accepted and waiting its turn.
+/// A backup or export accepted and waiting its turn.
 #[derive(Debug)]
 pub struct Job {
     pub task: u64,
     pub destination: Destination,
     pub operator: opendal::Operator,
-    pub force_full: bool,
+    pub work: Work,
+}
+
+/// What a queued job does.
+#[derive(Debug, Clone, Copy)]
+pub enum Work {
+    Backup { force_full: bool },
+    Export(crate::export::Format),
+}
+
+impl Work {
+    fn name(self) -> &'static str {
+        match self {
+            Work::Backup { .. } => "backup",
+            Work::Export(_) => "export",
+        }
+    }
 }
 
 /// What a backup needs from the worker.
@@ -54,6 +70,9 @@ pub struct Context {
     pub compression_level: u32,
     /// Background work (the queue, restores) stops on it and is awaited at exit.
     pub shutdown: lodestar_runtime::Shutdown,
+    /// Where an export without a destination goes (`<data>/export`, as Dgraph's alphas write
+    /// theirs to `export`).
+    pub export_dir: std::path::PathBuf,
 }
 
 /// An opendal writer as the codec's sink, counting bytes into the task's progress.
@@ -75,6 +94,72 @@ impl ByteSink for Sink {
     }
 }
 
+/// A file being written into the destination through the codec (gzip, then AES-CTR under the
+/// worker's key when it has one).
+pub(crate) struct OutFile {
+    path: String,
+    encoder: Encoder<Sink>,
+}
+
+impl OutFile {
+    pub(crate) async fn create(
+        ctx: &Context,
+        task: u64,
+        op: &opendal::Operator,
+        path: String,
+    ) -> Result<OutFile, BackupError> {
+        let writer = op
+            .writer(&path)
+            .await
+            .map_err(|e| BackupError::unavailable(format!("opening {path} for writing: {e}")))?;
+        let sink = Sink {
+            writer,
+            registry: ctx.registry.clone(),
+            task,
+        };
+        let opts = EncodeOptions {
+            key: ctx.key.clone(),
+            level: ctx.compression_level,
+            ..EncodeOptions::default()
+        };
+        Ok(OutFile {
+            path,
+            encoder: Encoder::new(sink, opts),
+        })
+    }
+
+    fn failed(&self, e: impl std::fmt::Display) -> BackupError {
+        BackupError::unavailable(format!("writing {}: {e}", self.path))
+    }
+
+    /// Appends one record (a backup file's frame).
+    pub(crate) async fn frame(&mut self, payload: &[u8]) -> Result<(), BackupError> {
+        let done = self.encoder.push_frame(payload).await;
+        done.map_err(|e| self.failed(e))
+    }
+
+    /// Appends text as it is (an export file's).
+    pub(crate) async fn text(&mut self, text: &[u8]) -> Result<(), BackupError> {
+        let done = self.encoder.push_bytes(text).await;
+        done.map_err(|e| self.failed(e))
+    }
+
+    /// Writes what is left and closes the file.
+    pub(crate) async fn close(self) -> Result<FileSummary, BackupError> {
+        let path = self.path;
+        let (mut sink, summary) = self
+            .encoder
+            .finish()
+            .await
+            .map_err(|e| BackupError::unavailable(format!("writing {path}: {e}")))?;
+        sink.writer
+            .close()
+            .await
+            .map_err(|e| BackupError::unavailable(format!("finishing {path}: {e}")))?;
+        Ok(summary)
+    }
+}
+
 /// Checks a backup request and returns the job to queue.
 pub fn prepare(
     destination: &str,
@@ -86,20 +171,28 @@ pub fn prepare(
     Ok((dest, op, force_full))
 }
 
-/// Runs queued backups one at a time until the queue closes.
+/// Runs queued backups and exports one at a time until the queue closes.
 pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
     while let Some(job) = jobs.recv().await {
         let task = job.task;
         let operator = job.operator.clone();
+        let work = job.work;
         // Each job in its own task: whatever goes wrong in it (a panic in a store library
-        // included) fails that backup and leaves the queue working.
+        // included) fails that job and leaves the queue working.
         let ctx2 = ctx.clone();
-        let outcome = match isolated(async move { run(&ctx2, job).await }).await {
+        let outcome = match isolated(async move {
+            match work {
+                Work::Backup { force_full } => run(&ctx2, job, force_full).await,
+                Work::Export(format) => crate::export::run(&ctx2, job, format).await,
+            }
+        })
+        .await
+        {
             Ok(outcome) => outcome,
             Err(why) => {
-                tracing::error!(task, error = %why, "a backup job crashed");
+                tracing::error!(task, error = %why, "a {} job crashed", work.name());
                 remove_partial(&ctx, task, &operator).await;
-                Err(why.context("the backup stopped unexpectedly"))
+                Err(why.context(format_args!("the {} stopped unexpectedly", work.name())))
             }
         };
         let result = ctx.registry.finish(task, &outcome);
@@ -111,9 +204,10 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
                 backup_num = t.backup_num,
                 read_ts = t.read_ts,
                 bytes = t.bytes_written,
-                "backup finished"
+                "{} finished",
+                work.name()
             ),
-            (Err(e), Ok(_)) => tracing::warn!(task, error = %e, "backup failed"),
+            (Err(e), Ok(_)) => tracing::warn!(task, error = %e, "{} failed", work.name()),
         }
     }
 }
@@ -207,7 +301,7 @@ pub(crate) async fn group_sources(
     Ok(sources)
 }
 
-async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
+async fn run(ctx: &Context, job: Job, force_full: bool) -> Result<(), BackupError> {
     let task = job.task;
     ctx.registry
         .update(task, |t| t.status = TaskState::Running)
@@ -225,13 +319,8 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
         .await
         .map_err(|e| remote(e).context("asking zero for a read timestamp"))?
         .start_id;
-    let plan = manifest::next_backup(
-        &master.manifests,
-        job.force_full,
-        ctx.key.is_some(),
-        read_ts,
-    )
-    .map_err(|e| BackupError::precondition(e.to_string()))?;
+    let plan = manifest::next_backup(&master.manifests, force_full, ctx.key.is_some(), read_ts)
+        .map_err(|e| BackupError::precondition(e.to_string()))?;
     let sources = group_sources(&ctx.zero, Prefer::Follower).await?;
     ctx.registry
         .update(task, |t| {
@@ -258,15 +347,7 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
 
     // Every group keeps the whole schema; the manifest lists under each group the predicates
     // zero's tablet map gives it (a predicate with schema only, under the lowest group).
-    let tablets: BTreeMap<String, u32> = ctx
-        .zero
-        .state()
-        .await
-        .map_err(|e| remote(e).context("asking zero for the tablets"))?
-        .groups
-        .into_iter()
-        .flat_map(|(g, group)| group.tablets.into_keys().map(move |p| (p, g)))
-        .collect();
+    let tablets = tablets(&ctx.zero).await?;
     let mut listed = std::collections::BTreeSet::new();
     let mut files = BTreeMap::new();
     let mut groups = BTreeMap::new();
@@ -321,47 +402,38 @@ async fn run(ctx: &Context, job: Job) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Opens the backup stream of group `gid` on the first of `addrs` that serves it, and reads its
-/// first batch. A member that cannot (it died, or its group is electing a leader and it cannot
-/// reach read_ts yet) is passed over for the next, for up to [`SOURCE_RETRY`].
-async fn open_stream(
+/// Zero's tablets: each served predicate and its group.
+pub(crate) async fn tablets(zero: &ZeroClient) -> Result<BTreeMap<String, u32>, BackupError> {
+    Ok(zero
+        .state()
+        .await
+        .map_err(|e| remote(e).context("asking zero for the tablets"))?
+        .groups
+        .into_iter()
+        .flat_map(|(g, group)| group.tablets.into_keys().map(move |p| (p, g)))
+        .collect())
+}
+
+/// The first of `addrs` (members of group `gid`) for which `open` succeeds. A member that
+/// cannot serve now (Unavailable: it died, or its group is electing a leader and it cannot
+/// reach the read timestamp yet) is passed over for the next, for up to [`SOURCE_RETRY`].
+pub(crate) async fn first_serving<T, F, Fut>(
     gid: u32,
     addrs: &[String],
-    since: u64,
-    read_ts: u64,
-) -> Result<(String, tonic::Streaming<KvBatch>, Option<KvBatch>), BackupError> {
+    mut open: F,
+) -> Result<T, BackupError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, BackupError>>,
+{
     let deadline = tokio::time::Instant::now() + SOURCE_RETRY;
     loop {
         let mut last = BackupError::unavailable(format!("group {gid} has no alpha"));
         for addr in addrs {
-            let opened = async {
-                let channel = lodestar_client::traced_channel(addr)
-                    .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))?;
-                let mut alpha = WorkerClient::new(channel).max_decoding_message_size(usize::MAX);
-                let mut stream = alpha
-                    .stream_snapshot(SnapshotRequest {
-                        since_ts: since,
-                        read_ts,
-                        group_id: gid,
-                    })
-                    .await
-                    .map_err(|e| {
-                        remote(e).context(format_args!(
-                            "group {gid}: alpha {addr} refused the backup stream"
-                        ))
-                    })?
-                    .into_inner();
-                let first = stream.message().await.map_err(|e| {
-                    remote(e).context(format_args!(
-                        "group {gid}: alpha {addr} could not stream the backup"
-                    ))
-                })?;
-                Ok::<_, BackupError>((addr.clone(), stream, first))
-            };
-            match opened.await {
+            match open(addr.clone()).await {
                 Ok(o) => return Ok(o),
-                Err(e) if e.code == lodestar_runtime::ErrorCode::Unavailable => {
-                    tracing::warn!(group = gid, alpha = %addr, error = %e, "this alpha cannot serve the backup now; trying another");
+                Err(e) if e.code == ErrorCode::Unavailable => {
+                    tracing::warn!(group = gid, alpha = %addr, error = %e, "this alpha cannot serve now; trying another");
                     last = e;
                 }
                 Err(e) => return Err(e),
@@ -372,6 +444,48 @@ async fn open_stream(
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// A worker client of the alpha at `addr`.
+pub(crate) fn alpha_client(
+    gid: u32,
+    addr: &str,
+) -> Result<WorkerClient<lodestar_client::TracedChannel>, BackupError> {
+    let channel = lodestar_client::traced_channel(addr)
+        .map_err(|e| remote(e).context(format_args!("group {gid}: alpha {addr}")))?;
+    Ok(WorkerClient::new(channel).max_decoding_message_size(usize::MAX))
+}
+
+/// Opens the backup stream of group `gid` on the first of `addrs` that serves it, and reads its
+/// first batch.
+async fn open_stream(
+    gid: u32,
+    addrs: &[String],
+    since: u64,
+    read_ts: u64,
+) -> Result<(String, tonic::Streaming<KvBatch>, Option<KvBatch>), BackupError> {
+    first_serving(gid, addrs, |addr| async move {
+        let mut stream = alpha_client(gid, &addr)?
+            .stream_snapshot(SnapshotRequest {
+                since_ts: since,
+                read_ts,
+                group_id: gid,
+            })
+            .await
+            .map_err(|e| {
+                remote(e).context(format_args!(
+                    "group {gid}: alpha {addr} refused the backup stream"
+                ))
+            })?
+            .into_inner();
+        let first = stream.message().await.map_err(|e| {
+            remote(e).context(format_args!(
+                "group {gid}: alpha {addr} could not stream the backup"
+            ))
+        })?;
+        Ok((addr, stream, first))
+    })
+    .await
 }
 
 /// Streams one group into its file; returns the file's record, the predicates it holds and
@@ -397,21 +511,7 @@ async fn backup_group(
             "group {gid} is encrypted at rest and the backup worker has no encryption key: start it with --encryption_key_file so backups of this cluster are encrypted too (the backup is not recorded)"
         )));
     }
-    let writer = op
-        .writer(&path)
-        .await
-        .map_err(|e| BackupError::unavailable(format!("opening {path} for writing: {e}")))?;
-    let sink = Sink {
-        writer,
-        registry: ctx.registry.clone(),
-        task,
-    };
-    let opts = EncodeOptions {
-        key: ctx.key.clone(),
-        level: ctx.compression_level,
-        ..EncodeOptions::default()
-    };
-    let mut encoder = Encoder::new(sink, opts);
+    let mut file = OutFile::create(ctx, task, op, path.clone()).await?;
     let mut last = None;
     let mut next = first;
     loop {
@@ -426,10 +526,7 @@ async fn backup_group(
         let Some(batch) = batch else { break };
         // The file holds backup records, whatever else the stream's batches carry.
         let record = Record::from(batch);
-        encoder
-            .push_frame(&record.encode_to_vec())
-            .await
-            .map_err(|e| BackupError::unavailable(format!("writing {path}: {e}")))?;
+        file.frame(&record.encode_to_vec()).await?;
         if record.done {
             last = Some(record);
             break;
@@ -440,14 +537,7 @@ async fn backup_group(
             "group {gid}: the stream from alpha {addr} ended before its last batch"
         )));
     };
-    let (mut sink, summary) = encoder
-        .finish()
-        .await
-        .map_err(|e| BackupError::unavailable(format!("writing {path}: {e}")))?;
-    sink.writer
-        .close()
-        .await
-        .map_err(|e| BackupError::unavailable(format!("finishing {path}: {e}")))?;
+    let summary = file.close().await?;
     tracing::info!(
         task,
         group = gid,
@@ -469,16 +559,20 @@ async fn backup_group(
     ))
 }
 
-/// Creates the task for an accepted backup.
-pub fn create_task(registry: &Registry, destination: &Destination) -> Result<Task, BackupError> {
-    if registry.busy(Kind::Backup) > MAX_PENDING {
+/// Creates the task for an accepted backup or export.
+pub fn create_task(
+    registry: &Registry,
+    kind: Kind,
+    destination: &Destination,
+) -> Result<Task, BackupError> {
+    if registry.busy(Kind::Backup) + registry.busy(Kind::Export) > MAX_PENDING {
         return Err(BackupError::new(
             ErrorCode::ResourceExhausted,
             TOO_MANY_PENDING,
         ));
     }
     registry
-        .create(Kind::Backup, &destination.to_string())
+        .create(kind, &destination.to_string())
         .map_err(recording)
 }
 

@@ -3,6 +3,9 @@
 //! Dgraph's `manifest.json`, and serves `backup.Backup` on gRPC 7090 with health and metrics
 //! on HTTP 7091. The same binary runs the offline `restore` command.
 //!
+//! Exports ([`export`]) render every group at one timestamp as RDF or JSON into
+//! Dgraph's export layout; they share the backup queue.
+//!
 //! Backups ([`backup`]): one at a time, at most 16 waiting; each group's alpha streams its
 //! changed keys over `worker.Worker`, and the manifest entry is written last, only when every
 //! group's file is complete. Tasks ([`tasks`]) survive restarts; one cut off by a crash shows
@@ -10,6 +13,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod export;
 pub mod offline;
 pub mod restore;
 pub mod tasks;
@@ -141,6 +145,12 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         key,
         compression_level: args.compression_level,
         shutdown: shutdown.clone(),
+        export_dir: std::path::absolute(args.data.join("export")).map_err(|e| {
+            ServiceError::invalid(format!(
+                "the export directory under {}: {e}",
+                args.data.display()
+            ))
+        })?,
     };
     shutdown.spawn(settle_interrupted(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
@@ -175,10 +185,9 @@ async fn settle_interrupted(ctx: backup::Context) {
     let interrupted = ctx.registry.take_interrupted();
     // Backups cut off by a kill: their files, which no manifest entry names, go. The request's
     // own credentials are gone with it; the worker's environment serves for the rest.
-    for task in interrupted
-        .iter()
-        .filter(|t| t.kind == tasks::Kind::Backup && t.folder.is_some())
-    {
+    for task in interrupted.iter().filter(|t| {
+        matches!(t.kind, tasks::Kind::Backup | tasks::Kind::Export) && t.folder.is_some()
+    }) {
         match backup::prepare(&task.location, &Default::default(), false) {
             Ok((_, op, _)) => backup::remove_partial(&ctx, task.id, &op).await,
             Err(e) => tracing::warn!(

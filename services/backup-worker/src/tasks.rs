@@ -1,4 +1,4 @@
-//! The durable task registry: every backup and restore is a task with an id, a status and
+//! The durable task registry: every backup, export and restore is a task with an id, a status and
 //! progress, kept as one JSON file per task under `<data>/tasks` (written to a temporary file,
 //! synced, then renamed, so a crash leaves either the old or the new record).
 //!
@@ -30,6 +30,7 @@ const KEEP_SECS: i64 = 7 * 24 * 3600;
 pub enum Kind {
     Backup,
     Restore,
+    Export,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +67,7 @@ pub struct Task {
     /// when the worker stopped before it could.
     #[serde(default)]
     pub drained: bool,
-    /// Backups: the folder its files go to, once chosen, so that the files of a backup that
+    /// Backups and exports: the folder its files go to, once chosen, so that the files of a backup that
     /// did not finish can be removed (also after the worker was killed).
     #[serde(default)]
     pub folder: Option<String>,
@@ -76,7 +77,7 @@ impl Task {
     /// The id as the API shows it: `0x…` for backups, decimal for restores.
     pub fn display_id(&self) -> String {
         match self.kind {
-            Kind::Backup => format!("{:#x}", self.id),
+            Kind::Backup | Kind::Export => format!("{:#x}", self.id),
             Kind::Restore => self.id.to_string(),
         }
     }
@@ -176,6 +177,7 @@ impl Registry {
                 task.errors.push(match task.kind {
                     Kind::Backup => "the backup worker stopped while this task was running; nothing it wrote was recorded in the manifest",
                     Kind::Restore => "the backup worker stopped while this task was running; the alphas took back what this restore had loaded",
+                    Kind::Export => "the backup worker stopped while this task was running; the files it had written were removed",
                 }.to_string());
                 task.last_updated = now();
                 reg.inner.lock().interrupted.push(task.id);

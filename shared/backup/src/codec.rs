@@ -207,6 +207,12 @@ impl<S: ByteSink> Encoder<S> {
         Ok(())
     }
 
+    /// Appends bytes as they are, with no frame around them: for text files (exports) that
+    /// take this file's gzip and encryption but not its records.
+    pub async fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), CodecError> {
+        self.append(bytes).await
+    }
+
     /// Compresses what is left, writes every member, and returns the sink (for the caller to
     /// close) with the summary of the file.
     pub async fn finish(mut self) -> Result<(S, FileSummary), CodecError> {

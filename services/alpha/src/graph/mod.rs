@@ -12,6 +12,7 @@ pub mod access;
 pub mod acl;
 pub mod alter;
 pub mod backup;
+pub mod export;
 pub mod handoff;
 pub mod log;
 pub mod mutate;

@@ -339,6 +339,23 @@ impl Val {
     }
 }
 
+impl Val {
+    /// The value as the text of a typed literal (RDF `"text"^^<xs:…>`, or a JSON string for
+    /// datetimes and geometries) that converts back to an equal value: floats in their
+    /// shortest exact form, datetimes in RFC 3339 with nanoseconds and their offset (Go's zero
+    /// time too), uids as `0x…`, passwords as their stored hash.
+    pub fn literal_text(&self) -> String {
+        match self {
+            Val::Default(s) | Val::String(s) | Val::Password(s) | Val::Geo(s) => s.clone(),
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => format!("{f:?}"),
+            Val::Bool(b) => b.to_string(),
+            Val::DateTime(t) => datetime::format_rfc3339_nano(t),
+            Val::Uid(u) => format!("{u:#x}"),
+        }
+    }
+}
+
 /// What [`ScalarType::DateTime`] parse failures tell the user.
 const DATETIME_FORMATS: &str = "expected RFC 3339 (2006-01-02T15:04:05Z07:00, fraction and zone \
      optional), 2006-01-02, 2006-01 or 2006";

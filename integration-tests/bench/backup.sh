@@ -35,10 +35,4 @@ if [ ! -x "$venv/bin/weed" ]; then
 fi
 export LODESTAR_WEED="$venv/bin/weed"
 
-echo "==> building the release binaries"
-cargo build --release --bins --locked
-
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-echo "==> running bench-backup $*"
-exec "$target/release/bench-backup" "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/release.sh" backup "$@"

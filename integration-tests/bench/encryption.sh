@@ -6,13 +6,4 @@
 #   integration-tests/bench/encryption.sh --keys 100000 --nodes 20000 --secs 2 --large_mb 100   # a quick check
 #   integration-tests/bench/encryption.sh --help
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
-
-echo "==> building the release binaries"
-cargo build --release --bins --locked
-
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-echo "==> running bench-encryption $*"
-exec "$target/release/bench-encryption" "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/release.sh" encryption "$@"

@@ -6,13 +6,4 @@
 #   integration-tests/bench/groups.sh --nodes 20000 --secs 2   # a quick check
 #   integration-tests/bench/groups.sh --help
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
-
-echo "==> building the release binaries"
-cargo build --release --bins --locked
-
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-echo "==> running bench-groups $*"
-exec "$target/release/bench-groups" "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/release.sh" groups "$@"

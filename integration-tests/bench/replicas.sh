@@ -6,13 +6,4 @@
 #   integration-tests/bench/replicas.sh --nodes 50000 --kills 5 --catchup-mb 100   # a quick check
 #   integration-tests/bench/replicas.sh --help
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
-
-echo "==> building the release binaries"
-cargo build --release --bins --locked
-
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-echo "==> running bench-replicas $*"
-exec "$target/release/bench-replicas" "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/release.sh" replicas "$@"

@@ -11,7 +11,15 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn unknown_flags_are_refused_by_every_binary() {
-    for bin in ["zero", "alpha", "auth", "backup-worker", "gateway", "live"] {
+    for bin in [
+        "zero",
+        "alpha",
+        "auth",
+        "backup-worker",
+        "gateway",
+        "live",
+        "bulk",
+    ] {
         let out = run_bin(bin, ["--no_such_flag", "1"]);
         assert!(!out.status.success(), "{bin} accepted an unknown flag");
         assert!(
@@ -355,6 +363,7 @@ fn readme_flag_tables_match_every_binarys_help() {
         ("backup-worker", true),
         ("gateway", true),
         ("live", false),
+        ("bulk", false),
     ] {
         let help = help_flags(bin);
         let documented = readme_flags(&readme, bin);

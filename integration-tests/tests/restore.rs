@@ -367,7 +367,7 @@ async fn online_and_offline_restores_equal_the_source_at_each_backup() {
         }
         for (i, a) in target.alphas.iter_mut().enumerate() {
             let seeded = out.path().join(format!("r{num}-alpha{i}"));
-            copy_dir(&p.join(format!("p{}", groups[i])), &seeded);
+            common::copy_dir(&p.join(format!("p{}", groups[i])), &seeded);
             let at = a.args.iter().position(|x| x == "-p").unwrap();
             a.args[at + 1] = seeded.to_str().unwrap().to_string();
         }
@@ -767,18 +767,4 @@ async fn backup_and_restore_are_refused_while_enterprise_features_are_off() {
         1,
         "nothing was added"
     );
-}
-
-/// Copies the directory tree `from` to `to` (created).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

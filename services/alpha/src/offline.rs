@@ -28,7 +28,7 @@ use lodestar_runtime::ServiceError;
 use std::path::{Path, PathBuf};
 
 /// The version Dgraph's offline restore writes at.
-const OFFLINE_VERSION: u64 = 1;
+pub(crate) const OFFLINE_VERSION: u64 = 1;
 
 /// The offline commands of the `alpha` binary.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -108,29 +108,12 @@ pub fn rotate_key(args: &RotateKeyArgs) -> Result<(), ServiceError> {
 
 /// `alpha restore`.
 pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
-    if let Some(path) = &args.cluster_secret_file {
-        lodestar_runtime::cluster::read_secret_file(path)
-            .and_then(lodestar_runtime::cluster::install)?;
-    }
     if args.zero.is_none() && args.force_zero {
         return Err(ServiceError::invalid(
             "--zero is required to raise zero's timestamps and leases above the backup's; pass --force_zero=false to skip it and raise them by hand with the printed values",
         ));
     }
-    // Zero must take our calls before anything is written, not after.
-    let zero = match &args.zero {
-        Some(addr) => {
-            let zero = ZeroClient::new([addr.as_str()])?;
-            zero.state().await.map_err(|e| {
-                ServiceError::unavailable(format!(
-                    "zero at {addr} does not answer: {} (nothing was written)",
-                    e.message()
-                ))
-            })?;
-            Some((addr, zero))
-        }
-        None => None,
-    };
+    let zero = offline_zero(args.zero.as_deref(), args.cluster_secret_file.as_deref()).await?;
     let postings_encryption = args
         .postings_encryption_key_file
         .as_deref()
@@ -206,7 +189,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
                 "zero at {addr}: timestamps at or above {}, UID lease at or above {max_uid}, namespace lease at or above {max_ns}",
                 last.read_ts
             );
-            let moved = place_tablets(&zero, &last).await?;
+            let moved = place_tablets(&zero, last.tablets()).await?;
             eprintln!(
                 "zero at {addr}: {moved} tablets in the groups the backup lists them in (start each group's alphas on its p<group>)"
             );
@@ -219,14 +202,40 @@ pub async fn restore(args: RestoreArgs) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Gives every predicate of the backup to the group its manifest lists it in, as an online
-/// restore does: forced in a group that has alphas, and assigned (unless another group has
-/// it) in one that has none yet, so each group's alphas serve what its `p<group>` holds.
-/// Returns how many tablets were placed.
-async fn place_tablets(zero: &ZeroClient, last: &Manifest) -> Result<usize, ServiceError> {
+/// Zero at `addr` (with the cluster's secret from `secret_file` installed), checked to answer
+/// before anything is written, not after; `None` without an address.
+pub(crate) async fn offline_zero<'a>(
+    addr: Option<&'a str>,
+    secret_file: Option<&Path>,
+) -> Result<Option<(&'a str, ZeroClient)>, ServiceError> {
+    if let Some(path) = secret_file {
+        lodestar_runtime::cluster::read_secret_file(path)
+            .and_then(lodestar_runtime::cluster::install)?;
+    }
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let zero = ZeroClient::new([addr])?;
+    zero.state().await.map_err(|e| {
+        ServiceError::unavailable(format!(
+            "zero at {addr} does not answer: {} (nothing was written)",
+            e.message()
+        ))
+    })?;
+    Ok(Some((addr, zero)))
+}
+
+/// Gives each predicate to its group (the one whose directory holds it), as an online restore
+/// does: forced in a group that has alphas, and assigned (unless another group has it) in one
+/// that has none yet, so each group's alphas serve what its directory holds. Returns how many
+/// tablets were placed.
+pub(crate) async fn place_tablets<'a>(
+    zero: &ZeroClient,
+    tablets: impl IntoIterator<Item = (u32, &'a str)>,
+) -> Result<usize, ServiceError> {
     let state = zero.state().await?;
     let mut placed = 0;
-    for (group, predicate) in last.tablets() {
+    for (group, predicate) in tablets {
         let force = state
             .groups
             .get(&group)

@@ -3,5 +3,6 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    lodestar_alpha::loader::live::main(lodestar_alpha::loader::live::LiveArgs::parse())
+    use lodestar_alpha::loader::{self, live};
+    loader::main(live::run(live::LiveArgs::parse()))
 }

@@ -627,7 +627,7 @@ impl Graph {
 
 /// The index key of `token`, refused (before anything is written) when it is too long to
 /// store: an `exact` index keeps the whole string in its key.
-pub(super) fn index_key(
+pub(crate) fn index_key(
     schema: &PredicateSchema,
     kind: tokenizer::IndexKind,
     pred: u32,
@@ -700,7 +700,7 @@ fn unreachable_object() -> Result<Val, GraphError> {
 }
 
 /// Dgraph's rules for predicate names: no spaces or control characters.
-fn check_predicate_name(name: &str) -> Result<(), GraphError> {
+pub(crate) fn check_predicate_name(name: &str) -> Result<(), GraphError> {
     if name.len() > lodestar_types::schema::MAX_NAME_LEN {
         return Err(GraphError::Invalid(format!(
             "a predicate name of {} bytes is longer than the {} allowed",
@@ -726,7 +726,7 @@ fn check_predicate_name(name: &str) -> Result<(), GraphError> {
 }
 
 /// The type a first use of a predicate with this literal gives it.
-fn literal_type(v: &Value) -> ScalarType {
+pub(crate) fn literal_type(v: &Value) -> ScalarType {
     match v {
         Value::Default(_) => ScalarType::Default,
         Value::Str(_) => ScalarType::String,
@@ -752,7 +752,7 @@ fn check_permission_value(val: &Val) -> Result<(), GraphError> {
     }
 }
 
-fn convert(v: &Value, schema: &PredicateSchema, name: &str) -> Result<Val, GraphError> {
+pub(crate) fn convert(v: &Value, schema: &PredicateSchema, name: &str) -> Result<Val, GraphError> {
     let bad = |e: &dyn std::fmt::Display| {
         GraphError::Invalid(format!(
             "value for predicate {name} of type {}: {e}",
@@ -799,7 +799,7 @@ fn convert_val(v: Val, schema: &PredicateSchema, name: &str) -> Result<Val, Grap
 }
 
 /// The facets of an N-Quad as stored values.
-fn facets(nq: &NQuad) -> Result<Vec<(String, Val)>, GraphError> {
+pub(crate) fn facets(nq: &NQuad) -> Result<Vec<(String, Val)>, GraphError> {
     use lodestar_dql::FacetValue;
     nq.facets
         .iter()

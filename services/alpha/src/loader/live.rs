@@ -10,7 +10,6 @@
 //! that aborts on a conflict is retried; one the cluster refuses stops the run, naming the
 //! file and the line. With ACL on, `--creds "user=…;password=…"` logs in (and in again when
 //! the token expires). Progress goes to stderr every two seconds, a summary to stdout.
-#![allow(clippy::print_stdout)]
 
 use super::input::{self, Body, Format, Piece};
 use lodestar_crypto::EncryptionKey;
@@ -92,9 +91,9 @@ pub struct Summary {
     pub elapsed: Duration,
 }
 
-impl Summary {
+impl super::Report for Summary {
     /// Dgraph's closing lines.
-    pub fn render(&self) -> String {
+    fn render(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-3);
         format!(
             "Number of TXs run            : {}\nNumber of N-Quads processed  : {}\nTime spent                   : {:.3}s\nN-Quads processed per second : {}\n",
@@ -668,15 +667,6 @@ pub async fn run(args: LiveArgs) -> Result<Summary, ServiceError> {
     })
 }
 
-/// `live`'s entry point.
-pub fn main(args: LiveArgs) -> std::process::ExitCode {
-    lodestar_runtime::run_command(async move {
-        let summary = run(args).await?;
-        print!("{}", summary.render());
-        Ok::<(), ServiceError>(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,6 +709,7 @@ mod tests {
 
     #[test]
     fn the_summary_is_dgraphs() {
+        use crate::loader::Report as _;
         let s = Summary {
             txns: 3,
             nquads: 3000,

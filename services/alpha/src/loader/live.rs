@@ -13,6 +13,7 @@
 
 use super::input::{self, Body, Format, Piece};
 use lodestar_crypto::EncryptionKey;
+use lodestar_crypto::sealer::Sealer;
 use lodestar_dql::nquad::{NQuad, Object, Subject};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{self, Mutation, Operation, Request};
@@ -284,11 +285,26 @@ struct Uids {
     leased: u64,
     new_uids: bool,
     log: Option<std::fs::File>,
+    /// Seals the map's lines when the files have a key.
+    sealer: Option<Sealer>,
     pending: Vec<u8>,
 }
 
+/// Leases `n` more uids: (first, last).
+type Lease<'a> = dyn FnMut(u64) -> Result<(u64, u64), ServiceError> + 'a;
+
+/// What a sealed line of the xid map is bound to.
+const XID_CONTEXT: &[u8] = b"live xid map entry";
+
 impl Uids {
-    fn open(dir: Option<&PathBuf>, new_uids: bool) -> Result<Uids, ServiceError> {
+    /// The map kept in `dir` (none without one). With the files' key, its lines are sealed
+    /// under a key registry in `dir` (blank node labels can be user data); a map written with
+    /// a key does not open without it, nor the reverse.
+    fn open(
+        dir: Option<&PathBuf>,
+        new_uids: bool,
+        key: Option<&EncryptionKey>,
+    ) -> Result<Uids, ServiceError> {
         let mut uids = Uids {
             map: HashMap::new(),
             next: 1,
@@ -296,23 +312,60 @@ impl Uids {
             leased: 0,
             new_uids,
             log: None,
+            sealer: None,
             pending: Vec::new(),
         };
         let Some(dir) = dir else {
             return Ok(uids);
         };
-        let failed =
-            |e: std::io::Error| ServiceError::invalid(format!("--xidmap {}: {e}", dir.display()));
+        let shown = dir.display();
+        let failed = |e: std::io::Error| ServiceError::invalid(format!("--xidmap {shown}: {e}"));
         std::fs::create_dir_all(dir).map_err(failed)?;
-        let path = dir.join("xids");
+        let (plain, sealed) = (dir.join("xids"), dir.join("xids.sealed"));
+        let path = match key {
+            Some(_) if plain.exists() => {
+                return Err(ServiceError::invalid(format!(
+                    "--xidmap {shown} was written without a key: use another directory with --encryption_key_file"
+                )));
+            }
+            None if sealed.exists() => {
+                return Err(ServiceError::invalid(format!(
+                    "--xidmap {shown} is sealed: give the --encryption_key_file it was written with"
+                )));
+            }
+            Some(key) => {
+                let keys = lodestar_crypto::registry::KeyRegistry::open_or_create(
+                    dir,
+                    key.clone(),
+                    lodestar_crypto::registry::DEFAULT_ROTATION,
+                )
+                .map_err(|e| ServiceError::invalid(format!("--xidmap {shown}: {e}")))?;
+                uids.sealer = Some(Sealer::new(Arc::new(keys)));
+                sealed
+            }
+            None => plain,
+        };
         if let Ok(text) = std::fs::read_to_string(&path) {
             for line in text.lines() {
                 // A line cut by a crash is the last one; its piece was never sent.
+                let line = match &uids.sealer {
+                    Some(sealer) => {
+                        let Some(opened) = hex::decode(line)
+                            .ok()
+                            .and_then(|raw| sealer.open(XID_CONTEXT, &raw).ok())
+                            .and_then(|raw| String::from_utf8(raw).ok())
+                        else {
+                            continue;
+                        };
+                        opened
+                    }
+                    None => line.replace("\\n", "\n"),
+                };
                 let Some((uid, xid)) = line.split_once('\t') else {
                     continue;
                 };
                 if let Ok(uid) = u64::from_str_radix(uid.trim_start_matches("0x"), 16) {
-                    uids.map.insert(xid.replace("\\n", "\n"), uid);
+                    uids.map.insert(xid.to_string(), uid);
                 }
             }
         }
@@ -326,17 +379,12 @@ impl Uids {
         Ok(uids)
     }
 
-    fn uid(
-        &mut self,
-        xid: &str,
-        client: &Client,
-        rt: &tokio::runtime::Handle,
-    ) -> Result<u64, ServiceError> {
+    fn uid(&mut self, xid: &str, lease: &mut Lease<'_>) -> Result<u64, ServiceError> {
         if let Some(&uid) = self.map.get(xid) {
             return Ok(uid);
         }
         if self.next > self.end {
-            let (start, end) = rt.block_on(client.allocate(LEASE_BLOCK))?;
+            let (start, end) = lease(LEASE_BLOCK)?;
             (self.next, self.end) = (start, end);
             self.leased = self.leased.max(end);
         }
@@ -344,27 +392,30 @@ impl Uids {
         self.next += 1;
         self.map.insert(xid.to_string(), uid);
         if self.log.is_some() {
-            let _ = writeln!(self.pending, "{uid:#x}\t{}", xid.replace('\n', "\\n"));
+            let line = format!("{uid:#x}\t{xid}");
+            let _ = match &self.sealer {
+                Some(sealer) => writeln!(
+                    self.pending,
+                    "{}",
+                    hex::encode(sealer.seal(XID_CONTEXT, line.as_bytes()))
+                ),
+                None => writeln!(self.pending, "{}", line.replace('\n', "\\n")),
+            };
         }
         Ok(uid)
     }
 
     /// A uid written in a file: kept (zero's lease raised above it first), or mapped like a
     /// blank node with `--new_uids`.
-    fn kept(
-        &mut self,
-        uid: u64,
-        client: &Client,
-        rt: &tokio::runtime::Handle,
-    ) -> Result<u64, ServiceError> {
+    fn kept(&mut self, uid: u64, lease: &mut Lease<'_>) -> Result<u64, ServiceError> {
         if self.new_uids {
-            return self.uid(&format!("{uid:#x}"), client, rt);
+            return self.uid(&format!("{uid:#x}"), lease);
         }
         if uid > self.leased {
-            let (_, end) = rt.block_on(client.allocate(1))?;
+            let (_, end) = lease(1)?;
             self.leased = end;
             if uid > end {
-                let (_, end) = rt.block_on(client.allocate(uid - end))?;
+                let (_, end) = lease(uid - end)?;
                 self.leased = end;
             }
         }
@@ -402,6 +453,7 @@ fn map_piece(
     client: &Client,
     rt: &tokio::runtime::Handle,
 ) -> Result<Txn, ServiceError> {
+    let mut lease = |n: u64| rt.block_on(client.allocate(n));
     let origin = match &piece.body {
         Body::Rdf(_) => format!("{name}, the N-Quads from line {}", piece.first),
         Body::Json(_) => format!("{name}, the JSON objects from object {}", piece.first),
@@ -413,8 +465,8 @@ fn map_piece(
             let mut out = String::with_capacity(text.len());
             for mut nq in nquads.iter().cloned() {
                 nq.subject = match nq.subject {
-                    Subject::Blank(x) => Subject::Uid(uids.uid(&x, client, rt)?),
-                    Subject::Uid(u) => Subject::Uid(uids.kept(u, client, rt)?),
+                    Subject::Blank(x) => Subject::Uid(uids.uid(&x, &mut lease)?),
+                    Subject::Uid(u) => Subject::Uid(uids.kept(u, &mut lease)?),
                     Subject::Var(v) => {
                         return Err(ServiceError::invalid(format!(
                             "{origin}: uid({v}) needs a query; the loader takes N-Quads whose nodes are uids or blank nodes"
@@ -422,8 +474,8 @@ fn map_piece(
                     }
                 };
                 nq.object = match nq.object {
-                    Object::Blank(x) => Object::Uid(uids.uid(&x, client, rt)?),
-                    Object::Uid(u) => Object::Uid(uids.kept(u, client, rt)?),
+                    Object::Blank(x) => Object::Uid(uids.uid(&x, &mut lease)?),
+                    Object::Uid(u) => Object::Uid(uids.kept(u, &mut lease)?),
                     other => other,
                 };
                 out.push_str(&NQuad::to_string(&nq));
@@ -441,7 +493,7 @@ fn map_piece(
         Body::Json(mut objects) => {
             let mut facts = 0;
             for o in &mut objects {
-                facts += map_json(o, uids, client, rt)?;
+                facts += map_json(o, uids, &mut lease)?;
             }
             Txn {
                 nquads: facts,
@@ -462,20 +514,19 @@ fn map_piece(
 fn map_json(
     v: &mut serde_json::Value,
     uids: &mut Uids,
-    client: &Client,
-    rt: &tokio::runtime::Handle,
+    lease: &mut Lease<'_>,
 ) -> Result<u64, ServiceError> {
     let mut facts = 0;
     match v {
         serde_json::Value::Object(map) => {
             if let Some(serde_json::Value::String(uid)) = map.get_mut("uid") {
                 let mapped = if let Some(label) = uid.strip_prefix("_:") {
-                    Some(uids.uid(label, client, rt)?)
+                    Some(uids.uid(label, lease)?)
                 } else if let Some(hex) = uid.strip_prefix("0x") {
                     let n = u64::from_str_radix(hex, 16).map_err(|_| {
                         ServiceError::invalid(format!("\"uid\": {uid:?} is not a uid"))
                     })?;
-                    Some(uids.kept(n, client, rt)?)
+                    Some(uids.kept(n, lease)?)
                 } else {
                     None
                 };
@@ -489,7 +540,7 @@ fn map_json(
                 }
                 facts += match child {
                     serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                        map_json(child, uids, client, rt)?.max(1)
+                        map_json(child, uids, lease)?.max(1)
                     }
                     _ => 1,
                 };
@@ -498,7 +549,7 @@ fn map_json(
         serde_json::Value::Array(items) => {
             for item in items {
                 facts += match item {
-                    serde_json::Value::Object(_) => map_json(item, uids, client, rt)?.max(1),
+                    serde_json::Value::Object(_) => map_json(item, uids, lease)?.max(1),
                     _ => 1,
                 };
             }
@@ -632,7 +683,7 @@ pub async fn run(args: LiveArgs) -> Result<Summary, ServiceError> {
         args.batch as usize,
     );
     let reader = tokio::task::spawn_blocking(move || -> Result<(), ServiceError> {
-        let mut uids = Uids::open(xidmap.as_ref(), new_uids)?;
+        let mut uids = Uids::open(xidmap.as_ref(), new_uids, key.as_ref())?;
         for (path, format) in files.iter().zip(formats) {
             let name = path.display().to_string();
             let stream = input::open(path, key.as_ref())?;
@@ -705,6 +756,51 @@ mod tests {
         let sup =
             LiveArgs::try_parse_from(["live", "-f", "x", "--encryption", "cipher=x"]).unwrap();
         assert!(sup.key().unwrap_err().message.contains("key-file="));
+    }
+
+    #[test]
+    fn xid_maps_persist_and_are_sealed_under_the_files_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = EncryptionKey::from_bytes(&[3u8; 32]).unwrap();
+        let mut leased = 0;
+        let mut lease = |n: u64| {
+            leased += n;
+            Ok((leased - n + 1, leased))
+        };
+        let map = dir.path().join("xids");
+        {
+            let mut u = Uids::open(Some(&map), false, Some(&key)).unwrap();
+            assert_eq!(u.uid("Zq8alice", &mut lease).unwrap(), 1);
+            assert_eq!(u.uid("Zq8bob", &mut lease).unwrap(), 2);
+            assert_eq!(u.uid("Zq8alice", &mut lease).unwrap(), 1);
+            // A uid from the file is kept, and the lease raised above it.
+            assert_eq!(u.kept(50_000, &mut lease).unwrap(), 50_000);
+            assert!(u.leased >= 50_000);
+            u.sync().unwrap();
+        }
+        for entry in std::fs::read_dir(&map).unwrap() {
+            let raw = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(!raw.windows(3).any(|w| w == b"Zq8"), "a label in clear");
+        }
+        let mut again = Uids::open(Some(&map), false, Some(&key)).unwrap();
+        assert_eq!(again.uid("Zq8bob", &mut lease).unwrap(), 2);
+        drop(again);
+        let e = Uids::open(Some(&map), false, None).err().unwrap();
+        assert!(e.message.contains("is sealed"), "{e:?}");
+        let other = EncryptionKey::from_bytes(&[4u8; 32]).unwrap();
+        assert!(Uids::open(Some(&map), false, Some(&other)).is_err());
+        // Without a key the map is plain text, and refuses a key later.
+        let plain = dir.path().join("plain");
+        let mut p = Uids::open(Some(&plain), true, None).unwrap();
+        assert_ne!(
+            p.kept(7, &mut lease).unwrap(),
+            7,
+            "--new_uids maps file uids too"
+        );
+        p.sync().unwrap();
+        drop(p);
+        let e = Uids::open(Some(&plain), false, Some(&key)).err().unwrap();
+        assert!(e.message.contains("without a key"), "{e:?}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! manifest's entries match the tasks, each file's size and SHA-256 match its `files` record,
 //! nothing else is left in the location, and the downloaded files decode to the key counts
 //! recorded. Then a chosen backup of the first series is restored online from the store and
-//! the cluster holds exactly its names. A missing server fails the test under the test script and CI
+//! the cluster holds exactly its names. An export to SeaweedFS is listed and read back by boto3
+//! too (after one with a wrong secret failed and left nothing). A missing server fails the test under the test script and CI
 //! (`lodestar_test_support::missing`).
 
 mod common;
@@ -366,4 +367,96 @@ async fn minio_backups_to_seaweedfs_are_read_back_by_boto3() {
     )
     .await;
     assert_eq!(restored, names(&["Ann", "Bob", "Cy", "Dee"]));
+}
+
+/// The text of an export file saved by a Python client: gunzipped, after AES-CTR decryption
+/// with the worker's key when the tests run encrypted.
+fn export_text(path: &Path) -> String {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let plain: Box<dyn std::io::Read> = match common::backups::worker_key() {
+        Some(key) => Box::new(lodestar_crypto::DecryptingReader::new(file, &key).unwrap()),
+        None => Box::new(file),
+    };
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(plain)
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_to_seaweedfs_through_minio_are_read_back_by_boto3() {
+    let Some(s3) = seaweed::Seaweed::start(&[BUCKET]) else {
+        return;
+    };
+    let cluster = ClusterBuilder::new().services(true).start().await.unwrap();
+    let mut c = dgraph(&cluster).await;
+    alter(&mut c, "name: string @index(exact) .").await;
+    set(&mut c, r#"_:a <name> "Ann" . _:b <name> "Bob" ."#).await;
+    let mut b = backup_client(&cluster);
+    let dest = format!("minio://{}/{BUCKET}/exports?secure=false", s3.address());
+    let export = |secret: &str| lodestar_proto::backup::ExportRequest {
+        format: "json".into(),
+        destination: dest.clone(),
+        credentials: Some(lodestar_proto::backup::Credentials {
+            access_key: seaweed::ACCESS_KEY.into(),
+            secret_key: secret.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // A wrong secret fails the task and leaves nothing in the bucket.
+    let id = b
+        .start_export(export("wrong-secret"))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let refused = wait_task(&mut b, &id).await;
+    assert_eq!(
+        (refused.kind.as_str(), refused.status.as_str()),
+        ("Export", "Failed")
+    );
+    let id = b
+        .start_export(export(seaweed::SECRET_KEY))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let done = common::backups::finished(&mut b, &id).await;
+    assert!(done.bytes_written > 0, "{done:?}");
+
+    let downloaded = tempfile::tempdir().unwrap();
+    let found = python_json(
+        "check_s3_backup.py",
+        &[
+            &format!("http://{}", s3.address()),
+            BUCKET,
+            "exports",
+            seaweed::ACCESS_KEY,
+            seaweed::SECRET_KEY,
+            downloaded.path().to_str().unwrap(),
+        ],
+    )
+    .await;
+    let objects = found["objects"].as_object().expect("objects");
+    let folder = format!("dgraph.r{}.u", done.read_ts);
+    assert_eq!(objects.len(), 2 * default_groups(), "{found}");
+    let mut names = BTreeSet::new();
+    for (name, info) in objects {
+        assert!(name.starts_with(&folder), "{name}");
+        assert_eq!(info["size"], info["downloaded"], "{name}");
+        let text = export_text(&downloaded.path().join(name));
+        if name.ends_with(".json.gz") {
+            for object in serde_json::from_str::<Vec<Value>>(&text).unwrap() {
+                if let Some(n) = object["name"].as_str() {
+                    names.insert(n.to_string());
+                }
+            }
+        } else {
+            assert!(name.ends_with(".schema.gz"), "{name}");
+        }
+    }
+    assert_eq!(names, self::names(&["Ann", "Bob"]));
 }

@@ -29,6 +29,7 @@ const SCHEMA: &str = "name: string @index(exact, term) @lang .\n\
                       tags: [string] @index(exact) .\n\
                       friend: [uid] @reverse @count .\n\
                       nick: default .\n\
+                      secret: password .\n\
                       type Person {\n name\n age\n friend\n}";
 
 /// 60 people with every kind of value, a friend chain with facets, and values with facets.
@@ -53,6 +54,7 @@ async fn load_source(c: &mut DgraphClient<Channel>) {
             i % 7,
         ));
         if i % 10 == 0 {
+            rdf.push_str(&format!("_:p{i} <secret> \"pass-{i}-word\" .\n"));
             rdf.push_str(&format!(
                 "_:p{i} <loc> \"{{\\\"type\\\":\\\"Point\\\",\\\"coordinates\\\":[{}.5,-{}.25]}}\"^^<geo:geojson> .\n",
                 i % 90,
@@ -83,6 +85,7 @@ async fn graph(c: &mut DgraphClient<Channel>) -> serde_json::Value {
         exact(func: eq(tags, "t3")) { count(uid) }
         years(func: ge(born, "1950-01-01"), orderasc: born) { uid }
         people(func: type(Person)) { count(uid) }
+        pw(func: has(secret), orderasc: age) { age checkpwd(secret, "pass-20-word") }
     }"#;
     let mut v = read_only(c, q, 0).await;
     if let Some(nodes) = v["q"].as_array_mut() {
@@ -279,6 +282,15 @@ async fn rdf_and_json_exports_reload_into_fresh_clusters_as_the_same_graph() {
     load_source(&mut c).await;
     let want = graph(&mut c).await;
     assert_eq!(want["q"].as_array().unwrap().len(), 60);
+    // Passwords survive the reloads below: exactly node 20's matches.
+    let matching: Vec<_> = want["pw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["checkpwd(secret)"] == true)
+        .map(|n| n["age"].clone())
+        .collect();
+    assert_eq!(matching, [serde_json::json!(20)], "{want}");
     let key = common::backups::worker_key().map(|k| k.as_bytes().to_vec());
 
     let dest = tempfile::tempdir().unwrap();
@@ -290,9 +302,12 @@ async fn rdf_and_json_exports_reload_into_fresh_clusters_as_the_same_graph() {
         "a file per group"
     );
     let rdf = rdf.concat();
-    // One N-Quad per posting: 60 people × 10 facts, 6 locations, 59 friend edges.
+    // One N-Quad per posting: 60 people × 9 facts, 6 locations, 6 passwords (as their
+    // hashes), 59 friend edges.
     let user_lines = rdf.lines().filter(|l| !l.contains("<dgraph.")).count();
-    assert_eq!(user_lines, 60 * 9 + 6 + 59, "{rdf}");
+    assert_eq!(user_lines, 60 * 9 + 6 + 6 + 59, "{rdf}");
+    assert!(!rdf.contains("pass-20-word"), "a password in clear");
+    assert_eq!(rdf.matches("\"$argon2id$").count(), 6, "{rdf}");
     assert_eq!(
         rdf.lines().filter(|l| l.contains("<dgraph.type>")).count(),
         60

@@ -7,7 +7,7 @@
 //!
 //! Dgraph stores bcrypt hashes (`$2a$`/`$2b$`/`$2y$`). [`verify`] accepts those too, so users
 //! whose hashes came from a Dgraph export or backup keep their passwords; new hashes are always
-//! argon2id.
+//! argon2id. A value that [`is_hash`] is stored as it is.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -44,6 +44,31 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 /// Hashes `password` into the value stored for a `password` predicate.
 pub fn hash_val(password: &str) -> Result<Val, PasswordError> {
     hash(password).map(Val::Password)
+}
+
+/// Whether `text` is already a password hash this module verifies: a complete argon2 PHC
+/// string (algorithm, parameters, salt and hash) or a bcrypt hash as Dgraph stores them
+/// (`$2a$`/`$2b$`/`$2y$`, a two-digit cost, 53 characters of salt and hash). Exports carry
+/// hashes, and a loaded hash is kept as it is rather than hashed again, so users keep their
+/// passwords through an export and reload (from Dgraph's exports too). Setting a hash gives
+/// no one more than setting the password itself would.
+pub fn is_hash(text: &str) -> bool {
+    if let Some(rest) = text
+        .strip_prefix("$2a$")
+        .or_else(|| text.strip_prefix("$2b$"))
+        .or_else(|| text.strip_prefix("$2y$"))
+    {
+        let bytes = rest.as_bytes();
+        return bytes.len() == 56
+            && bytes[..2].iter().all(u8::is_ascii_digit)
+            && bytes[2] == b'$'
+            && bytes[3..]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'/');
+    }
+    PasswordHash::new(text).is_ok_and(|h| {
+        h.algorithm.as_str().starts_with("argon2") && h.salt.is_some() && h.hash.is_some()
+    })
 }
 
 /// Whether `password` matches the PHC string `phc` (argon2) or the bcrypt hash `phc`. The
@@ -119,6 +144,24 @@ mod tests {
         );
         // Bytes, not characters: two 3-byte characters are long enough.
         assert!(matches!(hash_val("€€"), Ok(Val::Password(_))));
+    }
+
+    #[test]
+    fn hashes_are_told_from_passwords() {
+        assert!(is_hash(&hash("correct horse").unwrap()));
+        let bcrypt = bcrypt::hash("password", 4).unwrap();
+        assert!(is_hash(&bcrypt), "{bcrypt}");
+        assert!(is_hash(&bcrypt.replacen("$2b$", "$2a$", 1)));
+        for plain in [
+            "correct horse",
+            "$argon2id$",
+            "$argon2id$v=19$m=19456,t=2,p=1$bad",
+            &bcrypt[..59],
+            "$2a$04$garbage",
+            "",
+        ] {
+            assert!(!is_hash(plain), "{plain:?}");
+        }
     }
 
     #[test]

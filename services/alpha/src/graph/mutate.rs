@@ -764,6 +764,10 @@ pub(crate) fn convert(v: &Value, schema: &PredicateSchema, name: &str) -> Result
             Value::Password(s) | Value::Default(s) | Value::Str(s) => s.clone(),
             other => return Err(bad(&format!("{other:?} is not a password"))),
         };
+        // An exported (or Dgraph's) hash is loaded as it is, not hashed again.
+        if lodestar_types::password::is_hash(&text) {
+            return Ok(Val::Password(text));
+        }
         return tokio::task::block_in_place(|| lodestar_types::password::hash_val(&text))
             .map_err(|e| GraphError::Invalid(e.to_string()));
     }

@@ -509,6 +509,7 @@ fn read(args: &BulkArgs, key: Option<&EncryptionKey>) -> Result<Loaded, ServiceE
         }
     }
     let mut json = lodestar_dql::JsonParser::new();
+    let started = Instant::now();
     for path in input::data_files(&args.files)? {
         let name = path.display().to_string();
         let format = args.format.or_else(|| Format::of(&path)).ok_or_else(|| {
@@ -536,7 +537,11 @@ fn read(args: &BulkArgs, key: Option<&EncryptionKey>) -> Result<Loaded, ServiceE
             }
             Ok(())
         })?;
-        eprintln!("read {name}: {} N-Quads so far", loaded.nquads);
+        eprintln!(
+            "read {name}: {} N-Quads so far ({:.1} s)",
+            loaded.nquads,
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(loaded)
 }
@@ -576,7 +581,14 @@ pub async fn run(args: BulkArgs) -> Result<Summary, ServiceError> {
     let mut groups = Vec::new();
     for gid in 1..=args.groups {
         let dir = args.out.join((gid - 1).to_string()).join("p");
+        let phase = Instant::now();
         let entries = group_entries(&mut loaded, &tablets, gid).map_err(ServiceError::from)?;
+        eprintln!(
+            "group {gid}: {} keys computed and sorted ({:.1} s)",
+            entries.len(),
+            phase.elapsed().as_secs_f64()
+        );
+        let phase = Instant::now();
         let written = blocking(|| write_group(&dir, output_key.as_ref(), &loaded.names, entries));
         let keys = match written {
             Ok(n) => n,
@@ -592,7 +604,11 @@ pub async fn run(args: BulkArgs) -> Result<Summary, ServiceError> {
                 ));
             }
         };
-        eprintln!("group {gid}: {keys} keys written to {}", dir.display());
+        eprintln!(
+            "group {gid}: {keys} keys written to {} ({:.1} s)",
+            dir.display(),
+            phase.elapsed().as_secs_f64()
+        );
         groups.push(GroupSummary {
             group: gid,
             dir,

@@ -103,10 +103,15 @@ async fn observable(cluster: &Cluster, token: &str) -> serde_json::Value {
     zero.max_txn_ts = 0;
     for g in zero.groups.values_mut() {
         for m in g.members.values_mut() {
-            // Progress the alphas report every second, not state a caller could change.
+            // What the alphas report every second (progress, who leads, tablet sizes), not
+            // state a caller could change: a report may land between two observations.
             m.last_update = 0;
             m.applied = 0;
             m.behind = 0;
+            m.leader = false;
+        }
+        for t in g.tablets.values_mut() {
+            t.space = 0;
         }
     }
     serde_json::json!({

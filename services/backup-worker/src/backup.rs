@@ -310,15 +310,7 @@ async fn run(ctx: &Context, job: Job, force_full: bool) -> Result<(), BackupErro
     let master = manifest::read_master(op).await.map_err(|e| {
         BackupError::precondition(format!("reading the manifest at {}: {e}", job.destination))
     })?;
-    // A leased timestamp, not a read-only one: it is new even when nothing was committed
-    // since the last backup, so a read_ts that is not above the last one can only mean zero's
-    // timestamps went back. Reads at it see every commit below it, as a transaction's do.
-    let read_ts = ctx
-        .zero
-        .timestamps(1)
-        .await
-        .map_err(|e| remote(e).context("asking zero for a read timestamp"))?
-        .start_id;
+    let read_ts = leased_read_ts(&ctx.zero).await?;
     let plan = manifest::next_backup(&master.manifests, force_full, ctx.key.is_some(), read_ts)
         .map_err(|e| BackupError::precondition(e.to_string()))?;
     let sources = group_sources(&ctx.zero, Prefer::Follower).await?;
@@ -400,6 +392,18 @@ async fn run(ctx: &Context, job: Job, force_full: bool) -> Result<(), BackupErro
             BackupError::unavailable(format!("writing the manifest at {}: {e}", job.destination))
         })?;
     Ok(())
+}
+
+/// A read timestamp for a backup or export. A leased one, not a read-only one: it is new even
+/// when nothing was committed since the last backup, so a read_ts that is not above the last
+/// one can only mean zero's timestamps went back. Reads at it see every commit below it, as a
+/// transaction's do.
+pub(crate) async fn leased_read_ts(zero: &ZeroClient) -> Result<u64, BackupError> {
+    Ok(zero
+        .timestamps(1)
+        .await
+        .map_err(|e| remote(e).context("asking zero for a read timestamp"))?
+        .start_id)
 }
 
 /// Zero's tablets: each served predicate and its group.

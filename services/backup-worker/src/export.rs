@@ -12,8 +12,8 @@
 //! [`Worker::export`]: lodestar_proto::worker::worker_server::Worker::export
 
 use crate::backup::{
-    Context, Job, OutFile, Prefer, alpha_client, first_serving, group_sources, recording, remote,
-    remove_partial, tablets,
+    Context, Job, OutFile, Prefer, alpha_client, first_serving, group_sources, leased_read_ts,
+    recording, remote, remove_partial, tablets,
 };
 use crate::tasks::Status as TaskState;
 use lodestar_backup::BackupError;
@@ -69,12 +69,7 @@ pub async fn run(ctx: &Context, job: Job, format: Format) -> Result<(), BackupEr
     ctx.registry
         .update(task, |t| t.status = TaskState::Running)
         .map_err(recording)?;
-    let read_ts = ctx
-        .zero
-        .timestamps(1)
-        .await
-        .map_err(|e| remote(e).context("asking zero for a read timestamp"))?
-        .start_id;
+    let read_ts = leased_read_ts(&ctx.zero).await?;
     let sources = group_sources(&ctx.zero, Prefer::Follower).await?;
     let tablets = tablets(&ctx.zero).await?;
     let folder = folder_name(read_ts, chrono::Utc::now());

@@ -191,6 +191,7 @@ async fn a_scan_without_credentials_changes_nothing_and_reads_nothing() {
         "mutation { draining(enable: true) { response { code message } } }",
         r#"mutation { backup(input: {destination: "/tmp/lodestar-scan"}) { response { code } taskId } }"#,
         r#"mutation { restore(input: {location: "/tmp/lodestar-scan"}) { code message } }"#,
+        r#"mutation { export(input: {format: "rdf", destination: "/tmp/lodestar-scan"}) { taskId } }"#,
         r#"mutation { enterpriseLicense(input: {license: "x"}) { response { code } } }"#,
         r#"mutation { moveTablet(input: {tablet: "name", groupId: 1}) { response { code } } }"#,
         r#"mutation { addUser(input: [{name: "eve", password: "evepassword"}]) { user { name } } }"#,

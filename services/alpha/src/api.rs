@@ -487,12 +487,31 @@ struct ParsedRequest {
 }
 
 impl ParsedRequest {
-    fn parse(req: &Request, access: Option<&crate::graph::access::Access>) -> Result<Self, Status> {
+    /// `run_dql`: the request came from `RunDQL`, whose text may be a mutation or upsert block.
+    fn parse(
+        req: &Request,
+        access: Option<&crate::graph::access::Access>,
+        run_dql: bool,
+    ) -> Result<Self, Status> {
+        if req.query.trim().is_empty() && req.mutations.is_empty() {
+            return Err(invalid("empty request"));
+        }
+        let mut mutations = Vec::new();
         let query = if req.query.trim().is_empty() {
             None
         } else {
             match lodestar_dql::parse_dql(&req.query, &req.vars).map_err(invalid)? {
                 Document::Query(q) => Some(q),
+                Document::Upsert(u) if run_dql => {
+                    for m in u.mutations {
+                        mutations.push((m.cond, m.set, m.delete));
+                    }
+                    Some(u.query)
+                }
+                Document::Mutation(m) if run_dql => {
+                    mutations.push((m.cond, m.set, m.delete));
+                    None
+                }
                 Document::Upsert(_) | Document::Mutation(_) => {
                     return Err(invalid(
                         "put an upsert's mutations in Request.mutations (with cond for @if); Request.query holds the query part",
@@ -500,7 +519,6 @@ impl ParsedRequest {
                 }
             }
         };
-        let mut mutations = Vec::new();
         let mut json_parser = lodestar_dql::JsonParser::new();
         for m in &req.mutations {
             let cond = if m.cond.trim().is_empty() {
@@ -538,6 +556,32 @@ impl ParsedRequest {
     }
 }
 
+/// Metadata marking a `Request` that a `RunDQL` call became: its query text may hold a
+/// mutation or upsert block (see [`dql_request`]). It travels with the request when a follower
+/// forwards it to the leader.
+const RUN_DQL: &str = "x-lodestar-run-dql";
+
+/// The `Request` a `RunDQL` call stands for: the DQL text as the query, with its variables and
+/// flags. A mutation or upsert block commits at once, as in Dgraph.
+fn dql_request(dql: api::RunDqlRequest) -> Result<Request, Status> {
+    if dql.dql_query.trim().is_empty() {
+        return Err(invalid("empty request"));
+    }
+    let writes = !matches!(
+        lodestar_dql::parse_dql(&dql.dql_query, &dql.vars).map_err(invalid)?,
+        Document::Query(_)
+    );
+    Ok(Request {
+        query: dql.dql_query,
+        vars: dql.vars,
+        read_only: dql.read_only,
+        best_effort: dql.best_effort,
+        resp_format: dql.resp_format,
+        commit_now: writes,
+        ..Default::default()
+    })
+}
+
 /// What running a request produced: the query's JSON (when it had a query), the transaction
 /// context and the uids given to blank nodes.
 struct Executed {
@@ -567,9 +611,12 @@ impl Dgraph for DgraphApi {
         request: tonic::Request<Request>,
     ) -> Result<tonic::Response<Response>, Status> {
         let req = request.get_ref();
+        let run_dql = request.metadata().contains_key(RUN_DQL);
         // Mutations, and every request of a transaction that may hold writes, go to the leader;
         // reads are served here.
-        if (!req.mutations.is_empty() || (req.start_ts != 0 && !req.read_only))
+        if (!req.mutations.is_empty()
+            || (run_dql && req.commit_now)
+            || (req.start_ts != 0 && !req.read_only))
             && let Route::Leader(channel) = self.route(&request).await?
         {
             return Self::leader_client(channel)
@@ -585,7 +632,7 @@ impl Dgraph for DgraphApi {
             None => None,
         };
         // Parse first: bad input writes nothing and takes no timestamp.
-        let parsed = ParsedRequest::parse(&req, access.as_ref())?;
+        let parsed = ParsedRequest::parse(&req, access.as_ref(), run_dql)?;
         let parsing = started.elapsed();
 
         let ts_started = Instant::now();
@@ -815,12 +862,25 @@ impl Dgraph for DgraphApi {
         }))
     }
 
+    /// DQL in one string (Dgraph v25): a query runs as `Query` would run it; a mutation block
+    /// or an upsert block runs as a request with those mutations, committed at once.
+    async fn run_dql(
+        &self,
+        request: tonic::Request<api::RunDqlRequest>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        let (mut meta, extensions, dql) = request.into_parts();
+        let req = dql_request(dql)?;
+        meta.insert(RUN_DQL, tonic::metadata::MetadataValue::from_static("1"));
+        self.query(tonic::Request::from_parts(meta, extensions, req))
+            .await
+    }
+
     async fn check_version(
         &self,
         _request: tonic::Request<Check>,
     ) -> Result<tonic::Response<Version>, Status> {
         Ok(tonic::Response::new(Version {
-            tag: lodestar_runtime::VERSION.to_string(),
+            tag: lodestar_runtime::API_VERSION_TAG.to_string(),
         }))
     }
 }

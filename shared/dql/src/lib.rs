@@ -20,7 +20,7 @@
 //! let vars = HashMap::from([("$name".to_string(), "Alice".to_string())]);
 //! let q = parse_query("query q($name: string) { me(func: eq(name, $name)) { uid name } }", &vars)?;
 //! assert_eq!(q.blocks[0].name, "me");
-//! assert!(matches!(q.blocks[0].func, Func::Compare { .. }));
+//! assert!(matches!(q.blocks[0].func, Some(Func::Compare { .. })));
 //! assert_eq!(q.blocks[0].children[0].kind, FieldKind::Uid);
 //!
 //! let nquads = parse_set_nquads("_:a <name> \"Alice\"@en .")?;

@@ -417,12 +417,39 @@ fn directives() -> impl Strategy<Value = Directives> {
         prop::option::of(prop::collection::vec(name(), 0..3)),
         prop::option::of(prop::collection::vec(name(), 0..3)),
         any::<bool>(),
+        prop::option::of((prop::option::of(0u64..10), any::<bool>())),
+        any::<bool>(),
+        prop::option::of(prop::collection::vec(
+            (
+                prop::option::of(name()),
+                name(),
+                prop::option::of(lang_tag()),
+            ),
+            1..3,
+        )),
     )
-        .prop_map(|(facets, cascade, normalize)| Directives {
-            facets,
-            cascade,
-            normalize,
-        })
+        .prop_map(
+            |(facets, cascade, normalize, recurse, ignorereflex, groupby)| Directives {
+                facets,
+                cascade,
+                normalize,
+                // loop: true needs a depth.
+                recurse: recurse.map(|(depth, l)| Recurse {
+                    depth,
+                    allow_loop: l && depth.is_some(),
+                }),
+                ignorereflex,
+                groupby: groupby.map(|keys| {
+                    keys.into_iter()
+                        .map(|(alias, predicate, lang)| GroupKey {
+                            alias,
+                            predicate,
+                            lang,
+                        })
+                        .collect()
+                }),
+            },
+        )
 }
 
 fn leaf_field() -> impl Strategy<Value = FieldKind> {
@@ -511,7 +538,7 @@ fn block() -> impl Strategy<Value = Block> {
     (
         prop_oneof![name(), Just("var".to_string())],
         prop::option::of(name()),
-        func(),
+        prop::option::of(func()),
         edge_args(),
         prop::option::of(filter()),
         directives(),
@@ -521,11 +548,13 @@ fn block() -> impl Strategy<Value = Block> {
             |(name, var, func, args, filter, directives, children)| Block {
                 name,
                 var,
+                // A block without a root function may only aggregate.
+                children: if func.is_some() { children } else { Vec::new() },
                 func,
+                shortest: None,
                 args,
                 filter,
                 directives,
-                children,
             },
         )
 }

@@ -27,3 +27,11 @@ pub use shutdown::Shutdown;
 
 /// The version every service reports, from the workspace.
 pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+/// The Dgraph release whose client API (`api.Dgraph`, HTTP) the alpha matches.
+pub const DGRAPH_API_VERSION: &str = "25.1.0";
+
+/// What `api.Dgraph/CheckVersion` answers: Dgraph's version with ours as a pre-release suffix,
+/// e.g. `v25.1.0-lodestar.0.1.0`, so that clients comparing semantic versions see a v25 server
+/// (a pre-release of 25.1.0 still orders above every 25.0.x).
+pub const API_VERSION_TAG: &str = concat!("v25.1.0-lodestar.", env!("CARGO_PKG_VERSION"));

@@ -19,7 +19,7 @@
 use super::{Graph, GraphError};
 use lodestar_acl::Perm;
 use lodestar_dql::query::ast::{
-    Attr, Block, BoolExpr, CountOf, EdgeArgs, Field, FieldKind, Filter, Func, OrderBy,
+    AggArg, Attr, Block, BoolExpr, CountOf, EdgeArgs, Field, FieldKind, Filter, Func, OrderBy,
 };
 use lodestar_dql::{NQuad, Predicate, Query};
 use parking_lot::RwLock;
@@ -175,11 +175,12 @@ impl Access {
     }
 
     fn prune_block(&self, block: &mut Block) {
-        if !self.func_readable(&block.func)
+        if !block.func.as_ref().is_none_or(|f| self.func_readable(f))
             || !self.filter_readable(&block.filter)
             || !self.args_readable(&block.args)
+            || !self.groupby_readable(&block.directives)
         {
-            block.func = Func::Uid(Vec::new());
+            block.func = Some(Func::Uid(Vec::new()));
             block.filter = None;
             block.args.order.clear();
         }
@@ -197,6 +198,7 @@ impl Access {
                 if !self.readable(&shown)
                     || !self.filter_readable(&edge.filter)
                     || !self.args_readable(&edge.args)
+                    || !self.groupby_readable(&edge.directives)
                 {
                     return false;
                 }
@@ -213,8 +215,23 @@ impl Access {
                 self.prune_fields(children);
                 true
             }
-            FieldKind::Uid | FieldKind::Count(CountOf::Uid) | FieldKind::Val(_) => true,
+            FieldKind::Aggregate {
+                arg: AggArg::Predicate(p),
+                ..
+            } => self.readable(p),
+            FieldKind::Uid
+            | FieldKind::Count(CountOf::Uid)
+            | FieldKind::Val(_)
+            | FieldKind::Aggregate { .. }
+            | FieldKind::Math(_) => true,
         });
+    }
+
+    fn groupby_readable(&self, d: &lodestar_dql::query::ast::Directives) -> bool {
+        d.groupby
+            .iter()
+            .flatten()
+            .all(|k| self.readable(&k.predicate))
     }
 
     fn args_readable(&self, args: &EdgeArgs) -> bool {
@@ -517,7 +534,7 @@ mod tests {
             "{ q(func: has(name), orderasc: age) { name } }",
         ] {
             let out = pruned(&a, q);
-            assert!(out.contains("func: Uid([])"), "{q}: {out}");
+            assert!(out.contains("func: Some(Uid([]))"), "{q}: {out}");
         }
         // The same inside an edge removes the edge.
         let out = pruned(

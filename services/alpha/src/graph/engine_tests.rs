@@ -1331,3 +1331,6 @@ async fn an_op_too_large_for_one_entry_applies_whole_from_its_parts() {
     let small = write_op(0, Vec::new(), Vec::new(), Effects::default(), false);
     assert_eq!(small.clone().into_entries(10), vec![small]);
 }
+
+#[path = "shape_tests.rs"]
+mod shape_tests;

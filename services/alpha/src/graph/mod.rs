@@ -20,6 +20,7 @@ pub mod posting;
 pub mod query;
 pub mod remote;
 pub mod schema;
+mod shape;
 pub mod shared;
 pub mod view;
 

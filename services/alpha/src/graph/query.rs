@@ -7,6 +7,7 @@
 use super::access::Access;
 use super::posting::{Posting, Slot};
 use super::schema::lang_dict_name;
+pub(super) use super::shape::Level;
 use super::view::View;
 use super::{Graph, GraphError};
 use lodestar_dql::Query;
@@ -30,12 +31,17 @@ pub struct QueryOutput {
     pub val_vars: HashMap<String, HashMap<u64, Val>>,
 }
 
-struct Exec<'g, 'v> {
-    graph: &'g Graph,
-    view: &'v View<'v>,
-    out: QueryOutput,
+pub(super) struct Exec<'g, 'v> {
+    pub(super) graph: &'g Graph,
+    pub(super) view: &'v View<'v>,
+    pub(super) out: QueryOutput,
     /// The caller's permissions (ACL on); `expand` and schema queries consult it.
-    access: Option<&'v Access>,
+    pub(super) access: Option<&'v Access>,
+    /// The nodes above the one being written, for `@ignorereflex`.
+    pub(super) path: Vec<u64>,
+    /// Uid variables whose order is meaningful (a shortest path's nodes, from → to): a block
+    /// rooted at one of them keeps that order.
+    pub(super) ordered_vars: HashMap<String, Vec<u64>>,
 }
 
 fn uid_str(u: u64) -> String {
@@ -69,6 +75,8 @@ impl Graph {
             view,
             out: QueryOutput::default(),
             access,
+            path: Vec::new(),
+            ordered_vars: HashMap::new(),
         };
         let mut pending: Vec<&Block> = query.blocks.iter().collect();
         let all_defined = query.defined_vars();
@@ -80,6 +88,8 @@ impl Graph {
             }
         }
         let mut results: Vec<(usize, String, Json)> = Vec::new();
+        // Variables of the blocks that ran, with or without values.
+        let mut done: BTreeSet<String> = BTreeSet::new();
         while !pending.is_empty() {
             let ready = pending.iter().position(|b| {
                 let q = Query {
@@ -88,11 +98,9 @@ impl Graph {
                     schema: None,
                 };
                 let defined_here = q.defined_vars();
-                q.used_vars().iter().all(|v| {
-                    defined_here.contains(v)
-                        || exec.out.uid_vars.contains_key(v)
-                        || exec.out.val_vars.contains_key(v)
-                })
+                q.used_vars()
+                    .iter()
+                    .all(|v| defined_here.contains(v) || done.contains(v))
             });
             let Some(i) = ready else {
                 return Err(GraphError::Invalid(
@@ -106,8 +114,23 @@ impl Graph {
                 .position(|b| std::ptr::eq(b, block))
                 .unwrap_or(0);
             let json = exec.block(block)?;
-            if block.name != "var" {
-                results.push((order, block.name.clone(), json));
+            done.extend(
+                Query {
+                    name: None,
+                    blocks: vec![block.clone()],
+                    schema: None,
+                }
+                .defined_vars(),
+            );
+            if let Some(json) = json
+                && block.name != "var"
+            {
+                let key = if block.shortest.is_some() {
+                    "_path_".to_string()
+                } else {
+                    block.name.clone()
+                };
+                results.push((order, key, json));
             }
         }
         results.sort_by_key(|r| r.0);
@@ -157,7 +180,7 @@ impl Graph {
 }
 
 impl<'g, 'v> Exec<'g, 'v> {
-    fn schema(&self, name: &str) -> Option<PredicateSchema> {
+    pub(super) fn schema(&self, name: &str) -> Option<PredicateSchema> {
         if let Some(s) = self.graph.predicate(name) {
             return Some(s);
         }
@@ -259,8 +282,23 @@ impl<'g, 'v> Exec<'g, 'v> {
         Ok(())
     }
 
-    fn block(&mut self, block: &Block) -> Result<Json, GraphError> {
-        let mut uids = self.root(&block.func)?;
+    /// A block's result; `None` when its key is left out of the response (a shortest path
+    /// that found nothing, a `@groupby` without groups).
+    fn block(&mut self, block: &Block) -> Result<Option<Json>, GraphError> {
+        if let Some(sp) = &block.shortest {
+            return self.shortest(block, sp);
+        }
+        let Some(func) = &block.func else {
+            return self.empty_block(block).map(Some);
+        };
+        let mut uids = self.root(func)?;
+        let keep_order = match func {
+            Func::Uid(refs) => match refs.as_slice() {
+                [UidRef::Var(v)] => self.ordered_vars.get(v).cloned(),
+                _ => None,
+            },
+            _ => None,
+        };
         let mut around = Vec::new();
         if let Some(f) = &block.filter {
             filter_names(f, &mut around);
@@ -270,25 +308,75 @@ impl<'g, 'v> Exec<'g, 'v> {
         if let Some(f) = &block.filter {
             uids = self.filter(f, uids)?;
         }
-        uids = self.order_and_page(uids, &block.args)?;
+        if let (Some(order), true) = (keep_order, block.args.order.is_empty()) {
+            let kept: BTreeSet<u64> = uids.iter().copied().collect();
+            uids = order.into_iter().filter(|u| kept.contains(u)).collect();
+            uids.dedup();
+            uids = self.page(uids, &block.args);
+        } else {
+            uids = self.order(uids, &block.args)?;
+            uids = if block.directives.cascade.is_some() {
+                after_only(uids, &block.args)
+            } else {
+                self.page(uids, &block.args)
+            };
+        }
         self.prefetch_levels(&block.children, &uids)?;
         if let Some(v) = &block.var {
             self.out.uid_vars.insert(v.clone(), uids.clone());
         }
-        let mut items = Vec::new();
-        for &u in &uids {
-            let obj = self.node(u, &block.children, &block.directives.facets)?;
-            if !obj.is_empty() {
-                items.push(Json::Object(obj));
+        let level = Level {
+            cascade: block.directives.cascade.as_deref(),
+            ignorereflex: block.directives.ignorereflex,
+        };
+        if let Some(keys) = &block.directives.groupby {
+            return self.groupby(&uids, keys, &block.children);
+        }
+        if let Some(r) = &block.directives.recurse {
+            return self.recurse(&uids, block, *r).map(Some);
+        }
+        let (items, shown) = self.level(
+            &uids,
+            &block.children,
+            &block.directives,
+            &block.args,
+            level,
+        )?;
+        if level.cascade.is_some()
+            && let Some(v) = &block.var
+        {
+            self.out.uid_vars.insert(v.clone(), shown);
+        }
+        Ok(Some(Json::Array(items)))
+    }
+
+    /// The objects of the nodes `uids` at one level: each node's fields, nodes without any
+    /// left out, `@cascade` applied (and pagination after it, when it applies), then
+    /// `count(uid)` and `@normalize`. Answers the items and the nodes shown.
+    pub(super) fn level(
+        &mut self,
+        uids: &[u64],
+        fields: &[Field],
+        directives: &lodestar_dql::query::ast::Directives,
+        args: &EdgeArgs,
+        level: Level<'_>,
+    ) -> Result<(Vec<Json>, Vec<u64>), GraphError> {
+        let mut kept = Vec::new();
+        for &u in uids {
+            if let Some(obj) = self.node_at(u, fields, &directives.facets, level)? {
+                kept.push((u, obj));
             }
         }
-        self.level_extras(&block.children, &uids, &mut items);
-        Ok(Json::Array(items))
+        let (mut items, shown) = self.settle(kept, fields, args, level.cascade.is_some());
+        if directives.normalize {
+            items = super::shape::normalize_items(items, fields);
+        }
+        Ok((items, shown))
     }
 
     // ---- root functions and filters ----
 
-    fn uid_refs(&self, refs: &[UidRef]) -> Vec<u64> {
+    pub(super) fn uid_refs(&self, refs: &[UidRef]) -> Vec<u64> {
         let mut out = BTreeSet::new();
         for r in refs {
             match r {
@@ -404,7 +492,7 @@ impl<'g, 'v> Exec<'g, 'v> {
         }
     }
 
-    fn filter(&self, f: &Filter, candidates: Vec<u64>) -> Result<Vec<u64>, GraphError> {
+    pub(super) fn filter(&self, f: &Filter, candidates: Vec<u64>) -> Result<Vec<u64>, GraphError> {
         Ok(match f {
             BoolExpr::Leaf(func) => self.filter_func(func, candidates)?,
             BoolExpr::And(parts) => {
@@ -860,6 +948,19 @@ impl<'g, 'v> Exec<'g, 'v> {
         Ok(self.view.scan_keys(&keys::data_prefix(pred, u))?.len())
     }
 
+    /// The first value of `name` on `u` (in language `lang`, if given).
+    pub(super) fn first_value(
+        &self,
+        name: &str,
+        lang: Option<&str>,
+        u: u64,
+    ) -> Result<Option<Val>, GraphError> {
+        Ok(self
+            .values(name, u, &lang_list(lang))?
+            .into_iter()
+            .find_map(|(_, p)| p.value))
+    }
+
     fn node_types(&self, u: u64) -> Result<Vec<String>, GraphError> {
         Ok(self
             .values("dgraph.type", u, &[])?
@@ -883,7 +984,21 @@ impl<'g, 'v> Exec<'g, 'v> {
         })
     }
 
-    fn order_and_page(&self, mut uids: Vec<u64>, args: &EdgeArgs) -> Result<Vec<u64>, GraphError> {
+    pub(super) fn order_and_page(
+        &self,
+        uids: Vec<u64>,
+        args: &EdgeArgs,
+    ) -> Result<Vec<u64>, GraphError> {
+        let uids = self.order(uids, args)?;
+        Ok(self.page(uids, args))
+    }
+
+    /// `uids` sorted by `args`' sort keys (by uid without any), without duplicates.
+    pub(super) fn order(
+        &self,
+        mut uids: Vec<u64>,
+        args: &EdgeArgs,
+    ) -> Result<Vec<u64>, GraphError> {
         if !args.order.is_empty() {
             let mut keyed = Vec::with_capacity(uids.len());
             for &u in &uids {
@@ -916,6 +1031,11 @@ impl<'g, 'v> Exec<'g, 'v> {
             uids.sort_unstable();
             uids.dedup();
         }
+        Ok(uids)
+    }
+
+    /// `after`, `offset` and `first` of `args` applied to `uids`, in their order.
+    pub(super) fn page(&self, mut uids: Vec<u64>, args: &EdgeArgs) -> Vec<u64> {
         if let Some(after) = args.after {
             uids.retain(|u| *u > after);
         }
@@ -935,20 +1055,38 @@ impl<'g, 'v> Exec<'g, 'v> {
                 uids.drain(..uids.len() - n);
             }
         }
-        Ok(uids)
+        uids
     }
 
     // ---- building the response ----
 
-    fn node(
+    /// Node `u`'s object for `fields`; `None` when `@cascade` (in `level`) removes it.
+    pub(super) fn node_at(
         &mut self,
         u: u64,
         fields: &[Field],
         facets: &Option<Vec<String>>,
-    ) -> Result<Map<String, Json>, GraphError> {
+        level: Level<'_>,
+    ) -> Result<Option<Map<String, Json>>, GraphError> {
+        self.path.push(u);
+        let out = self.node_fields(u, fields, facets, level);
+        self.path.pop();
+        out
+    }
+
+    fn node_fields(
+        &mut self,
+        u: u64,
+        fields: &[Field],
+        facets: &Option<Vec<String>>,
+        level: Level<'_>,
+    ) -> Result<Option<Map<String, Json>>, GraphError> {
         let _ = facets;
         let mut obj = Map::new();
-        for f in fields {
+        // The nodes each edge field showed, for aggregates over the children's variables.
+        let mut shown: Vec<(usize, Vec<u64>)> = Vec::new();
+        let mut missing = false;
+        for (i, f) in fields.iter().enumerate() {
             match &f.kind {
                 FieldKind::Uid => {
                     obj.insert(
@@ -956,7 +1094,15 @@ impl<'g, 'v> Exec<'g, 'v> {
                         Json::String(uid_str(u)),
                     );
                 }
-                FieldKind::Predicate(edge) => self.predicate_field(u, f, edge, &mut obj)?,
+                FieldKind::Predicate(edge) => {
+                    let before = obj.len();
+                    let targets = self.predicate_field(u, f, edge, &mut obj, level)?;
+                    if obj.len() == before && level.requires(&edge.name) {
+                        missing = true;
+                    }
+                    shown.push((i, targets));
+                }
+                FieldKind::Aggregate { .. } | FieldKind::Math(_) => {}
                 FieldKind::Count(CountOf::Predicate {
                     name,
                     reverse,
@@ -973,6 +1119,13 @@ impl<'g, 'v> Exec<'g, 'v> {
                     let key = f.alias.clone().unwrap_or_else(|| {
                         format!("count({}{name})", if *reverse { "~" } else { "" })
                     });
+                    if let Some(var) = &f.var {
+                        self.out
+                            .val_vars
+                            .entry(var.clone())
+                            .or_default()
+                            .insert(u, Val::Int(n as i64));
+                    }
                     obj.insert(key, json!(n));
                 }
                 FieldKind::Count(CountOf::Uid) => {}
@@ -1048,12 +1201,47 @@ impl<'g, 'v> Exec<'g, 'v> {
                             var: None,
                             kind: FieldKind::Predicate(edge.clone()),
                         };
-                        self.predicate_field(u, &field, &edge, &mut obj)?;
+                        self.predicate_field(u, &field, &edge, &mut obj, level)?;
                     }
                 }
             }
         }
-        Ok(obj)
+        if missing {
+            return Ok(None);
+        }
+        // Aggregates and math read the variables the other fields just defined.
+        for f in fields {
+            match &f.kind {
+                FieldKind::Aggregate { func, arg } => {
+                    self.aggregate_field(u, f, *func, arg, fields, &shown, &mut obj)?
+                }
+                FieldKind::Math(expr) => self.math_field(u, f, expr, &mut obj)?,
+                _ => {}
+            }
+        }
+        Ok(Some(obj))
+    }
+
+    /// A level's items from the nodes that survived `@cascade` (`cascaded`: paginated now):
+    /// the non-empty objects, then `count(uid)`; answers them and the level's nodes.
+    fn settle(
+        &mut self,
+        mut kept: Vec<(u64, Map<String, Json>)>,
+        fields: &[Field],
+        args: &EdgeArgs,
+        cascaded: bool,
+    ) -> (Vec<Json>, Vec<u64>) {
+        if cascaded {
+            kept = page_kept(self, kept, args);
+        }
+        let uids: Vec<u64> = kept.iter().map(|(u, _)| *u).collect();
+        let mut items: Vec<Json> = kept
+            .into_iter()
+            .filter(|(_, o)| !o.is_empty())
+            .map(|(_, o)| Json::Object(o))
+            .collect();
+        self.level_extras(fields, &uids, &mut items);
+        (items, uids)
     }
 
     /// What a selection says about its level as a whole: `count(uid)` adds `{"count": n}` to
@@ -1071,7 +1259,7 @@ impl<'g, 'v> Exec<'g, 'v> {
         }
     }
 
-    fn targets(
+    pub(super) fn targets(
         &self,
         name: &str,
         reverse: bool,
@@ -1094,13 +1282,16 @@ impl<'g, 'v> Exec<'g, 'v> {
             .collect())
     }
 
+    /// Writes field `f` (predicate `edge`) of node `u` into `obj`; answers the nodes an edge
+    /// showed.
     fn predicate_field(
         &mut self,
         u: u64,
         f: &Field,
         edge: &lodestar_dql::query::ast::Edge,
         obj: &mut Map<String, Json>,
-    ) -> Result<(), GraphError> {
+        level: Level<'_>,
+    ) -> Result<Vec<u64>, GraphError> {
         let shown = format!("{}{}", if edge.reverse { "~" } else { "" }, edge.name);
         let schema = self.schema(&edge.name);
         let is_edge = edge.reverse
@@ -1110,7 +1301,7 @@ impl<'g, 'v> Exec<'g, 'v> {
         if !is_edge {
             let postings = self.values(&edge.name, u, &edge.langs)?;
             if postings.is_empty() {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let list = schema.as_ref().is_some_and(|s| s.list);
             if let Some(var) = &f.var
@@ -1158,14 +1349,29 @@ impl<'g, 'v> Exec<'g, 'v> {
                     }
                 }
             }
-            return Ok(());
+            return Ok(Vec::new());
         }
         let targets = self.targets(&edge.name, edge.reverse, u)?;
         let mut uids: Vec<u64> = targets.iter().map(|(t, _)| *t).collect();
+        if level.ignorereflex {
+            uids.retain(|t| !self.path.contains(t));
+        }
         if let Some(fl) = &edge.filter {
             uids = self.filter(fl, uids)?;
         }
-        uids = self.order_and_page(uids, &edge.args)?;
+        let child = level.below(&edge.directives);
+        uids = self.order(uids, &edge.args)?;
+        uids = if child.cascade.is_some() {
+            after_only(uids, &edge.args)
+        } else {
+            self.page(uids, &edge.args)
+        };
+        if let Some(keys) = &edge.directives.groupby {
+            if let Some(groups) = self.groupby(&uids, keys, &edge.children)? {
+                obj.insert(f.alias.clone().unwrap_or(shown), groups);
+            }
+            return Ok(uids);
+        }
         if let Some(var) = &f.var {
             let entry = self.out.uid_vars.entry(var.clone()).or_default();
             for t in &uids {
@@ -1178,40 +1384,80 @@ impl<'g, 'v> Exec<'g, 'v> {
             .iter()
             .filter_map(|(t, p)| p.as_ref().map(|p| (*t, p)))
             .collect();
-        let mut items = Vec::new();
+        let mut kept = Vec::new();
         for t in &uids {
-            let mut child = self.node(*t, &edge.children, &edge.directives.facets)?;
+            let Some(mut node) =
+                self.node_at(*t, &edge.children, &edge.directives.facets, child)?
+            else {
+                continue;
+            };
             if let (Some(names), Some(p)) = (&edge.directives.facets, facets_of.get(t)) {
                 for (fk, fv) in &p.facets {
                     if names.is_empty() || names.contains(fk) {
-                        child.insert(format!("{shown}|{fk}"), render(fv)?);
+                        node.insert(format!("{shown}|{fk}"), render(fv)?);
                     }
                 }
             }
-            if !child.is_empty() {
-                items.push(Json::Object(child));
-            }
+            kept.push((*t, node));
         }
-        self.level_extras(&edge.children, &uids, &mut items);
+        let (mut items, kept) =
+            self.settle(kept, &edge.children, &edge.args, child.cascade.is_some());
+        if edge.directives.normalize {
+            items = super::shape::normalize_items(items, &edge.children);
+        }
         if items.is_empty() {
-            return Ok(());
+            return Ok(kept);
         }
         let key = f.alias.clone().unwrap_or(shown);
         let single = !edge.reverse && schema.is_some_and(|s| !s.list);
-        if single && items.len() == 1 {
+        if single && items.len() == 1 && !edge.directives.normalize {
             obj.insert(key, items.pop().expect("one item"));
         } else {
             obj.insert(key, Json::Array(items));
         }
-        Ok(())
+        Ok(kept)
     }
+}
+
+/// `after` alone: `@cascade` pages the rest once it has removed nodes.
+fn after_only(mut uids: Vec<u64>, args: &EdgeArgs) -> Vec<u64> {
+    if let Some(after) = args.after {
+        uids.retain(|u| *u > after);
+    }
+    uids
+}
+
+/// `first`/`offset` over what `@cascade` kept, in order (`after` was applied before).
+fn page_kept(
+    exec: &Exec<'_, '_>,
+    kept: Vec<(u64, Map<String, Json>)>,
+    args: &EdgeArgs,
+) -> Vec<(u64, Map<String, Json>)> {
+    let by_position = EdgeArgs {
+        after: None,
+        ..args.clone()
+    };
+    let keep: BTreeSet<u64> = exec
+        .page((0..kept.len() as u64).collect(), &by_position)
+        .into_iter()
+        .collect();
+    kept.into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(&(*i as u64)))
+        .map(|(_, k)| k)
+        .collect()
 }
 
 /// Every predicate `query` reads.
 pub fn query_predicates(query: &Query) -> Vec<String> {
     let mut out = Vec::new();
     for b in &query.blocks {
-        filter_names(&BoolExpr::Leaf(b.func.clone()), &mut out);
+        if let Some(f) = &b.func {
+            filter_names(&BoolExpr::Leaf(f.clone()), &mut out);
+        }
+        if let Some(keys) = &b.directives.groupby {
+            out.extend(keys.iter().map(|k| (k.predicate.clone(), false)));
+        }
         if let Some(f) = &b.filter {
             filter_names(f, &mut out);
         }
@@ -1233,9 +1479,16 @@ fn fields_names(fields: &[Field], out: &mut Vec<(String, bool)>) {
                 if let Some(fl) = &e.filter {
                     filter_names(fl, out);
                 }
+                if let Some(keys) = &e.directives.groupby {
+                    out.extend(keys.iter().map(|k| (k.predicate.clone(), false)));
+                }
                 order_names(&e.args, out);
                 fields_names(&e.children, out);
             }
+            FieldKind::Aggregate {
+                arg: lodestar_dql::query::ast::AggArg::Predicate(p),
+                ..
+            } => out.push((p.clone(), false)),
             FieldKind::Count(CountOf::Predicate {
                 name,
                 reverse,

@@ -179,7 +179,10 @@ fn subject(cur: &mut Cursor<'_>) -> Result<Subject> {
     match cur.peek() {
         Some('<') => {
             let iri = iri(cur)?;
-            uid_from_iri(&iri, pos, "subject").map(Subject::Uid)
+            match bracketed_blank(&iri, pos)? {
+                Some(label) => Ok(Subject::Blank(label)),
+                None => uid_from_iri(&iri, pos, "subject").map(Subject::Uid),
+            }
         }
         Some('_') => blank(cur).map(Subject::Blank),
         Some('u') if cur.starts_with("uid") => var_func(cur, "uid").map(Subject::Var),
@@ -198,6 +201,21 @@ fn subject(cur: &mut Cursor<'_>) -> Result<Subject> {
             describe_char(c)
         ))),
     }
+}
+
+/// `<_:name>`, which Dgraph reads as the blank node `_:name` (its exports write them so): the
+/// label, if `iri` is one.
+fn bracketed_blank(iri: &str, pos: Pos) -> Result<Option<String>> {
+    let Some(label) = iri.strip_prefix("_:") else {
+        return Ok(None);
+    };
+    if label.is_empty() {
+        return Err(ParseError::at(
+            pos,
+            "expected the name of the blank node after '<_:'",
+        ));
+    }
+    Ok(Some(label.to_string()))
 }
 
 fn uid_from_iri(iri: &str, pos: Pos, role: &str) -> Result<u64> {
@@ -409,7 +427,10 @@ fn object(cur: &mut Cursor<'_>) -> Result<(Object, Option<String>)> {
     let obj = match cur.peek() {
         Some('<') => {
             let iri = iri(cur)?;
-            Object::Uid(uid_from_iri(&iri, pos, "object")?)
+            match bracketed_blank(&iri, pos)? {
+                Some(label) => Object::Blank(label),
+                None => Object::Uid(uid_from_iri(&iri, pos, "object")?),
+            }
         }
         Some('_') => Object::Blank(blank(cur)?),
         Some('u') if cur.starts_with("uid") => Object::UidVar(var_func(cur, "uid")?),

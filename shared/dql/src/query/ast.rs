@@ -36,8 +36,11 @@ pub struct Block {
     pub name: String,
     /// The uid variable the block defines: `v as var(func: ...)`.
     pub var: Option<String>,
-    /// The root function, `func: ...`.
-    pub func: Func,
+    /// The root function, `func: ...`; none in a block that only aggregates variables
+    /// (`me() { min(val(x)) }`) and in a shortest-path block.
+    pub func: Option<Func>,
+    /// `shortest(from: ..., to: ...)`: the block finds paths rather than nodes.
+    pub shortest: Option<Shortest>,
     /// Pagination and ordering.
     pub args: EdgeArgs,
     /// `@filter(...)`.
@@ -53,6 +56,23 @@ impl Block {
     pub fn is_var_block(&self) -> bool {
         self.name == "var"
     }
+}
+
+/// The arguments of a `shortest(...)` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortest {
+    /// `from:`, a uid or a uid variable holding one node.
+    pub from: UidRef,
+    /// `to:`.
+    pub to: UidRef,
+    /// `numpaths:` (default 1).
+    pub numpaths: u64,
+    /// `depth:`, the most edges a path may have.
+    pub depth: Option<u64>,
+    /// `minweight:`, the least total weight a path may have.
+    pub minweight: Option<f64>,
+    /// `maxweight:`, the most total weight a path may have.
+    pub maxweight: Option<f64>,
 }
 
 /// `first`, `offset`, `after`, `orderasc` / `orderdesc` of a block or edge.
@@ -100,13 +120,39 @@ pub struct Directives {
     pub cascade: Option<Vec<String>>,
     /// `@normalize`.
     pub normalize: bool,
+    /// `@recurse(depth: N, loop: bool)`.
+    pub recurse: Option<Recurse>,
+    /// `@ignorereflex`: a node never lists itself among its descendants.
+    pub ignorereflex: bool,
+    /// `@groupby(a, b)`: the predicates the level is grouped by.
+    pub groupby: Option<Vec<GroupKey>>,
 }
 
 impl Directives {
     /// Whether no directive is set.
     pub fn is_empty(&self) -> bool {
-        self.facets.is_none() && self.cascade.is_none() && !self.normalize
+        self == &Directives::default()
     }
+}
+
+/// The arguments of `@recurse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recurse {
+    /// `depth:`, how many levels to follow (none: until no new node is reached).
+    pub depth: Option<u64>,
+    /// `loop:`, whether a node already on the path may be visited again.
+    pub allow_loop: bool,
+}
+
+/// One key of `@groupby(...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupKey {
+    /// `alias: pred`.
+    pub alias: Option<String>,
+    /// The predicate.
+    pub predicate: String,
+    /// Its language, if given.
+    pub lang: Option<String>,
 }
 
 /// An entry of a selection set.
@@ -139,6 +185,17 @@ pub enum FieldKind {
         /// The selection applied to expanded edges.
         children: Vec<Field>,
     },
+    /// `min(val(v))`, `max`, `sum`, `avg`: one value from a value variable's values over the
+    /// level (or, below a node, over the node's children that defined it); inside `@groupby`,
+    /// `max(pred)` over the group's values of a predicate.
+    Aggregate {
+        /// Which aggregate.
+        func: Aggregate,
+        /// What it aggregates.
+        arg: AggArg,
+    },
+    /// `math(expr)` over value variables.
+    Math(MathExpr),
     /// `checkpwd(pred, "password")`.
     Checkpwd {
         /// The password predicate.
@@ -165,6 +222,140 @@ pub struct Edge {
     pub directives: Directives,
     /// The nested selection; empty for a scalar.
     pub children: Vec<Field>,
+}
+
+/// What an aggregate reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AggArg {
+    /// `val(v)`: a value variable.
+    Val(String),
+    /// A predicate (only inside `@groupby`).
+    Predicate(String),
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    /// `min`
+    Min,
+    /// `max`
+    Max,
+    /// `sum`
+    Sum,
+    /// `avg`
+    Avg,
+}
+
+impl Aggregate {
+    /// The DQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+            Aggregate::Sum => "sum",
+            Aggregate::Avg => "avg",
+        }
+    }
+
+    /// The aggregate called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Aggregate> {
+        [
+            Aggregate::Min,
+            Aggregate::Max,
+            Aggregate::Sum,
+            Aggregate::Avg,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+}
+
+/// A `math(...)` expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MathExpr {
+    /// A number as written (`2`, `0.5`).
+    Number(String),
+    /// A value variable, by name.
+    Var(String),
+    /// `-x`, `!x`.
+    Unary(MathOp, Box<MathExpr>),
+    /// `a op b`.
+    Binary(MathOp, Box<MathExpr>, Box<MathExpr>),
+    /// `ln(x)`, `pow(a, b)`, `cond(c, a, b)`, `since(t)`, `min(a, b)`...
+    Call(String, Vec<MathExpr>),
+}
+
+/// The operators of a math expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MathOp {
+    /// `+`
+    Add,
+    /// `-` (binary or unary)
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `&&`
+    And,
+    /// `||`
+    Or,
+    /// `!` (unary)
+    Not,
+}
+
+impl MathOp {
+    /// How it is written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            MathOp::Add => "+",
+            MathOp::Sub => "-",
+            MathOp::Mul => "*",
+            MathOp::Div => "/",
+            MathOp::Rem => "%",
+            MathOp::Lt => "<",
+            MathOp::Le => "<=",
+            MathOp::Gt => ">",
+            MathOp::Ge => ">=",
+            MathOp::Eq => "==",
+            MathOp::Ne => "!=",
+            MathOp::And => "&&",
+            MathOp::Or => "||",
+            MathOp::Not => "!",
+        }
+    }
+}
+
+impl MathExpr {
+    /// The value variables the expression reads.
+    pub fn vars(&self, out: &mut BTreeSet<String>) {
+        match self {
+            MathExpr::Number(_) => {}
+            MathExpr::Var(v) => {
+                out.insert(v.clone());
+            }
+            MathExpr::Unary(_, e) => e.vars(out),
+            MathExpr::Binary(_, a, b) => {
+                a.vars(out);
+                b.vars(out);
+            }
+            MathExpr::Call(_, args) => args.iter().for_each(|a| a.vars(out)),
+        }
+    }
 }
 
 /// The argument of `count(...)`.
@@ -385,7 +576,16 @@ impl Query {
     pub fn used_vars(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for b in &self.blocks {
-            func_used(&b.func, &mut out);
+            if let Some(f) = &b.func {
+                func_used(f, &mut out);
+            }
+            if let Some(sp) = &b.shortest {
+                for r in [&sp.from, &sp.to] {
+                    if let UidRef::Var(v) = r {
+                        out.insert(v.clone());
+                    }
+                }
+            }
             args_used(&b.args, &mut out);
             if let Some(f) = &b.filter {
                 filter_used(f, &mut out);
@@ -452,9 +652,14 @@ fn fields_used(fields: &[Field], out: &mut BTreeSet<String>) {
             FieldKind::Count(CountOf::Predicate {
                 filter: Some(fl), ..
             }) => filter_used(fl, out),
-            FieldKind::Val(v) => {
+            FieldKind::Val(v)
+            | FieldKind::Aggregate {
+                arg: AggArg::Val(v),
+                ..
+            } => {
                 out.insert(v.clone());
             }
+            FieldKind::Math(e) => e.vars(out),
             FieldKind::Expand { children, .. } => fields_used(children, out),
             _ => {}
         }

@@ -79,6 +79,36 @@ fn directives(out: &mut String, filter: &Option<Filter>, d: &Directives) {
     if d.normalize {
         out.push_str(" @normalize");
     }
+    if let Some(r) = &d.recurse {
+        out.push_str(" @recurse");
+        match r.depth {
+            Some(depth) => {
+                let _ = write!(out, "(depth: {depth}, loop: {})", r.allow_loop);
+            }
+            None if r.allow_loop => out.push_str("(loop: true)"),
+            None => {}
+        }
+    }
+    if d.ignorereflex {
+        out.push_str(" @ignorereflex");
+    }
+    if let Some(keys) = &d.groupby {
+        out.push_str(" @groupby(");
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            if let Some(a) = &k.alias {
+                name(out, a);
+                out.push_str(": ");
+            }
+            name(out, &k.predicate);
+            if let Some(l) = &k.lang {
+                let _ = write!(out, "@{l}");
+            }
+        }
+        out.push(')');
+    }
 }
 
 fn list_in_parens(out: &mut String, keys: &[String]) {
@@ -147,6 +177,15 @@ fn field(out: &mut String, f: &Field, level: usize) {
         FieldKind::Val(v) => {
             let _ = write!(out, "val({v})");
         }
+        FieldKind::Aggregate { func, arg } => {
+            let _ = match arg {
+                AggArg::Val(v) => write!(out, "{}(val({v}))", func.name()),
+                AggArg::Predicate(p) => write!(out, "{}({p})", func.name()),
+            };
+        }
+        FieldKind::Math(e) => {
+            let _ = write!(out, "math({e})");
+        }
         FieldKind::Expand { what, children } => {
             out.push_str("expand(");
             match what {
@@ -182,9 +221,36 @@ fn block(out: &mut String, b: &Block, level: usize) {
         let _ = write!(out, "{v} as ");
     }
     name(out, &b.name);
-    let _ = write!(out, "(func: {}", b.func);
-    args(out, &b.args, false);
-    out.push(')');
+    if let Some(sp) = &b.shortest {
+        let end = |out: &mut String, r: &UidRef| match r {
+            UidRef::Var(v) => {
+                let _ = write!(out, "uid({v})");
+            }
+            r => uid_ref(out, r),
+        };
+        out.push_str("(from: ");
+        end(out, &sp.from);
+        out.push_str(", to: ");
+        end(out, &sp.to);
+        let _ = write!(out, ", numpaths: {}", sp.numpaths);
+        if let Some(d) = sp.depth {
+            let _ = write!(out, ", depth: {d}");
+        }
+        if let Some(w) = sp.minweight {
+            let _ = write!(out, ", minweight: {w}");
+        }
+        if let Some(w) = sp.maxweight {
+            let _ = write!(out, ", maxweight: {w}");
+        }
+        out.push(')');
+    } else {
+        out.push('(');
+        if let Some(f) = &b.func {
+            let _ = write!(out, "func: {f}");
+        }
+        args(out, &b.args, b.func.is_none());
+        out.push(')');
+    }
     directives(out, &b.filter, &b.directives);
     if !b.children.is_empty() {
         selection(out, &b.children, level);
@@ -341,6 +407,28 @@ impl Display for Func {
             }
         }
         f.write_str(&out)
+    }
+}
+
+/// Writes the expression fully parenthesized, so it reads back to the same tree.
+impl Display for MathExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MathExpr::Number(n) => f.write_str(n),
+            MathExpr::Var(v) => f.write_str(v),
+            MathExpr::Unary(op, e) => write!(f, "{}({e})", op.symbol()),
+            MathExpr::Binary(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            MathExpr::Call(name, args) => {
+                write!(f, "{name}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+        }
     }
 }
 

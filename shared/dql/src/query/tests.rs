@@ -28,6 +28,7 @@ fn root_func(src: &str) -> Func {
         .blocks
         .remove(0)
         .func
+        .expect("a root function")
 }
 
 fn filter(src: &str) -> Filter {
@@ -95,7 +96,7 @@ fn seed_upsert_example_parses() {
     assert_eq!((b.name.as_str(), b.var.as_deref()), ("var", Some("groot")));
     assert!(b.is_var_block());
     assert_eq!(
-        b.func,
+        b.func.clone().unwrap(),
         Func::Compare {
             op: CompareOp::Eq,
             attr: pred("dgraph.xid"),
@@ -129,7 +130,7 @@ fn anonymous_query_with_several_blocks() {
     assert_eq!(query.name, None);
     let names: Vec<_> = query.blocks.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
-    assert_eq!(query.blocks[0].func, Func::Uid(vec![UidRef::Uid(1)]));
+    assert_eq!(query.blocks[0].func, Some(Func::Uid(vec![UidRef::Uid(1)])));
     // Several `{ }` operations add up, commas between blocks are allowed.
     assert_eq!(
         q("{ a(func: has(x)) { uid }, } { b(func: has(y)) { uid } }")
@@ -149,7 +150,7 @@ fn named_query_with_variables() {
     assert_eq!(query.name.as_deref(), Some("people"));
     let b = &query.blocks[0];
     assert_eq!(
-        b.func,
+        b.func.clone().unwrap(),
         Func::Compare {
             op: CompareOp::Eq,
             attr: pred("name"),
@@ -170,7 +171,7 @@ fn named_query_with_variables() {
     assert_eq!(values, [lit("1.5"), lit("true"), lit("40")]);
     // A given value overrides the default.
     let query = parse_query(src, &vars(&[("$name", "Bob"), ("$n", "1"), ("$req", "1")])).unwrap();
-    let Func::Compare { values, .. } = &query.blocks[0].func else {
+    let Some(Func::Compare { values, .. }) = &query.blocks[0].func else {
         panic!()
     };
     assert_eq!(values, &[lit("Bob")]);
@@ -233,7 +234,7 @@ fn uid_list_in_a_string_variable() {
     )
     .unwrap();
     assert_eq!(
-        query.blocks[0].func,
+        query.blocks[0].func.clone().unwrap(),
         Func::Uid(vec![UidRef::Uid(1), UidRef::Uid(2), UidRef::Uid(3)])
     );
     let e = parse_query(
@@ -247,7 +248,10 @@ fn uid_list_in_a_string_variable() {
 #[test]
 fn root_functions() {
     assert_eq!(
-        q("{ v as var(func: has(a)) me(func: uid(0x1, 2, v)) { uid } }").blocks[1].func,
+        q("{ v as var(func: has(a)) me(func: uid(0x1, 2, v)) { uid } }").blocks[1]
+            .func
+            .clone()
+            .unwrap(),
         Func::Uid(vec![
             UidRef::Uid(1),
             UidRef::Uid(2),
@@ -403,8 +407,11 @@ fn unknown_and_unsupported_functions() {
     assert_eq!(e.message, "unknown function bar");
     let e = err("{ me(func: regexp(name, /a/)) { uid } }");
     assert_eq!(e.message, "function regexp is not supported here");
-    let e = err("{ me(func: has(a)) { math(a + b) } }");
-    assert!(e.message.contains("math(...) is not supported"), "{e}");
+    let e = err("{ me(func: has(a)) { x as count(f) s as math(x + ) } }");
+    assert!(
+        e.message.contains("expected a number, a value variable"),
+        "{e}"
+    );
     let e = err("{ me(func: has(a)) { eq(a, 1) } }");
     assert!(e.message.contains("cannot be selected"), "{e}");
     assert!(
@@ -491,7 +498,7 @@ fn block_arguments() {
     assert!(
         err("{ me(first: 2) { uid } }")
             .message
-            .contains("needs a root function")
+            .contains("Only aggregation/math functions allowed inside empty blocks. Got: uid")
     );
     assert!(
         err("{ me { uid } }")
@@ -574,11 +581,28 @@ fn directives() {
         edge(&b.children[1]).directives.facets,
         Some(vec!["since".to_string(), "close".to_string()])
     );
-    assert!(
-        err("{ me(func: has(a)) @recurse { uid } }")
-            .message
-            .contains("@recurse is not supported")
+    let b = q("{ me(func: has(a)) @recurse(depth: 3, loop: true) @ignorereflex { uid } }")
+        .blocks
+        .remove(0);
+    assert_eq!(
+        b.directives.recurse,
+        Some(Recurse {
+            depth: Some(3),
+            allow_loop: true
+        })
     );
+    assert!(b.directives.ignorereflex);
+    assert!(
+        err("{ me(func: has(a)) @recurse(loop: true) { uid } }")
+            .message
+            .contains("Depth must be > 0 when loop is true for recurse query")
+    );
+    let b = q("{ me(func: has(a)) @groupby(g: genre, name@en) { count(uid) } }")
+        .blocks
+        .remove(0);
+    let keys = b.directives.groupby.unwrap();
+    assert_eq!(keys[0].alias.as_deref(), Some("g"));
+    assert_eq!(keys[1].lang.as_deref(), Some("en"));
     assert!(
         err("{ me(func: has(a)) @whatever { uid } }")
             .message
@@ -800,10 +824,21 @@ fn comments_and_odd_tokens() {
             .contains("fragments are not supported")
     );
     assert!(err("upsert { }").message.contains("found an upsert block"));
+    let b = q(
+        "{ p as shortest(from: 0x1, to: 0x2, numpaths: 2, depth: 3, maxweight: 2.5) { friend } }",
+    )
+    .blocks
+    .remove(0);
+    let sp = b.shortest.unwrap();
+    assert_eq!((sp.from, sp.to), (UidRef::Uid(1), UidRef::Uid(2)));
+    assert_eq!(
+        (sp.numpaths, sp.depth, sp.maxweight),
+        (2, Some(3), Some(2.5))
+    );
     assert!(
-        err("{ shortest(from: 0x1, to: 0x2) { uid } }")
+        err("{ shortest(from: 0x1) { friend } }")
             .message
-            .contains("shortest path")
+            .contains("needs both from: and to:")
     );
 }
 
@@ -1032,4 +1067,54 @@ fn deep_nesting_is_bounded_not_a_stack_overflow() {
         "]".repeat(1000)
     );
     assert!(err(&lists).message.starts_with("nesting deeper than"));
+}
+
+#[test]
+fn math_expressions_follow_precedence() {
+    let b = q("{ me(func: has(a)) { a as count(f) b as count(g) s as math(a + b * 2 >= -a && !(b == 1)) c as math(cond(a > b, pow(a, 2), logbase(b, 10))) } }")
+        .blocks
+        .remove(0);
+    let FieldKind::Math(e) = &b.children[2].kind else {
+        panic!("{:?}", b.children[2]);
+    };
+    assert_eq!(e.to_string(), "(((a + (b * 2)) >= -(a)) && !((b == 1)))");
+    let FieldKind::Math(e) = &b.children[3].kind else {
+        panic!("{:?}", b.children[3]);
+    };
+    assert_eq!(e.to_string(), "cond((a > b), pow(a, 2), logbase(b, 10))");
+    let e = err("{ me(func: has(a)) { a as count(f) s as math(foo(a)) } }");
+    assert!(e.message.starts_with("unknown math function foo"), "{e}");
+    let e = err("{ me(func: has(a)) { a as count(f) s as math(ln(a, a)) } }");
+    assert!(e.message.contains("ln takes 1 argument"), "{e}");
+    let e = err("{ me(func: has(a)) { s as math(zz + 1) } }");
+    assert!(e.message.contains("zz"), "{e}");
+}
+
+#[test]
+fn aggregates_and_empty_blocks() {
+    let query = q(
+        "{ var(func: has(a)) { x as age } me() { lo: min(val(x)) max(val(x)) s as sum(val(x)) } }",
+    );
+    let b = &query.blocks[1];
+    assert!(b.func.is_none());
+    assert_eq!(
+        b.children[0].kind,
+        FieldKind::Aggregate {
+            func: Aggregate::Min,
+            arg: AggArg::Val("x".into())
+        }
+    );
+    assert_eq!(b.children[0].alias.as_deref(), Some("lo"));
+    let b = q("{ me(func: has(a)) @groupby(age) { max(name) } }")
+        .blocks
+        .remove(0);
+    assert_eq!(
+        b.children[0].kind,
+        FieldKind::Aggregate {
+            func: Aggregate::Max,
+            arg: AggArg::Predicate("name".into())
+        }
+    );
+    let e = err("{ me(func: has(a)) { min(~f) } }");
+    assert!(e.message.contains("min(val(v))"), "{e}");
 }

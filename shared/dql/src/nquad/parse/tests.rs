@@ -397,3 +397,21 @@ fn sanity_needs_a_letter_or_digit() {
             .contains("at least one letter or digit")
     );
 }
+
+#[test]
+fn bracketed_blank_nodes_are_blank_nodes() {
+    let nq = one("<_:alice> <friend> <_:bob> .");
+    assert_eq!(nq.subject, Subject::Blank("alice".into()));
+    assert_eq!(nq.object, Object::Blank("bob".into()));
+    // The same node as the unbracketed form.
+    assert_eq!(one("_:alice <friend> _:bob .").subject, nq.subject);
+    let e = err("<_:> <name> \"x\" .");
+    assert!(e.message.contains("name of the blank node"), "{e}");
+    assert_eq!(e.column, 1);
+    // Other IRIs are still not nodes.
+    assert!(
+        err("<alice> <name> \"x\" .")
+            .message
+            .contains("is not a uid")
+    );
+}

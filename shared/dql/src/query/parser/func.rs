@@ -442,10 +442,10 @@ impl Parser<'_, '_> {
         self.enter(pos)?;
         let e = if self.peek_word("not")? {
             self.next()?;
-            BoolExpr::Not(Box::new(self.unary(leaf)?))
+            BoolExpr::Not(Box::new(self.deeper(|p| p.unary(leaf))?))
         } else if self.peek_is(&Tok::LParen)? {
             let open = self.next()?.pos;
-            let e = self.bool_expr(leaf)?;
+            let e = self.deeper(|p| p.bool_expr(leaf))?;
             self.close(&Tok::RParen, "parenthesis", open)?;
             e
         } else {

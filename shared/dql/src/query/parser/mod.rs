@@ -4,6 +4,7 @@
 //! `upsert` schema queries, upserts and mutation blocks.
 
 mod func;
+mod math;
 mod select;
 mod upsert;
 
@@ -36,8 +37,16 @@ const UNSUPPORTED_FUNCS: &[&str] = &[
     "avg",
 ];
 
-const DIRECTIVES: &[&str] = &["filter", "facets", "cascade", "normalize"];
-const UNSUPPORTED_DIRECTIVES: &[&str] = &["recurse", "groupby", "ignorereflex", "if"];
+const DIRECTIVES: &[&str] = &[
+    "filter",
+    "facets",
+    "cascade",
+    "normalize",
+    "recurse",
+    "groupby",
+    "ignorereflex",
+];
+const UNSUPPORTED_DIRECTIVES: &[&str] = &["if"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VarType {
@@ -196,6 +205,26 @@ impl<'a, 'v> Parser<'a, 'v> {
 
     fn leave(&mut self) {
         self.depth -= 1;
+    }
+
+    /// After a list item: `,` (more follow, `false`) or `)` (the list opened at `open` ends,
+    /// `true`).
+    fn comma_or_close(&mut self, what: &str, open: Pos) -> Result<bool> {
+        let t = self.next()?;
+        match t.tok {
+            Tok::Comma => Ok(false),
+            Tok::RParen => Ok(true),
+            other => Err(ParseError::at(
+                t.pos,
+                format!("expected ',' or ')' to close {what} opened at {open}, found {other}"),
+            )),
+        }
+    }
+
+    /// Runs one level of recursive descent with enough stack for it, whatever the thread's
+    /// stack size and the build's frame sizes: [`MAX_DEPTH`] bounds the depth, this the bytes.
+    fn deeper<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || f(self))
     }
 
     fn use_var(&mut self, name: &str, pos: Pos) {

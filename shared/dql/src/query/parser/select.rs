@@ -14,12 +14,6 @@ impl Parser<'_, '_> {
             var = Some(name);
             (name, pos) = self.name("a block name after 'as'")?;
         }
-        if name == "shortest" {
-            return Err(ParseError::at(
-                pos,
-                "shortest path queries are not supported",
-            ));
-        }
         if !self.peek_is(&Tok::LParen)? {
             let t = self.next()?;
             let hint = if (name == "set" || name == "delete") && t.tok == Tok::LBrace {
@@ -35,12 +29,12 @@ impl Parser<'_, '_> {
                 ),
             ));
         }
-        let (func, args) = self.args(true)?;
-        let Some(func) = func else {
-            return Err(ParseError::at(
-                pos,
-                format!("block {name} needs a root function: {name}(func: ...)"),
-            ));
+        let (func, args, shortest) = if name == "shortest" {
+            let sp = self.shortest_args()?;
+            (None, EdgeArgs::default(), Some(sp))
+        } else {
+            let (func, args) = self.args(true)?;
+            (func, args, None)
         };
         let mut filter = None;
         let mut directives = Directives::default();
@@ -52,10 +46,26 @@ impl Parser<'_, '_> {
         } else {
             Vec::new()
         };
+        if func.is_none() && shortest.is_none() {
+            // A block without a root function has no nodes: it can only aggregate.
+            if let Some(f) = children
+                .iter()
+                .find(|f| !matches!(f.kind, FieldKind::Aggregate { .. } | FieldKind::Math(_)))
+            {
+                return Err(ParseError::at(
+                    pos,
+                    format!(
+                        "Only aggregation/math functions allowed inside empty blocks. Got: {}",
+                        field_label(f)
+                    ),
+                ));
+            }
+        }
         Ok(Block {
             name,
             var,
             func,
+            shortest,
             args,
             filter,
             directives,
@@ -164,6 +174,88 @@ impl Parser<'_, '_> {
         }
     }
 
+    /// `(from: 0x1, to: uid(v), numpaths: 2, depth: 3, minweight: 1, maxweight: 10)` of a
+    /// shortest-path block, the `(` not yet read.
+    fn shortest_args(&mut self) -> Result<Shortest> {
+        let open = self.next()?.pos;
+        let (mut from, mut to) = (None, None);
+        let mut sp = Shortest {
+            from: UidRef::Uid(0),
+            to: UidRef::Uid(0),
+            numpaths: 1,
+            depth: None,
+            minweight: None,
+            maxweight: None,
+        };
+        if !self.eat(&Tok::RParen)? {
+            loop {
+                let (key, key_pos) = self.name("an argument of shortest like from")?;
+                self.expect(&Tok::Colon, || format!("after the argument name {key}"))?;
+                match key.as_str() {
+                    "from" | "to" => {
+                        let arg = self.raw_arg()?;
+                        let refs = self.uid_refs(std::slice::from_ref(&arg))?;
+                        let [r] = <[UidRef; 1]>::try_from(refs).map_err(|_| {
+                            ParseError::at(
+                                arg.pos(),
+                                format!("{key} takes one uid or one uid variable"),
+                            )
+                        })?;
+                        if key == "from" {
+                            from = Some(r);
+                        } else {
+                            to = Some(r);
+                        }
+                    }
+                    "numpaths" | "depth" => {
+                        let v = self.int_arg(&key)?;
+                        let v = u64::try_from(v).map_err(|_| {
+                            ParseError::at(key_pos, format!("{key} must not be negative"))
+                        })?;
+                        if key == "numpaths" {
+                            sp.numpaths = v;
+                        } else {
+                            sp.depth = Some(v);
+                        }
+                    }
+                    "minweight" | "maxweight" => {
+                        let (text, pos) = self.scalar_arg(&key)?;
+                        let w: f64 = text.parse().map_err(|_| {
+                            ParseError::at(
+                                pos,
+                                format!("expected a number for {key}, found {text}"),
+                            )
+                        })?;
+                        if key == "minweight" {
+                            sp.minweight = Some(w);
+                        } else {
+                            sp.maxweight = Some(w);
+                        }
+                    }
+                    _ => {
+                        return Err(ParseError::at(
+                            key_pos,
+                            format!(
+                                "unknown argument {key} of shortest; expected from, to, numpaths, depth, minweight or maxweight"
+                            ),
+                        ));
+                    }
+                }
+                if self.comma_or_close("the arguments", open)? {
+                    break;
+                }
+            }
+        }
+        match (from, to) {
+            (Some(f), Some(t)) => {
+                sp.from = f;
+                sp.to = t;
+                Ok(sp)
+            }
+            _ => Err(ParseError::at(open, "shortest needs both from: and to:")),
+        }
+    }
+
     /// A single value: a word, a string or a `$variable`.
     pub(super) fn scalar_arg(&mut self, what: &str) -> Result<(String, Pos)> {
         let t = self.next()?;
@@ -230,6 +322,19 @@ impl Parser<'_, '_> {
                 d.cascade = Some(self.name_list("@cascade", false)?);
             }
             "normalize" => d.normalize = true,
+            "ignorereflex" => d.ignorereflex = true,
+            "recurse" => {
+                if d.recurse.is_some() {
+                    return Err(dup());
+                }
+                d.recurse = Some(self.recurse_args()?);
+            }
+            "groupby" => {
+                if d.groupby.is_some() {
+                    return Err(dup());
+                }
+                d.groupby = Some(self.groupby_keys(pos)?);
+            }
             n if UNSUPPORTED_DIRECTIVES.contains(&n) => {
                 let hint = if n == "if" {
                     "; @if belongs on an upsert mutation"
@@ -245,12 +350,102 @@ impl Parser<'_, '_> {
                 return Err(ParseError::at(
                     pos,
                     format!(
-                        "unknown directive @{n}; expected @filter, @facets, @cascade or @normalize"
+                        "unknown directive @{n}; expected @filter, @facets, @cascade, @normalize, @recurse, @groupby or @ignorereflex"
                     ),
                 ));
             }
         }
         Ok(())
+    }
+
+    /// The optional `(depth: N, loop: true)` of `@recurse`.
+    fn recurse_args(&mut self) -> Result<Recurse> {
+        let mut r = Recurse::default();
+        if !self.peek_is(&Tok::LParen)? {
+            return Ok(r);
+        }
+        let open = self.next()?.pos;
+        if self.eat(&Tok::RParen)? {
+            return Ok(r);
+        }
+        loop {
+            let (key, key_pos) = self.name("depth or loop in @recurse(...)")?;
+            self.expect(&Tok::Colon, || format!("after {key} in @recurse"))?;
+            let (text, pos) = self.scalar_arg(&key)?;
+            match key.as_str() {
+                "depth" => {
+                    r.depth = Some(text.parse().map_err(|_| {
+                        ParseError::at(
+                            pos,
+                            format!("expected a non-negative integer for depth, found {text}"),
+                        )
+                    })?)
+                }
+                "loop" => {
+                    r.allow_loop = match text.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ParseError::at(
+                                pos,
+                                format!("expected true or false for loop, found {text}"),
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ParseError::at(
+                        key_pos,
+                        format!("unknown argument {key} of @recurse; expected depth or loop"),
+                    ));
+                }
+            }
+            if self.comma_or_close("@recurse(", open)? {
+                break;
+            }
+        }
+        if r.allow_loop && r.depth.is_none() {
+            return Err(ParseError::at(
+                open,
+                "Depth must be > 0 when loop is true for recurse query",
+            ));
+        }
+        Ok(r)
+    }
+
+    /// `(a, alias: b@en)` of `@groupby`.
+    fn groupby_keys(&mut self, at: Pos) -> Result<Vec<GroupKey>> {
+        let open = self
+            .expect(&Tok::LParen, || "after @groupby".to_string())?
+            .pos;
+        let mut keys = Vec::new();
+        loop {
+            let (mut word, mut pos) = self.name("a predicate in @groupby(...)")?;
+            let mut alias = None;
+            if self.eat(&Tok::Colon)? {
+                alias = Some(word);
+                (word, pos) = self.name("a predicate after the alias")?;
+            }
+            let (predicate, reverse) = predicate_parts(&word, pos)?;
+            if reverse {
+                return Err(ParseError::at(pos, "@groupby takes forward predicates"));
+            }
+            let mut lang = None;
+            if self.eat(&Tok::At)? {
+                let (l, lpos) = self.name("a language after '@'")?;
+                lang = Some(check_lang(l, lpos)?);
+            }
+            keys.push(GroupKey {
+                alias,
+                predicate,
+                lang,
+            });
+            if self.comma_or_close("@groupby(", open)? {
+                break;
+            }
+        }
+        let _ = at;
+        Ok(keys)
     }
 
     /// An optional `(a, b, c)` after `@facets` / `@cascade`.
@@ -313,7 +508,7 @@ impl Parser<'_, '_> {
                 Tok::Comma => {
                     self.next()?;
                 }
-                _ => out.push(self.field()?),
+                _ => out.push(self.deeper(Self::field)?),
             }
         }
         self.leave();
@@ -347,6 +542,8 @@ impl Parser<'_, '_> {
             }
             "expand" if call => self.expand()?,
             "checkpwd" if call => self.checkpwd()?,
+            "math" if call => self.math()?,
+            w if call && Aggregate::from_name(w).is_some() => self.aggregate(w)?,
             w if call && (UNSUPPORTED_FUNCS.contains(&w) || is_filter_func(w)) => {
                 return Err(ParseError::at(
                     pos,
@@ -389,7 +586,7 @@ impl Parser<'_, '_> {
                         return Err(ParseError::at(
                             wpos,
                             format!(
-                                "unknown directive @{w}; expected @filter, @facets, @cascade or @normalize"
+                                "unknown directive @{w}; expected @filter, @facets, @cascade, @normalize, @recurse, @groupby or @ignorereflex"
                             ),
                         ));
                     }
@@ -512,6 +709,33 @@ impl Parser<'_, '_> {
         })
     }
 
+    /// `min(val(v))` and the other aggregates; the name read, `(` peeked.
+    #[inline(never)]
+    fn aggregate(&mut self, w: &str) -> Result<FieldKind> {
+        let func = Aggregate::from_name(w).expect("the caller checked the name");
+        let open = self.next()?.pos;
+        let (inner, ipos) = self.name("val(v) inside the aggregate")?;
+        let arg = if inner == "val" && self.peek_is(&Tok::LParen)? {
+            let vopen = self.next()?.pos;
+            let (v, vpos) = self.name("a variable name in val( )")?;
+            self.use_var(&v, vpos);
+            self.close(&Tok::RParen, "val(", vopen)?;
+            AggArg::Val(v)
+        } else {
+            // A predicate: only @groupby accepts it, which the engine checks.
+            let (name, reverse) = predicate_parts(&inner, ipos)?;
+            if reverse {
+                return Err(ParseError::at(
+                    ipos,
+                    format!("{w}( ) aggregates a value variable: {w}(val(v))"),
+                ));
+            }
+            AggArg::Predicate(name)
+        };
+        self.close(&Tok::RParen, &format!("{w}("), open)?;
+        Ok(FieldKind::Aggregate { func, arg })
+    }
+
     pub(super) fn checkpwd(&mut self) -> Result<FieldKind> {
         let open = self.next()?.pos;
         let (word, pos) = self.name("the password predicate in checkpwd( )")?;
@@ -531,5 +755,19 @@ impl Parser<'_, '_> {
             predicate,
             password,
         })
+    }
+}
+
+/// How a field is named in messages.
+fn field_label(f: &Field) -> String {
+    match &f.kind {
+        FieldKind::Uid => "uid".into(),
+        FieldKind::Predicate(e) => format!("{}{}", if e.reverse { "~" } else { "" }, e.name),
+        FieldKind::Count(_) => "count".into(),
+        FieldKind::Val(v) => format!("val({v})"),
+        FieldKind::Expand { .. } => "expand".into(),
+        FieldKind::Checkpwd { predicate, .. } => format!("checkpwd({predicate})"),
+        FieldKind::Aggregate { func, .. } => func.name().into(),
+        FieldKind::Math(_) => "math".into(),
     }
 }

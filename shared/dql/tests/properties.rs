@@ -430,7 +430,9 @@ fn directives() -> impl Strategy<Value = Directives> {
     )
         .prop_map(
             |(facets, cascade, normalize, recurse, ignorereflex, groupby)| Directives {
-                facets,
+                facets: facets.map(|keys| keys.into_iter().map(FacetKey::named).collect()),
+                facet_filter: None,
+                facet_order: Vec::new(),
                 cascade,
                 normalize,
                 // loop: true needs a depth.

@@ -363,7 +363,7 @@ impl<'g, 'v> Exec<'g, 'v> {
     ) -> Result<(Vec<Json>, Vec<u64>), GraphError> {
         let mut kept = Vec::new();
         for &u in uids {
-            if let Some(obj) = self.node_at(u, fields, &directives.facets, level)? {
+            if let Some(obj) = self.node_at(u, fields, level)? {
                 kept.push((u, obj));
             }
         }
@@ -1065,11 +1065,10 @@ impl<'g, 'v> Exec<'g, 'v> {
         &mut self,
         u: u64,
         fields: &[Field],
-        facets: &Option<Vec<String>>,
         level: Level<'_>,
     ) -> Result<Option<Map<String, Json>>, GraphError> {
         self.path.push(u);
-        let out = self.node_fields(u, fields, facets, level);
+        let out = self.node_fields(u, fields, level);
         self.path.pop();
         out
     }
@@ -1078,10 +1077,8 @@ impl<'g, 'v> Exec<'g, 'v> {
         &mut self,
         u: u64,
         fields: &[Field],
-        facets: &Option<Vec<String>>,
         level: Level<'_>,
     ) -> Result<Option<Map<String, Json>>, GraphError> {
-        let _ = facets;
         let mut obj = Map::new();
         // The nodes each edge field showed, for aggregates over the children's variables.
         let mut shown: Vec<(usize, Vec<u64>)> = Vec::new();
@@ -1299,7 +1296,16 @@ impl<'g, 'v> Exec<'g, 'v> {
                 .as_ref()
                 .is_some_and(|s| s.value_type == ScalarType::Uid);
         if !is_edge {
-            let postings = self.values(&edge.name, u, &edge.langs)?;
+            let mut postings = self.values(&edge.name, u, &edge.langs)?;
+            if let Some(ff) = &edge.directives.facet_filter {
+                let mut keep = Vec::with_capacity(postings.len());
+                for p in postings {
+                    if super::shape::facets_match(ff, &p.1.facets)? {
+                        keep.push(p);
+                    }
+                }
+                postings = keep;
+            }
             if postings.is_empty() {
                 return Ok(Vec::new());
             }
@@ -1326,12 +1332,29 @@ impl<'g, 'v> Exec<'g, 'v> {
             };
             if list {
                 let mut arr = Vec::new();
+                // Facets of list values: one map per facet, from the value's index.
+                let mut by_facet: Vec<(String, Map<String, Json>)> = Vec::new();
                 for (_, p) in &postings {
                     if let Some(v) = &p.value {
+                        if let Some(keys) = &edge.directives.facets {
+                            for (k, fv) in self.facet_entries(keys, &p.facets, &key(&None), 0) {
+                                let slot = match by_facet.iter().position(|(n, _)| *n == k) {
+                                    Some(i) => i,
+                                    None => {
+                                        by_facet.push((k, Map::new()));
+                                        by_facet.len() - 1
+                                    }
+                                };
+                                by_facet[slot].1.insert(arr.len().to_string(), render(&fv)?);
+                            }
+                        }
                         arr.push(render(v)?);
                     }
                 }
                 obj.insert(key(&None), Json::Array(arr));
+                for (k, m) in by_facet {
+                    obj.insert(k, Json::Object(m));
+                }
             } else {
                 for (lang, p) in &postings {
                     if let Some(v) = &p.value {
@@ -1339,11 +1362,9 @@ impl<'g, 'v> Exec<'g, 'v> {
                             continue;
                         }
                         obj.insert(key(lang), render(v)?);
-                        if let Some(names) = &edge.directives.facets {
-                            for (fk, fv) in &p.facets {
-                                if names.is_empty() || names.contains(fk) {
-                                    obj.insert(format!("{shown}|{fk}"), render(fv)?);
-                                }
+                        if let Some(keys) = &edge.directives.facets {
+                            for (k, fv) in self.facet_entries(keys, &p.facets, &key(lang), 0) {
+                                obj.insert(k, render(&fv)?);
                             }
                         }
                     }
@@ -1352,15 +1373,40 @@ impl<'g, 'v> Exec<'g, 'v> {
             return Ok(Vec::new());
         }
         let targets = self.targets(&edge.name, edge.reverse, u)?;
+        let facets_of: HashMap<u64, &Posting> = targets
+            .iter()
+            .filter_map(|(t, p)| p.as_ref().map(|p| (*t, p)))
+            .collect();
         let mut uids: Vec<u64> = targets.iter().map(|(t, _)| *t).collect();
         if level.ignorereflex {
             uids.retain(|t| !self.path.contains(t));
+        }
+        if let Some(ff) = &edge.directives.facet_filter {
+            let mut keep = Vec::with_capacity(uids.len());
+            for t in uids {
+                let facets = facets_of
+                    .get(&t)
+                    .map(|p| p.facets.as_slice())
+                    .unwrap_or(&[]);
+                if super::shape::facets_match(ff, facets)? {
+                    keep.push(t);
+                }
+            }
+            uids = keep;
         }
         if let Some(fl) = &edge.filter {
             uids = self.filter(fl, uids)?;
         }
         let child = level.below(&edge.directives);
         uids = self.order(uids, &edge.args)?;
+        if !edge.directives.facet_order.is_empty() {
+            if !edge.args.order.is_empty() {
+                return Err(GraphError::Invalid(format!(
+                    "cannot order {shown} by both a predicate and a facet"
+                )));
+            }
+            super::shape::order_by_facets(&mut uids, &edge.directives.facet_order, &facets_of);
+        }
         uids = if child.cascade.is_some() {
             after_only(uids, &edge.args)
         } else {
@@ -1380,22 +1426,15 @@ impl<'g, 'v> Exec<'g, 'v> {
                 }
             }
         }
-        let facets_of: HashMap<u64, &Posting> = targets
-            .iter()
-            .filter_map(|(t, p)| p.as_ref().map(|p| (*t, p)))
-            .collect();
         let mut kept = Vec::new();
         for t in &uids {
-            let Some(mut node) =
-                self.node_at(*t, &edge.children, &edge.directives.facets, child)?
-            else {
+            let Some(mut node) = self.node_at(*t, &edge.children, child)? else {
                 continue;
             };
-            if let (Some(names), Some(p)) = (&edge.directives.facets, facets_of.get(t)) {
-                for (fk, fv) in &p.facets {
-                    if names.is_empty() || names.contains(fk) {
-                        node.insert(format!("{shown}|{fk}"), render(fv)?);
-                    }
+            if let (Some(keys), Some(p)) = (&edge.directives.facets, facets_of.get(t)) {
+                let prefix = f.alias.as_deref().unwrap_or(&shown);
+                for (key, value) in self.facet_entries(keys, &p.facets, prefix, *t) {
+                    node.insert(key, render(&value)?);
                 }
             }
             kept.push((*t, node));

@@ -5,9 +5,10 @@
 use super::GraphError;
 use super::query::Exec;
 use lodestar_dql::query::ast::{
-    AggArg, Aggregate, Block, Directives, Field, FieldKind, GroupKey, MathExpr, MathOp, Recurse,
-    Shortest, UidRef,
+    AggArg, Aggregate, Attr, Block, BoolExpr, CompareOp, Directives, FacetKey, Field, FieldKind,
+    Filter, Func, FuncValue, GroupKey, MathExpr, MathOp, Recurse, Shortest, UidRef,
 };
+use lodestar_types::tokenizer;
 use lodestar_types::value::{ScalarType, Val};
 use serde_json::{Map, Value as Json};
 use std::cmp::{Ordering, Reverse};
@@ -39,6 +40,132 @@ impl<'q> Level<'q> {
             ignorereflex: self.ignorereflex,
         }
     }
+}
+
+/// Whether an edge's (or value's) `facets` satisfy a `@facets(...)` filter: comparisons
+/// convert the literal to the facet's type (`eq(tag, "34")` matches an int 34), term
+/// functions match string facets word by word; a missing facet matches nothing.
+pub fn facets_match(filter: &Filter, facets: &[(String, Val)]) -> Result<bool, GraphError> {
+    Ok(match filter {
+        BoolExpr::Leaf(func) => facet_func(func, facets)?,
+        BoolExpr::And(parts) => {
+            for p in parts {
+                if !facets_match(p, facets)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        BoolExpr::Or(parts) => {
+            for p in parts {
+                if facets_match(p, facets)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        BoolExpr::Not(inner) => !facets_match(inner, facets)?,
+    })
+}
+
+fn facet_func(func: &Func, facets: &[(String, Val)]) -> Result<bool, GraphError> {
+    let find = |k: &str| facets.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+    match func {
+        Func::Compare {
+            op,
+            attr: Attr::Predicate { name, .. },
+            values,
+        } => {
+            let Some(have) = find(name) else {
+                return Ok(false);
+            };
+            for v in values {
+                let FuncValue::Literal(text) = v else {
+                    return Err(GraphError::Invalid(
+                        "facet filters compare with literal values".into(),
+                    ));
+                };
+                let Ok(want) = Val::String(text.clone()).convert(have.ty()) else {
+                    continue;
+                };
+                if have.compare(&want).is_some_and(|o| {
+                    matches!(
+                        (op, o),
+                        (CompareOp::Eq, Ordering::Equal)
+                            | (CompareOp::Lt, Ordering::Less)
+                            | (CompareOp::Gt, Ordering::Greater)
+                            | (CompareOp::Le, Ordering::Less | Ordering::Equal)
+                            | (CompareOp::Ge, Ordering::Greater | Ordering::Equal)
+                    )
+                }) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Func::AllOfTerms {
+            predicate, terms, ..
+        }
+        | Func::AnyOfTerms {
+            predicate, terms, ..
+        } => {
+            let Some(Val::String(text) | Val::Default(text)) = find(predicate) else {
+                return Ok(false);
+            };
+            let have: HashSet<String> = tokenizer::terms(text).into_iter().collect();
+            let want = tokenizer::terms(terms);
+            Ok(!want.is_empty()
+                && if matches!(func, Func::AllOfTerms { .. }) {
+                    want.iter().all(|t| have.contains(t))
+                } else {
+                    want.iter().any(|t| have.contains(t))
+                })
+        }
+        other => Err(GraphError::Invalid(format!(
+            "function {} cannot filter facets; use eq, le, lt, ge, gt, allofterms or anyofterms",
+            func_name(other)
+        ))),
+    }
+}
+
+fn func_name(f: &Func) -> String {
+    let text = f.to_string();
+    text.split('(').next().unwrap_or("").to_string()
+}
+
+/// Orders `uids` by their edges' facets (`true`: descending), edges without one last.
+pub fn order_by_facets(
+    uids: &mut [u64],
+    order: &[(bool, String)],
+    facets_of: &HashMap<u64, &super::posting::Posting>,
+) {
+    let value = |u: &u64, k: &str| {
+        facets_of
+            .get(u)
+            .and_then(|p| p.facets.iter().find(|(n, _)| n == k))
+            .map(|(_, v)| v.clone())
+    };
+    uids.sort_by(|a, b| {
+        for (desc, k) in order {
+            let ord = match (value(a, k), value(b, k)) {
+                (Some(x), Some(y)) => {
+                    // Facets carry their own types: 2 and 0.5 compare as numbers.
+                    let c = match (as_f64(&x), as_f64(&y)) {
+                        (Some(p), Some(q)) => p.total_cmp(&q),
+                        _ => x.cmp(&y),
+                    };
+                    if *desc { c.reverse() } else { c }
+                }
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    });
 }
 
 /// How many paths the shortest-path search may extend before it gives up.
@@ -227,6 +354,48 @@ fn render(v: &Val) -> Result<Json, GraphError> {
 }
 
 impl Exec<'_, '_> {
+    /// The facets `keys` selects (all of them when empty) as (output key, value): `prefix|key`
+    /// or the facet's alias. A facet variable records the value for the edge's `target`
+    /// (summed when several edges reach it); `target` 0 (a value's facets) records none.
+    pub(super) fn facet_entries(
+        &mut self,
+        keys: &[FacetKey],
+        facets: &[(String, Val)],
+        prefix: &str,
+        target: u64,
+    ) -> Vec<(String, Val)> {
+        let mut out = Vec::new();
+        for (name, value) in facets {
+            let chosen = if keys.is_empty() {
+                None
+            } else {
+                match keys.iter().find(|k| &k.key == name) {
+                    Some(k) => Some(k),
+                    None => continue,
+                }
+            };
+            let key = match chosen.and_then(|k| k.alias.clone()) {
+                Some(alias) => alias,
+                None => format!("{prefix}|{name}"),
+            };
+            if let (Some(var), true) = (chosen.and_then(|k| k.var.as_ref()), target != 0) {
+                let vars = self.out.val_vars.entry(var.clone()).or_default();
+                let sum = match (vars.get(&target), value) {
+                    (Some(Val::Int(a)), Val::Int(b)) => Some(Val::Int(a.saturating_add(*b))),
+                    (Some(old), new) => {
+                        as_f64(old).zip(as_f64(new)).map(|(a, b)| Val::Float(a + b))
+                    }
+                    (None, new) => Some(new.clone()),
+                };
+                if let Some(v) = sum {
+                    vars.insert(target, v);
+                }
+            }
+            out.push((key, value.clone()));
+        }
+        out
+    }
+
     /// A block without a root function: one object per aggregate or math field, over every
     /// value of the variables (`null` when there is none).
     pub(super) fn empty_block(&mut self, block: &Block) -> Result<Json, GraphError> {
@@ -623,7 +792,7 @@ impl Exec<'_, '_> {
         children: &HashMap<(usize, u64, usize), Vec<u64>>,
     ) -> Result<Map<String, Json>, GraphError> {
         let mut obj = self
-            .node_at(u, scalar_fields, &None, Level::default())?
+            .node_at(u, scalar_fields, Level::default())?
             .unwrap_or_default();
         for &i in edge_fields {
             let Some(kids) = children.get(&(lvl, u, i)) else {
@@ -694,7 +863,7 @@ impl Exec<'_, '_> {
                                 keys.len()
                             )));
                         }
-                        Some(keys) => keys.first().map(String::as_str),
+                        Some(keys) => keys.first().map(|k| k.key.as_str()),
                         None => None,
                     };
                     vias.push(Via {

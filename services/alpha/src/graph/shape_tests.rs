@@ -514,3 +514,108 @@ async fn several_sort_keys() {
         ]})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn facets_filter_order_alias_and_define_variables() {
+    let g = graph().await;
+    alter(
+        &g,
+        "name: string @index(exact) .\nfriend: [uid] .\nalt_name: [string] .",
+    )
+    .await;
+    let u = set(
+        &g,
+        r#"_:m <name> "Michonne" (origin="french", dummy=true) .
+           _:m <alt_name> "Michelle" (origin="french") .
+           _:m <alt_name> "Michelin" (origin="spanish", isNick=true) .
+           _:r <name> "Rick" .
+           _:g <name> "Glenn" .
+           _:d <name> "Daryl" .
+           _:m <friend> _:r (close=true, since=2006-01-02T15:04:05, weight=0.5) .
+           _:m <friend> _:g (close=false, since=2004-05-02T15:04:05, weight=2) .
+           _:m <friend> _:d (close=true, since=2007-05-02T15:04:05) .
+           _:r <friend> _:g (weight=1) ."#,
+    )
+    .await;
+    // A filter keeps the close friends; the facets asked for are shown in each child.
+    let r = run(
+        &g,
+        &u,
+        "{ me(func: uid($m)) { friend @facets(eq(close, true)) @facets(since) (orderasc: name) { name } } }",
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"me": [{"friend": [
+            {"name": "Daryl", "friend|since": "2007-05-02T15:04:05Z"},
+            {"name": "Rick", "friend|since": "2006-01-02T15:04:05Z"}
+        ]}]})
+    );
+    let r = run(
+        &g,
+        &u,
+        "{ me(func: uid($m)) { friend @facets(not eq(close, true) OR ge(since, \"2007-01-01\")) { name } } }",
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"me": [{"friend": [{"name": "Glenn"}, {"name": "Daryl"}]}]})
+    );
+    // Ordered by a facet (shown too), edges without it last; an alias replaces the key.
+    let r = run(
+        &g,
+        &u,
+        "{ me(func: uid($m)) { buddies: friend @facets(orderdesc: weight, c: close) { name } } }",
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"me": [{"buddies": [
+            {"name": "Glenn", "buddies|weight": 2, "c": false},
+            {"name": "Rick", "buddies|weight": 0.5, "c": true},
+            {"name": "Daryl", "c": true}
+        ]}]})
+    );
+    // Facet variables are keyed by the edge's target, summed over several edges.
+    let r = run(
+        &g,
+        &u,
+        "{ var(func: uid($m, $r)) { friend @facets(w as weight) } me(func: uid(w), orderasc: name) { name val(w) } }",
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"me": [{"name": "Glenn", "val(w)": 3}, {"name": "Rick", "val(w)": 0.5}]})
+    );
+    // Facets of values: beside the value, and for lists one map per facet by index.
+    let r = run(
+        &g,
+        &u,
+        "{ me(func: uid($m)) { name @facets alt_name @facets(origin, nick: isNick) } }",
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"me": [{
+            "name": "Michonne", "name|origin": "french", "name|dummy": true,
+            "alt_name": ["Michelle", "Michelin"],
+            "alt_name|origin": {"0": "french", "1": "spanish"},
+            "nick": {"1": true}
+        }]})
+    );
+    // A filter on a value hides it.
+    let r = run(
+        &g,
+        &u,
+        "{ me(func: uid($m)) { name @facets(eq(origin, \"german\")) alt_name } }",
+    )
+    .await;
+    assert_eq!(r, json!({"me": [{"alt_name": ["Michelle", "Michelin"]}]}));
+    let e = run_err(
+        &g,
+        &u,
+        "{ me(func: uid($m)) { friend(orderasc: name) @facets(orderasc: since) { name } } }",
+    )
+    .await;
+    assert!(e.contains("both a predicate and a facet"), "{e}");
+}

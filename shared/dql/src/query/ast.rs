@@ -114,8 +114,13 @@ pub enum OrderBy {
 /// Directives other than `@filter`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Directives {
-    /// `@facets` (`Some(vec![])`: all facets) or `@facets(a, b)`.
-    pub facets: Option<Vec<String>>,
+    /// `@facets` (`Some(vec![])`: all facets) or `@facets(a, b, alias: c, v as d)`.
+    pub facets: Option<Vec<FacetKey>>,
+    /// `@facets(eq(close, true))`: only edges whose facets satisfy it.
+    pub facet_filter: Option<Filter>,
+    /// `@facets(orderasc: since)`: edges ordered by a facet, most significant first (`true`:
+    /// descending).
+    pub facet_order: Vec<(bool, String)>,
     /// `@cascade` (`Some(vec![])`: every child) or `@cascade(a, b)`.
     pub cascade: Option<Vec<String>>,
     /// `@normalize`.
@@ -132,6 +137,28 @@ impl Directives {
     /// Whether no directive is set.
     pub fn is_empty(&self) -> bool {
         self == &Directives::default()
+    }
+}
+
+/// A facet selected by `@facets(...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacetKey {
+    /// The facet.
+    pub key: String,
+    /// `alias: key`: the key it is shown under.
+    pub alias: Option<String>,
+    /// `v as key`: the value variable it defines (keyed by the edge's target).
+    pub var: Option<String>,
+}
+
+impl FacetKey {
+    /// A facet selected by name alone.
+    pub fn named(key: impl Into<String>) -> FacetKey {
+        FacetKey {
+            key: key.into(),
+            alias: None,
+            var: None,
+        }
     }
 }
 
@@ -632,7 +659,12 @@ fn fields_defined(fields: &[Field], out: &mut BTreeSet<String>) {
     for f in fields {
         out.extend(f.var.iter().cloned());
         match &f.kind {
-            FieldKind::Predicate(e) => fields_defined(&e.children, out),
+            FieldKind::Predicate(e) => {
+                for k in e.directives.facets.iter().flatten() {
+                    out.extend(k.var.iter().cloned());
+                }
+                fields_defined(&e.children, out)
+            }
             FieldKind::Expand { children, .. } => fields_defined(children, out),
             _ => {}
         }

@@ -68,9 +68,41 @@ fn directives(out: &mut String, filter: &Option<Filter>, d: &Directives) {
     if let Some(f) = filter {
         let _ = write!(out, " @filter({f})");
     }
+    if let Some(f) = &d.facet_filter {
+        let _ = write!(out, " @facets({f})");
+    }
     if let Some(keys) = &d.facets {
         out.push_str(" @facets");
-        list_in_parens(out, keys);
+        let mut items: Vec<String> = d
+            .facet_order
+            .iter()
+            .map(|(desc, k)| {
+                let mut s = String::from(if *desc { "orderdesc: " } else { "orderasc: " });
+                name(&mut s, k);
+                s
+            })
+            .collect();
+        for k in keys {
+            if k.alias.is_none()
+                && k.var.is_none()
+                && d.facet_order.iter().any(|(_, o)| o == &k.key)
+            {
+                continue;
+            }
+            let mut s = String::new();
+            if let Some(v) = &k.var {
+                let _ = write!(s, "{v} as ");
+            }
+            if let Some(a) = &k.alias {
+                name(&mut s, a);
+                s.push_str(": ");
+            }
+            name(&mut s, &k.key);
+            items.push(s);
+        }
+        if !items.is_empty() {
+            let _ = write!(out, "({})", items.join(", "));
+        }
     }
     if let Some(keys) = &d.cascade {
         out.push_str(" @cascade");

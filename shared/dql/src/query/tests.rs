@@ -579,7 +579,7 @@ fn directives() {
     );
     assert_eq!(
         edge(&b.children[1]).directives.facets,
-        Some(vec!["since".to_string(), "close".to_string()])
+        Some(vec![FacetKey::named("since"), FacetKey::named("close")])
     );
     let b = q("{ me(func: has(a)) @recurse(depth: 3, loop: true) @ignorereflex { uid } }")
         .blocks
@@ -609,9 +609,9 @@ fn directives() {
             .starts_with("unknown directive @whatever")
     );
     assert!(
-        err("{ me(func: has(a)) { f @facets(eq(close, true)) { uid } } }")
+        err("{ me(func: has(a)) { f @facets(eq(close, true)) @facets(lt(a, 1)) { uid } } }")
             .message
-            .contains("facet filters")
+            .contains("a facet filter is given twice")
     );
     assert!(
         err("{ me(func: has(a)) @filter(has(a)) @filter(has(b)) { uid } }")
@@ -1117,4 +1117,28 @@ fn aggregates_and_empty_blocks() {
     );
     let e = err("{ me(func: has(a)) { min(~f) } }");
     assert!(e.message.contains("min(val(v))"), "{e}");
+}
+
+#[test]
+fn facet_filters_orders_aliases_and_variables() {
+    let b = q("{ me(func: has(a)) { friend @facets(eq(close, true) AND ge(since, 2006)) @facets(orderdesc: since, c: close, w as weight) { name } } }")
+        .blocks
+        .remove(0);
+    let e = edge(&b.children[0]);
+    assert!(matches!(e.directives.facet_filter, Some(BoolExpr::And(_))));
+    assert_eq!(e.directives.facet_order, vec![(true, "since".to_string())]);
+    let keys = e.directives.facets.as_ref().unwrap();
+    assert_eq!(keys[0], FacetKey::named("since"));
+    assert_eq!(keys[1].alias.as_deref(), Some("c"));
+    assert_eq!(keys[2].var.as_deref(), Some("w"));
+    // Reads back the same.
+    let text = Document::Query(q("{ me(func: has(a)) { friend @facets(not eq(close, true)) @facets(orderasc: since, c: close) { name } } }")).to_string();
+    assert_eq!(
+        parse_dql(&text, &no_vars()).unwrap(),
+        Document::Query(q(
+            "{ me(func: has(a)) { friend @facets(not eq(close, true)) @facets(orderasc: since, c: close) { name } } }"
+        ))
+    );
+    let e = err("{ me(func: has(a)) { friend @facets(a) @facets(b) { name } } }");
+    assert!(e.message.contains("@facets is given twice"), "{e}");
 }

@@ -309,17 +309,12 @@ impl Parser<'_, '_> {
                 *filter = Some(self.bool_expr(Self::filter_leaf)?);
                 self.close(&Tok::RParen, "@filter(", open)?;
             }
-            "facets" => {
-                if d.facets.is_some() {
-                    return Err(dup());
-                }
-                d.facets = Some(self.name_list("@facets", true)?);
-            }
+            "facets" => self.facets_directive(d, pos)?,
             "cascade" => {
                 if d.cascade.is_some() {
                     return Err(dup());
                 }
-                d.cascade = Some(self.name_list("@cascade", false)?);
+                d.cascade = Some(self.name_list("@cascade")?);
             }
             "normalize" => d.normalize = true,
             "ignorereflex" => d.ignorereflex = true,
@@ -448,8 +443,81 @@ impl Parser<'_, '_> {
         Ok(keys)
     }
 
-    /// An optional `(a, b, c)` after `@facets` / `@cascade`.
-    pub(super) fn name_list(&mut self, what: &str, facets: bool) -> Result<Vec<String>> {
+    /// `@facets`, `@facets(a, alias: b, v as c, orderasc: d)` or `@facets(eq(k, v) AND ...)`;
+    /// one edge may have one of each kind.
+    fn facets_directive(&mut self, d: &mut Directives, at: Pos) -> Result<()> {
+        let twice = || ParseError::at(at, "@facets is given twice");
+        if !self.peek_is(&Tok::LParen)? {
+            if d.facets.is_some() {
+                return Err(twice());
+            }
+            d.facets = Some(Vec::new());
+            return Ok(());
+        }
+        let open = self.next()?.pos;
+        if self.eat(&Tok::RParen)? {
+            if d.facets.is_some() {
+                return Err(twice());
+            }
+            d.facets = Some(Vec::new());
+            return Ok(());
+        }
+        // A filter starts with a function call, `not` or a parenthesis.
+        let save = self.lex.clone();
+        let is_filter = match self.next()?.tok {
+            Tok::LParen => true,
+            Tok::Word(w) => w.eq_ignore_ascii_case("not") || self.peek_is(&Tok::LParen)?,
+            _ => false,
+        };
+        self.lex = save;
+        if is_filter {
+            if d.facet_filter.is_some() {
+                return Err(ParseError::at(at, "a facet filter is given twice"));
+            }
+            d.facet_filter = Some(self.bool_expr(Self::filter_leaf)?);
+            self.close(&Tok::RParen, "@facets(", open)?;
+            return Ok(());
+        }
+        if d.facets.is_some() {
+            return Err(twice());
+        }
+        let mut keys = Vec::new();
+        loop {
+            let (mut word, mut pos) = self.name("a facet name in @facets(...)")?;
+            let mut key = FacetKey::named("");
+            if self.peek_word("as")? {
+                self.next()?;
+                self.define_var(&word);
+                key.var = Some(word);
+                (word, pos) = self.name("a facet name after 'as'")?;
+            } else if self.eat(&Tok::Colon)? {
+                if word == "orderasc" || word == "orderdesc" {
+                    let (k, _) = self.name("a facet name to order by")?;
+                    d.facet_order.push((word == "orderdesc", k.clone()));
+                    if !keys.iter().any(|f: &FacetKey| f.key == k) {
+                        keys.push(FacetKey::named(k));
+                    }
+                    if self.comma_or_close("@facets(", open)? {
+                        break;
+                    }
+                    continue;
+                }
+                key.alias = Some(word);
+                (word, pos) = self.name("a facet name after the alias")?;
+            }
+            let _ = pos;
+            key.key = word;
+            keys.push(key);
+            if self.comma_or_close("@facets(", open)? {
+                break;
+            }
+        }
+        d.facets = Some(keys);
+        Ok(())
+    }
+
+    /// An optional `(a, b, c)` after `@cascade`.
+    pub(super) fn name_list(&mut self, what: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
         if !self.peek_is(&Tok::LParen)? {
             return Ok(out);
@@ -459,19 +527,7 @@ impl Parser<'_, '_> {
             return Ok(out);
         }
         loop {
-            let (n, pos) = self.name(&format!("a name in {what}(...)"))?;
-            if facets && self.peek_is(&Tok::LParen)? {
-                return Err(ParseError::at(
-                    pos,
-                    "facet filters like @facets(eq(...)) are not supported",
-                ));
-            }
-            if facets && self.peek_is(&Tok::Colon)? {
-                return Err(ParseError::at(
-                    pos,
-                    "facet aliases like @facets(alias: key) are not supported",
-                ));
-            }
+            let (n, _) = self.name(&format!("a name in {what}(...)"))?;
             out.push(n);
             let t = self.next()?;
             match t.tok {

@@ -77,7 +77,12 @@ impl DgraphApi {
     fn forwarded<T>(request: tonic::Request<T>) -> tonic::Request<T> {
         let token = request.metadata().get("accessjwt").cloned();
         let deadline = request.metadata().get("grpc-timeout").cloned();
+        let run_dql = request.metadata().contains_key(RUN_DQL);
         let mut out = tonic::Request::new(request.into_inner());
+        if run_dql {
+            out.metadata_mut()
+                .insert(RUN_DQL, tonic::metadata::MetadataValue::from_static("1"));
+        }
         if let Some(t) = token {
             out.metadata_mut().insert("accessjwt", t);
         }
@@ -632,7 +637,17 @@ impl Dgraph for DgraphApi {
             None => None,
         };
         // Parse first: bad input writes nothing and takes no timestamp.
-        let parsed = ParsedRequest::parse(&req, access.as_ref(), run_dql)?;
+        let mut parsed = ParsedRequest::parse(&req, access.as_ref(), run_dql)?;
+        // RDF output: the query runs with every node's uid, written out as triples after.
+        let rdf_query = match &parsed.query {
+            Some(q) if req.resp_format == api::request::RespFormat::Rdf as i32 => {
+                crate::graph::rdf_out::check(q).map_err(to_status)?;
+                let original = q.clone();
+                parsed.query = Some(crate::graph::rdf_out::with_uids(q));
+                Some(original)
+            }
+            _ => None,
+        };
         let parsing = started.elapsed();
 
         let ts_started = Instant::now();
@@ -664,9 +679,16 @@ impl Dgraph for DgraphApi {
         let processing = processing_started.elapsed();
 
         let encoding_started = Instant::now();
-        let json = match &done.json {
-            Some(json) => serde_json::to_vec(json).map_err(|e| Status::internal(e.to_string()))?,
-            None => Vec::new(),
+        let (json, rdf) = match (&done.json, &rdf_query) {
+            (Some(json), Some(q)) => (
+                Vec::new(),
+                crate::graph::rdf_out::render(q, json).into_bytes(),
+            ),
+            (Some(json), None) => (
+                serde_json::to_vec(json).map_err(|e| Status::internal(e.to_string()))?,
+                Vec::new(),
+            ),
+            (None, _) => (Vec::new(), Vec::new()),
         };
         let latency = Latency {
             parsing_ns: ns(parsing),
@@ -680,6 +702,7 @@ impl Dgraph for DgraphApi {
             txn: Some(done.txn),
             latency: Some(latency),
             uids: done.uids,
+            rdf,
             ..Default::default()
         }))
     }
@@ -840,17 +863,17 @@ impl Dgraph for DgraphApi {
                 )));
             }
         };
+        // As in Dgraph, leases of any kind are for the guardians of the galaxy (with one
+        // namespace, the guardians).
         if let Some(claims) = &caller
-            && kind != NumLeaseType::Uid
             && !claims
                 .groups
                 .iter()
                 .any(|g| g == crate::graph::acl::GUARDIANS)
         {
-            return Err(Status::permission_denied(format!(
-                "only guardians may allocate namespace ids or timestamps, and {} is not one",
-                claims.userid
-            )));
+            return Err(Status::permission_denied(
+                "Only superadmin is allowed to do this operation",
+            ));
         }
         let ids = match kind {
             NumLeaseType::TxnTs => self.zero.timestamps(req.how_many).await?,

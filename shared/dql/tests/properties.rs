@@ -242,6 +242,19 @@ fn grammar_soup() -> impl Strategy<Value = String> {
             Just("null".to_string()),
             Just("^^<xs:int>".to_string()),
             Just("#".to_string()),
+            Just("math(".to_string()),
+            Just("+ - * / % < <= == != && || !".to_string()),
+            Just("min(val(v))".to_string()),
+            Just("v as".to_string()),
+            Just("@recurse(depth: 2, loop: true)".to_string()),
+            Just("@groupby(".to_string()),
+            Just("@facets(".to_string()),
+            Just("orderasc:".to_string()),
+            Just("@cascade(".to_string()),
+            Just("@normalize".to_string()),
+            Just("shortest(from: 0x1, to:".to_string()),
+            Just("me()".to_string()),
+            Just("<_:b>".to_string()),
             "[a-z0-9~|=-]{1,4}",
         ],
         0..40,
@@ -712,4 +725,28 @@ proptest! {
         // The same body as a deletion fails: its objects have no uid.
         prop_assert!(parse_delete_json(&text).is_err());
     }
+}
+
+/// A fuzz of every parser for a bounded time (`LODESTAR_FUZZ_SECONDS`, default 10): random
+/// text built from the grammars' tokens, each a new random case; no input may panic and every
+/// error must name its line and column.
+#[test]
+fn parsers_survive_a_timed_fuzz() {
+    let seconds: u64 = std::env::var("LODESTAR_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 512,
+        ..config()
+    });
+    let mut rounds = 0u64;
+    while std::time::Instant::now() < deadline {
+        runner
+            .run(&grammar_soup(), |src| all_parsers(&src))
+            .unwrap_or_else(|e| panic!("after {rounds} rounds of 512 inputs: {e}"));
+        rounds += 1;
+    }
+    assert!(rounds > 0, "the fuzz ran no input");
 }

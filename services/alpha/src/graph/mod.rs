@@ -18,6 +18,7 @@ pub mod log;
 pub mod mutate;
 pub mod posting;
 pub mod query;
+pub mod rdf_out;
 pub mod remote;
 pub mod schema;
 mod shape;
@@ -461,7 +462,23 @@ impl Graph {
         let Some(source) = self.remote.get() else {
             return Ok(None);
         };
-        let names = query::query_predicates(query);
+        let mut names = query::query_predicates(query);
+        // expand() reads the predicates of types: every one that may be expanded.
+        let (all, types) = query::expanded_types(query);
+        if all || !types.is_empty() {
+            let schema = self.schema();
+            for (name, t) in &schema.types {
+                if all || types.contains(name) {
+                    names.extend(
+                        t.fields
+                            .iter()
+                            .map(|f| f.trim_start_matches('~').to_string()),
+                    );
+                }
+            }
+            names.sort();
+            names.dedup();
+        }
         source.resolve(names.clone()).await?;
         let mine = source.my_group();
         for name in &names {

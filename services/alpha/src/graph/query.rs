@@ -1179,9 +1179,9 @@ impl<'g, 'v> Exec<'g, 'v> {
                             Some(n) => (n.to_string(), true),
                             None => (p.clone(), false),
                         };
-                        let is_edge = schema
-                            .preds
-                            .get(&name)
+                        // Another group's predicate has its schema there.
+                        let is_edge = self
+                            .schema(&name)
                             .is_some_and(|s| s.value_type == ScalarType::Uid);
                         let edge = lodestar_dql::query::ast::Edge {
                             name,
@@ -1507,6 +1507,30 @@ pub fn query_predicates(query: &Query) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// What the query's `expand(...)`s read: whether any is `expand(_all_)`, and the types named.
+pub fn expanded_types(query: &Query) -> (bool, Vec<String>) {
+    fn walk(fields: &[Field], all: &mut bool, types: &mut Vec<String>) {
+        for f in fields {
+            match &f.kind {
+                FieldKind::Expand { what, children } => {
+                    match what {
+                        Expand::All => *all = true,
+                        Expand::Types(t) => types.extend(t.iter().cloned()),
+                    }
+                    walk(children, all, types);
+                }
+                FieldKind::Predicate(e) => walk(&e.children, all, types),
+                _ => {}
+            }
+        }
+    }
+    let (mut all, mut types) = (false, Vec::new());
+    for b in &query.blocks {
+        walk(&b.children, &mut all, &mut types);
+    }
+    (all, types)
 }
 
 /// The predicates a selection reads, at every depth (`(name, reverse)`).

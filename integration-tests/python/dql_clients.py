@@ -155,6 +155,45 @@ def main() -> None:
     ns_start, ns_end = client.allocate_namespaces(2)
     assert ns_end - ns_start == 2, (ns_start, ns_end)
 
+    # JSON mutations: language-tagged keys, facets on values, edges and list elements, lists,
+    # dgraph.type, and uid(v) of an upsert's query.
+    client.alter(pydgraph.Operation(schema="nick: [string] .\ntitle: string @lang ."))
+    txn = client.txn()
+    resp = txn.mutate(set_obj={
+        "uid": "_:t", "dgraph.type": "Person", "name": "Tyreese", "title@en": "Warden",
+        "title@fr": "Gardien", "nick": ["Ty", "T"], "nick|kind": {"1": "short"},
+        "friend": [{"uid": "_:s", "name": "Sasha", "friend|close": True}],
+        "age": 30, "age|source": "census",
+    })
+    txn.commit()
+    t = resp.uids["t"]
+    res = query(client, "{ q(func: uid(%s)) { name title@fr nick @facets age @facets friend @facets(close) { name } dgraph.type } }" % t)
+    node = res["q"][0]
+    # A list keeps no order (as in Dgraph); its facet map points at the element it was set on.
+    nicks = node.pop("nick")
+    kinds = node.pop("nick|kind")
+    assert sorted(nicks) == ["T", "Ty"] and {nicks[int(i)]: k for i, k in kinds.items()} == {"T": "short"}, res
+    assert node == {
+        "name": "Tyreese", "title@fr": "Gardien", "age": 30, "age|source": "census",
+        "friend": [{"name": "Sasha", "friend|close": True}], "dgraph.type": ["Person"],
+    }, res
+    txn = client.txn()
+    txn.do_request(pydgraph.Request(
+        query='{ v as var(func: eq(name, "Sasha")) }',
+        mutations=[pydgraph.Mutation(set_json=json.dumps({"uid": "uid(v)", "age": 27}).encode())],
+        commit_now=True,
+    ))
+    assert query(client, '{ q(func: eq(name, "Sasha")) { age } }') == {"q": [{"age": 27}]}
+    # Deletes with *: one predicate's values, then every predicate of a node.
+    client.txn().mutate(del_nquads='<%s> <nick> * .' % t, commit_now=True)
+    res = query(client, "{ q(func: uid(%s)) { nick name } }" % t)
+    assert res == {"q": [{"name": "Tyreese"}]}, res
+    client.txn().mutate(del_nquads='<%s> * * .' % t, commit_now=True)
+    assert query(client, "{ q(func: uid(%s)) { name title@en } }" % t) == {"q": []}
+    # Malformed input names the line and column.
+    fails(lambda: client.txn().mutate(set_nquads='_:a <name> "x" .\n_:a <name> "y .', commit_now=True),
+          "line 2 column")
+
     m, r, g, d, a = (u[k] for k in "mrgda")
 
     # @cascade: only friends whose friends have every field.

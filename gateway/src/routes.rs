@@ -32,6 +32,9 @@ pub struct GatewayState {
     pub probe_timeout: Duration,
     /// With ACL on, the token checker for the operations only guardians may run.
     pub tokens: Option<lodestar_acl::Verifier>,
+    /// The largest body the DQL endpoints read (after decompression); the process's
+    /// `--max_body_bytes` unless changed.
+    pub max_body_bytes: usize,
 }
 
 impl GatewayState {
@@ -42,6 +45,7 @@ impl GatewayState {
             node,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             tokens: None,
+            max_body_bytes: lodestar_runtime::limits::installed().max_body_bytes,
         }
     }
 
@@ -96,6 +100,12 @@ impl GatewayState {
         }
     }
 
+    /// Changes the largest body the DQL endpoints read.
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
     /// Changes how long the health check waits for each service.
     pub fn with_probe_timeout(mut self, timeout: Duration) -> Self {
         self.probe_timeout = timeout;
@@ -110,10 +120,12 @@ struct App {
 }
 
 /// The gateway's routes: `/health` and `/metrics` (the shared base router), `/state`,
-/// `POST /enterpriseLicense`, `POST /login`, and GraphQL `/admin` (`POST`, or `GET` with a `query` parameter;
-/// a plain `GET` opens GraphiQL).
+/// `POST /enterpriseLicense`, `POST /login`, GraphQL `/admin` (`POST`, or `GET` with a `query` parameter;
+/// a plain `GET` opens GraphiQL), and Dgraph's HTTP API for DQL ([`crate::dql_http`]:
+/// `/query`, `/mutate`, `/alter`, `/commit`, `/probe/graphql`).
 pub fn router(state: GatewayState) -> Router {
     let base = serve::base_router(state.node.clone());
+    let dql = crate::dql_http::router(state.clone());
     let app = App {
         schema: admin::schema(state.clone()),
         state,
@@ -124,23 +136,27 @@ pub fn router(state: GatewayState) -> Router {
         .route("/admin", get(admin_get).post(admin_post))
         .route("/login", post(login))
         .with_state(app.clone())
+        .merge(dql)
         .merge(base)
         .layer(axum::middleware::from_fn_with_state(app, health_all))
 }
 
 /// `GET /health?all`: the health of every member of the cluster (Dgraph's list of node
-/// states), 503 when any is unhealthy; other requests pass on.
+/// states), 503 when any is unhealthy. `GET /health?live`: liveness, the gateway's own entry
+/// in the same list shape, 200 without asking the cluster (a gateway whose backends are down
+/// is alive, and restarting it would not help). Other requests pass on.
 async fn health_all(
     State(app): State<App>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let all = req.uri().path() == "/health"
-        && req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|p| p == "all" || p.starts_with("all=")));
-    if !all {
+    let params = crate::dql_http::Params::parse(req.uri().query());
+    let health = req.uri().path() == "/health";
+    if health && params.has("live") && !params.has("all") {
+        let me = crate::health::probe_json(&crate::health::Probe::Answered(app.state.node.info()));
+        return (StatusCode::OK, axum::Json(vec![me])).into_response();
+    }
+    if !(health && params.has("all")) {
         return next.run(req).await;
     }
     let probes = crate::health::probe_all(&app.state).await;

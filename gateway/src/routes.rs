@@ -246,14 +246,16 @@ struct LoginBody {
     namespace: u64,
 }
 
-/// `POST /login`: `{"data": {"accessJWT", "refreshJWT"}}`, as Dgraph answers it.
+/// `POST /login`: `{"data": {"accessJWT", "refreshJWT"}}`, as Dgraph answers it. A refused
+/// login is Dgraph's error body ([`crate::dql_http::ApiError`]), as for the other DQL
+/// endpoints.
 async fn login(
     State(app): State<App>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ServiceError> {
+) -> Result<Json<serde_json::Value>, crate::dql_http::ApiError> {
     let body: LoginBody = serde_json::from_slice(&body).map_err(|e| {
-        ServiceError::invalid(format!(
+        crate::dql_http::ApiError::invalid(format!(
             "the login body must be JSON {{userid, password, refresh_token, namespace}}: {e}"
         ))
     })?;
@@ -268,7 +270,8 @@ async fn login(
                 .map(|Extension(ConnectInfo(a))| a.ip().to_string())
                 .unwrap_or_default(),
         })
-        .await?
+        .await
+        .map_err(ServiceError::from)?
         .into_inner();
     Ok(Json(serde_json::json!({
         "data": {"accessJWT": resp.access_jwt, "refreshJWT": resp.refresh_jwt}

@@ -445,7 +445,8 @@ async fn every_endpoint(gw: &Gateway) {
         json!([{"name": "Carol", "balance": 5}])
     );
     assert_eq!(
-        gw.query("{ n(func: anyofterms(name, \"Nobody\")) { uid } }").await["data"]["n"],
+        gw.query("{ n(func: anyofterms(name, \"Nobody\")) { uid } }")
+            .await["data"]["n"],
         json!([])
     );
 

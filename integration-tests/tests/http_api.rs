@@ -667,3 +667,43 @@ async fn every_endpoint_through_curl_with_acl() {
     every_endpoint(&gw).await;
     probes(&gw, cluster.alphas.len()).await;
 }
+
+/// The gateway is given every alpha (`--alpha`): when the first of its list dies, the HTTP API
+/// goes on through the others, transactions included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_goes_on_when_an_alpha_dies() {
+    let mut cluster = common::replicas::three_replicas(|b| b.services(true)).await;
+    let gw = Gateway::new(&cluster);
+    gw.ok("/alter", None, "name: string @index(term) .").await;
+    cluster.alphas[0].kill9();
+    common::replicas::leader(&mut cluster, std::time::Duration::from_secs(20)).await;
+    let rdf = Some("application/rdf");
+    let created = gw
+        .ok(
+            "/mutate?commitNow=true",
+            rdf,
+            "{ set { _:ada <name> \"Ada\" . } }",
+        )
+        .await;
+    assert!(created["data"]["uids"]["ada"].is_string(), "{created}");
+    let names = "{ q(func: has(name), orderasc: name) { name } }";
+    let ts = start_ts(&gw.query(names).await);
+    let open = gw
+        .ok(
+            &format!("/mutate?startTs={ts}"),
+            rdf,
+            "{ set { _:bo <name> \"Bo\" . } }",
+        )
+        .await;
+    let txn = &open["extensions"]["txn"];
+    gw.ok(
+        &format!("/commit?startTs={ts}"),
+        None,
+        &json!({"keys": txn["keys"], "preds": txn["preds"]}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        gw.query(names).await["data"]["q"],
+        json!([{"name": "Ada"}, {"name": "Bo"}])
+    );
+}

@@ -141,23 +141,29 @@ pub fn router(state: GatewayState) -> Router {
         .layer(axum::middleware::from_fn_with_state(app, health_all))
 }
 
-/// `GET /health?all`: the health of every member of the cluster (Dgraph's list of node
-/// states), 503 when any is unhealthy. `GET /health?live`: liveness, the gateway's own entry
-/// in the same list shape, 200 without asking the cluster (a gateway whose backends are down
-/// is alive, and restarting it would not help). Other requests pass on.
+/// `GET /health`: the gateway's own state as Dgraph's alpha answers it, a list of one node
+/// state (dgraph-js-http, and so Ratel, read the version from `[0].version` and fall back to
+/// Dgraph 1.0's API without it), 503 once the gateway stops serving; with `?live`, always 200
+/// and without asking the cluster (a gateway whose backends are down is alive, and restarting
+/// it would not help). `GET /health?all`: the health of every member of the cluster, 503 when
+/// any is unhealthy. Other requests pass on.
 async fn health_all(
     State(app): State<App>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let params = crate::dql_http::Params::parse(req.uri().query());
-    let health = req.uri().path() == "/health";
-    if health && params.has("live") && !params.has("all") {
-        let me = crate::health::probe_json(&crate::health::Probe::Answered(app.state.node.info()));
-        return (StatusCode::OK, axum::Json(vec![me])).into_response();
-    }
-    if !(health && params.has("all")) {
+    if req.uri().path() != "/health" {
         return next.run(req).await;
+    }
+    let params = crate::dql_http::Params::parse(req.uri().query());
+    if !params.has("all") {
+        let me = crate::health::probe_json(&crate::health::Probe::Answered(app.state.node.info()));
+        let status = if params.has("live") || app.state.node.is_serving() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (status, axum::Json(vec![me])).into_response();
     }
     let probes = crate::health::probe_all(&app.state).await;
     let status = if probes.iter().all(crate::health::Probe::is_healthy) {

@@ -524,6 +524,17 @@ async fn every_endpoint(gw: &Gateway) {
 }
 
 async fn probes(gw: &Gateway, alphas: usize) {
+    // dgraph-js-http (and Ratel through it) picks its API from `[0].version` of `/health`:
+    // without one it falls back to Dgraph 1.0's.
+    let health = gw.get("/health").await;
+    assert_eq!(health.status, 200);
+    let version = health.body[0]["version"].as_str().unwrap_or_default();
+    assert!(
+        !version.is_empty() && !version.starts_with("1.0."),
+        "{}",
+        health.body
+    );
+    assert_eq!(health.body[0]["status"], "healthy");
     let live = gw.get("/health?live=1").await;
     assert_eq!(live.status, 200);
     assert_eq!(live.body[0]["instance"], "gateway", "{}", live.body);

@@ -803,3 +803,113 @@ async fn liveness_does_not_ask_the_cluster_and_readiness_needs_an_alpha() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+mod hostile_input {
+    //! The DQL endpoints under generated input: any bytes, or text made of the bodies' own
+    //! tokens, as any endpoint's body. Every answer is a 200 or 400 with Dgraph's JSON (`data`
+    //! or `errors`); nothing panics.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(
+        rt: &tokio::runtime::Runtime,
+        h: &Harness,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<(), TestCaseError> {
+        let req = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let (status, _, body) = rt.block_on(h.send(req));
+        let text = String::from_utf8_lossy(&body).to_string();
+        prop_assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{path}: {status} {text}"
+        );
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| TestCaseError::fail(format!("{path}: {e}: {text}")))?;
+        prop_assert!(
+            v.get("data").is_some() || v.get("errors").is_some() || v.get("code").is_some(),
+            "{path}: {text}"
+        );
+        Ok(())
+    }
+
+    /// Text made of the tokens of RDF, upsert blocks, JSON mutations and operations.
+    fn soup() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "{",
+            "}",
+            "set",
+            "delete",
+            "upsert",
+            "query",
+            "mutation",
+            "@if(",
+            "eq(len(v), 0)",
+            ")",
+            "_:a",
+            "<0x1>",
+            "<name>",
+            "\"x\"",
+            "*",
+            ".",
+            "uid(v)",
+            "v as uid",
+            "q(func:",
+            "has(name))",
+            "\"set\":",
+            "\"delete\":",
+            "\"cond\":",
+            "\"query\":",
+            "\"mutations\":",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"drop_all\":",
+            "true",
+            "null",
+            "\"drop_op\":",
+            "\"TYPE\"",
+            "\"keys\":",
+            "\"preds\":",
+            "\n",
+            " ",
+            "#",
+            "\\",
+            "\"",
+            "@",
+            "^^<xs:int>",
+            "(k=1)",
+        ]);
+        prop::collection::vec(token, 0..40).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_body_is_answered_in_dgraph_s_shape(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            text in soup(),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let h = harness(mutated());
+            for body in [bytes.clone(), text.clone().into_bytes()] {
+                for (path, ct) in [
+                    ("/mutate", "application/rdf"),
+                    ("/mutate", "application/json"),
+                    ("/query", "application/json"),
+                    ("/query", "application/dql"),
+                    ("/alter", "text/plain"),
+                    ("/commit?startTs=5", "application/json"),
+                ] {
+                    check(&rt, &h, path, ct, body.clone())?;
+                }
+            }
+        }
+    }
+}

@@ -60,6 +60,22 @@ impl AlphaCall {
         }
         Ok(req)
     }
+
+    /// The error of a failed call. A server that stops a call at its deadline answers
+    /// `Cancelled` ("Timeout expired"), which alone would read as the alpha being unreachable;
+    /// with a deadline set it is that deadline passing.
+    fn error(&self, status: tonic::Status) -> ServiceError {
+        match self.timeout {
+            Some(t) if status.code() == tonic::Code::Cancelled => ServiceError::new(
+                lodestar_runtime::ErrorCode::DeadlineExceeded,
+                format!(
+                    "the request ran past its timeout of {t:?} (the timeout parameter): {}",
+                    status.message()
+                ),
+            ),
+            _ => status.into(),
+        }
+    }
 }
 
 /// The calls into the cluster that the gateway's routes need.
@@ -238,7 +254,8 @@ impl Cluster for GrpcCluster {
         req: api::Request,
         call: &AlphaCall,
     ) -> Result<api::Response, ServiceError> {
-        Ok(self.dgraph()?.query(call.request(req)?).await?.into_inner())
+        let resp = self.dgraph()?.query(call.request(req)?).await;
+        Ok(resp.map_err(|e| call.error(e))?.into_inner())
     }
 
     #[tracing::instrument(name = "api.Alter", skip_all)]
@@ -247,7 +264,8 @@ impl Cluster for GrpcCluster {
         op: api::Operation,
         call: &AlphaCall,
     ) -> Result<api::Payload, ServiceError> {
-        Ok(self.dgraph()?.alter(call.request(op)?).await?.into_inner())
+        let resp = self.dgraph()?.alter(call.request(op)?).await;
+        Ok(resp.map_err(|e| call.error(e))?.into_inner())
     }
 
     #[tracing::instrument(name = "api.CommitOrAbort", skip_all, fields(start_ts = txn.start_ts))]
@@ -256,11 +274,8 @@ impl Cluster for GrpcCluster {
         txn: api::TxnContext,
         call: &AlphaCall,
     ) -> Result<api::TxnContext, ServiceError> {
-        Ok(self
-            .dgraph()?
-            .commit_or_abort(call.request(txn)?)
-            .await?
-            .into_inner())
+        let resp = self.dgraph()?.commit_or_abort(call.request(txn)?).await;
+        Ok(resp.map_err(|e| call.error(e))?.into_inner())
     }
 
     #[tracing::instrument(name = "node.Info", skip(self))]
@@ -273,6 +288,31 @@ impl Cluster for GrpcCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_stopped_at_its_deadline_is_deadline_exceeded_and_tokens_stay_hidden() {
+        let call = AlphaCall {
+            access_token: Some("secret-token".into()),
+            timeout: Some(Duration::from_millis(5)),
+        };
+        let e = call.error(tonic::Status::cancelled("Timeout expired"));
+        assert_eq!(e.code, lodestar_runtime::ErrorCode::DeadlineExceeded);
+        assert!(e.message.contains("5ms"), "{}", e.message);
+        let e = AlphaCall::default().error(tonic::Status::cancelled("gone"));
+        assert_eq!(e.code, lodestar_runtime::ErrorCode::Unavailable);
+        let req = call.request(()).unwrap();
+        assert_eq!(req.metadata().get("accessjwt").unwrap(), "secret-token");
+        assert!(req.metadata().get("grpc-timeout").is_some());
+        assert!(!format!("{call:?}").contains("secret-token"));
+        let bad = AlphaCall {
+            access_token: Some("line\nbreak".into()),
+            timeout: None,
+        };
+        assert_eq!(
+            bad.request(()).unwrap_err().code,
+            lodestar_runtime::ErrorCode::InvalidArgument
+        );
+    }
 
     #[tokio::test]
     async fn a_dead_service_is_an_error_not_a_hang() {

@@ -323,6 +323,12 @@ async fn every_endpoint(gw: &Gateway) {
         let r = gw.ok(path, Some("application/graphql+-"), balances).await;
         assert_eq!(r["data"], read["data"], "{path}");
     }
+    // A timeout too short for any query: the alpha gets it as the deadline, the answer is
+    // Dgraph's error (a 200).
+    let late = gw
+        .post("/query?timeout=1ns", Some("application/dql"), balances)
+        .await;
+    assert_error_200(&late, "ErrorInvalidRequest", "time");
     let gz = gw
         .post_with(
             "/query",

@@ -592,6 +592,29 @@ async fn every_endpoint_through_curl_without_acl() {
         "{}",
         r.body
     );
+    // Dropping a type, then the data (the schema stays), then everything.
+    gw.ok(
+        "/alter",
+        None,
+        r#"{"drop_op": "TYPE", "drop_value": "User"}"#,
+    )
+    .await;
+    gw.ok("/alter", None, r#"{"drop_op": "DATA"}"#).await;
+    assert_eq!(
+        gw.query("{ n(func: has(name)) { count(uid) } }").await["data"]["n"],
+        json!([{"count": 0}])
+    );
+    let schema = gw.query("schema(pred: [name]) { type index }").await;
+    assert_eq!(
+        schema["data"]["schema"][0]["type"], "string",
+        "the schema outlives drop_op DATA: {schema}"
+    );
+    gw.ok(
+        "/mutate?commitNow=true",
+        Some("application/rdf"),
+        "{ set { _:z <name> \"Zed\" . } }",
+    )
+    .await;
     // drop_all over HTTP empties the graph.
     gw.ok("/alter", None, r#"{"drop_all": true}"#).await;
     assert_eq!(

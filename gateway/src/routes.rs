@@ -139,6 +139,7 @@ pub fn router(state: GatewayState) -> Router {
         .merge(dql)
         .merge(base)
         .layer(axum::middleware::from_fn_with_state(app, health_all))
+        .layer(axum::middleware::from_fn(crate::dql_http::cors))
 }
 
 /// `GET /health`: the gateway's own state as Dgraph's alpha answers it, a list of one node

@@ -761,6 +761,18 @@ async fn other_methods_are_refused_and_preflights_answered() {
                 .contains("X-Dgraph-AccessToken")
         );
     }
+    // The other routes too: Ratel logs in, reads /health and /admin from another origin.
+    for path in ["/login", "/admin", "/health"] {
+        let (status, headers, _) = h
+            .send(Request::options(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
+    }
+    let (_, headers, _) = h
+        .send(Request::get("/health").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     let req = Request::put("/alter").body(Body::from("a: int .")).unwrap();
     assert_eq!(h.send(req).await.0, StatusCode::OK);
     assert!(h.calls().len() == 1);

@@ -47,14 +47,20 @@ pub fn router(state: GatewayState) -> Router {
         .route("/mutate", any(mutate))
         .route("/alter", any(alter))
         .route("/commit", any(commit))
-        .layer(axum::middleware::map_response(cors))
         .route("/probe/graphql", get(probe))
         .with_state(state)
 }
 
-/// The CORS headers Dgraph's alpha sends with these answers, so that Ratel in a browser on
-/// another port can call them.
-async fn cors(mut resp: Response) -> Response {
+/// CORS as Dgraph's alpha answers it, for every route of the gateway, so that Ratel in a
+/// browser on another origin can call it: a preflight (`OPTIONS`) is answered at once, every
+/// other answer carries the headers. Tokens travel in a header, never in cookies, so a page
+/// elsewhere cannot act with a user's rights.
+pub async fn cors(req: Request, next: axum::middleware::Next) -> Response {
+    let mut resp = if req.method() == Method::OPTIONS {
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")]).into_response()
+    } else {
+        next.run(req).await
+    };
     let h = resp.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -116,8 +122,8 @@ impl Incoming {
     }
 }
 
-/// Runs `handle` for `POST` and `PUT` (answers `OPTIONS` empty, as a CORS preflight, and
-/// refuses other methods) and writes its answer, gzipped when the caller accepts gzip.
+/// Runs `handle` for `POST` and `PUT` (refusing other methods; [`cors`] answers `OPTIONS`)
+/// and writes its answer, gzipped when the caller accepts gzip.
 async fn respond<F, Fut>(req: Request, handle: F) -> Response
 where
     F: FnOnce(Incoming) -> Fut,
@@ -125,9 +131,6 @@ where
 {
     let incoming = Incoming::new(req);
     let (method, gzip_ok) = (incoming.method.clone(), incoming.gzip_ok);
-    if method == Method::OPTIONS {
-        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")]).into_response();
-    }
     if method != Method::POST && method != Method::PUT {
         return ApiError::method(&method).into_response();
     }

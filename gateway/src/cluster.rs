@@ -1,13 +1,16 @@
 //! The backend calls the gateway makes, behind one trait so the HTTP and GraphQL layers can be
 //! driven without a cluster, and the real implementation over gRPC.
 
-use lodestar_client::{TracedChannel, ZeroClient, traced_channel};
+use lodestar_client::{AlphaChannel, TracedChannel, ZeroClient, alpha_channel, traced_channel};
+use lodestar_proto::api;
+use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::node::node_client::NodeClient;
 use lodestar_proto::node::{InfoRequest, NodeInfo};
 use lodestar_proto::zero::{ApplyLicenseResponse, MembershipState};
 use lodestar_runtime::ServiceError;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Where the services the gateway fronts listen (gRPC addresses, `host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +22,60 @@ pub struct Services {
     pub alpha: String,
     pub auth: String,
     pub backup: String,
+}
+
+/// What a call to the alphas' `api.Dgraph` carries besides its message: the caller's access
+/// token (sent as the `accessjwt` metadata, which the alpha verifies) and how long the caller
+/// waits (sent as the gRPC deadline).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AlphaCall {
+    pub access_token: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for AlphaCall {
+    /// Says whether a token is there, never what it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlphaCall")
+            .field("access_token", &self.access_token.as_ref().map(|_| "<set>"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl AlphaCall {
+    /// `message` as a gRPC request with the token and deadline attached.
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ServiceError> {
+        let mut req = tonic::Request::new(message);
+        if let Some(token) = &self.access_token {
+            let value = tonic::metadata::MetadataValue::try_from(token.as_str()).map_err(|_| {
+                ServiceError::invalid(
+                    "the X-Dgraph-AccessToken header holds characters no token has: send the accessJWT that /login answered",
+                )
+            })?;
+            req.metadata_mut().insert("accessjwt", value);
+        }
+        if let Some(timeout) = self.timeout {
+            req.set_timeout(timeout);
+        }
+        Ok(req)
+    }
+
+    /// The error of a failed call. A server that stops a call at its deadline answers
+    /// `Cancelled` ("Timeout expired"), which alone would read as the alpha being unreachable;
+    /// with a deadline set it is that deadline passing.
+    fn error(&self, status: tonic::Status) -> ServiceError {
+        match self.timeout {
+            Some(t) if status.code() == tonic::Code::Cancelled => ServiceError::new(
+                lodestar_runtime::ErrorCode::DeadlineExceeded,
+                format!(
+                    "the request ran past its timeout of {t:?} (the timeout parameter): {}",
+                    status.message()
+                ),
+            ),
+            _ => status.into(),
+        }
+    }
 }
 
 /// The calls into the cluster that the gateway's routes need.
@@ -67,6 +124,40 @@ pub trait Cluster: Send + Sync + 'static {
             "this backend cannot reach {addr} over gRPC"
         )))
     }
+
+    /// `api.Dgraph/Query` on an alpha: queries, mutations and upserts.
+    async fn dgraph_query(
+        &self,
+        req: api::Request,
+        call: &AlphaCall,
+    ) -> Result<api::Response, ServiceError> {
+        let _ = (req, call);
+        Err(no_alphas())
+    }
+
+    /// `api.Dgraph/Alter` on an alpha: schema changes and drops.
+    async fn dgraph_alter(
+        &self,
+        op: api::Operation,
+        call: &AlphaCall,
+    ) -> Result<api::Payload, ServiceError> {
+        let _ = (op, call);
+        Err(no_alphas())
+    }
+
+    /// `api.Dgraph/CommitOrAbort` on an alpha.
+    async fn dgraph_commit_or_abort(
+        &self,
+        txn: api::TxnContext,
+        call: &AlphaCall,
+    ) -> Result<api::TxnContext, ServiceError> {
+        let _ = (txn, call);
+        Err(no_alphas())
+    }
+}
+
+fn no_alphas() -> ServiceError {
+    ServiceError::unavailable("this backend cannot reach the alphas")
 }
 
 /// [`Cluster`] over gRPC: a leader-following [`ZeroClient`] and one lazily connected channel per
@@ -75,6 +166,8 @@ pub trait Cluster: Send + Sync + 'static {
 pub struct GrpcCluster {
     zero: ZeroClient,
     channels: Mutex<HashMap<String, TracedChannel>>,
+    /// The alphas' `api.Dgraph`, failing over along `--alpha`.
+    alphas: Option<AlphaChannel>,
 }
 
 impl GrpcCluster {
@@ -83,7 +176,22 @@ impl GrpcCluster {
         Ok(GrpcCluster {
             zero: ZeroClient::new(zeros)?,
             channels: Mutex::new(HashMap::new()),
+            alphas: None,
         })
+    }
+
+    /// Sends `api.Dgraph` calls to the alphas of `list` (comma-separated `host:port`s): to the
+    /// one that answered last, and on to the next when it cannot be reached.
+    pub fn with_alphas(mut self, list: &str) -> Result<Self, ServiceError> {
+        self.alphas = Some(alpha_channel(list)?);
+        Ok(self)
+    }
+
+    fn dgraph(&self) -> Result<DgraphClient<AlphaChannel>, ServiceError> {
+        self.alphas
+            .clone()
+            .map(DgraphClient::new)
+            .ok_or_else(|| ServiceError::unavailable("this gateway was given no --alpha address"))
     }
 
     fn channel(&self, addr: &str) -> Result<TracedChannel, ServiceError> {
@@ -140,6 +248,36 @@ impl Cluster for GrpcCluster {
         self.channel(addr)
     }
 
+    #[tracing::instrument(name = "api.Query", skip_all)]
+    async fn dgraph_query(
+        &self,
+        req: api::Request,
+        call: &AlphaCall,
+    ) -> Result<api::Response, ServiceError> {
+        let resp = self.dgraph()?.query(call.request(req)?).await;
+        Ok(resp.map_err(|e| call.error(e))?.into_inner())
+    }
+
+    #[tracing::instrument(name = "api.Alter", skip_all)]
+    async fn dgraph_alter(
+        &self,
+        op: api::Operation,
+        call: &AlphaCall,
+    ) -> Result<api::Payload, ServiceError> {
+        let resp = self.dgraph()?.alter(call.request(op)?).await;
+        Ok(resp.map_err(|e| call.error(e))?.into_inner())
+    }
+
+    #[tracing::instrument(name = "api.CommitOrAbort", skip_all, fields(start_ts = txn.start_ts))]
+    async fn dgraph_commit_or_abort(
+        &self,
+        txn: api::TxnContext,
+        call: &AlphaCall,
+    ) -> Result<api::TxnContext, ServiceError> {
+        let resp = self.dgraph()?.commit_or_abort(call.request(txn)?).await;
+        Ok(resp.map_err(|e| call.error(e))?.into_inner())
+    }
+
     #[tracing::instrument(name = "node.Info", skip(self))]
     async fn node_info(&self, addr: &str) -> Result<NodeInfo, ServiceError> {
         let mut client = NodeClient::new(self.channel(addr)?);
@@ -150,6 +288,31 @@ impl Cluster for GrpcCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_stopped_at_its_deadline_is_deadline_exceeded_and_tokens_stay_hidden() {
+        let call = AlphaCall {
+            access_token: Some("secret-token".into()),
+            timeout: Some(Duration::from_millis(5)),
+        };
+        let e = call.error(tonic::Status::cancelled("Timeout expired"));
+        assert_eq!(e.code, lodestar_runtime::ErrorCode::DeadlineExceeded);
+        assert!(e.message.contains("5ms"), "{}", e.message);
+        let e = AlphaCall::default().error(tonic::Status::cancelled("gone"));
+        assert_eq!(e.code, lodestar_runtime::ErrorCode::Unavailable);
+        let req = call.request(()).unwrap();
+        assert_eq!(req.metadata().get("accessjwt").unwrap(), "secret-token");
+        assert!(req.metadata().get("grpc-timeout").is_some());
+        assert!(!format!("{call:?}").contains("secret-token"));
+        let bad = AlphaCall {
+            access_token: Some("line\nbreak".into()),
+            timeout: None,
+        };
+        assert_eq!(
+            bad.request(()).unwrap_err().code,
+            lodestar_runtime::ErrorCode::InvalidArgument
+        );
+    }
 
     #[tokio::test]
     async fn a_dead_service_is_an_error_not_a_hang() {

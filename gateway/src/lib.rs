@@ -1,6 +1,7 @@
 //! The gateway: the cluster's one HTTP front door (default port 8080). It serves Dgraph's GraphQL
-//! `/admin` endpoint, the HTTP license API (`POST /enterpriseLicense`), `/state`, `/health` and
-//! `/metrics`, translating each request into gRPC calls to zero, the alpha, auth and the
+//! `/admin` endpoint, Dgraph's HTTP API for DQL (`/query`, `/mutate`, `/alter`, `/commit`,
+//! `/login`), the HTTP license API (`POST /enterpriseLicense`), `/state`, `/health` and
+//! `/metrics`, translating each request into gRPC calls to zero, the alphas, auth and the
 //! backup-worker. It holds no state of its own.
 //!
 //! The pieces:
@@ -8,14 +9,16 @@
 //!   [`GrpcCluster`], its implementation over gRPC;
 //! - [`routes`]: [`router`], buildable without a socket, and [`GatewayState`];
 //! - [`admin`]: the `/admin` GraphQL schema;
+//! - [`dql_http`]: Dgraph's HTTP API for DQL (`/query`, `/mutate`, `/alter`, `/commit`);
 //! - [`health`]: the cluster-wide health check behind the `health` query.
 
 pub mod admin;
 pub mod cluster;
+pub mod dql_http;
 pub mod health;
 pub mod routes;
 
-pub use cluster::{Cluster, GrpcCluster, Services};
+pub use cluster::{AlphaCall, Cluster, GrpcCluster, Services};
 pub use routes::{GatewayState, router};
 
 use lodestar_runtime::config::{CommonArgs, ports};
@@ -28,7 +31,7 @@ use std::sync::Arc;
 #[command(
     name = "gateway",
     version,
-    about = "The cluster's HTTP front door: /admin GraphQL, /enterpriseLicense, /state, /health"
+    about = "The cluster's HTTP front door: /query, /mutate, /alter, /commit, /admin GraphQL, /enterpriseLicense, /state, /health"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -100,7 +103,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         .unwrap_or(http_addr.port());
     let node = NodeHandle::new("gateway", format!("localhost:{port}"));
     let services = args.services();
-    let cluster = Arc::new(GrpcCluster::new(&services.zeros)?);
+    let cluster = Arc::new(GrpcCluster::new(&services.zeros)?.with_alphas(&services.alpha)?);
     tracing::info!(
         port,
         zero = %args.zero,

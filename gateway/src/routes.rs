@@ -32,6 +32,9 @@ pub struct GatewayState {
     pub probe_timeout: Duration,
     /// With ACL on, the token checker for the operations only guardians may run.
     pub tokens: Option<lodestar_acl::Verifier>,
+    /// The largest body the DQL endpoints read (after decompression); the process's
+    /// `--max_body_bytes` unless changed.
+    pub max_body_bytes: usize,
 }
 
 impl GatewayState {
@@ -42,6 +45,7 @@ impl GatewayState {
             node,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             tokens: None,
+            max_body_bytes: lodestar_runtime::limits::installed().max_body_bytes,
         }
     }
 
@@ -96,6 +100,12 @@ impl GatewayState {
         }
     }
 
+    /// Changes the largest body the DQL endpoints read.
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
     /// Changes how long the health check waits for each service.
     pub fn with_probe_timeout(mut self, timeout: Duration) -> Self {
         self.probe_timeout = timeout;
@@ -110,10 +120,12 @@ struct App {
 }
 
 /// The gateway's routes: `/health` and `/metrics` (the shared base router), `/state`,
-/// `POST /enterpriseLicense`, `POST /login`, and GraphQL `/admin` (`POST`, or `GET` with a `query` parameter;
-/// a plain `GET` opens GraphiQL).
+/// `POST /enterpriseLicense`, `POST /login`, GraphQL `/admin` (`POST`, or `GET` with a `query` parameter;
+/// a plain `GET` opens GraphiQL), and Dgraph's HTTP API for DQL ([`crate::dql_http`]:
+/// `/query`, `/mutate`, `/alter`, `/commit`, `/probe/graphql`).
 pub fn router(state: GatewayState) -> Router {
     let base = serve::base_router(state.node.clone());
+    let dql = crate::dql_http::router(state.clone());
     let app = App {
         schema: admin::schema(state.clone()),
         state,
@@ -124,24 +136,35 @@ pub fn router(state: GatewayState) -> Router {
         .route("/admin", get(admin_get).post(admin_post))
         .route("/login", post(login))
         .with_state(app.clone())
+        .merge(dql)
         .merge(base)
         .layer(axum::middleware::from_fn_with_state(app, health_all))
+        .layer(axum::middleware::from_fn(crate::dql_http::cors))
 }
 
-/// `GET /health?all`: the health of every member of the cluster (Dgraph's list of node
-/// states), 503 when any is unhealthy; other requests pass on.
+/// `GET /health`: the gateway's own state as Dgraph's alpha answers it, a list of one node
+/// state (dgraph-js-http, and so Ratel, read the version from `[0].version` and fall back to
+/// Dgraph 1.0's API without it), 503 once the gateway stops serving; with `?live`, always 200
+/// and without asking the cluster (a gateway whose backends are down is alive, and restarting
+/// it would not help). `GET /health?all`: the health of every member of the cluster, 503 when
+/// any is unhealthy. Other requests pass on.
 async fn health_all(
     State(app): State<App>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let all = req.uri().path() == "/health"
-        && req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|p| p == "all" || p.starts_with("all=")));
-    if !all {
+    if req.uri().path() != "/health" {
         return next.run(req).await;
+    }
+    let params = crate::dql_http::Params::parse(req.uri().query());
+    if !params.has("all") {
+        let me = crate::health::probe_json(&crate::health::Probe::Answered(app.state.node.info()));
+        let status = if params.has("live") || app.state.node.is_serving() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (status, axum::Json(vec![me])).into_response();
     }
     let probes = crate::health::probe_all(&app.state).await;
     let status = if probes.iter().all(crate::health::Probe::is_healthy) {
@@ -230,14 +253,16 @@ struct LoginBody {
     namespace: u64,
 }
 
-/// `POST /login`: `{"data": {"accessJWT", "refreshJWT"}}`, as Dgraph answers it.
+/// `POST /login`: `{"data": {"accessJWT", "refreshJWT"}}`, as Dgraph answers it. A refused
+/// login is Dgraph's error body ([`crate::dql_http::ApiError`]), as for the other DQL
+/// endpoints.
 async fn login(
     State(app): State<App>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ServiceError> {
+) -> Result<Json<serde_json::Value>, crate::dql_http::ApiError> {
     let body: LoginBody = serde_json::from_slice(&body).map_err(|e| {
-        ServiceError::invalid(format!(
+        crate::dql_http::ApiError::invalid(format!(
             "the login body must be JSON {{userid, password, refresh_token, namespace}}: {e}"
         ))
     })?;
@@ -252,7 +277,8 @@ async fn login(
                 .map(|Extension(ConnectInfo(a))| a.ip().to_string())
                 .unwrap_or_default(),
         })
-        .await?
+        .await
+        .map_err(ServiceError::from)?
         .into_inner();
     Ok(Json(serde_json::json!({
         "data": {"accessJWT": resp.access_jwt, "refreshJWT": resp.refresh_jwt}

@@ -648,19 +648,22 @@ async fn health_falls_back_to_the_zeros_given_by_flag() {
 }
 
 #[tokio::test]
-async fn http_health_says_ok_and_metrics_are_served() {
+async fn http_health_answers_dgraph_s_list_and_metrics_are_served() {
     let h = harness(healthy_cluster());
-    let (status, body) = send(&h.app, Request::get("/health").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "OK"));
-
-    let req = Request::get("/health")
-        .header(header::ACCEPT, "application/json")
-        .body(Body::empty())
-        .unwrap();
-    let (_, body) = send(&h.app, req).await;
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body["instance"], "gateway");
-    assert_eq!(body["status"], "healthy");
+    // Dgraph's shape: a list of one node state, whatever the Accept header (dgraph-js-http
+    // reads the version from it to pick its API).
+    for accept in ["*/*", "application/json"] {
+        let req = Request::get("/health")
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(&h.app, req).await;
+        assert_eq!(status, StatusCode::OK);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body[0]["instance"], "gateway", "{body}");
+        assert_eq!(body[0]["status"], "healthy");
+        assert!(body[0]["version"].as_str().unwrap().starts_with('v'));
+    }
 
     let resp = h
         .app
@@ -735,8 +738,16 @@ async fn health_all_lists_every_member_and_turns_503_when_one_is_down() {
 async fn http_health_turns_503_when_the_gateway_stops_serving() {
     let h = harness(healthy_cluster());
     h.node.stop_serving();
-    let (status, _) = send(&h.app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    let (status, body) = send(&h.app, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("unhealthy"), "{body}");
+    // Liveness stays 200: the process is alive while it drains.
+    let (status, _) = send(
+        &h.app,
+        Request::get("/health?live=1").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

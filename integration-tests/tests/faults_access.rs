@@ -211,6 +211,36 @@ async fn a_scan_without_credentials_changes_nothing_and_reads_nothing() {
             "{m}: {body}"
         );
     }
+    // Dgraph's HTTP API for DQL on the gateway: the alphas refuse every call without a token.
+    for (path, content_type, body) in [
+        ("/alter", None, r#"{"drop_all": true}"#),
+        ("/alter", None, "eve: string ."),
+        (
+            "/mutate?commitNow=true",
+            Some("application/rdf"),
+            r#"{ set { _:e <dgraph.xid> "eve" . } }"#,
+        ),
+        (
+            "/query",
+            Some("application/dql"),
+            "{ q(func: has(dgraph.xid)) { dgraph.xid } }",
+        ),
+        ("/commit?startTs=1", None, "[]"),
+        ("/commit?startTs=1&abort=true", None, ""),
+    ] {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", cluster.gateway_http()))
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(
+            body["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{path}: {body}"
+        );
+        assert!(body["data"].get("q").is_none(), "{path}: {body}");
+    }
     let (status, _) = http_get(&format!("{}/state", cluster.gateway_http())).await;
     assert_eq!(status, 403);
     let zero_http = cluster.zero_http(0);

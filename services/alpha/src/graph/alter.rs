@@ -187,6 +187,7 @@ impl Graph {
                 Some(Slot::Value { .. } | Slot::List(_)) => {
                     let posting = Posting::decode(&raw)?;
                     if let Some(v) = posting.value {
+                        let v = typed(v, p.value_type);
                         for &kind in &p.indexes {
                             let tokens = tokenizer::tokens(kind, &v).map_err(|e| {
                                 GraphError::Invalid(format!("indexing {}: {e}", p.name))
@@ -375,5 +376,21 @@ impl std::fmt::Display for Drop {
             Drop::Attr(name) => write!(f, "attr:{name}"),
             Drop::Type(name) => write!(f, "type:{name}"),
         }
+    }
+}
+
+/// `v` as a value of `ty` when it was written before its predicate had a type (stored as
+/// default): Dgraph reads and indexes such values as the schema's type now says, so data
+/// loaded first and typed by a later schema (its quickstart's order) is found and answered
+/// typed. A value that does not convert stays as it was.
+pub(super) fn typed(
+    v: lodestar_types::value::Val,
+    ty: lodestar_types::value::ScalarType,
+) -> lodestar_types::value::Val {
+    use lodestar_types::value::{ScalarType, Val};
+    match (&v, ty) {
+        (Val::Default(_), ScalarType::Default | ScalarType::Uid | ScalarType::Password) => v,
+        (Val::Default(_), _) => v.convert(ty).unwrap_or(v),
+        _ => v,
     }
 }

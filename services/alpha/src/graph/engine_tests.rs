@@ -634,6 +634,49 @@ async fn adding_count_to_a_schema_indexes_the_existing_data() {
     assert_eq!(names(&g, &q("le(count(follows), 2)")).await, ["A", "B"]);
 }
 
+/// Dgraph's quickstart loads data first and types it with a schema after: values stored
+/// untyped are indexed, filtered, sorted and answered as the schema's types.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_written_before_its_schema_takes_the_schema_s_types() {
+    let g = graph().await;
+    set(
+        &g,
+        r#"_:a <name> "Star Wars: A New Hope" .
+           _:a <released> "1977-05-25" .
+           _:a <revenue> "775000000" .
+           _:a <minutes> "121" .
+           _:b <name> "Star Wars: Return of the Jedi" .
+           _:b <released> "1983-05-25" .
+           _:b <revenue> "572000000" .
+           _:b <minutes> "131" .
+           _:c <name> "Star Trek" .
+           _:c <minutes> "not a number" ."#,
+    )
+    .await;
+    g.alter_schema(
+        "name: string @index(term) .
+released: datetime @index(year) .
+revenue: float .
+minutes: int .",
+    )
+    .await
+    .unwrap();
+    let got = query(
+        &g,
+        r#"{ q(func: allofterms(name, "star wars"), orderdesc: released) @filter(ge(released, "1980")) {
+              name released revenue minutes } }"#,
+    )
+    .await;
+    assert_eq!(
+        got["q"],
+        json!([{"name": "Star Wars: Return of the Jedi", "released": "1983-05-25T00:00:00Z",
+                "revenue": 572000000.0, "minutes": 131}])
+    );
+    // A value that does not convert is answered as it was stored.
+    let got = query(&g, r#"{ q(func: anyofterms(name, "trek")) { minutes } }"#).await;
+    assert_eq!(got["q"], json!([{"minutes": "not a number"}]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn acl_roots_are_created_once_protected_and_restored_after_drops() {
     let g = graph().await;

@@ -836,6 +836,18 @@ impl<'g, 'v> Exec<'g, 'v> {
                 _ => {}
             }
         }
+        // Values written before the predicate had a type read as the type it has now.
+        if all
+            .iter()
+            .any(|(_, p)| matches!(p.value, Some(Val::Default(_))))
+            && let Some(ty) = self.schema(name).map(|s| s.value_type)
+        {
+            for (_, p) in &mut all {
+                if let Some(v) = p.value.take() {
+                    p.value = Some(super::alter::typed(v, ty));
+                }
+            }
+        }
         if langs.is_empty() {
             return Ok(all.into_iter().filter(|(l, _)| l.is_none()).collect());
         }

@@ -410,13 +410,17 @@ async fn a_query_past_its_timeout_is_given_up() {
 }
 
 #[tokio::test]
-async fn rdf_output_is_refused_while_the_alpha_answers_only_json() {
-    let h = harness(answered(r#"{"q":[]}"#));
+async fn rdf_output_asks_the_alpha_for_rdf_and_answers_its_text() {
+    let mut alphas = answered("");
+    if let Ok(resp) = &mut alphas.query {
+        resp.rdf = b"<0x1> <a> \"x\" .\n".to_vec();
+    }
+    let h = harness(alphas);
     let (status, body) = h
         .post("/query?respFormat=rdf", DQL, "{ q(func: has(a)) { a } }")
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(error_of(&body).0.contains("respFormat=rdf"), "{body}");
+    assert_eq!(body["data"], "<0x1> <a> \"x\" .\n", "{body}");
     let Call::Query(req, _) = h.only_call() else {
         panic!("not a query")
     };

@@ -298,6 +298,21 @@ async fn every_endpoint(gw: &Gateway) {
     );
     assert!(txn.get("keys").is_none(), "committed: no keys: {created}");
     assert!(created["extensions"]["server_latency"].is_object());
+    // RDF answers: the data is the RDF text.
+    let rdf = gw
+        .ok(
+            "/query?respFormat=rdf",
+            Some("application/dql"),
+            &format!("{{ q(func: uid({alice})) {{ name balance }} }}"),
+        )
+        .await;
+    assert_eq!(
+        rdf["data"],
+        json!(format!(
+            "<{alice}> <name> \"Alice\" .\n<{alice}> <balance> \"100\" .\n"
+        )),
+        "{rdf}"
+    );
 
     let balances =
         "{ users(func: anyofterms(name, \"Alice Bob\"), orderasc: name) { name balance } }";

@@ -244,12 +244,6 @@ async fn query(State(state): State<GatewayState>, req: Request) -> Response {
         };
         let call = alpha_call(headers, timeout);
         let resp = within(timeout, state.cluster.dgraph_query(req, &call)).await?;
-        if rdf && resp.rdf.is_empty() && !resp.json.is_empty() {
-            return Err(ApiError::running(ServiceError::new(
-                ErrorCode::Unimplemented,
-                "the alpha answered JSON: RDF output (respFormat=rdf) is not supported yet, leave respFormat out",
-            )));
-        }
         let touched_uids = resp
             .metrics
             .as_ref()

@@ -383,10 +383,10 @@ impl Graph {
                     value: Some(old), ..
                 }) = old
                 {
-                    self.index(txn, schema, pred, s, &old, false)?;
+                    self.index(txn, schema, pred, s, &old, nq.lang.as_deref(), false)?;
                 }
             }
-            self.index(txn, schema, pred, s, &val, true)?;
+            self.index(txn, schema, pred, s, &val, nq.lang.as_deref(), true)?;
             mark_count(txn, schema, pred, false, s);
             txn.conflicts.insert(fingerprint(&key));
             txn.writes.insert(
@@ -541,7 +541,11 @@ impl Graph {
         }
         let posting = Posting::decode(raw)?;
         if let Some(v) = &posting.value {
-            self.index(txn, schema, pred, s, v, false)?;
+            let lang = match Slot::parse(&key[prefix_len..]) {
+                Some(Slot::Value { lang }) if lang != 0 => self.lang_name(lang),
+                _ => None,
+            };
+            self.index(txn, schema, pred, s, v, lang.as_deref(), false)?;
         }
         mark_count(txn, schema, pred, false, s);
         txn.conflicts.insert(fingerprint(&key));
@@ -597,7 +601,15 @@ impl Graph {
         Ok(())
     }
 
-    /// Adds (or removes) the index entries of `value` for node `s`.
+    /// The language tag behind an interned language id.
+    pub(crate) fn lang_name(&self, id: u32) -> Option<String> {
+        self.store
+            .predicate_name(id)
+            .and_then(|n| n.strip_prefix("\0lang:").map(str::to_string))
+    }
+
+    /// Adds (or removes) the index entries of `value`, in language `lang`, for node `s`.
+    #[allow(clippy::too_many_arguments)]
     fn index(
         &self,
         txn: &mut Txn,
@@ -605,10 +617,11 @@ impl Graph {
         pred: u32,
         s: u64,
         value: &Val,
+        lang: Option<&str>,
         add: bool,
     ) -> Result<(), GraphError> {
         for &kind in &schema.indexes {
-            let tokens = tokenizer::tokens(kind, value)
+            let tokens = tokenizer::tokens_in(kind, value, lang)
                 .map_err(|e| GraphError::Invalid(format!("indexing {}: {e}", schema.name)))?;
             for token in tokens {
                 let key = index_key(schema, kind, pred, &token, s)?;

@@ -392,9 +392,17 @@ fn group_entries(
                     *reverse.entry((parsed.pred, t)).or_default() += 1;
                 }
             }
-            (Some(v), _) => {
+            (Some(v), slot) => {
+                let lang = match slot {
+                    Some(Slot::Value { lang }) if lang != 0 => loaded
+                        .names
+                        .names
+                        .get(lang as usize - 1)
+                        .and_then(|n| n.strip_prefix("\0lang:")),
+                    _ => None,
+                };
                 for &kind in &schema.indexes {
-                    let tokens = tokenizer::tokens(kind, v).map_err(|e| {
+                    let tokens = tokenizer::tokens_in(kind, v, lang).map_err(|e| {
                         GraphError::Invalid(format!("indexing {}: {e}", schema.name))
                     })?;
                     for token in tokens {

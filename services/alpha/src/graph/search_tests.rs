@@ -96,7 +96,8 @@ async fn fulltext_stems_drops_stop_words_and_follows_the_language() {
     .await;
     let r = query(&g, r#"{ q(func: alloftext(name@en, "Haus")) { uid } }"#).await;
     assert_eq!(r, json!({"q": []}));
-    // Without a language the text is English and every value is searched.
+    // Without a language the text is English and only untagged values count (Dgraph checks
+    // the untagged value of an @lang predicate, whatever its docs say of all languages).
     expect(
         &g,
         r#"{ q(func: anyoftext(name, "runner")) { name } }"#,
@@ -104,6 +105,12 @@ async fn fulltext_stems_drops_stop_words_and_follows_the_language() {
         &["Blade Runner"],
     )
     .await;
+    let r = query(
+        &g,
+        r#"{ q(func: anyoftext(name, "menschenjagd man")) { uid } }"#,
+    )
+    .await;
+    assert_eq!(r, json!({"q": []}));
     // In a filter the values are checked directly.
     expect(
         &g,

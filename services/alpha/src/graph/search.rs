@@ -286,8 +286,9 @@ impl Check {
                 }
             }
             (Check::Regexp(re), Val::String(s) | Val::Default(s)) => re.is_match(s),
+            // Levenshtein over characters; an empty value never matches, as in Dgraph.
             (Check::Match { text, distance }, Val::String(s) | Val::Default(s)) => {
-                strsim::levenshtein(s, text) <= *distance
+                !s.is_empty() && strsim::levenshtein(s, text) <= *distance
             }
             (Check::Geo(q), Val::Geo(text)) => {
                 geotok::parse_geojson(text).is_ok_and(|g| q.matches(&g))

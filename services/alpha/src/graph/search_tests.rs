@@ -241,6 +241,21 @@ async fn match_is_levenshtein_within_the_distance() {
         &["Steven Spielberg"],
     )
     .await;
+    // An empty value is never close to anything.
+    set(&g, r#"_:x <name> "" . _:x <born> "1" ."#).await;
+    let r = query(
+        &g,
+        r#"{ q(func: has(born)) @filter(match(name, "a", 1)) { uid } }"#,
+    )
+    .await;
+    assert_eq!(r, json!({"q": []}));
+    expect(
+        &g,
+        r#"{ q(func: has(born)) @filter(match(name, "", 0)) { name } }"#,
+        "name",
+        &[],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

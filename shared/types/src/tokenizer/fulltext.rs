@@ -151,6 +151,26 @@ mod tests {
     }
 
     #[test]
+    fn stems_of_real_words_are_stable() {
+        // Querying with a word's stem finds the word for ordinary inflections. Snowball is not
+        // idempotent on every string ("oase" -> "oas" -> "oa"), so only the same surface word
+        // is guaranteed to meet itself (see the property below).
+        for (lang, text) in [
+            (
+                None,
+                "running runs houses connection connected generously argued",
+            ),
+            (Some("de"), "häuser gärten kinder laufen"),
+            (Some("fr"), "maisons continuellement chanteuses"),
+            (Some("es"), "corriendo casas"),
+        ] {
+            for stem in words(text, lang) {
+                assert_eq!(words(&stem, lang), vec![stem.clone()], "{lang:?} {stem}");
+            }
+        }
+    }
+
+    #[test]
     fn languages_without_rules_keep_words() {
         assert_eq!(words("Kumbwa kubwa", Some("sw")), vec!["kumbwa", "kubwa"]);
     }

@@ -507,3 +507,38 @@ async fn indexes_added_later_cover_existing_data_and_follow_mutations() {
     let r = query(&g, r#"{ q(func: alloftext(name@de, "Haus")) { uid } }"#).await;
     assert_eq!(r, json!({"q": []}));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_two_values_share_survive_deleting_one() {
+    let g = loaded(
+        "name: string @index(trigram, fulltext) @lang .\ntags: [string] @index(trigram) .",
+        r#"_:a <name> "Stephen Runs"@en . _:a <name> "Stephan Runs"@de .
+           _:a <tags> "apple" . _:a <tags> "apples" ."#,
+    )
+    .await;
+    let a = query(&g, r#"{ q(func: regexp(tags, /apple/)) { uid } }"#).await["q"][0]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The list members share "app", "ppl", "ple"; the names share "Ste", "tep", "eph" and
+    // the word "runs".
+    delete(&g, &format!(r#"<{a}> <tags> "apples" ."#)).await;
+    delete(&g, &format!(r#"<{a}> <name> "Stephan Runs"@de ."#)).await;
+    for q in [
+        r#"{ q(func: regexp(tags, /^apple$/)) { uid } }"#,
+        r#"{ q(func: regexp(name@en, /Steph/)) { uid } }"#,
+        r#"{ q(func: match(name@en, "Stephen Run", 1)) { uid } }"#,
+    ] {
+        assert_eq!(query(&g, q).await, json!({"q": [{"uid": a}]}), "{q}");
+    }
+    // What only the deleted values had is gone.
+    let r = query(&g, r#"{ q(func: regexp(tags, /les/)) { uid } }"#).await;
+    assert_eq!(r, json!({"q": []}));
+    // Replacing a value keeps what its siblings still need.
+    set(&g, &format!(r#"<{a}> <name> "Stepan Walks"@de ."#)).await;
+    set(&g, &format!(r#"<{a}> <name> "Stefan Walks"@de ."#)).await;
+    let r = query(&g, r#"{ q(func: regexp(name@en, /Stephen/)) { uid } }"#).await;
+    assert_eq!(r, json!({"q": [{"uid": a}]}));
+    let r = query(&g, r#"{ q(func: regexp(name@de, /Stepan/)) { uid } }"#).await;
+    assert_eq!(r, json!({"q": []}));
+}

@@ -7,7 +7,7 @@
 //! lossy; in `@filter` it only checks the values, so no index is needed there, as in Dgraph.
 //! A child module of `query`, so it works on the engine's `Exec` directly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use lodestar_dql::query::ast::{CompareOp, Func, FuncValue, GeoOp, GeoShape};
 use lodestar_types::tokenizer::geo::{self as geotok, GeoQuery};
@@ -64,7 +64,7 @@ impl Exec<'_, '_> {
                 compile_regex(pattern, *ignore_case)?;
                 let query = trigram::regex_query(pattern, *ignore_case)
                     .map_err(|e| GraphError::Invalid(e.to_string()))?;
-                let candidates = self.trigram_candidates(predicate, &query)?;
+                let candidates = self.trigram_candidates(predicate, &query, &mut HashMap::new())?;
                 self.search_filter(func, candidates.into_iter().collect())
             }
             Func::Match {
@@ -227,11 +227,13 @@ impl Exec<'_, '_> {
         Ok(self.index_lookup(pred, token)?.into_iter().collect())
     }
 
-    /// The nodes whose trigram entries satisfy `query`.
+    /// The nodes whose trigram entries satisfy `query`; `seen` keeps each trigram's nodes, as
+    /// case-insensitive expressions ask for the same trigram in many alternatives.
     fn trigram_candidates(
         &self,
         predicate: &str,
         query: &TrigramQuery,
+        seen: &mut HashMap<Vec<u8>, BTreeSet<u64>>,
     ) -> Result<BTreeSet<u64>, GraphError> {
         Ok(match query {
             TrigramQuery::All => {
@@ -240,14 +242,19 @@ impl Exec<'_, '_> {
                 ));
             }
             TrigramQuery::Trigram(t) => {
+                if let Some(hit) = seen.get(t) {
+                    return Ok(hit.clone());
+                }
                 let mut token = vec![IndexKind::Trigram.id()];
                 token.extend_from_slice(t);
-                self.lookup(predicate, &token)?
+                let hit = self.lookup(predicate, &token)?;
+                seen.insert(t.clone(), hit.clone());
+                hit
             }
             TrigramQuery::And(parts) => {
                 let mut acc: Option<BTreeSet<u64>> = None;
                 for p in parts {
-                    let set = self.trigram_candidates(predicate, p)?;
+                    let set = self.trigram_candidates(predicate, p, seen)?;
                     let next = match acc {
                         None => set,
                         Some(a) => a.intersection(&set).copied().collect(),
@@ -262,7 +269,7 @@ impl Exec<'_, '_> {
             TrigramQuery::Or(parts) => {
                 let mut acc = BTreeSet::new();
                 for p in parts {
-                    acc.extend(self.trigram_candidates(predicate, p)?);
+                    acc.extend(self.trigram_candidates(predicate, p, seen)?);
                 }
                 acc
             }

@@ -186,6 +186,14 @@ async fn regexp_uses_trigrams_then_the_expression() {
         &["Steven Soderbergh", "Steven Spielberg"],
     )
     .await;
+    // A long literal under /i asks for every casing of its trigrams.
+    expect(
+        &g,
+        r#"{ q(func: regexp(name, /^STEVEN SPIELBERG$/i)) { name } }"#,
+        "name",
+        &["Steven Spielberg"],
+    )
+    .await;
     // Case matters without the flag.
     let r = query(&g, r#"{ q(func: regexp(name, /steven/)) { uid } }"#).await;
     assert_eq!(r, json!({"q": []}));

@@ -13,7 +13,7 @@ use lodestar_dql::query::ast::{CompareOp, Func, FuncValue, GeoOp, GeoShape};
 use lodestar_types::tokenizer::geo::{self as geotok, GeoQuery};
 use lodestar_types::tokenizer::trigram::{self, TrigramQuery};
 use lodestar_types::tokenizer::{self, IndexKind, fulltext};
-use lodestar_types::value::Val;
+use lodestar_types::value::{ScalarType, Val};
 
 use super::{Exec, GraphError, lang_list, not_indexed};
 
@@ -146,6 +146,18 @@ impl Exec<'_, '_> {
             Func::Geo { predicate, .. } => (predicate, None),
             _ => return Ok(Vec::new()),
         };
+        let kind = match func {
+            Func::Regexp { .. } => Some("Regex"),
+            Func::Match { .. } => Some("Fuzzy"),
+            _ => None,
+        };
+        if let (Some(kind), Some(schema)) = (kind, self.schema(predicate))
+            && !matches!(schema.value_type, ScalarType::String | ScalarType::Default)
+        {
+            return Err(GraphError::Invalid(format!(
+                "Got non-string type. {kind} match is allowed only on string type."
+            )));
+        }
         let check = self.check_for(func)?;
         let mut out = Vec::new();
         for u in candidates {

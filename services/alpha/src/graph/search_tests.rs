@@ -150,6 +150,23 @@ async fn search_functions_at_the_root_need_their_index() {
             .await
             .contains("not indexed")
     );
+    set(&g, r#"_:n <age> "7" ."#).await;
+    assert_eq!(
+        query_err(
+            &g,
+            r#"{ q(func: has(age)) @filter(regexp(age, /7/)) { uid } }"#
+        )
+        .await,
+        "Got non-string type. Regex match is allowed only on string type."
+    );
+    assert_eq!(
+        query_err(
+            &g,
+            r#"{ q(func: has(age)) @filter(match(age, "7", 1)) { uid } }"#
+        )
+        .await,
+        "Got non-string type. Fuzzy match is allowed only on string type."
+    );
     // Filters need no index.
     expect(&g, r#"{ q(func: has(name)) @filter(regexp(name, /^Ste/) and match(name, "Stephen", 2)) { name } }"#, "name", &["Steven"]).await;
 }

@@ -228,31 +228,36 @@ pub fn haversine_m(a: Point<f64>, b: Point<f64>) -> f64 {
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
-/// A box holding every point within `metres` of `center`.
-pub fn near_box(center: Point<f64>, metres: f64) -> Rect<f64> {
-    let delta = (metres / EARTH_RADIUS_M).to_degrees() * 1.001 + 1e-9;
-    let (lat0, lat1) = (center.y() - delta, center.y() + delta);
-    let (lon0, lon1) = if lat0 <= -90.0 || lat1 >= 90.0 {
-        (-180.0, 180.0)
-    } else {
-        let ratio = (metres / EARTH_RADIUS_M).sin() / center.y().to_radians().cos();
-        if !(0.0..1.0).contains(&ratio) || metres / EARTH_RADIUS_M >= std::f64::consts::FRAC_PI_2 {
-            (-180.0, 180.0)
-        } else {
-            let d = ratio.asin().to_degrees() * 1.001 + 1e-9;
-            (center.x() - d, center.x() + d)
-        }
-    };
-    Rect::new(
-        Coord {
-            x: lon0.max(-180.0),
-            y: lat0.max(-90.0),
-        },
-        Coord {
-            x: lon1.min(180.0),
-            y: lat1.min(90.0),
-        },
-    )
+/// Boxes holding every point within `metres` of `center`: one, or two when the circle
+/// crosses the antimeridian (the part beyond it wrapped to the other side).
+pub fn near_boxes(center: Point<f64>, metres: f64) -> Vec<Rect<f64>> {
+    let angle = metres / EARTH_RADIUS_M;
+    let delta = angle.to_degrees() * 1.001 + 1e-9;
+    let (lat0, lat1) = (
+        (center.y() - delta).max(-90.0),
+        (center.y() + delta).min(90.0),
+    );
+    let rect = |x0: f64, x1: f64| Rect::new(Coord { x: x0, y: lat0 }, Coord { x: x1, y: lat1 });
+    // The widest longitude span of a spherical cap is asin(sin(angle) / cos(lat)); a cap
+    // reaching a pole, or as wide as that, spans every longitude.
+    let ratio = angle.sin() / center.y().to_radians().cos();
+    if lat0 <= -90.0
+        || lat1 >= 90.0
+        || angle >= std::f64::consts::FRAC_PI_2
+        || !(0.0..1.0).contains(&ratio)
+    {
+        return vec![rect(-180.0, 180.0)];
+    }
+    let d = ratio.asin().to_degrees() * 1.001 + 1e-9;
+    let (lon0, lon1) = (center.x() - d, center.x() + d);
+    let mut out = vec![rect(lon0.max(-180.0), lon1.min(180.0))];
+    if lon0 < -180.0 {
+        out.push(rect(lon0 + 360.0, 180.0));
+    }
+    if lon1 > 180.0 {
+        out.push(rect(-180.0, lon1 - 360.0));
+    }
+    out
 }
 
 /// A geo query function with its argument.
@@ -274,18 +279,24 @@ pub enum GeoQuery {
 }
 
 impl GeoQuery {
-    /// The box every match shares a point with.
-    pub fn region(&self) -> Option<Rect<f64>> {
+    /// The boxes every match shares a point with (any of them).
+    pub fn regions(&self) -> Vec<Rect<f64>> {
         match self {
-            GeoQuery::Near { center, metres } => Some(near_box(*center, *metres)),
-            GeoQuery::Within(mp) | GeoQuery::Intersects(mp) => mp.bounding_rect(),
-            GeoQuery::Contains(g) => g.bounding_rect(),
+            GeoQuery::Near { center, metres } => near_boxes(*center, *metres),
+            GeoQuery::Within(mp) | GeoQuery::Intersects(mp) => {
+                mp.bounding_rect().into_iter().collect()
+            }
+            GeoQuery::Contains(g) => g.bounding_rect().into_iter().collect(),
         }
     }
 
     /// The index tokens to look up for candidates.
     pub fn tokens(&self) -> Vec<Vec<u8>> {
-        self.region().map(|r| region_tokens(&r)).unwrap_or_default()
+        let mut out = BTreeSet::new();
+        for r in self.regions() {
+            out.extend(region_tokens(&r));
+        }
+        out.into_iter().collect()
     }
 
     /// Whether the stored geometry `g` satisfies the query.
@@ -413,6 +424,14 @@ mod tests {
         };
         assert!(near.matches(&Geometry::Point(Point::new(0.0, 1.0))));
         assert!(!near.matches(&Geometry::Point(Point::new(0.0, 1.2))));
+        // Across the antimeridian: 22 km apart.
+        let east = GeoQuery::Near {
+            center: Point::new(179.9, 0.0),
+            metres: 30_000.0,
+        };
+        let west = Geometry::Point(Point::new(-179.9, 0.0));
+        assert!(east.matches(&west));
+        assert!(shares_token(&index_tokens(&west), &east.tokens()));
         // A polygon whose edge passes within range.
         assert!(near.matches(&Geometry::Polygon(square(0.5, -1.0, 3.0, 1.0))));
     }
@@ -449,7 +468,7 @@ mod tests {
 
         #[test]
         fn near_never_misses_a_point(
-            cx in -179.0f64..179.0, cy in -85.0f64..85.0, metres in 1.0f64..500_000.0,
+            cx in -180.0f64..180.0, cy in -85.0f64..85.0, metres in 1.0f64..500_000.0,
             bearing in 0.0f64..360.0, frac in 0.0f64..=1.0,
         ) {
             // A point at distance frac * metres from the center along a bearing.
@@ -457,8 +476,8 @@ mod tests {
             let (la1, lo1, b) = (cy.to_radians(), cx.to_radians(), bearing.to_radians());
             let la2 = (la1.sin() * d.cos() + la1.cos() * d.sin() * b.cos()).asin();
             let lo2 = lo1 + (b.sin() * d.sin() * la1.cos()).atan2(d.cos() - la1.sin() * la2.sin());
-            let p = Point::new(lo2.to_degrees(), la2.to_degrees());
-            prop_assume!(p.x() > -180.0 && p.x() < 180.0);
+            // Longitudes past the antimeridian wrap to the other side.
+            let p = Point::new((lo2.to_degrees() + 540.0).rem_euclid(360.0) - 180.0, la2.to_degrees());
             let q = GeoQuery::Near { center: Point::new(cx, cy), metres: metres * 1.0001 };
             prop_assert!(q.matches(&Geometry::Point(p)));
             prop_assert!(shares_token(&index_tokens(&Geometry::Point(p)), &q.tokens()));

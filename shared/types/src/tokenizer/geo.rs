@@ -14,7 +14,8 @@
 //!
 //! The exact checks treat coordinates as planar longitude/latitude (as GeoJSON does), except
 //! distances: `near` measures metres on a sphere of the Earth's mean radius (haversine).
-//! Geometries that cross the antimeridian are not split.
+//! A `near` circle crossing the antimeridian is looked up on both sides; stored geometries and
+//! query polygons are taken as written (a polygon spanning longitude 180 is not split).
 
 use std::collections::BTreeSet;
 

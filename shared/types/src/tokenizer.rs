@@ -1,5 +1,6 @@
 //! Index tokens: the keys under which a value is found in a predicate's index, on the write
-//! side (one value, its tokens) and the query side (equality, terms, ranges).
+//! side (one value, its tokens) and the query side (equality, terms, ranges, full text,
+//! regular expressions, geographic regions).
 //!
 //! Every token starts with its tokenizer's one-byte id, so that the indexes one predicate has
 //! (say `exact` and `term`) never share a key. The ids are Dgraph's (`tok/tok.go`); the bytes

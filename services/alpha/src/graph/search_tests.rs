@@ -119,6 +119,15 @@ async fn fulltext_stems_drops_stop_words_and_follows_the_language() {
         &["The Man Who Knew Too Much"],
     )
     .await;
+    // Chinese is cut into character pairs: a two-character word finds the longer name.
+    set(&g, r#"_:z <name> "北京大学"@zh . _:y <name> "大阪"@zh ."#).await;
+    expect(
+        &g,
+        r#"{ q(func: anyoftext(name@zh, "大学 东京")) { name@zh } }"#,
+        "name@zh",
+        &["北京大学"],
+    )
+    .await;
     // A text of stop words only matches nothing.
     let r = query(&g, r#"{ q(func: anyoftext(name@en, "the who")) { uid } }"#).await;
     assert_eq!(r, json!({"q": []}));

@@ -11,9 +11,11 @@
 //! unstemmed, one without a stop-word list keeps every word. Stemmers: `ar da de en es fi fr hu
 //! it nl no pt ro ru sv tr` (Snowball; Dgraph uses Porter for English and "light" stemmers for
 //! `de es fr it pt`, so a few words stem differently). Stop words (NLTK's lists, which are
-//! Snowball's): `ar ca da de el en es eu fi fr hu id it nl no pt ro ru sv tr`. Dgraph also
-//! stems `hi` and `ckb`, removes stop words of `bg cs fa ga gl hi hy ckb` and splits Chinese,
-//! Japanese and Korean into bigrams; here those languages keep every word as it is.
+//! Snowball's): `ar ca da de el en es eu fi fr hu id it nl no pt ro ru sv tr`. Chinese,
+//! Japanese and Korean (`zh ja ko`) text is cut into overlapping pairs of characters, as
+//! Dgraph does: each run of consecutive CJK characters gives its bigrams (a lone character
+//! stays itself). Dgraph also stems `hi` and `ckb` and removes stop words of
+//! `bg cs fa ga gl hi hy ckb`; here those languages keep every word as it is.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -85,9 +87,16 @@ pub fn words(text: &str, lang: Option<&str>) -> Vec<String> {
     let stem = stemmer(&base);
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for w in text.unicode_words() {
+    let normalized = text.unicode_words().map(|w| {
         let lower: String = w.chars().flat_map(char::to_lowercase).collect();
-        let norm: String = lower.nfkc().collect();
+        lower.nfkc().collect::<String>()
+    });
+    let units: Vec<String> = if matches!(base.as_str(), "zh" | "ja" | "ko") {
+        cjk_bigrams(normalized)
+    } else {
+        normalized.collect()
+    };
+    for norm in units {
         if norm.is_empty() || stops.is_some_and(|s| s.contains(norm.as_str())) {
             continue;
         }
@@ -99,6 +108,45 @@ pub fn words(text: &str, lang: Option<&str>) -> Vec<String> {
             out.push(word);
         }
     }
+    out
+}
+
+/// Whether `c` is written in a CJK script (Han, kana, Hangul).
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c),
+        0x1100..=0x11FF      // Hangul Jamo
+        | 0x3040..=0x30FF    // Hiragana, Katakana
+        | 0x3130..=0x318F    // Hangul compatibility Jamo
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0xF900..=0xFAFF    // CJK compatibility ideographs
+        | 0xFF66..=0xFF9F    // halfwidth Katakana
+        | 0x20000..=0x2FA1F) // CJK extensions B and later
+}
+
+/// Words with runs of consecutive CJK words replaced by the bigrams of their characters (a
+/// run of one character stays itself); other words pass unchanged.
+fn cjk_bigrams(words: impl Iterator<Item = String>) -> Vec<String> {
+    fn flush(run: &mut Vec<char>, out: &mut Vec<String>) {
+        match run.len() {
+            0 => {}
+            1 => out.push(run[0].to_string()),
+            _ => out.extend(run.windows(2).map(|w| w.iter().collect())),
+        }
+        run.clear();
+    }
+    let mut out = Vec::new();
+    let mut run = Vec::new();
+    for w in words {
+        if !w.is_empty() && w.chars().all(is_cjk) {
+            run.extend(w.chars());
+        } else {
+            flush(&mut run, &mut out);
+            out.push(w);
+        }
+    }
+    flush(&mut run, &mut out);
     out
 }
 
@@ -171,6 +219,22 @@ mod tests {
     }
 
     #[test]
+    fn cjk_text_is_cut_into_bigrams() {
+        assert_eq!(words("北京大学", Some("zh")), vec!["北京", "京大", "大学"]);
+        assert_eq!(
+            words("東京タワー", Some("ja")),
+            vec!["東京", "京タ", "タワ", "ワー"]
+        );
+        // A lone character stays itself; other words pass unchanged.
+        assert_eq!(
+            words("猫 and Tokyo", Some("zh")),
+            vec!["猫", "and", "tokyo"]
+        );
+        // Without the language, each ideograph is a word of its own (UAX #29).
+        assert_eq!(words("北京", None), vec!["北", "京"]);
+    }
+
+    #[test]
     fn languages_without_rules_keep_words() {
         assert_eq!(words("Kumbwa kubwa", Some("sw")), vec!["kumbwa", "kubwa"]);
     }
@@ -185,6 +249,18 @@ mod tests {
                 for token in words(w, lang) {
                     prop_assert!(stored.contains(&token));
                 }
+            }
+        }
+
+        #[test]
+        fn a_cjk_text_matches_its_own_phrases(text in "[北京大学東京タワー한국어]{2,12}", from in 0usize..12, len in 2usize..6) {
+            // Any stretch of two or more characters is found in the text it comes from.
+            let chars: Vec<char> = text.chars().collect();
+            let from = from.min(chars.len() - 2);
+            let part: String = chars[from..(from + len).min(chars.len())].iter().collect();
+            let stored: HashSet<String> = words(&text, Some("zh")).into_iter().collect();
+            for token in words(&part, Some("zh")) {
+                prop_assert!(stored.contains(&token), "{part} in {text}: {token}");
             }
         }
 

@@ -50,10 +50,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   LODESTAR_TEST_REPLICAS=3 LODESTAR_TEST_ENCRYPTION=1 cargo nextest run --workspace --no-fail-fast \
     -E "$acceptance | (package(lodestar-integration-tests) & binary(faults_replicas))" "$@"
   # And again on two groups of three (predicates spread over both, the ACL's data in group 1),
-  # with the pydgraph end-to-end tests.
+  # with the pydgraph end-to-end tests (the search functions reading another group's indexes).
   echo "==> running the backup, restore, export, ACL and pydgraph tests against two groups of three replicas"
   LODESTAR_TEST_GROUPS=2 LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast \
-    -E "$acceptance | (package(lodestar-integration-tests) & binary(alpha_pydgraph))" "$@"
+    -E "$acceptance | (package(lodestar-integration-tests) & (binary(alpha_pydgraph) | binary(dql_search)))" "$@"
 else
   echo "==> running the tests (the fault suite among them; cargo-nextest runs it as its own stage)"
   cargo test --workspace --no-fail-fast "$@"

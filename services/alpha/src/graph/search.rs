@@ -4,7 +4,8 @@
 //!
 //! At the root each function takes candidates from its index (refusing, with Dgraph's words,
 //! a predicate without it) and then checks every candidate's values, since these indexes are
-//! lossy; in `@filter` it only checks the values, so no index is needed there, as in Dgraph.
+//! lossy; in `@filter` it only checks the values and needs no index (Dgraph wants one there
+//! too for all but `regexp`; accepting more refuses none of its applications).
 //! A child module of `query`, so it works on the engine's `Exec` directly.
 
 use std::collections::{BTreeSet, HashMap};

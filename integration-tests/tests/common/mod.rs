@@ -120,6 +120,24 @@ pub async fn run_python(script: &str, args: &[&str]) -> Result<(), String> {
     ))
 }
 
+/// Starts a cluster (one zero, the services, the test environment's groups and replicas) and
+/// runs `script` against its alpha's gRPC address, failing with the script's output and the
+/// alpha's log.
+pub async fn python_against_cluster(script: &str) {
+    let cluster = ClusterBuilder::new()
+        .zeros(1)
+        .services(true)
+        .start()
+        .await
+        .expect("cluster");
+    if let Err(out) = run_python(script, &[&cluster.alpha_grpc()]).await {
+        panic!(
+            "{script} failed:\n{out}\nalpha log:\n{}",
+            cluster.alpha().log_tail(40)
+        );
+    }
+}
+
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }

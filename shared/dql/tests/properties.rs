@@ -410,6 +410,99 @@ fn func() -> impl Strategy<Value = Func> {
             prop::collection::vec((1u64..).prop_map(UidRef::Uid), 1..3)
         )
             .prop_map(|(predicate, uids)| Func::UidIn { predicate, uids }),
+        search_func(),
+    ]
+}
+
+fn coord() -> impl Strategy<Value = [f64; 2]> {
+    (-180.0f64..180.0, -90.0f64..90.0).prop_map(|(x, y)| [x, y])
+}
+
+fn ring() -> impl Strategy<Value = Vec<[f64; 2]>> {
+    prop::collection::vec(coord(), 3..6).prop_map(|mut r| {
+        r.push(r[0]);
+        r
+    })
+}
+
+fn search_func() -> impl Strategy<Value = Func> {
+    prop_oneof![
+        (
+            any::<bool>(),
+            name(),
+            prop::option::of(lang_tag()),
+            any::<String>()
+        )
+            .prop_map(|(all, predicate, lang, text)| Func::Text {
+                all,
+                predicate,
+                lang,
+                text
+            }),
+        (
+            name(),
+            prop::option::of(lang_tag()),
+            "([a-z0-9 .*+?^$/|]|\\\\[dws.])*",
+            any::<bool>()
+        )
+            .prop_map(|(predicate, lang, pattern, ignore_case)| Func::Regexp {
+                predicate,
+                lang,
+                pattern,
+                ignore_case
+            }),
+        (
+            name(),
+            prop::option::of(lang_tag()),
+            any::<String>(),
+            any::<u32>()
+        )
+            .prop_map(|(predicate, lang, text, distance)| Func::Match {
+                predicate,
+                lang,
+                text,
+                distance
+            }),
+        (
+            name(),
+            prop::option::of(lang_tag()),
+            any::<String>(),
+            any::<String>()
+        )
+            .prop_map(|(predicate, lang, low, high)| Func::Between {
+                predicate,
+                lang,
+                low,
+                high
+            }),
+        (name(), coord(), 0.0f64..1e7).prop_map(|(predicate, p, d)| Func::Geo {
+            op: GeoOp::Near,
+            predicate,
+            shape: GeoShape::Point(p),
+            distance: Some(d)
+        }),
+        (name(), prop::collection::vec(ring(), 1..3), any::<bool>()).prop_map(
+            |(predicate, rings, within)| Func::Geo {
+                op: if within {
+                    GeoOp::Within
+                } else {
+                    GeoOp::Contains
+                },
+                predicate,
+                shape: GeoShape::Polygon(rings),
+                distance: None
+            }
+        ),
+        (
+            name(),
+            prop::collection::vec(prop::collection::vec(ring(), 1..2), 1..3)
+        )
+            .prop_map(|(predicate, polys)| Func::Geo {
+                op: GeoOp::Intersects,
+                predicate,
+                shape: GeoShape::MultiPolygon(polys),
+                distance: None
+            }),
     ]
 }
 

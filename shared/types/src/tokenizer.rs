@@ -1,5 +1,6 @@
 //! Index tokens: the keys under which a value is found in a predicate's index, on the write
-//! side (one value, its tokens) and the query side (equality, terms, ranges).
+//! side (one value, its tokens) and the query side (equality, terms, ranges, full text,
+//! regular expressions, geographic regions).
 //!
 //! Every token starts with its tokenizer's one-byte id, so that the indexes one predicate has
 //! (say `exact` and `term`) never share a key. The ids are Dgraph's (`tok/tok.go`); the bytes
@@ -18,6 +19,9 @@
 //! | `bool` | 0x09 | 0 or 1 | no | no |
 //! | `hash` | 0x0B | xxh3-64 of the string, BE | no | yes |
 //! | `sha256` | 0x0C | the first 64 bytes of the string, if it has that many | no | no |
+//! | `fulltext` | 0x08 | one word, analysed in the value's language ([`fulltext`]) | no | yes |
+//! | `trigram` | 0x0A | three consecutive bytes of the string ([`trigram`]) | no | yes |
+//! | `geo` | 0x05 | `c` or `p`, level (1 byte), column and row (u32 BE each): a quadtree cell ([`geo`]) | no | yes |
 //!
 //! "Sortable" kinds keep the value order in the token order, so a range query is a key range;
 //! "lossy" kinds map several values to one token, so the caller must check candidates against
@@ -33,6 +37,10 @@ use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::value::{ScalarType, Val};
+
+pub mod fulltext;
+pub mod geo;
+pub mod trigram;
 
 /// An index tokenizer, as named in `@index(...)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -60,11 +68,17 @@ pub enum IndexKind {
     Hour,
     /// The 64-character SHA-256 prefix of a string (persisted GraphQL queries).
     Sha256,
+    /// Stemmed words without stop words, for `alloftext`/`anyoftext`.
+    Fulltext,
+    /// 3-byte windows, for `regexp` and `match`.
+    Trigram,
+    /// Quadtree cells, for `near`, `within`, `contains` and `intersects`.
+    Geo,
 }
 
 impl IndexKind {
     /// Every supported tokenizer.
-    pub const ALL: [IndexKind; 11] = [
+    pub const ALL: [IndexKind; 14] = [
         IndexKind::Exact,
         IndexKind::Hash,
         IndexKind::Term,
@@ -76,6 +90,9 @@ impl IndexKind {
         IndexKind::Day,
         IndexKind::Hour,
         IndexKind::Sha256,
+        IndexKind::Fulltext,
+        IndexKind::Trigram,
+        IndexKind::Geo,
     ];
 
     /// The name used in `@index(...)` and in schema JSON.
@@ -92,6 +109,9 @@ impl IndexKind {
             IndexKind::Day => "day",
             IndexKind::Hour => "hour",
             IndexKind::Sha256 => "sha256",
+            IndexKind::Fulltext => "fulltext",
+            IndexKind::Trigram => "trigram",
+            IndexKind::Geo => "geo",
         }
     }
 
@@ -120,15 +140,22 @@ impl IndexKind {
             IndexKind::Bool => 0x09,
             IndexKind::Hash => 0x0B,
             IndexKind::Sha256 => 0x0C,
+            IndexKind::Fulltext => 0x08,
+            IndexKind::Trigram => 0x0A,
+            IndexKind::Geo => 0x05,
         }
     }
 
     /// The predicate type this tokenizer indexes.
     pub fn value_type(self) -> ScalarType {
         match self {
-            IndexKind::Exact | IndexKind::Hash | IndexKind::Term | IndexKind::Sha256 => {
-                ScalarType::String
-            }
+            IndexKind::Exact
+            | IndexKind::Hash
+            | IndexKind::Term
+            | IndexKind::Sha256
+            | IndexKind::Fulltext
+            | IndexKind::Trigram => ScalarType::String,
+            IndexKind::Geo => ScalarType::Geo,
             IndexKind::Int => ScalarType::Int,
             IndexKind::Float => ScalarType::Float,
             IndexKind::Bool => ScalarType::Bool,
@@ -160,6 +187,9 @@ impl IndexKind {
             self,
             IndexKind::Term
                 | IndexKind::Hash
+                | IndexKind::Fulltext
+                | IndexKind::Trigram
+                | IndexKind::Geo
                 | IndexKind::Year
                 | IndexKind::Month
                 | IndexKind::Day
@@ -188,12 +218,26 @@ pub enum TokenizeError {
     /// Range queries need a sortable tokenizer.
     #[error("cannot answer a range query with the {0} index: it is not sortable")]
     NotSortable(IndexKind),
+    /// A stored geo value that is not a geometry this index understands.
+    #[error("cannot index geo value with the geo tokenizer: {0}")]
+    Geometry(String),
 }
 
-/// The tokens under which `value` is indexed by `kind`. Term tokens are deduplicated; a value
-/// with no tokens (an empty string under `term`, a short one under `sha256`) is simply not in
-/// that index.
+/// The tokens under which `value` is indexed by `kind`, for a value without a language tag
+/// (see [`tokens_in`]).
 pub fn tokens(kind: IndexKind, value: &Val) -> Result<Vec<Vec<u8>>, TokenizeError> {
+    tokens_in(kind, value, None)
+}
+
+/// The tokens under which `value`, tagged with language `lang`, is indexed by `kind`. Only
+/// `fulltext` depends on the language. Term tokens are deduplicated; a value with no tokens
+/// (an empty string under `term`, a short one under `sha256` or `trigram`) is simply not in
+/// that index.
+pub fn tokens_in(
+    kind: IndexKind,
+    value: &Val,
+    lang: Option<&str>,
+) -> Result<Vec<Vec<u8>>, TokenizeError> {
     let mismatch = || TokenizeError::TypeMismatch {
         kind,
         ty: value.ty(),
@@ -206,6 +250,11 @@ pub fn tokens(kind: IndexKind, value: &Val) -> Result<Vec<Vec<u8>>, TokenizeErro
             one(&xxhash_rust::xxh3::xxh3_64(s.as_bytes()).to_be_bytes())
         }
         (IndexKind::Term, Val::String(s)) => tokens_for_terms(s),
+        (IndexKind::Fulltext, Val::String(s)) => tokens_for_text(s, lang),
+        (IndexKind::Trigram, Val::String(s)) => trigram::tokens(s),
+        (IndexKind::Geo, Val::Geo(text)) => {
+            geo::index_tokens(&geo::parse_geojson(text).map_err(TokenizeError::Geometry)?)
+        }
         (IndexKind::Sha256, Val::String(s)) => match s.as_bytes().get(..64) {
             Some(prefix) => one(prefix),
             None => Vec::new(),
@@ -235,6 +284,15 @@ pub fn tokens_for_terms(text: &str) -> Vec<Vec<u8>> {
     terms(text)
         .into_iter()
         .map(|t| prefixed(IndexKind::Term.id(), t.as_bytes()))
+        .collect()
+}
+
+/// The `fulltext` tokens of `text` in language `lang` (see [`fulltext::words`]). Both sides of
+/// `alloftext`/`anyoftext` use this, each with its own language.
+pub fn tokens_for_text(text: &str, lang: Option<&str>) -> Vec<Vec<u8>> {
+    fulltext::words(text, lang)
+        .into_iter()
+        .map(|w| prefixed(IndexKind::Fulltext.id(), w.as_bytes()))
         .collect()
 }
 
@@ -370,7 +428,8 @@ mod tests {
             assert_eq!(IndexKind::from_name(&k.name().to_uppercase()), Some(k));
         }
         assert_eq!(IndexKind::from_name("datetime"), Some(IndexKind::Year));
-        assert_eq!(IndexKind::from_name("fulltext"), None);
+        assert_eq!(IndexKind::from_name("FullText"), Some(IndexKind::Fulltext));
+        assert_eq!(IndexKind::from_name("ngram"), None);
     }
 
     #[test]
@@ -402,6 +461,35 @@ mod tests {
         assert_eq!(toks, vec![b"\x01hello".to_vec()]);
         // Index and query side agree.
         assert_eq!(tokens(IndexKind::Term, &s("HELLO")).unwrap(), toks);
+    }
+
+    #[test]
+    fn search_tokens_are_pinned() {
+        // Stored on disk: these bytes must never change.
+        assert_eq!(
+            tokens_in(IndexKind::Fulltext, &s("The Runners ran"), None).unwrap(),
+            vec![b"\x08runner".to_vec(), b"\x08ran".to_vec()]
+        );
+        assert_eq!(
+            tokens_in(IndexKind::Fulltext, &s("Die Häuser"), Some("de")).unwrap(),
+            vec![b"\x08haus".to_vec()]
+        );
+        assert_eq!(
+            tokens(IndexKind::Trigram, &s("abcd")).unwrap(),
+            vec![b"\x0Aabc".to_vec(), b"\x0Abcd".to_vec()]
+        );
+        let geo = tokens(
+            IndexKind::Geo,
+            &Val::Geo(r#"{"type":"Point","coordinates":[-122.4,37.7]}"#.into()),
+        )
+        .unwrap();
+        assert!(geo.iter().all(|t| t.len() == 11 && t[0] == 0x05));
+        assert!(geo.contains(&vec![0x05, b'p', 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(matches!(
+            tokens(IndexKind::Geo, &Val::Geo("{}".into())),
+            Err(TokenizeError::Geometry(_))
+        ));
+        assert!(tokens(IndexKind::Fulltext, &Val::Int(1)).is_err());
     }
 
     #[test]

@@ -264,7 +264,12 @@ impl Access {
             Func::Has { predicate, reverse } => self.readable(&reverse_name(predicate, *reverse)),
             Func::AllOfTerms { predicate, .. }
             | Func::AnyOfTerms { predicate, .. }
-            | Func::UidIn { predicate, .. } => self.readable(predicate),
+            | Func::UidIn { predicate, .. }
+            | Func::Text { predicate, .. }
+            | Func::Regexp { predicate, .. }
+            | Func::Match { predicate, .. }
+            | Func::Between { predicate, .. }
+            | Func::Geo { predicate, .. } => self.readable(predicate),
         }
     }
 }

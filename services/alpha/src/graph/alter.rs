@@ -184,14 +184,19 @@ impl Graph {
                         Vec::new(),
                     ));
                 }
-                Some(Slot::Value { .. } | Slot::List(_)) => {
+                Some(ref slot @ (Slot::Value { .. } | Slot::List(_))) => {
                     let posting = Posting::decode(&raw)?;
+                    let lang = match slot {
+                        Slot::Value { lang } if *lang != 0 => self.lang_name(*lang),
+                        _ => None,
+                    };
                     if let Some(v) = posting.value {
                         let v = typed(v, p.value_type);
                         for &kind in &p.indexes {
-                            let tokens = tokenizer::tokens(kind, &v).map_err(|e| {
-                                GraphError::Invalid(format!("indexing {}: {e}", p.name))
-                            })?;
+                            let tokens =
+                                tokenizer::tokens_in(kind, &v, lang.as_deref()).map_err(|e| {
+                                    GraphError::Invalid(format!("indexing {}: {e}", p.name))
+                                })?;
                             for t in tokens {
                                 writes.push(Write::put(
                                     super::mutate::index_key(p, kind, pred, &t, subject)?,

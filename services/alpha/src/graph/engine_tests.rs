@@ -79,7 +79,7 @@ impl Oracle for LocalOracle {
     }
 }
 
-async fn graph() -> Arc<Graph> {
+pub(super) async fn graph() -> Arc<Graph> {
     Graph::open(
         Arc::new(Store::in_memory()),
         Arc::new(LocalOracle::default()),
@@ -96,7 +96,7 @@ async fn alter(g: &Graph, schema: &str) {
 }
 
 /// Runs one mutation transaction and commits it; returns the blank-node uids.
-async fn set(g: &Graph, rdf: &str) -> HashMap<String, u64> {
+pub(super) async fn set(g: &Graph, rdf: &str) -> HashMap<String, u64> {
     let (start, blanks) = buffered(g, rdf).await;
     g.commit(start).await.unwrap();
     blanks
@@ -116,7 +116,7 @@ async fn buffered(g: &Graph, rdf: &str) -> (u64, HashMap<String, u64>) {
 }
 
 /// Runs `nquads` as one delete transaction and commits it.
-async fn delete(g: &Graph, nquads: &str) {
+pub(super) async fn delete(g: &Graph, nquads: &str) {
     let start = g.begin().await.unwrap();
     let dels = lodestar_dql::parse_delete_nquads(nquads).unwrap();
     {
@@ -129,7 +129,7 @@ async fn delete(g: &Graph, nquads: &str) {
     g.commit(start).await.unwrap();
 }
 
-async fn query(g: &Graph, q: &str) -> Json {
+pub(super) async fn query(g: &Graph, q: &str) -> Json {
     let ts = g.read_ts().await.unwrap();
     let parsed = lodestar_dql::parse_query(q, &HashMap::new()).unwrap();
     let out = g.run_query(&g.view(ts, None), &parsed).unwrap();

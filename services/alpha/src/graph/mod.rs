@@ -27,6 +27,8 @@ pub mod view;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod search_tests;
 
 use lodestar_storage::{StorageError, Store, Write};
 use lodestar_types::schema::{PredicateSchema, TypeDef};

@@ -383,10 +383,11 @@ impl Graph {
                     value: Some(old), ..
                 }) = old
                 {
-                    self.index(txn, schema, pred, s, &old, false)?;
+                    let removed = IndexOp::Remove { key: &key };
+                    self.index(txn, schema, pred, s, &old, nq.lang.as_deref(), removed)?;
                 }
             }
-            self.index(txn, schema, pred, s, &val, true)?;
+            self.index(txn, schema, pred, s, &val, nq.lang.as_deref(), IndexOp::Add)?;
             mark_count(txn, schema, pred, false, s);
             txn.conflicts.insert(fingerprint(&key));
             txn.writes.insert(
@@ -541,7 +542,12 @@ impl Graph {
         }
         let posting = Posting::decode(raw)?;
         if let Some(v) = &posting.value {
-            self.index(txn, schema, pred, s, v, false)?;
+            let lang = match Slot::parse(&key[prefix_len..]) {
+                Some(Slot::Value { lang }) if lang != 0 => self.lang_name(lang),
+                _ => None,
+            };
+            let removed = IndexOp::Remove { key: &key };
+            self.index(txn, schema, pred, s, v, lang.as_deref(), removed)?;
         }
         mark_count(txn, schema, pred, false, s);
         txn.conflicts.insert(fingerprint(&key));
@@ -597,7 +603,48 @@ impl Graph {
         Ok(())
     }
 
-    /// Adds (or removes) the index entries of `value` for node `s`.
+    /// The index tokens of node `s`'s values of `pred` other than the posting at `except`, as
+    /// the transaction sees them.
+    fn tokens_of_others(
+        &self,
+        txn: &Txn,
+        schema: &PredicateSchema,
+        pred: u32,
+        s: u64,
+        except: &[u8],
+    ) -> Result<BTreeSet<Vec<u8>>, GraphError> {
+        let prefix = keys::data_prefix(pred, s);
+        let mut out = BTreeSet::new();
+        for (key, raw) in self.view(txn.start_ts, Some(txn)).scan(&prefix)? {
+            let lang = match Slot::parse(&key[prefix.len()..]) {
+                _ if key == except => continue,
+                Some(Slot::Edge(_)) | None => continue,
+                Some(Slot::Value { lang }) if lang != 0 => self.lang_name(lang),
+                Some(_) => None,
+            };
+            if let Some(v) = Posting::decode(&raw)?.value {
+                for &kind in &schema.indexes {
+                    // A value that cannot be tokenized has no entries to keep.
+                    if let Ok(tokens) = tokenizer::tokens_in(kind, &v, lang.as_deref()) {
+                        out.extend(tokens);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The language tag behind an interned language id.
+    pub(crate) fn lang_name(&self, id: u32) -> Option<String> {
+        self.store
+            .predicate_name(id)
+            .and_then(|n| n.strip_prefix("\0lang:").map(str::to_string))
+    }
+
+    /// Adds (or removes) the index entries of `value`, in language `lang`, for node `s`. A
+    /// removal keeps the entries the node's other values of the predicate (other languages,
+    /// other list members) still produce: a word or trigram two values share stays indexed.
+    #[allow(clippy::too_many_arguments)]
     fn index(
         &self,
         txn: &mut Txn,
@@ -605,12 +652,23 @@ impl Graph {
         pred: u32,
         s: u64,
         value: &Val,
-        add: bool,
+        lang: Option<&str>,
+        op: IndexOp<'_>,
     ) -> Result<(), GraphError> {
+        let add = matches!(op, IndexOp::Add);
+        let kept = match op {
+            IndexOp::Remove { key } if schema.list || schema.lang => {
+                self.tokens_of_others(txn, schema, pred, s, key)?
+            }
+            _ => BTreeSet::new(),
+        };
         for &kind in &schema.indexes {
-            let tokens = tokenizer::tokens(kind, value)
+            let tokens = tokenizer::tokens_in(kind, value, lang)
                 .map_err(|e| GraphError::Invalid(format!("indexing {}: {e}", schema.name)))?;
             for token in tokens {
+                if !add && kept.contains(&token) {
+                    continue;
+                }
                 let key = index_key(schema, kind, pred, &token, s)?;
                 if schema.upsert || schema.unique {
                     // Two transactions claiming the same value conflict.
@@ -623,6 +681,15 @@ impl Graph {
         }
         Ok(())
     }
+}
+
+/// What [`Graph::index`] does with a value's entries.
+#[derive(Clone, Copy)]
+enum IndexOp<'k> {
+    /// Writes them.
+    Add,
+    /// Deletes them, for the value stored under posting key `key`.
+    Remove { key: &'k [u8] },
 }
 
 /// The index key of `token`, refused (before anything is written) when it is too long to

@@ -23,6 +23,9 @@ use serde_json::{Map, Value as Json, json};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
+#[path = "search.rs"]
+mod search;
+
 /// What a query produced: the response JSON and the variables (for upserts).
 #[derive(Debug, Default)]
 pub struct QueryOutput {
@@ -402,13 +405,16 @@ impl<'g, 'v> Exec<'g, 'v> {
             Func::Type(name) => self.eq_index("dgraph.type", &[Val::String(name.clone())], true),
             Func::Compare {
                 op,
-                attr: Attr::Predicate { name, lang: _ },
+                attr: Attr::Predicate { name, lang },
                 values,
             } => {
                 let schema = self.schema(name).ok_or_else(|| not_indexed(name))?;
                 let vals = self.func_values(&schema, values)?;
                 if *op == CompareOp::Eq {
-                    return self.eq_index(name, &vals, false);
+                    return match lang {
+                        Some(l) => self.eq_in_lang(name, &vals, l),
+                        None => self.eq_index(name, &vals, false),
+                    };
                 }
                 let kind = schema
                     .indexes
@@ -417,7 +423,7 @@ impl<'g, 'v> Exec<'g, 'v> {
                     .find(|k| k.is_sortable())
                     .ok_or_else(|| not_indexed(name))?;
                 let candidates = self.index_subjects(name, kind)?;
-                self.compare_values(name, *op, &vals, None, candidates)
+                self.compare_values(name, *op, &vals, lang.as_deref(), candidates)
             }
             Func::Compare {
                 attr: Attr::Val(v),
@@ -489,6 +495,11 @@ impl<'g, 'v> Exec<'g, 'v> {
                 }
                 Ok(out.into_iter().collect())
             }
+            Func::Text { .. }
+            | Func::Regexp { .. }
+            | Func::Match { .. }
+            | Func::Between { .. }
+            | Func::Geo { .. } => self.search_root(func),
         }
     }
 
@@ -632,6 +643,11 @@ impl<'g, 'v> Exec<'g, 'v> {
                 }
                 Ok(out)
             }
+            Func::Text { .. }
+            | Func::Regexp { .. }
+            | Func::Match { .. }
+            | Func::Between { .. }
+            | Func::Geo { .. } => self.search_filter(func, candidates),
         }
     }
 
@@ -729,11 +745,12 @@ impl<'g, 'v> Exec<'g, 'v> {
             .copied()
             .find(|k| matches!(k, IndexKind::Exact | IndexKind::Hash))
             .or_else(|| {
-                schema
-                    .indexes
-                    .iter()
-                    .copied()
-                    .find(|k| !matches!(k, IndexKind::Term))
+                schema.indexes.iter().copied().find(|k| {
+                    !matches!(
+                        k,
+                        IndexKind::Term | IndexKind::Fulltext | IndexKind::Trigram
+                    )
+                })
             })
             .ok_or_else(|| not_indexed(name))?;
         let Some(pred) = self.pred_id(name) else {
@@ -1597,7 +1614,12 @@ fn filter_names(f: &Filter, out: &mut Vec<(String, bool)>) {
             Func::Type(_) => out.push(("dgraph.type".into(), false)),
             Func::AllOfTerms { predicate, .. }
             | Func::AnyOfTerms { predicate, .. }
-            | Func::UidIn { predicate, .. } => out.push((predicate.clone(), false)),
+            | Func::UidIn { predicate, .. }
+            | Func::Text { predicate, .. }
+            | Func::Regexp { predicate, .. }
+            | Func::Match { predicate, .. }
+            | Func::Between { predicate, .. }
+            | Func::Geo { predicate, .. } => out.push((predicate.clone(), false)),
             Func::Uid(_) => {}
         },
         BoolExpr::And(parts) | BoolExpr::Or(parts) => {

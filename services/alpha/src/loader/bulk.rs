@@ -392,9 +392,17 @@ fn group_entries(
                     *reverse.entry((parsed.pred, t)).or_default() += 1;
                 }
             }
-            (Some(v), _) => {
+            (Some(v), slot) => {
+                let lang = match slot {
+                    Some(Slot::Value { lang }) if lang != 0 => loaded
+                        .names
+                        .names
+                        .get(lang as usize - 1)
+                        .and_then(|n| n.strip_prefix("\0lang:")),
+                    _ => None,
+                };
                 for &kind in &schema.indexes {
-                    let tokens = tokenizer::tokens(kind, v).map_err(|e| {
+                    let tokens = tokenizer::tokens_in(kind, v, lang).map_err(|e| {
                         GraphError::Invalid(format!("indexing {}: {e}", schema.name))
                     })?;
                     for token in tokens {
@@ -663,6 +671,7 @@ pub async fn run(args: BulkArgs) -> Result<Summary, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lodestar_types::tokenizer::IndexKind;
 
     fn loaded(rdf: &str, schema: &str) -> Loaded {
         let mut l = Loaded::default();
@@ -718,6 +727,36 @@ mod tests {
             })
             .unwrap();
         assert_eq!(Posting::decode(&age.1).unwrap().value, Some(Val::Int(4)));
+    }
+
+    #[test]
+    fn fulltext_entries_follow_each_values_language() {
+        let mut l = loaded(
+            "_:a <name> \"Die Häuser\"@de .\n_:b <name> \"The houses\" .",
+            "name: string @index(fulltext) @lang .",
+        );
+        let tablets = assign(&l, 1);
+        let entries = group_entries(&mut l, &tablets, 1).unwrap();
+        let tokens: Vec<Vec<u8>> = entries
+            .iter()
+            .filter_map(|(k, _)| keys::parse(k).filter(|p| p.kind == keys::KeyKind::Index))
+            .map(|p| p.rest[2..p.rest.len() - 8].to_vec())
+            .collect();
+        // German stems "Häuser" to "haus" and drops "die"; English stems "houses" and drops
+        // "the".
+        let mut want = tokenizer::tokens_in(
+            IndexKind::Fulltext,
+            &Val::String("Die Häuser".into()),
+            Some("de"),
+        )
+        .unwrap();
+        want.extend(
+            tokenizer::tokens(IndexKind::Fulltext, &Val::String("The houses".into())).unwrap(),
+        );
+        assert_eq!(want, vec![b"\x08haus".to_vec(), b"\x08hous".to_vec()]);
+        let mut tokens = tokens;
+        tokens.sort();
+        assert_eq!(tokens, want);
     }
 
     #[test]

@@ -516,6 +516,112 @@ pub enum Func {
         /// The uids the edge must point to (any of them).
         uids: Vec<UidRef>,
     },
+    /// `alloftext(pred, "text")` (`all`) / `anyoftext(pred, "text")`: full-text search.
+    Text {
+        /// Whether every word must occur (`alloftext`) or any (`anyoftext`).
+        all: bool,
+        /// The predicate.
+        predicate: String,
+        /// Its language, if given: the text is analysed in it.
+        lang: Option<String>,
+        /// The text, as written.
+        text: String,
+    },
+    /// `regexp(pred, /pattern/flags)`.
+    Regexp {
+        /// The predicate.
+        predicate: String,
+        /// Its language, if given.
+        lang: Option<String>,
+        /// The expression between the slashes (`\/` read as `/`).
+        pattern: String,
+        /// The `i` flag.
+        ignore_case: bool,
+    },
+    /// `match(pred, "text", distance)`: values within a Levenshtein distance of the text.
+    Match {
+        /// The predicate.
+        predicate: String,
+        /// Its language, if given.
+        lang: Option<String>,
+        /// The text, as written.
+        text: String,
+        /// The largest distance that matches.
+        distance: u32,
+    },
+    /// `between(pred, low, high)`: values in `[low, high]`.
+    Between {
+        /// The predicate.
+        predicate: String,
+        /// Its language, if given.
+        lang: Option<String>,
+        /// The lower bound, as written.
+        low: String,
+        /// The upper bound, as written.
+        high: String,
+    },
+    /// `near`, `within`, `contains`, `intersects` on a geo predicate.
+    Geo {
+        /// Which function.
+        op: GeoOp,
+        /// The predicate.
+        predicate: String,
+        /// The geometry argument.
+        shape: GeoShape,
+        /// The distance in metres (`near` only).
+        distance: Option<f64>,
+    },
+}
+
+/// A geo function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoOp {
+    /// `near(pred, [long, lat], metres)`.
+    Near,
+    /// `within(pred, polygon)`.
+    Within,
+    /// `contains(pred, point or polygon)`.
+    Contains,
+    /// `intersects(pred, polygon)`.
+    Intersects,
+}
+
+impl GeoOp {
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GeoOp::Near => "near",
+            GeoOp::Within => "within",
+            GeoOp::Contains => "contains",
+            GeoOp::Intersects => "intersects",
+        }
+    }
+}
+
+/// A geometry written as nested `[longitude, latitude]` lists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GeoShape {
+    /// `[long, lat]`.
+    Point([f64; 2]),
+    /// `[[[long, lat], ...], ...]`: rings, the first the outer one.
+    Polygon(Vec<Vec<[f64; 2]>>),
+    /// `[[[[long, lat], ...]], ...]`: polygons.
+    MultiPolygon(Vec<Vec<Vec<[f64; 2]>>>),
+}
+
+impl GeoShape {
+    /// The shape as a GeoJSON geometry object.
+    pub fn to_geojson(&self) -> serde_json::Value {
+        match self {
+            GeoShape::Point(p) => serde_json::json!({"type": "Point", "coordinates": p}),
+            GeoShape::Polygon(rings) => {
+                serde_json::json!({"type": "Polygon", "coordinates": rings})
+            }
+            GeoShape::MultiPolygon(polys) => {
+                serde_json::json!({"type": "MultiPolygon", "coordinates": polys})
+            }
+        }
+    }
 }
 
 /// What a comparison compares.

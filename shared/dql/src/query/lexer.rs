@@ -28,6 +28,10 @@ pub(crate) enum Tok {
     Word(String),
     /// `<...>`, a predicate written as an IRI.
     Iri(String),
+    /// `/pattern/flags`, a regular expression (`\/` in the pattern read as `/`): the pattern
+    /// between the slashes and the letters after the closing one. Boxed to keep every token
+    /// small: the parser's deep recursions hold tokens in each frame.
+    Regex(Box<(String, String)>),
     Eof,
 }
 
@@ -49,6 +53,7 @@ impl fmt::Display for Tok {
             Tok::Str(s) => write!(f, "{}", crate::nquad::quote(s)),
             Tok::Word(w) => write!(f, "{w}"),
             Tok::Iri(i) => write!(f, "<{i}>"),
+            Tok::Regex(r) => write!(f, "/{}/{}", r.0, r.1),
             Tok::Eof => f.write_str("end of input"),
         }
     }
@@ -167,6 +172,7 @@ impl<'a> Lexer<'a> {
                 }
                 Tok::Iri(name.to_string())
             }
+            '/' => self.regex(pos)?,
             c if is_word_char(c) => Tok::Word(self.cur.take_while(is_word_char).to_string()),
             c => {
                 return Err(self
@@ -175,5 +181,47 @@ impl<'a> Lexer<'a> {
             }
         };
         Ok(Token { tok, pos })
+    }
+
+    /// `/pattern/flags`, the cursor on the opening slash. A backslash keeps the character
+    /// after it (`\/` stands for `/`, other escapes are the expression's own).
+    fn regex(&mut self, open: Pos) -> Result<Tok> {
+        self.cur.bump();
+        let mut pattern = String::new();
+        loop {
+            match self.cur.peek() {
+                None | Some('\n') => {
+                    return Err(self.cur.error(format!(
+                        "expected '/' to close the regular expression opened at {open}, found {}",
+                        describe_char(self.cur.peek())
+                    )));
+                }
+                Some('/') => {
+                    self.cur.bump();
+                    break;
+                }
+                Some('\\') => {
+                    self.cur.bump();
+                    match self.cur.peek() {
+                        Some('/') => pattern.push('/'),
+                        Some(c) => {
+                            pattern.push('\\');
+                            pattern.push(c);
+                        }
+                        None => continue,
+                    }
+                    self.cur.bump();
+                }
+                Some(c) => {
+                    pattern.push(c);
+                    self.cur.bump();
+                }
+            }
+        }
+        let flags = self
+            .cur
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .to_string();
+        Ok(Tok::Regex(Box::new((pattern, flags))))
     }
 }

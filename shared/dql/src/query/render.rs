@@ -15,6 +15,13 @@ fn name(out: &mut String, n: &str) {
     }
 }
 
+fn name_lang(out: &mut String, n: &str, lang: Option<&str>) {
+    name(out, n);
+    if let Some(l) = lang {
+        let _ = write!(out, "@{l}");
+    }
+}
+
 fn pred(out: &mut String, n: &str, reverse: bool) {
     if reverse {
         out.push('~');
@@ -424,6 +431,78 @@ impl Display for Func {
                     let _ = write!(out, "@{l}");
                 }
                 let _ = write!(out, ", {})", quote(terms));
+            }
+            Func::Text {
+                all,
+                predicate,
+                lang,
+                text,
+            } => {
+                out.push_str(if *all { "alloftext(" } else { "anyoftext(" });
+                name_lang(&mut out, predicate, lang.as_deref());
+                let _ = write!(out, ", {})", quote(text));
+            }
+            Func::Regexp {
+                predicate,
+                lang,
+                pattern,
+                ignore_case,
+            } => {
+                out.push_str("regexp(");
+                name_lang(&mut out, predicate, lang.as_deref());
+                out.push_str(", /");
+                let mut chars = pattern.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '/' => out.push_str("\\/"),
+                        '\\' => {
+                            out.push('\\');
+                            if let Some(next) = chars.next() {
+                                out.push(next);
+                            }
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.push('/');
+                if *ignore_case {
+                    out.push('i');
+                }
+                out.push(')');
+            }
+            Func::Match {
+                predicate,
+                lang,
+                text,
+                distance,
+            } => {
+                out.push_str("match(");
+                name_lang(&mut out, predicate, lang.as_deref());
+                let _ = write!(out, ", {}, {distance})", quote(text));
+            }
+            Func::Between {
+                predicate,
+                lang,
+                low,
+                high,
+            } => {
+                out.push_str("between(");
+                name_lang(&mut out, predicate, lang.as_deref());
+                let _ = write!(out, ", {}, {})", quote(low), quote(high));
+            }
+            Func::Geo {
+                op,
+                predicate,
+                shape,
+                distance,
+            } => {
+                let _ = write!(out, "{}(", op.name());
+                name(&mut out, predicate);
+                let _ = write!(out, ", {}", shape.to_geojson()["coordinates"]);
+                if let Some(d) = distance {
+                    let _ = write!(out, ", {d}");
+                }
+                out.push(')');
             }
             Func::UidIn { predicate, uids } => {
                 out.push_str("uid_in(");

@@ -405,8 +405,8 @@ fn unknown_and_unsupported_functions() {
     );
     let e = err("{ me(func: has(a)) @filter(bar(x)) { uid } }");
     assert_eq!(e.message, "unknown function bar");
-    let e = err("{ me(func: regexp(name, /a/)) { uid } }");
-    assert_eq!(e.message, "function regexp is not supported here");
+    let e = err("{ me(func: similar_to(v, 3, \"[1.0]\")) { uid } }");
+    assert!(e.message.contains("vector search"), "{e}");
     let e = err("{ me(func: has(a)) { x as count(f) s as math(x + ) } }");
     assert!(
         e.message.contains("expected a number, a value variable"),
@@ -1141,4 +1141,132 @@ fn facet_filters_orders_aliases_and_variables() {
     );
     let e = err("{ me(func: has(a)) { friend @facets(a) @facets(b) { name } } }");
     assert!(e.message.contains("@facets is given twice"), "{e}");
+}
+
+#[test]
+fn search_functions() {
+    assert_eq!(
+        root_func("alloftext(name@de, \"Häuser Gärten\")"),
+        Func::Text {
+            all: true,
+            predicate: "name".into(),
+            lang: Some("de".into()),
+            text: "Häuser Gärten".into()
+        }
+    );
+    assert_eq!(
+        filter("anyoftext(name, \"run\")"),
+        leaf(Func::Text {
+            all: false,
+            predicate: "name".into(),
+            lang: None,
+            text: "run".into()
+        })
+    );
+    assert_eq!(
+        root_func("regexp(name@en, /^Steven Sp.*$/)"),
+        Func::Regexp {
+            predicate: "name".into(),
+            lang: Some("en".into()),
+            pattern: "^Steven Sp.*$".into(),
+            ignore_case: false
+        }
+    );
+    assert_eq!(
+        filter("regexp(path, /a\\/b\\d+/i)"),
+        leaf(Func::Regexp {
+            predicate: "path".into(),
+            lang: None,
+            pattern: "a/b\\d+".into(),
+            ignore_case: true
+        })
+    );
+    assert_eq!(
+        root_func("match(name@en, \"Stephen\", 8)"),
+        Func::Match {
+            predicate: "name".into(),
+            lang: Some("en".into()),
+            text: "Stephen".into(),
+            distance: 8
+        }
+    );
+    assert_eq!(
+        root_func("between(dob, \"1980-01-01\", \"1990-12-31\")"),
+        Func::Between {
+            predicate: "dob".into(),
+            lang: None,
+            low: "1980-01-01".into(),
+            high: "1990-12-31".into()
+        }
+    );
+    assert_eq!(
+        root_func("near(loc, [-122.469829, 37.771935], 1000)"),
+        Func::Geo {
+            op: GeoOp::Near,
+            predicate: "loc".into(),
+            shape: GeoShape::Point([-122.469829, 37.771935]),
+            distance: Some(1000.0)
+        }
+    );
+    let ring = vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]];
+    assert_eq!(
+        root_func("within(loc, [[[0, 0], [1, 0], [1, 1], [0, 0]]])"),
+        Func::Geo {
+            op: GeoOp::Within,
+            predicate: "loc".into(),
+            shape: GeoShape::Polygon(vec![ring.clone()]),
+            distance: None
+        }
+    );
+    assert_eq!(
+        filter("intersects(loc, [[[[0, 0], [1, 0], [1, 1], [0, 0]]]])"),
+        leaf(Func::Geo {
+            op: GeoOp::Intersects,
+            predicate: "loc".into(),
+            shape: GeoShape::MultiPolygon(vec![vec![ring]]),
+            distance: None
+        })
+    );
+    assert_eq!(
+        root_func("contains(loc, [2.5, -3])"),
+        Func::Geo {
+            op: GeoOp::Contains,
+            predicate: "loc".into(),
+            shape: GeoShape::Point([2.5, -3.0]),
+            distance: None
+        }
+    );
+}
+
+#[test]
+fn search_function_errors() {
+    let e = err("{\n  me(func: regexp(name, /a/x)) { uid }\n}");
+    assert_eq!(
+        (e.line, e.column, e.message.as_str()),
+        (
+            2,
+            25,
+            "unknown regexp flag x: only i (ignore case) is supported"
+        )
+    );
+    let e = err("{ me(func: regexp(name, \"a\")) { uid } }");
+    assert!(e.message.contains("expected a regular expression"), "{e}");
+    let e = err("{ me(func: regexp(name, /abc)) { uid } }");
+    assert!(e.message.contains("expected '/' to close"), "{e}");
+    let e = err("{ me(func: match(name, \"x\", -1)) { uid } }");
+    assert!(e.message.contains("whole number"), "{e}");
+    let e = err("{ me(func: near(loc, [[[0, 0], [1, 0], [1, 1], [0, 0]]], 5)) { uid } }");
+    assert_eq!(e.message, "near takes a point [long, lat]");
+    let e = err("{ me(func: within(loc, [1, 2])) { uid } }");
+    assert!(e.message.starts_with("within takes a polygon"), "{e}");
+    let e = err("{ me(func: within(loc, [[[0, 0], [1, 0], [1, 1]]])) { uid } }");
+    assert!(e.message.contains("the last repeating the first"), "{e}");
+    let e = err("{ me(func: near(loc, [1, 2], -5)) { uid } }");
+    assert!(e.message.contains("not below 0"), "{e}");
+    let e = err("{ me(func: near(loc, [1, \"x\"], 5)) { uid } }");
+    assert!(e.message.contains("two numbers"), "{e}");
+    let e = err("{ me(func: alloftext(~name, \"x\")) { uid } }");
+    assert!(e.message.contains("forward predicate"), "{e}");
+    let e = err("{ me(func: between(age, 1)) { uid } }");
+    assert!(e.message.contains("between takes 3 arguments"), "{e}");
 }

@@ -17,9 +17,9 @@
 //! Supported: every scalar type, `[T]` lists (not of `bool` or `password`, as in Dgraph), the
 //! directives `@index(...)`, `@reverse`, `@count`, `@upsert`, `@unique`, `@noconflict` and
 //! `@lang`, `<IRI>` names, type declarations in the current form and the deprecated
-//! `field: type` form (types ignored), `#` comments. Not supported: vector types and indexes,
-//! the `fulltext`, `trigram` and `geo` tokenizers (refused with a clear message), and the
-//! `[0x0]` namespace prefix of Dgraph exports.
+//! `field: type` form (types ignored), `#` comments. Not supported: vector types and indexes
+//! (`float32vector`, `hnsw`), `bigfloat`, the `ngram` tokenizer (refused with a clear message),
+//! and the `[0x0]` namespace prefix of Dgraph exports.
 
 mod parse;
 pub mod reserved;
@@ -159,6 +159,15 @@ impl PredicateSchema {
     /// [`PredicateSchema::to_schema_node`] as a JSON value.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.to_schema_node()).unwrap_or_default()
+    }
+}
+
+/// The explanation added when a refused type or tokenizer belongs to vector search.
+fn vector_note(name: &str) -> &'static str {
+    if ["float32vector", "hnsw"].contains(&name.to_ascii_lowercase().as_str()) {
+        " (vector search: float32vector, @index(hnsw) and similar_to are not implemented)"
+    } else {
+        ""
     }
 }
 
@@ -367,7 +376,8 @@ pub enum SchemaErrorKind {
     },
     /// A Dgraph type Lodestar does not implement.
     #[error(
-        "type {name} is not supported by lodestar yet: use one of default, int, float, string, bool, datetime, geo, password, uid"
+        "type {name} is not supported by lodestar yet{}: use one of default, int, float, string, bool, datetime, geo, password, uid",
+        vector_note(name)
     )]
     UnsupportedType {
         /// The name as written.
@@ -407,7 +417,8 @@ pub enum SchemaErrorKind {
     },
     /// A Dgraph tokenizer Lodestar does not implement.
     #[error(
-        "tokenizer {name} is not supported by lodestar yet: use one of exact, hash, term, int, float, bool, year, month, day, hour, sha256"
+        "tokenizer {name} is not supported by lodestar yet{}: use one of exact, hash, term, fulltext, trigram, int, float, bool, year, month, day, hour, geo, sha256",
+        vector_note(name)
     )]
     UnsupportedTokenizer {
         /// The name as written.

@@ -19,8 +19,7 @@ use crate::value::ScalarType;
 const UNSUPPORTED_TYPES: [&str; 3] = ["bigfloat", "float32vector", "binary"];
 
 /// Dgraph tokenizers Lodestar does not implement.
-const UNSUPPORTED_TOKENIZERS: [&str; 6] =
-    ["fulltext", "trigram", "geo", "ngram", "bigfloat", "hnsw"];
+const UNSUPPORTED_TOKENIZERS: [&str; 3] = ["ngram", "bigfloat", "hnsw"];
 
 /// Parses schema text into predicate and type definitions, applying every validation rule
 /// (see [`PredicateSchema::validate`]), refusing duplicate predicates, types and fields, and

@@ -160,16 +160,45 @@ fn index_is_refused_on_uid_default_and_password() {
 }
 
 #[test]
+fn search_tokenizers_are_accepted() {
+    let u =
+        parse("name: string @index(term, fulltext, trigram) .\nloc: geo @index(geo) .").unwrap();
+    assert_eq!(
+        u.predicates[0].indexes,
+        vec![IndexKind::Term, IndexKind::Fulltext, IndexKind::Trigram]
+    );
+    assert_eq!(u.predicates[1].indexes, vec![IndexKind::Geo]);
+}
+
+#[test]
 fn tokenizer_lists_are_checked() {
     assert_eq!(
         err("n: string @index(foo) ."),
         "line 1 column 18: Invalid tokenizer foo"
     );
     assert!(
-        err("n: string @index(fulltext) .")
-            .starts_with("line 1 column 18: tokenizer fulltext is not supported by lodestar yet")
+        err("n: string @index(ngram) .")
+            .starts_with("line 1 column 18: tokenizer ngram is not supported by lodestar yet:")
     );
-    assert!(err("l: geo @index(geo) .").contains("tokenizer geo is not supported"));
+    assert!(err("v: string @index(hnsw) .").contains(
+        "tokenizer hnsw is not supported by lodestar yet (vector search: float32vector, @index(hnsw) and similar_to are not implemented)"
+    ));
+    assert!(
+        err("v: float32vector .")
+            .contains("type float32vector is not supported by lodestar yet (vector search")
+    );
+    assert_eq!(
+        err("n: int @index(fulltext) ."),
+        "line 1 column 15: Tokenizer: fulltext isn't valid for predicate: n of type: int"
+    );
+    assert_eq!(
+        err("n: geo @index(trigram) ."),
+        "line 1 column 15: Tokenizer: trigram isn't valid for predicate: n of type: geo"
+    );
+    assert_eq!(
+        err("n: string @index(geo) ."),
+        "line 1 column 18: Tokenizer: geo isn't valid for predicate: n of type: string"
+    );
     assert_eq!(
         err("n: string @index ."),
         "line 1 column 18: Require type of tokenizer for pred: n for indexing."

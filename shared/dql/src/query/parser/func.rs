@@ -46,6 +46,14 @@ impl Parser<'_, '_> {
                     }
                 }
             }
+            Tok::Regex(r) => {
+                let (pattern, flags) = *r;
+                RawArg::Regex {
+                    pattern,
+                    flags,
+                    pos,
+                }
+            }
             Tok::LBracket => {
                 self.enter(pos)?;
                 let mut items = Vec::new();
@@ -117,7 +125,9 @@ impl Parser<'_, '_> {
         if !is_filter_func(&lname) {
             return Err(ParseError::at(
                 pos,
-                if UNSUPPORTED_FUNCS.contains(&lname.as_str()) {
+                if lname == "similar_to" {
+                    "function similar_to is not supported by lodestar yet: vector search (float32vector, @index(hnsw), similar_to) is not implemented".to_string()
+                } else if UNSUPPORTED_FUNCS.contains(&lname.as_str()) {
                     format!("function {lname} is not supported here")
                 } else {
                     format!("unknown function {name}")
@@ -253,6 +263,139 @@ impl Parser<'_, '_> {
                 Func::UidIn {
                     predicate,
                     uids: self.uid_refs(&args[1..])?,
+                }
+            }
+            "alloftext" | "anyoftext" => {
+                arity(2, &format!("{lname}(pred, \"text\")"))?;
+                let (predicate, lang) = forward_pred(&args[0], &lname)?;
+                Func::Text {
+                    all: lname == "alloftext",
+                    predicate,
+                    lang,
+                    text: text_arg(&args[1], "the text as a string")?,
+                }
+            }
+            "regexp" => {
+                arity(2, "regexp(pred, /expression/)")?;
+                let (predicate, lang) = forward_pred(&args[0], &lname)?;
+                let RawArg::Regex {
+                    pattern,
+                    flags,
+                    pos: rpos,
+                } = &args[1]
+                else {
+                    return Err(ParseError::at(
+                        args[1].pos(),
+                        format!(
+                            "expected a regular expression like /^Ste.*n$/ or /steven/i, found {}",
+                            args[1].describe()
+                        ),
+                    ));
+                };
+                if let Some(c) = flags.chars().find(|&c| c != 'i') {
+                    return Err(ParseError::at(
+                        *rpos,
+                        format!("unknown regexp flag {c}: only i (ignore case) is supported"),
+                    ));
+                }
+                Func::Regexp {
+                    predicate,
+                    lang,
+                    pattern: pattern.clone(),
+                    ignore_case: !flags.is_empty(),
+                }
+            }
+            "match" => {
+                arity(3, "match(pred, \"text\", distance)")?;
+                let (predicate, lang) = forward_pred(&args[0], &lname)?;
+                let text = text_arg(&args[1], "the text to match as a string")?;
+                let d = text_arg(&args[2], "the distance as a whole number")?;
+                let distance = d.trim().parse::<u32>().map_err(|_| {
+                    ParseError::at(
+                        args[2].pos(),
+                        format!("expected the distance of match as a whole number, found {d}"),
+                    )
+                })?;
+                Func::Match {
+                    predicate,
+                    lang,
+                    text,
+                    distance,
+                }
+            }
+            "between" => {
+                arity(3, "between(pred, low, high)")?;
+                let (predicate, lang) = forward_pred(&args[0], &lname)?;
+                Func::Between {
+                    predicate,
+                    lang,
+                    low: text_arg(&args[1], "a lower bound")?,
+                    high: text_arg(&args[2], "an upper bound")?,
+                }
+            }
+            "near" | "within" | "contains" | "intersects" => {
+                let op = match lname.as_str() {
+                    "near" => GeoOp::Near,
+                    "within" => GeoOp::Within,
+                    "contains" => GeoOp::Contains,
+                    _ => GeoOp::Intersects,
+                };
+                if op == GeoOp::Near {
+                    arity(3, "near(pred, [long, lat], metres)")?;
+                } else {
+                    arity(2, &format!("{lname}(pred, [[[long, lat], ...]])"))?;
+                }
+                let (predicate, lang) = forward_pred(&args[0], &lname)?;
+                if lang.is_some() {
+                    return Err(ParseError::at(
+                        args[0].pos(),
+                        format!("{lname} takes a geo predicate, which has no language"),
+                    ));
+                }
+                let shape = geo_shape(&args[1])?;
+                let allowed = matches!(
+                    (op, &shape),
+                    (GeoOp::Near, GeoShape::Point(_))
+                        | (GeoOp::Contains, GeoShape::Point(_) | GeoShape::Polygon(_))
+                        | (
+                            GeoOp::Within | GeoOp::Intersects,
+                            GeoShape::Polygon(_) | GeoShape::MultiPolygon(_)
+                        )
+                );
+                if !allowed {
+                    let want = match op {
+                        GeoOp::Near => "a point [long, lat]",
+                        GeoOp::Contains => "a point [long, lat] or a polygon [[[long, lat], ...]]",
+                        _ => {
+                            "a polygon [[[long, lat], ...]] or a multipolygon [[[[long, lat], ...]]]"
+                        }
+                    };
+                    return Err(ParseError::at(
+                        args[1].pos(),
+                        format!("{lname} takes {want}"),
+                    ));
+                }
+                let distance = if op == GeoOp::Near {
+                    let d = text_arg(&args[2], "the distance in metres")?;
+                    match d.trim().parse::<f64>() {
+                        Ok(m) if m.is_finite() && m >= 0.0 => Some(m),
+                        _ => {
+                            return Err(ParseError::at(
+                                args[2].pos(),
+                                format!(
+                                    "expected the distance of near in metres, a number not below 0, found {d}"
+                                ),
+                            ));
+                        }
+                    }
+                } else {
+                    None
+                };
+                Func::Geo {
+                    op,
+                    predicate,
+                    shape,
+                    distance,
                 }
             }
             _ => return Err(ParseError::at(pos, format!("unknown function {name}"))),
@@ -547,5 +690,110 @@ impl Parser<'_, '_> {
         let c = self.bool_expr(Self::len_leaf)?;
         self.close(&Tok::RParen, "@if(", open)?;
         Ok(c)
+    }
+}
+
+/// A forward predicate with its optional language, the first argument of `func`.
+fn forward_pred(a: &RawArg, func: &str) -> Result<(String, Option<String>)> {
+    let (n, lang) = pred_arg(a, func)?;
+    let (predicate, reverse) = predicate_parts(n, a.pos())?;
+    if reverse {
+        return Err(ParseError::at(
+            a.pos(),
+            format!("{func} needs a forward predicate"),
+        ));
+    }
+    Ok((predicate, lang.map(str::to_string)))
+}
+
+/// A quoted or bare value; `what` says what was expected.
+fn text_arg(a: &RawArg, what: &str) -> Result<String> {
+    match a {
+        RawArg::Text {
+            text, lang: None, ..
+        } => Ok(text.clone()),
+        other => Err(ParseError::at(
+            other.pos(),
+            format!("expected {what}, found {}", other.describe()),
+        )),
+    }
+}
+
+/// Nested lists of numbers: a point (depth 1), a polygon (3) or a multipolygon (4).
+fn geo_shape(a: &RawArg) -> Result<GeoShape> {
+    fn coord(a: &RawArg) -> Result<[f64; 2]> {
+        let bad = |pos| {
+            ParseError::at(
+                pos,
+                "expected a coordinate [longitude, latitude] of two numbers",
+            )
+        };
+        let RawArg::List(items, pos) = a else {
+            return Err(bad(a.pos()));
+        };
+        let num = |i: &RawArg| match i {
+            RawArg::Text {
+                text,
+                quoted: false,
+                lang: None,
+                pos,
+                ..
+            } => text
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| bad(*pos)),
+            other => Err(bad(other.pos())),
+        };
+        match items.as_slice() {
+            [x, y] => Ok([num(x)?, num(y)?]),
+            _ => Err(bad(*pos)),
+        }
+    }
+    fn list<T>(a: &RawArg, item: fn(&RawArg) -> Result<T>, what: &str) -> Result<Vec<T>> {
+        match a {
+            RawArg::List(items, _) if !items.is_empty() => items.iter().map(item).collect(),
+            other => Err(ParseError::at(
+                other.pos(),
+                format!("expected {what}, found {}", other.describe()),
+            )),
+        }
+    }
+    fn ring(a: &RawArg) -> Result<Vec<[f64; 2]>> {
+        let r = list(a, coord, "a ring of coordinates")?;
+        if r.len() < 4 || r.first() != r.last() {
+            return Err(ParseError::at(
+                a.pos(),
+                "a polygon's ring needs at least 4 coordinates, the last repeating the first",
+            ));
+        }
+        Ok(r)
+    }
+    fn polygon(a: &RawArg) -> Result<Vec<Vec<[f64; 2]>>> {
+        list(a, ring, "a polygon: a list of rings")
+    }
+    let depth = {
+        let mut d = 0;
+        let mut cur = a;
+        while let RawArg::List(items, _) = cur {
+            d += 1;
+            match items.first() {
+                Some(first) => cur = first,
+                None => break,
+            }
+        }
+        d
+    };
+    match depth {
+        1 => coord(a).map(GeoShape::Point),
+        3 => polygon(a).map(GeoShape::Polygon),
+        4 => list(a, polygon, "a multipolygon: a list of polygons").map(GeoShape::MultiPolygon),
+        _ => Err(ParseError::at(
+            a.pos(),
+            format!(
+                "expected a geometry: a point [long, lat], a polygon [[[long, lat], ...]] or a multipolygon, found {}",
+                a.describe()
+            ),
+        )),
     }
 }

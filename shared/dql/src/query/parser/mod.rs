@@ -18,24 +18,7 @@ use crate::nquad::{Mode, parse_block};
 
 /// Functions of DQL this parser knows but does not support, so that their error says so
 /// rather than calling them unknown.
-const UNSUPPORTED_FUNCS: &[&str] = &[
-    "alloftext",
-    "anyoftext",
-    "regexp",
-    "match",
-    "near",
-    "within",
-    "contains",
-    "intersects",
-    "between",
-    "similar_to",
-    "checkpwd",
-    "math",
-    "min",
-    "max",
-    "sum",
-    "avg",
-];
+const UNSUPPORTED_FUNCS: &[&str] = &["similar_to", "checkpwd", "math", "min", "max", "sum", "avg"];
 
 const DIRECTIVES: &[&str] = &[
     "filter",
@@ -77,12 +60,20 @@ enum RawArg {
         args: Vec<RawArg>,
         pos: Pos,
     },
+    Regex {
+        pattern: String,
+        flags: String,
+        pos: Pos,
+    },
 }
 
 impl RawArg {
     fn pos(&self) -> Pos {
         match self {
-            RawArg::Text { pos, .. } | RawArg::List(_, pos) | RawArg::Call { pos, .. } => *pos,
+            RawArg::Text { pos, .. }
+            | RawArg::List(_, pos)
+            | RawArg::Call { pos, .. }
+            | RawArg::Regex { pos, .. } => *pos,
         }
     }
 
@@ -94,6 +85,7 @@ impl RawArg {
             RawArg::Text { text, .. } => text.clone(),
             RawArg::List(..) => "a list".to_string(),
             RawArg::Call { name, .. } => format!("{name}(...)"),
+            RawArg::Regex { pattern, flags, .. } => format!("/{pattern}/{flags}"),
         }
     }
 
@@ -532,6 +524,15 @@ fn is_filter_func(name: &str) -> bool {
             | "allofterms"
             | "anyofterms"
             | "uid_in"
+            | "alloftext"
+            | "anyoftext"
+            | "regexp"
+            | "match"
+            | "between"
+            | "near"
+            | "within"
+            | "contains"
+            | "intersects"
     )
 }
 

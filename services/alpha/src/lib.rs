@@ -82,6 +82,12 @@ pub struct Args {
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
 
+    /// TLS on the client API port (gRPC 9080), Dgraph's superflag: "server-cert=PATH;
+    /// server-key=PATH; ca-cert=PATH; client-auth-type=VERIFYIFGIVEN|REQUIREANDVERIFY". The
+    /// internal port stays plain.
+    #[arg(long = "tls", value_parser = lodestar_runtime::tls::ServerTls::parse)]
+    pub tls: Option<lodestar_runtime::tls::ServerTls>,
+
     /// ACL: with a secret, user groot and group guardians always exist, `Login` issues tokens,
     /// every other call needs a valid one, and predicate rules decide what it may read, write
     /// and alter.
@@ -214,6 +220,11 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     if tokens.is_some() {
         lodestar_runtime::cluster::require_with_acl()?;
     }
+    let tls = args
+        .tls
+        .as_ref()
+        .map(lodestar_runtime::tls::ServerTls::load)
+        .transpose()?;
     let grpc_addr = args.common.grpc_addr(ports::ALPHA_GRPC)?;
     let internal_addr = args
         .common
@@ -345,7 +356,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     .add_service(dgraph());
     let identity = node.identity.clone();
     let (a, b, c) = tokio::join!(
-        serve::serve_grpc(grpc, public, identity.clone(), shutdown.clone()),
+        serve::serve_grpc_tls(grpc, public, identity.clone(), shutdown.clone(), tls),
         serve::serve_grpc(internal, worker, identity.clone(), shutdown.clone()),
         serve::serve_http(http, serve::base_router(identity), shutdown.clone()),
     );

@@ -222,9 +222,20 @@ pub struct UpstreamArgs {
     /// when one cannot be reached.
     #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
     pub alpha: String,
+
+    /// TLS toward the alphas' public port, when they serve it with --tls: "ca-cert=PATH;
+    /// server-name=NAME; client-cert=PATH; client-key=PATH" (Dgraph's client --tls).
+    #[arg(long = "alpha_tls", value_parser = crate::tls::ClientTls::parse_alpha_tls)]
+    pub alpha_tls: Option<crate::tls::ClientTls>,
 }
 
 impl UpstreamArgs {
+    /// Reads `--alpha_tls`'s files (refusing bad ones, naming them) and makes it this process's
+    /// TLS toward the alphas. Call once, at start.
+    pub fn install_alpha_tls(&self) -> Result<(), crate::ServiceError> {
+        crate::tls::install_alpha_client(self.alpha_tls.as_ref())
+    }
+
     /// Refuses an empty alpha address, naming the flag and an example.
     pub fn validate(&self) -> Result<(), crate::ServiceError> {
         if self.alpha.trim().is_empty() {

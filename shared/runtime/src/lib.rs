@@ -8,6 +8,7 @@
 //! - [`shutdown`]: one cancellation signal fanned out from SIGINT/SIGTERM;
 //! - [`serve`]: a gRPC server with health, reflection and the shared tower layers, and the HTTP
 //!   side port with `/health` and Prometheus `/metrics`;
+//! - [`tls`]: TLS of the alpha's public gRPC port and of its clients (Dgraph's `--tls`);
 //! - [`error`]: the one mapping from an error code to a gRPC code and an HTTP status.
 
 pub mod cluster;
@@ -20,6 +21,7 @@ pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::{ErrorCode, ServiceError};
 pub use main_support::{run_command, run_main};

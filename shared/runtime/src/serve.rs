@@ -171,6 +171,24 @@ pub async fn serve_grpc(
     node: NodeIdentity,
     shutdown: Shutdown,
 ) -> Result<(), ServiceError> {
+    serve_grpc_tls(listener, routes, node, shutdown, None).await
+}
+
+/// [`serve_grpc`], over TLS when `tls` is given (see [`crate::tls`]): every connection
+/// completes its handshake on its own task, so a slow client holds up no one else.
+pub async fn serve_grpc_tls(
+    listener: TcpListener,
+    routes: Routes,
+    node: NodeIdentity,
+    shutdown: Shutdown,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<(), ServiceError> {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| ServiceError::invalid(format!("TLS of the gRPC port: {e}")))?;
+    }
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lodestar_proto::FILE_DESCRIPTOR_SET)
@@ -231,7 +249,7 @@ pub async fn serve_grpc(
     // HTTP/2 receive windows of a few batches, not hyper's 1 MiB: a client stream of ~1 MiB
     // messages (a restore's LoadKvs) otherwise sends one message per round trip, and the
     // sender waits while the receiver works on the last one.
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)

@@ -46,6 +46,11 @@ pub struct Args {
     #[arg(long, env = "LODESTAR_ALPHA", default_value = "localhost:9080")]
     pub alpha: String,
 
+    /// TLS toward the alphas' public port, when they serve it with --tls: "ca-cert=PATH;
+    /// server-name=NAME; client-cert=PATH; client-key=PATH" (Dgraph's client --tls).
+    #[arg(long = "alpha_tls", value_parser = lodestar_runtime::tls::ClientTls::parse_alpha_tls)]
+    pub alpha_tls: Option<lodestar_runtime::tls::ClientTls>,
+
     /// The auth service's gRPC address.
     #[arg(long, env = "LODESTAR_AUTH", default_value = "localhost:7070")]
     pub auth: String,
@@ -91,6 +96,7 @@ impl Args {
 /// Runs the gateway until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
+    lodestar_runtime::tls::install_alpha_client(args.alpha_tls.as_ref())?;
     let tokens = args.acl.tokens().map_err(ServiceError::invalid)?;
     if tokens.is_some() {
         lodestar_runtime::cluster::require_with_acl()?;

@@ -76,6 +76,17 @@ struct Args {
     /// the backup worker and the gateway. Log in as groot / password and change it.
     #[arg(long = "acl_secret_file")]
     acl_secret_file: Option<PathBuf>,
+
+    /// TLS on the alphas' client port: their --tls superflag ("server-cert=PATH;
+    /// server-key=PATH; ca-cert=PATH; client-auth-type=…"). Give absolute paths: the services
+    /// run in --data. Needs --alpha_tls.
+    #[arg(long = "tls", requires = "alpha_tls")]
+    tls: Option<String>,
+
+    /// How auth, the backup worker and the gateway reach the TLS alphas: their --alpha_tls
+    /// ("ca-cert=PATH; server-name=NAME; client-cert=PATH; client-key=PATH"), absolute paths.
+    #[arg(long = "alpha_tls", requires = "tls")]
+    alpha_tls: Option<String>,
 }
 
 fn parse_replicas(s: &str) -> Result<usize, String> {
@@ -205,6 +216,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             builder.acl_secret_file(secret)
         }
         None => builder,
+    };
+    let builder = match (&args.tls, &args.alpha_tls) {
+        (Some(server), Some(client)) => builder.alpha_tls(server, client),
+        _ => builder,
     };
     let mut cluster = match builder.start_until(stop_requested(stop_rx.clone())).await {
         Ok(cluster) => cluster,

@@ -273,6 +273,7 @@ impl Auth for AuthApi {
 /// Runs the auth service until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
+    args.upstream.install_alpha_tls()?;
     let acl = match args.acl.tokens().map_err(ServiceError::invalid)? {
         Some(tokens) => {
             lodestar_runtime::cluster::require_with_acl()?;

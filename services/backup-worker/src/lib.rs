@@ -92,6 +92,7 @@ fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
 /// Runs the backup worker until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;
+    args.upstream.install_alpha_tls()?;
     let key = args.key()?;
     let tokens = args
         .acl

@@ -163,6 +163,16 @@ impl ClusterBuilder {
         self
     }
 
+    /// TLS on the alphas' client port: `server` is the alphas' `--tls` superflag, `client`
+    /// the `--alpha_tls` of auth, the backup worker and the gateway (which dial that port).
+    pub fn alpha_tls(self, server: impl Into<String>, client: impl Into<String>) -> Self {
+        let client = client.into();
+        self.arg(Service::Alpha, "--tls", server)
+            .arg(Service::Auth, "--alpha_tls", client.clone())
+            .arg(Service::BackupWorker, "--alpha_tls", client.clone())
+            .arg(Service::Gateway, "--alpha_tls", client)
+    }
+
     /// Adds a flag without a value to the command line of every process of `service`.
     pub fn flag(mut self, service: Service, flag: impl Into<String>) -> Self {
         self.args.entry(service).or_default().push(flag.into());

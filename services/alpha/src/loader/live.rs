@@ -81,6 +81,14 @@ pub struct LiveArgs {
     /// Login password (older form of --creds).
     #[arg(short = 'p', long = "password")]
     pub password: Option<String>,
+    /// TLS toward an alpha that serves it, Dgraph's client superflag: "ca-cert=PATH;
+    /// server-name=NAME; client-cert=PATH; client-key=PATH".
+    #[arg(long = "tls", value_parser = parse_tls)]
+    pub tls: Option<lodestar_runtime::tls::ClientTls>,
+}
+
+fn parse_tls(text: &str) -> Result<lodestar_runtime::tls::ClientTls, String> {
+    lodestar_runtime::tls::ClientTls::parse("--tls", text)
 }
 
 /// What a run did.
@@ -186,9 +194,10 @@ struct Client {
 impl Client {
     async fn connect(
         addr: &str,
+        tls: Option<&tonic::transport::ClientTlsConfig>,
         login: Option<(String, String, u64)>,
     ) -> Result<Client, ServiceError> {
-        let channel = lodestar_client::channel(addr)
+        let channel = lodestar_client::channel_tls(addr, tls)
             .map_err(|e| ServiceError::invalid(format!("--alpha {addr}: {}", e.message())))?;
         let client = Client {
             inner: DgraphClient::new(channel)
@@ -605,7 +614,12 @@ pub async fn run(args: LiveArgs) -> Result<Summary, ServiceError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let client = Client::connect(&args.alpha, args.login()?).await?;
+    let tls = args
+        .tls
+        .as_ref()
+        .map(lodestar_runtime::tls::ClientTls::load)
+        .transpose()?;
+    let client = Client::connect(&args.alpha, tls.as_ref(), args.login()?).await?;
     let started = Instant::now();
     if let Some(schema) = &args.schema {
         let mut text = String::new();

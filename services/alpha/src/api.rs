@@ -75,7 +75,11 @@ impl DgraphApi {
 
     /// `request` as the leader gets it: the same message and caller token, marked forwarded.
     fn forwarded<T>(request: tonic::Request<T>) -> tonic::Request<T> {
-        let token = request.metadata().get("accessjwt").cloned();
+        // The token as found (`accessjwt` or a bearer token) travels on as `accessjwt`.
+        let token = lodestar_acl::login::token_in(request.metadata())
+            .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+            .ok()
+            .filter(|t| !t.is_empty());
         let deadline = request.metadata().get("grpc-timeout").cloned();
         let run_dql = request.metadata().contains_key(RUN_DQL);
         let mut out = tonic::Request::new(request.into_inner());
@@ -102,10 +106,10 @@ impl DgraphApi {
             .max_encoding_message_size(usize::MAX)
     }
 
-    /// With ACL on, the caller's access token from the `accessjwt` metadata, verified: a
-    /// missing, malformed, tampered, foreign or expired token is Unauthenticated with Dgraph's
-    /// text ("Token is expired" makes dgo and pydgraph refresh on their own), and so is the
-    /// token of a user deleted since. The claims carry the user's current groups.
+    /// With ACL on, the caller's access token (`accessjwt`, else `authorization: Bearer`),
+    /// verified: a missing, malformed, tampered, foreign or expired token is Unauthenticated
+    /// with Dgraph's text ("Token is expired" makes dgo and pydgraph refresh on their own), and
+    /// so is the token of a user deleted since. The claims carry the user's current groups.
     async fn authenticate<T>(
         &self,
         request: &tonic::Request<T>,
@@ -113,11 +117,7 @@ impl DgraphApi {
         let Some(acl) = &self.acl else {
             return Ok(None);
         };
-        let token = request
-            .metadata()
-            .get("accessjwt")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let token = lodestar_acl::login::token_in(request.metadata());
         let mut claims = acl
             .tokens()
             .verify_access(token, crate::login::now())

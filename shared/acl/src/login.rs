@@ -116,12 +116,25 @@ pub fn caller(
     caller_of(tokens, token_in(metadata))
 }
 
-/// The access token in the `accessjwt` gRPC metadata, empty when there is none.
+/// The access token of a gRPC call, empty when there is none: the `accessjwt` metadata, else
+/// `authorization: Bearer <token>` (pydgraph's `bearertoken=`). An `authorization` value
+/// without `Bearer` is an API key for a service in front of the cluster (pydgraph's
+/// `apikey=`), which Dgraph's alpha ignores, and so does this.
 pub fn token_in(metadata: &tonic::metadata::MetadataMap) -> &str {
+    if let Some(token) = metadata.get("accessjwt") {
+        return token.to_str().unwrap_or_default();
+    }
     metadata
-        .get("accessjwt")
+        .get("authorization")
         .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
         .unwrap_or_default()
+}
+
+/// The token of an `authorization: Bearer <token>` value (the scheme in any case).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// [`caller`] for a token taken from elsewhere (an HTTP header).
@@ -300,5 +313,43 @@ impl Login {
             access_jwt,
             refresh_jwt,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_in;
+    use tonic::metadata::MetadataMap;
+
+    fn meta(pairs: &[(&'static str, &str)]) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, v.parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn the_token_is_accessjwt_else_a_bearer_token_never_an_api_key() {
+        assert_eq!(token_in(&meta(&[("accessjwt", "a.b.c")])), "a.b.c");
+        assert_eq!(
+            token_in(&meta(&[("authorization", "Bearer x.y.z")])),
+            "x.y.z"
+        );
+        assert_eq!(
+            token_in(&meta(&[("authorization", "bearer  x.y.z ")])),
+            "x.y.z"
+        );
+        assert_eq!(
+            token_in(&meta(&[
+                ("accessjwt", "a.b.c"),
+                ("authorization", "Bearer x.y.z")
+            ])),
+            "a.b.c"
+        );
+        // pydgraph's apikey= sends the key alone: for a proxy in front, not a token here.
+        assert_eq!(token_in(&meta(&[("authorization", "some-api-key")])), "");
+        assert_eq!(token_in(&meta(&[("authorization", "Basic Zm9v")])), "");
+        assert_eq!(token_in(&meta(&[])), "");
     }
 }

@@ -98,6 +98,15 @@ pub async fn move_zero_clock(
 /// Runs `integration-tests/python/<script>` with the test clients' Python (`LODESTAR_PYTHON`,
 /// which `run-tests.sh` points at its virtualenv). On failure, the script's stdout and stderr.
 pub async fn run_python(script: &str, args: &[&str]) -> Result<(), String> {
+    run_python_with(script, args, &[]).await
+}
+
+/// [`run_python`] with extra environment variables.
+pub async fn run_python_with(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(), String> {
     let python = std::env::var("LODESTAR_PYTHON").unwrap_or_else(|_| {
         panic!("LODESTAR_PYTHON is not set: run the tests with integration-tests/run-tests.sh, which prepares the Python clients")
     });
@@ -107,6 +116,7 @@ pub async fn run_python(script: &str, args: &[&str]) -> Result<(), String> {
     let out = tokio::process::Command::new(python)
         .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run python");

@@ -14,7 +14,7 @@ use lodestar_integration_tests::{
 use lodestar_proto::api::Check;
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 

@@ -54,7 +54,7 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   # (reading another group's indexes) and the HTTP API through curl.
   echo "==> running the backup, restore, export, ACL, pydgraph, DQL and HTTP API tests against two groups of three replicas"
   LODESTAR_TEST_GROUPS=2 LODESTAR_TEST_REPLICAS=3 cargo nextest run --workspace --no-fail-fast \
-    -E "$acceptance | (package(lodestar-integration-tests) & (binary(alpha_pydgraph) | binary(dql_clients) | binary(dql_search) | binary(http_api)))" "$@"
+    -E "$acceptance | (package(lodestar-integration-tests) & (binary(alpha_pydgraph) | binary(alpha_tls) | binary(dql_clients) | binary(dql_search) | binary(http_api)))" "$@"
 else
   echo "==> running the tests (the fault suite among them; cargo-nextest runs it as its own stage)"
   cargo test --workspace --no-fail-fast "$@"

@@ -930,3 +930,24 @@ impl lodestar_proto::auth::session_server::Session for DgraphApi {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_request_carries_the_callers_token_as_accessjwt() {
+        let mut req = tonic::Request::new(());
+        req.metadata_mut()
+            .insert("authorization", "Bearer a.b.c".parse().unwrap());
+        let out = DgraphApi::forwarded(req);
+        assert_eq!(out.metadata().get("accessjwt").unwrap(), "a.b.c");
+        assert!(out.metadata().contains_key(FORWARDED));
+
+        let mut req = tonic::Request::new(());
+        req.metadata_mut()
+            .insert("authorization", "an-api-key".parse().unwrap());
+        let out = DgraphApi::forwarded(req);
+        assert!(out.metadata().get("accessjwt").is_none());
+    }
+}

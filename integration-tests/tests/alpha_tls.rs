@@ -2,9 +2,9 @@
 //! each test (a CA, a server certificate for `IP:127.0.0.1` and `DNS:localhost`, client
 //! certificates): pydgraph's `open()` connection strings (`sslmode=verify-ca`, `apikey`,
 //! `bearertoken`, a login), plain-text clients refused, client certificates under
-//! REQUIREANDVERIFY, the gateway's `/admin` and DQL HTTP API through `--alpha_tls`, and the
-//! configurations the alpha refuses to start with. These tests need `openssl` and fail
-//! without it.
+//! REQUIREANDVERIFY (the `live` loader's `--tls` too), the gateway's `/admin` and DQL HTTP API
+//! through `--alpha_tls`, and the configurations the alpha refuses to start with. These tests
+//! need `openssl` and fail without it.
 
 mod common;
 
@@ -257,14 +257,42 @@ async fn requireandverify_takes_only_clients_with_a_certificate_of_the_ca() {
         let e = check_version(&cluster, Some(tls)).await;
         assert!(e.is_err(), "a client {who} was served: {e:?}");
     }
+    // live presents its --tls client certificate; without --tls it is refused.
+    let rdf = certs.dir().join("data.rdf");
+    std::fs::write(&rdf, "_:a <tls_live> \"loaded over tls\" .\n").unwrap();
+    let live = |tls: Option<String>| {
+        let mut args = vec![
+            "-f".to_string(),
+            rdf.display().to_string(),
+            "-a".to_string(),
+            cluster.alpha_grpc(),
+        ];
+        if let Some(tls) = tls {
+            args.extend(["--tls".to_string(), tls]);
+        }
+        run_bin("live", &args)
+    };
+    let out = live(Some(certs.client_flag()));
+    assert!(
+        out.status.success(),
+        "live over TLS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!live(None).status.success(), "live without TLS was served");
+
     // The gateway presents the services' client certificate.
     let (status, body) = http_post_with(
         &format!("{}/query", cluster.gateway_http()),
         "application/dql",
-        "{ q(func: uid(0x1)) { uid } }",
+        "{ q(func: has(tls_live)) { tls_live } }",
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        common::json(&body)["data"]["q"],
+        serde_json::json!([{"tls_live": "loaded over tls"}]),
+        "{body}"
+    );
 }
 
 /// The alpha's stderr when it refuses `--tls flag`.

@@ -235,6 +235,36 @@ async fn pydgraph_logs_in_and_uses_bearer_tokens_over_tls() {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let cluster = cluster(&certs, "VERIFYIFGIVEN", Some(&secret)).await;
     pydgraph(&cluster, &certs, true).await;
+
+    // The gateway's /login goes through auth, which reads the users through a TLS alpha; its
+    // token then works for DQL over HTTP.
+    let gateway = cluster.gateway_http();
+    let (status, login) = http_post_with(
+        &format!("{gateway}/login"),
+        "application/json",
+        r#"{"userid": "groot", "password": "password"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let login = common::json(&login);
+    let token = login["data"]["accessJWT"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"));
+    let resp = reqwest::Client::new()
+        .post(format!("{gateway}/query"))
+        .header("Content-Type", "application/dql")
+        .header("X-Dgraph-AccessToken", token)
+        .body("{ q(func: has(tls_name), orderasc: tls_name) { tls_name } }")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = common::json(&resp.text().await.unwrap());
+    assert_eq!(
+        body["data"]["q"],
+        serde_json::json!([{"tls_name": "as groot"}, {"tls_name": "with a bearer token"}]),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

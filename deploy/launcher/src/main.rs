@@ -231,7 +231,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    print!("{}", endpoints(&cluster, args.bind, &args.data, &logs));
+    print!(
+        "{}",
+        endpoints(&cluster, args.bind, &args.data, &logs, args.tls.is_some())
+    );
 
     let died = tokio::select! {
         () = stop_requested(stop_rx.clone()) => None,
@@ -403,7 +406,7 @@ fn check_ports_free(bind: IpAddr, shape: Shape) -> anyhow::Result<()> {
 }
 
 /// The endpoints to show the user once everything is up.
-fn endpoints(cluster: &Cluster, bind: IpAddr, data: &Path, logs: &Path) -> String {
+fn endpoints(cluster: &Cluster, bind: IpAddr, data: &Path, logs: &Path, tls: bool) -> String {
     let host = if bind.is_loopback() || bind.is_unspecified() {
         "localhost".to_string()
     } else {
@@ -423,9 +426,10 @@ fn endpoints(cluster: &Cluster, bind: IpAddr, data: &Path, logs: &Path) -> Strin
             p = gw.http_port
         );
     }
+    let grpc = if tls { "gRPC over TLS" } else { "gRPC" };
     for alpha in &cluster.alphas {
         out += &format!(
-            "  {:<14} {host}:{} (gRPC, for dgo/pydgraph), internal {host}:{}, HTTP http://{host}:{}\n",
+            "  {:<14} {host}:{} ({grpc}, for dgo/pydgraph), internal {host}:{}, HTTP http://{host}:{}\n",
             alpha.name,
             alpha.grpc_port.unwrap_or_default(),
             alpha.internal_port.unwrap_or_default(),

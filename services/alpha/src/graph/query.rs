@@ -45,6 +45,10 @@ pub(super) struct Exec<'g, 'v> {
     /// Uid variables whose order is meaningful (a shortest path's nodes, from → to): a block
     /// rooted at one of them keeps that order.
     pub(super) ordered_vars: HashMap<String, Vec<u64>>,
+    /// While a root function runs: how many of its smallest matching uids the block can show
+    /// at most (`offset + first` of a block that neither filters nor sorts), so a function
+    /// that checks candidates one by one, in uid order, may stop there.
+    pub(super) root_limit: Option<usize>,
 }
 
 fn uid_str(u: u64) -> String {
@@ -80,6 +84,7 @@ impl Graph {
             access,
             path: Vec::new(),
             ordered_vars: HashMap::new(),
+            root_limit: None,
         };
         let mut pending: Vec<&Block> = query.blocks.iter().collect();
         let all_defined = query.defined_vars();
@@ -294,7 +299,10 @@ impl<'g, 'v> Exec<'g, 'v> {
         let Some(func) = &block.func else {
             return self.empty_block(block).map(Some);
         };
-        let mut uids = self.root(func)?;
+        self.root_limit = root_limit(block);
+        let uids = self.root(func);
+        self.root_limit = None;
+        let mut uids = uids?;
         let keep_order = match func {
             Func::Uid(refs) => match refs.as_slice() {
                 [UidRef::Var(v)] => self.ordered_vars.get(v).cloned(),
@@ -1485,6 +1493,26 @@ impl<'g, 'v> Exec<'g, 'v> {
         }
         Ok(kept)
     }
+}
+
+/// How many of the root function's matches (in uid order) a block can show: `offset + first`
+/// when nothing between the root and the paging drops or reorders nodes.
+fn root_limit(block: &Block) -> Option<usize> {
+    let d = &block.directives;
+    let plain = block.filter.is_none()
+        && block.args.order.is_empty()
+        && block.args.after.is_none()
+        && d.cascade.is_none()
+        && d.groupby.is_none()
+        && d.recurse.is_none()
+        && block.var.is_none()
+        && block
+            .children
+            .iter()
+            .all(|f| !matches!(f.kind, FieldKind::Count(CountOf::Uid)));
+    let first = usize::try_from(block.args.first?).ok().filter(|f| *f > 0)?;
+    let offset = usize::try_from(block.args.offset.unwrap_or(0)).ok()?;
+    plain.then(|| offset.saturating_add(first))
 }
 
 /// `after` alone: `@cascade` pages the rest once it has removed nodes.

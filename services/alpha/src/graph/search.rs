@@ -162,6 +162,10 @@ impl Exec<'_, '_> {
         let check = self.check_for(func)?;
         let mut out = Vec::new();
         for u in candidates {
+            // At the root, candidates come in uid order: the block shows the first matches.
+            if self.root_limit.is_some_and(|n| out.len() >= n) {
+                break;
+            }
             let mut hit = false;
             for (value_lang, posting) in self.values(predicate, u, &lang_list(lang))? {
                 if let Some(v) = &posting.value
@@ -272,7 +276,9 @@ impl Exec<'_, '_> {
                         None => set,
                         Some(a) => a.intersection(&set).copied().collect(),
                     };
-                    if next.is_empty() {
+                    // Few enough to check each value with the expression itself: the other
+                    // trigrams could only narrow a superset the check narrows anyway.
+                    if next.len() <= FEW_CANDIDATES {
                         return Ok(next);
                     }
                     acc = Some(next);
@@ -317,6 +323,9 @@ impl Check {
         }
     }
 }
+
+/// Below this many candidates a regular expression's remaining trigrams are not looked up.
+const FEW_CANDIDATES: usize = 256;
 
 fn missing_index(predicate: &str, kind: IndexKind) -> GraphError {
     GraphError::Invalid(format!(

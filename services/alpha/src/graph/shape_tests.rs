@@ -619,3 +619,44 @@ async fn facets_filter_order_alias_and_define_variables() {
     .await;
     assert!(e.contains("both a predicate and a facet"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paged_search_functions_answer_the_same_first_matches() {
+    let g = graph().await;
+    alter(&g, "text: string @index(fulltext, trigram) .").await;
+    let mut rdf = String::new();
+    for i in 0..60 {
+        // Every third text matches; the others share the words' trigrams but not the words.
+        let text = if i % 3 == 0 {
+            format!("running rivers {i}")
+        } else {
+            format!("runner riverside {i}")
+        };
+        rdf.push_str(&format!("_:n{i} <text> \"{text}\" .\n"));
+    }
+    let u = set(&g, &rdf).await;
+    for f in [
+        "anyoftext(text, \"run river\")",
+        "alloftext(text, \"rivers running\")",
+        "regexp(text, /running r.vers/)",
+    ] {
+        let all = run(&g, &u, &format!("{{ q(func: {f}) {{ uid }} }}")).await;
+        let all = all["q"].as_array().unwrap().clone();
+        assert!(all.len() >= 20, "{f}: {}", all.len());
+        let paged = run(
+            &g,
+            &u,
+            &format!("{{ q(func: {f}, first: 3, offset: 2) {{ uid }} }}"),
+        )
+        .await;
+        assert_eq!(paged["q"], json!(all[2..5]), "{f}");
+        // With a count(uid) the whole set is still counted.
+        let counted = run(
+            &g,
+            &u,
+            &format!("{{ q(func: {f}, first: 3) {{ count(uid) }} }}"),
+        )
+        .await;
+        assert_eq!(counted["q"][0]["count"], json!(all.len().min(3)), "{f}");
+    }
+}

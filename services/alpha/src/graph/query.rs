@@ -380,7 +380,7 @@ impl<'g, 'v> Exec<'g, 'v> {
         }
         let (mut items, shown) = self.settle(kept, fields, args, level.cascade.is_some());
         if directives.normalize {
-            items = super::shape::normalize_items(items, fields);
+            items = super::shape::normalize_items(items, fields)?;
         }
         Ok((items, shown))
     }
@@ -1479,7 +1479,7 @@ impl<'g, 'v> Exec<'g, 'v> {
         let (mut items, kept) =
             self.settle(kept, &edge.children, &edge.args, child.cascade.is_some());
         if edge.directives.normalize {
-            items = super::shape::normalize_items(items, &edge.children);
+            items = super::shape::normalize_items(items, &edge.children)?;
         }
         if items.is_empty() {
             return Ok(kept);
@@ -1668,7 +1668,7 @@ fn order_names(args: &EdgeArgs, out: &mut Vec<(String, bool)>) {
     }
 }
 
-fn render(v: &Val) -> Result<Json, GraphError> {
+pub(super) fn render(v: &Val) -> Result<Json, GraphError> {
     v.to_json().map_err(|e| GraphError::Internal(e.to_string()))
 }
 

@@ -3,7 +3,7 @@
 //! `math(...)`, each giving Dgraph's JSON.
 
 use super::GraphError;
-use super::query::Exec;
+use super::query::{Exec, render};
 use lodestar_dql::query::ast::{
     AggArg, Aggregate, Attr, Block, BoolExpr, CompareOp, Directives, FacetKey, Field, FieldKind,
     Filter, Func, FuncValue, GroupKey, MathExpr, MathOp, Recurse, Shortest, UidRef,
@@ -173,18 +173,32 @@ const MAX_PATH_STEPS: usize = 1_000_000;
 
 /// `@normalize`: every item becomes flat rows of its aliased values, one row per combination
 /// of its edges' rows.
-pub fn normalize_items(items: Vec<Json>, fields: &[Field]) -> Vec<Json> {
+/// At most this many rows come out of one `@normalize` (Dgraph's default `normalize-node`
+/// limit): the rows are a product over edges, which a small query can make enormous.
+pub const MAX_NORMALIZED_ROWS: usize = 10_000;
+
+pub fn normalize_items(items: Vec<Json>, fields: &[Field]) -> Result<Vec<Json>, GraphError> {
     let mut out = Vec::new();
     for item in items {
         if let Json::Object(obj) = item {
-            for row in flatten(&obj, fields) {
+            for row in flatten(&obj, fields)? {
                 if !row.is_empty() {
                     out.push(Json::Object(row));
+                    too_many(out.len())?;
                 }
             }
         }
     }
-    out
+    Ok(out)
+}
+
+fn too_many(rows: usize) -> Result<(), GraphError> {
+    if rows > MAX_NORMALIZED_ROWS {
+        return Err(GraphError::Invalid(format!(
+            "Couldn't evaluate @normalize directive - too many results (more than {MAX_NORMALIZED_ROWS} rows)"
+        )));
+    }
+    Ok(())
 }
 
 fn field_key(f: &Field) -> Option<String> {
@@ -197,7 +211,10 @@ fn field_key(f: &Field) -> Option<String> {
     }
 }
 
-fn flatten(obj: &Map<String, Json>, fields: &[Field]) -> Vec<Map<String, Json>> {
+fn flatten(
+    obj: &Map<String, Json>,
+    fields: &[Field],
+) -> Result<Vec<Map<String, Json>>, GraphError> {
     let mut base = Map::new();
     let mut groups: Vec<Vec<Map<String, Json>>> = Vec::new();
     let mut edge_keys = HashSet::new();
@@ -213,10 +230,11 @@ fn flatten(obj: &Map<String, Json>, fields: &[Field]) -> Vec<Map<String, Json>> 
         };
         if let (FieldKind::Predicate(e), false) = (&f.kind, children.is_empty()) {
             edge_keys.insert(key.clone());
-            let rows: Vec<_> = children
-                .into_iter()
-                .flat_map(|c| flatten(c, &e.children))
-                .collect();
+            let mut rows = Vec::new();
+            for c in children {
+                rows.extend(flatten(c, &e.children)?);
+                too_many(rows.len())?;
+            }
             if !rows.is_empty() {
                 groups.push(rows);
             }
@@ -234,6 +252,8 @@ fn flatten(obj: &Map<String, Json>, fields: &[Field]) -> Vec<Map<String, Json>> 
     }
     let mut rows = vec![base];
     for group in groups {
+        // Checked before the product is built.
+        too_many(rows.len().saturating_mul(group.len()))?;
         let mut next = Vec::with_capacity(rows.len() * group.len());
         for r in &rows {
             for g in &group {
@@ -246,7 +266,7 @@ fn flatten(obj: &Map<String, Json>, fields: &[Field]) -> Vec<Map<String, Json>> 
         }
         rows = next;
     }
-    rows
+    Ok(rows)
 }
 
 /// A key already in a flattened row becomes a list of both values.
@@ -271,19 +291,6 @@ fn number(f: f64) -> Json {
         serde_json::Number::from_f64(f)
             .map(Json::Number)
             .unwrap_or(Json::Null)
-    }
-}
-
-fn label(f: &Field) -> String {
-    match &f.kind {
-        FieldKind::Uid => "uid".into(),
-        FieldKind::Predicate(e) => e.name.clone(),
-        FieldKind::Count(_) => "count".into(),
-        FieldKind::Val(v) => format!("val({v})"),
-        FieldKind::Expand { .. } => "expand".into(),
-        FieldKind::Checkpwd { .. } => "checkpwd".into(),
-        FieldKind::Aggregate { func, .. } => func.name().into(),
-        FieldKind::Math(_) => "math".into(),
     }
 }
 
@@ -347,10 +354,6 @@ pub fn aggregate(func: Aggregate, values: &[Val]) -> Option<Val> {
             Some(Val::Float(if n == 0 { 0.0 } else { sum / n as f64 }))
         }
     }
-}
-
-fn render(v: &Val) -> Result<Json, GraphError> {
-    v.to_json().map_err(|e| GraphError::Internal(e.to_string()))
 }
 
 impl Exec<'_, '_> {
@@ -421,7 +424,7 @@ impl Exec<'_, '_> {
                 _ => {
                     return Err(GraphError::Invalid(format!(
                         "Only aggregation/math functions allowed inside empty blocks. Got: {}",
-                        label(f)
+                        f.label()
                     )));
                 }
             };
@@ -588,7 +591,7 @@ impl Exec<'_, '_> {
                 _ => {
                     return Err(GraphError::Invalid(format!(
                         "Only aggregator/count functions allowed inside @groupby. Got: {}",
-                        label(f)
+                        f.label()
                     )));
                 }
             }

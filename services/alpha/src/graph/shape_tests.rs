@@ -660,3 +660,34 @@ async fn paged_search_functions_answer_the_same_first_matches() {
         assert_eq!(counted["q"][0]["count"], json!(all.len().min(3)), "{f}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn normalize_refuses_a_product_too_large_to_answer() {
+    let g = graph().await;
+    alter(&g, "name: string .\na: [uid] .\nb: [uid] .\nc: [uid] .").await;
+    // 25 × 25 × 25 = 15,625 rows from 76 nodes.
+    let mut rdf = String::from("_:root <name> \"root\" .\n");
+    for p in ["a", "b", "c"] {
+        for i in 0..25 {
+            rdf.push_str(&format!(
+                "_:root <{p}> _:{p}{i} .\n_:{p}{i} <name> \"{p}{i}\" .\n"
+            ));
+        }
+    }
+    let u = set(&g, &rdf).await;
+    let e = run_err(
+        &g,
+        &u,
+        "{ q(func: uid($root)) @normalize { n: name a { x: name } b { y: name } c { z: name } } }",
+    )
+    .await;
+    assert!(e.contains("too many results"), "{e}");
+    // Two of the edges (625 rows) are answered.
+    let r = run(
+        &g,
+        &u,
+        "{ q(func: uid($root)) @normalize { n: name a { x: name } b { y: name } } }",
+    )
+    .await;
+    assert_eq!(r["q"].as_array().map(Vec::len), Some(625));
+}

@@ -194,6 +194,23 @@ pub struct Field {
     pub kind: FieldKind,
 }
 
+impl Field {
+    /// How the field is named in messages: the predicate (`~friend`), `uid`, `count`,
+    /// `val(v)`, `checkpwd(p)`, the aggregate or `math`.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            FieldKind::Uid => "uid".into(),
+            FieldKind::Predicate(e) => format!("{}{}", if e.reverse { "~" } else { "" }, e.name),
+            FieldKind::Count(_) => "count".into(),
+            FieldKind::Val(v) => format!("val({v})"),
+            FieldKind::Expand { .. } => "expand".into(),
+            FieldKind::Checkpwd { predicate, .. } => format!("checkpwd({predicate})"),
+            FieldKind::Aggregate { func, .. } => func.name().into(),
+            FieldKind::Math(_) => "math".into(),
+        }
+    }
+}
+
 /// What a field selects.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {

@@ -56,7 +56,7 @@ impl Parser<'_, '_> {
                     pos,
                     format!(
                         "Only aggregation/math functions allowed inside empty blocks. Got: {}",
-                        field_label(f)
+                        f.label()
                     ),
                 ));
             }
@@ -811,19 +811,5 @@ impl Parser<'_, '_> {
             predicate,
             password,
         })
-    }
-}
-
-/// How a field is named in messages.
-fn field_label(f: &Field) -> String {
-    match &f.kind {
-        FieldKind::Uid => "uid".into(),
-        FieldKind::Predicate(e) => format!("{}{}", if e.reverse { "~" } else { "" }, e.name),
-        FieldKind::Count(_) => "count".into(),
-        FieldKind::Val(v) => format!("val({v})"),
-        FieldKind::Expand { .. } => "expand".into(),
-        FieldKind::Checkpwd { predicate, .. } => format!("checkpwd({predicate})"),
-        FieldKind::Aggregate { func, .. } => func.name().into(),
-        FieldKind::Math(_) => "math".into(),
     }
 }

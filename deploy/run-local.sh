@@ -7,4 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 cargo build --workspace --bins
-exec "$root/target/debug/lodestar-local" "$@"
+# The binaries are where cargo put them: CARGO_TARGET_DIR (relative to the root) if set.
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+exec "$target/debug/lodestar-local" "$@"

@@ -256,6 +256,42 @@ pub fn prefix_scans_are_exact_and_versioned(store: &Store) {
         .map(|r| r.unwrap().1)
         .collect();
     assert_eq!(values, vec![vec![5u8]]);
+
+    // A seek: the keys from `from` on, still bounded by the prefix and the timestamp.
+    let seek = |prefix: &[u8], from: &[u8], ts| -> Vec<Vec<u8>> {
+        store
+            .snapshot()
+            .scan_from_at(prefix, from, ts)
+            .map(|r| r.unwrap().0)
+            .collect()
+    };
+    assert_eq!(seek(b"p", b"p\x00", 99), scan(b"p", 99)[1..].to_vec());
+    assert_eq!(
+        seek(b"p", b"p\x00\x00", 99),
+        vec![
+            b"p\x00\x01".to_vec(),
+            b"p\x01".to_vec(),
+            b"pa".to_vec(),
+            b"p\xff\xff".to_vec()
+        ],
+        "a seek between two keys starts at the next"
+    );
+    assert_eq!(
+        seek(b"p", b"p\x01", 12),
+        Vec::<Vec<u8>>::new(),
+        "p\\x01 came at 13"
+    );
+    assert_eq!(seek(b"p", b"pb", 100), vec![b"p\xff\xff".to_vec()]);
+    assert_eq!(
+        seek(b"p", b"q", 100),
+        Vec::<Vec<u8>>::new(),
+        "the prefix bounds the end"
+    );
+    assert_eq!(
+        seek(b"p", b"a", 99),
+        scan(b"p", 99),
+        "a seek before the prefix starts at it"
+    );
 }
 
 pub fn snapshots_do_not_see_later_writes(store: &Store) {

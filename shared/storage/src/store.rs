@@ -813,7 +813,18 @@ impl Snapshot {
         prefix: &[u8],
         ts: u64,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + 'a {
-        self.newest_versions(prefix, ts, 0)
+        self.scan_from_at(prefix, prefix, ts)
+    }
+
+    /// Like [`Snapshot::scan_prefix_at`], starting at the first key `>= from` (a seek: the
+    /// keys between `prefix` and `from` are not read).
+    pub fn scan_from_at<'a>(
+        &'a self,
+        prefix: &[u8],
+        from: &[u8],
+        ts: u64,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + use<'a> {
+        self.newest_versions_from(prefix, from.max(prefix), ts, 0)
             .filter_map(|item| match item {
                 Ok(change) => change.value.map(|v| Ok((change.key, v))),
                 Err(e) => Some(Err(e)),
@@ -891,8 +902,21 @@ impl Snapshot {
         ts: u64,
         since: u64,
     ) -> impl Iterator<Item = Result<Change, StorageError>> + 'a {
-        let start = mvcc::escape_prefix(prefix);
-        let end = mvcc::prefix_end(&start);
+        self.newest_versions_from(prefix, prefix, ts, since)
+    }
+
+    /// [`Snapshot::newest_versions`] from the first key `>= from` (`from` starts with
+    /// `prefix` or sorts after it). Escaping keeps key order, and the escaped `from` without
+    /// its terminator sorts after every version of a smaller key.
+    fn newest_versions_from<'a>(
+        &'a self,
+        prefix: &[u8],
+        from: &[u8],
+        ts: u64,
+        since: u64,
+    ) -> impl Iterator<Item = Result<Change, StorageError>> + use<'a> {
+        let start = mvcc::escape_prefix(from);
+        let end = mvcc::prefix_end(&mvcc::escape_prefix(prefix));
         // Versions come newest first within a key: the first at or below `ts` is the one, and
         // it is read only when it was committed after `since`. The decision works on the raw
         // version key (the escaped key, then the inverted timestamp), without copying it.

@@ -26,6 +26,8 @@ use std::collections::{BTreeSet, HashMap};
 #[path = "search.rs"]
 mod search;
 
+use super::stream::{Postings, Stream};
+
 /// What a query produced: the response JSON and the variables (for upserts).
 #[derive(Debug, Default)]
 pub struct QueryOutput {
@@ -469,17 +471,23 @@ impl<'g, 'v> Exec<'g, 'v> {
                 let pred = self
                     .pred_id(predicate)
                     .ok_or_else(|| not_indexed(predicate))?;
-                let tokens = tokenizer::tokens_for_terms(terms);
-                let mut acc: Option<BTreeSet<u64>> = None;
-                for t in tokens {
-                    let set: BTreeSet<u64> = self.index_lookup(pred, &t)?.into_iter().collect();
-                    acc = Some(match acc {
-                        None => set,
-                        Some(a) if all => a.intersection(&set).copied().collect(),
-                        Some(a) => a.union(&set).copied().collect(),
-                    });
-                }
-                Ok(acc.unwrap_or_default().into_iter().collect())
+                let lists = tokenizer::tokens_for_terms(terms)
+                    .iter()
+                    .map(|t| {
+                        Postings::new(self.view, keys::index_prefix(pred, t)).map(Stream::List)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut matches = if all {
+                    Stream::All(lists)
+                } else {
+                    Stream::Any(lists)
+                };
+                matches.plan(false)?;
+                // The term index is exact: a block that shows the first n matches reads n.
+                matches
+                    .uids()
+                    .take(self.root_limit.unwrap_or(usize::MAX))
+                    .collect()
             }
             Func::UidIn { predicate, uids } => {
                 let targets = self.uid_refs(uids);

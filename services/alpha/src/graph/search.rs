@@ -8,7 +8,7 @@
 //! too for all but `regexp`; accepting more refuses none of its applications).
 //! A child module of `query`, so it works on the engine's `Exec` directly.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use lodestar_dql::query::ast::{CompareOp, Func, FuncValue, GeoOp, GeoShape};
 use lodestar_types::tokenizer::geo::{self as geotok, GeoQuery};
@@ -17,6 +17,8 @@ use lodestar_types::tokenizer::{self, IndexKind, fulltext};
 use lodestar_types::value::{ScalarType, Val};
 
 use super::{Exec, GraphError, lang_list, not_indexed};
+use crate::graph::stream::{Postings, Stream};
+use lodestar_storage::keys;
 
 /// A search function made ready to check values.
 enum Check {
@@ -26,7 +28,7 @@ enum Check {
     Geo(GeoQuery),
 }
 
-impl Exec<'_, '_> {
+impl<'v> Exec<'_, 'v> {
     /// A search function at the root: candidates from its index, then checked.
     pub(super) fn search_root(&self, func: &Func) -> Result<Vec<u64>, GraphError> {
         match func {
@@ -37,18 +39,17 @@ impl Exec<'_, '_> {
                 text,
             } => {
                 self.require_index(predicate, IndexKind::Fulltext, missing_index)?;
-                let tokens = tokenizer::tokens_for_text(text, lang.as_deref());
-                let mut acc: Option<BTreeSet<u64>> = None;
-                for t in tokens {
-                    let set = self.lookup(predicate, &t)?;
-                    acc = Some(match acc {
-                        None => set,
-                        Some(a) if *all => a.intersection(&set).copied().collect(),
-                        Some(a) => a.union(&set).copied().collect(),
-                    });
-                }
-                let candidates = acc.unwrap_or_default().into_iter().collect();
-                self.search_filter(func, candidates)
+                let lists = tokenizer::tokens_for_text(text, lang.as_deref())
+                    .iter()
+                    .map(|t| self.token_list(predicate, t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut candidates = if *all {
+                    Stream::All(lists)
+                } else {
+                    Stream::Any(lists)
+                };
+                candidates.plan(true)?;
+                self.check_each(func, candidates.uids())
             }
             Func::Regexp {
                 predicate,
@@ -65,8 +66,9 @@ impl Exec<'_, '_> {
                 compile_regex(pattern, *ignore_case)?;
                 let query = trigram::regex_query(pattern, *ignore_case)
                     .map_err(|e| GraphError::Invalid(e.to_string()))?;
-                let candidates = self.trigram_candidates(predicate, &query, &mut HashMap::new())?;
-                self.search_filter(func, candidates.into_iter().collect())
+                let mut candidates = self.trigram_stream(predicate, &query)?;
+                candidates.plan(true)?;
+                self.check_each(func, candidates.uids())
             }
             Func::Match {
                 predicate, text, ..
@@ -77,11 +79,11 @@ impl Exec<'_, '_> {
                     ))
                 })?;
                 // Any value sharing a trigram with the text, as Dgraph looks them up.
-                let mut candidates = BTreeSet::new();
-                for t in trigram::tokens(text) {
-                    candidates.extend(self.lookup(predicate, &t)?);
-                }
-                self.search_filter(func, candidates.into_iter().collect())
+                let lists = trigram::tokens(text)
+                    .iter()
+                    .map(|t| self.token_list(predicate, t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.check_each(func, Stream::Any(lists).uids())
             }
             Func::Between { predicate, .. } => {
                 let schema = self
@@ -101,11 +103,12 @@ impl Exec<'_, '_> {
                 let Check::Geo(query) = self.check_for(func)? else {
                     return Ok(Vec::new());
                 };
-                let mut candidates = BTreeSet::new();
-                for t in query.tokens() {
-                    candidates.extend(self.lookup(predicate, &t)?);
-                }
-                self.search_filter(func, candidates.into_iter().collect())
+                let lists = query
+                    .tokens()
+                    .iter()
+                    .map(|t| self.token_list(predicate, t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.check_each(func, Stream::Any(lists).uids())
             }
             _ => Ok(Vec::new()),
         }
@@ -134,6 +137,16 @@ impl Exec<'_, '_> {
                 self.compare_values(predicate, CompareOp::Ge, &low, lang.as_deref(), candidates)?;
             return self.compare_values(predicate, CompareOp::Le, &high, lang.as_deref(), above);
         }
+        self.check_each(func, candidates.into_iter().map(Ok))
+    }
+
+    /// The candidates (in uid order) whose values satisfy a search function other than
+    /// `between`; at the root, only as many as the block can show.
+    fn check_each(
+        &self,
+        func: &Func,
+        candidates: impl Iterator<Item = Result<u64, GraphError>>,
+    ) -> Result<Vec<u64>, GraphError> {
         let (predicate, lang) = match func {
             Func::Text {
                 predicate, lang, ..
@@ -162,6 +175,7 @@ impl Exec<'_, '_> {
         let check = self.check_for(func)?;
         let mut out = Vec::new();
         for u in candidates {
+            let u = u?;
             // At the root, candidates come in uid order: the block shows the first matches.
             if self.root_limit.is_some_and(|n| out.len() >= n) {
                 break;
@@ -237,21 +251,20 @@ impl Exec<'_, '_> {
         }
     }
 
-    fn lookup(&self, predicate: &str, token: &[u8]) -> Result<BTreeSet<u64>, GraphError> {
-        let Some(pred) = self.pred_id(predicate) else {
-            return Ok(BTreeSet::new());
-        };
-        Ok(self.index_lookup(pred, token)?.into_iter().collect())
+    /// The posting list of `token` in `predicate`'s index.
+    fn token_list(&self, predicate: &str, token: &[u8]) -> Result<Stream<'v>, GraphError> {
+        Ok(match self.pred_id(predicate) {
+            Some(pred) => Stream::List(Postings::new(self.view, keys::index_prefix(pred, token))?),
+            None => Stream::Any(Vec::new()),
+        })
     }
 
-    /// The nodes whose trigram entries satisfy `query`; `seen` keeps each trigram's nodes, as
-    /// case-insensitive expressions ask for the same trigram in many alternatives.
-    fn trigram_candidates(
+    /// The nodes whose trigram entries satisfy `query`, as a stream.
+    fn trigram_stream(
         &self,
         predicate: &str,
         query: &TrigramQuery,
-        seen: &mut HashMap<Vec<u8>, BTreeSet<u64>>,
-    ) -> Result<BTreeSet<u64>, GraphError> {
+    ) -> Result<Stream<'v>, GraphError> {
         Ok(match query {
             TrigramQuery::All => {
                 return Err(GraphError::Invalid(
@@ -259,39 +272,22 @@ impl Exec<'_, '_> {
                 ));
             }
             TrigramQuery::Trigram(t) => {
-                if let Some(hit) = seen.get(t) {
-                    return Ok(hit.clone());
-                }
                 let mut token = vec![IndexKind::Trigram.id()];
                 token.extend_from_slice(t);
-                let hit = self.lookup(predicate, &token)?;
-                seen.insert(t.clone(), hit.clone());
-                hit
+                self.token_list(predicate, &token)?
             }
-            TrigramQuery::And(parts) => {
-                let mut acc: Option<BTreeSet<u64>> = None;
-                for p in parts {
-                    let set = self.trigram_candidates(predicate, p, seen)?;
-                    let next = match acc {
-                        None => set,
-                        Some(a) => a.intersection(&set).copied().collect(),
-                    };
-                    // Few enough to check each value with the expression itself: the other
-                    // trigrams could only narrow a superset the check narrows anyway.
-                    if next.len() <= FEW_CANDIDATES {
-                        return Ok(next);
-                    }
-                    acc = Some(next);
-                }
-                acc.unwrap_or_default()
-            }
-            TrigramQuery::Or(parts) => {
-                let mut acc = BTreeSet::new();
-                for p in parts {
-                    acc.extend(self.trigram_candidates(predicate, p, seen)?);
-                }
-                acc
-            }
+            TrigramQuery::And(parts) => Stream::All(
+                parts
+                    .iter()
+                    .map(|p| self.trigram_stream(predicate, p))
+                    .collect::<Result<_, _>>()?,
+            ),
+            TrigramQuery::Or(parts) => Stream::Any(
+                parts
+                    .iter()
+                    .map(|p| self.trigram_stream(predicate, p))
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 }
@@ -323,9 +319,6 @@ impl Check {
         }
     }
 }
-
-/// Below this many candidates a regular expression's remaining trigrams are not looked up.
-const FEW_CANDIDATES: usize = 256;
 
 fn missing_index(predicate: &str, kind: IndexKind) -> GraphError {
     GraphError::Invalid(format!(

@@ -87,6 +87,35 @@ impl<'a> View<'a> {
         Ok(out.into_iter().collect())
     }
 
+    /// Whether only this group's store holds keys with `prefix` (neither the transaction's
+    /// own writes nor another group's reads cover it).
+    pub fn store_only(&self, prefix: &[u8]) -> bool {
+        !self.remote.is_some_and(|r| r.is_remote(prefix))
+            && !self.overlay.is_some_and(|o| {
+                o.range(prefix.to_vec()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(prefix))
+            })
+    }
+
+    /// The keys with `prefix` from the first `>= from` on, read lazily from the store; `None`
+    /// when the transaction's own writes or another group's reads cover `prefix` (read those
+    /// whole with [`View::scan_keys`]).
+    pub fn keys_from<'s>(
+        &'s self,
+        prefix: &[u8],
+        from: &[u8],
+    ) -> Option<impl Iterator<Item = Result<Vec<u8>, GraphError>> + use<'s, 'a>> {
+        if !self.store_only(prefix) {
+            return None;
+        }
+        Some(
+            self.snap
+                .scan_from_at(prefix, from, self.ts)
+                .map(|item| item.map(|(k, _)| k).map_err(GraphError::from)),
+        )
+    }
+
     /// The keys with `prefix`, without their values.
     pub fn scan_keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, GraphError> {
         Ok(self.scan(prefix)?.into_iter().map(|(k, _)| k).collect())

@@ -82,6 +82,11 @@ pub struct Args {
     #[arg(long = "max_request_bytes", default_value_t = 256 << 20)]
     pub max_request_bytes: usize,
 
+    /// Dgraph's `--limit` superflag, of which "query-edge=N" is taken: the most edges a
+    /// recursive query follows and shows (default 1000000).
+    #[arg(long = "limit", value_parser = parse_limits)]
+    pub limit: Option<usize>,
+
     /// TLS on the client API port (gRPC 9080), Dgraph's superflag: "server-cert=PATH;
     /// server-key=PATH; ca-cert=PATH; client-auth-type=VERIFYIFGIVEN|REQUIREANDVERIFY". The
     /// internal port stays plain.
@@ -265,6 +270,9 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     let graph = graph::Graph::open_replica(store.clone(), oracle)
         .map_err(|e| ServiceError::unavailable(format!("opening the graph: {e}")))?;
     graph.set_group(group);
+    if let Some(edges) = args.limit {
+        graph.set_query_edge_limit(edges);
+    }
     graph.read_other_groups(cluster::Cluster::new(zero.clone(), group));
 
     let transfer = Arc::new(group::transfer::Transfer::new(store.clone()));
@@ -682,5 +690,47 @@ mod tests {
         }
         assert!(Args::try_parse_from(["alpha", "--zero", "z1"]).is_err());
         assert!(Args::try_parse_from(["alpha", "-p", ""]).is_err());
+    }
+}
+
+/// The `query-edge` value of Dgraph's `--limit` superflag ("query-edge=N; ..."); its other
+/// settings are refused by name, since this alpha does not apply them.
+fn parse_limits(text: &str) -> Result<usize, String> {
+    let mut edges = None;
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('=').map(|(n, v)| (n.trim(), v.trim())) {
+            Some(("query-edge", v)) => {
+                let n: usize =
+                    v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("--limit: query-edge={v:?} is not a positive number")
+                    })?;
+                edges = Some(n);
+            }
+            Some((name, _)) => {
+                return Err(format!(
+                    "--limit: {name:?} is not supported; only query-edge=N is"
+                ));
+            }
+            None => return Err(format!("--limit: {part:?} is not name=value")),
+        }
+    }
+    edges.ok_or_else(|| "--limit: give query-edge=N".to_string())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    #[test]
+    fn the_limit_superflag_takes_query_edge_and_refuses_the_rest() {
+        assert_eq!(super::parse_limits("query-edge=5000"), Ok(5000));
+        assert_eq!(super::parse_limits(" query-edge = 7 ; "), Ok(7));
+        for bad in [
+            "query-edge=0",
+            "query-edge=x",
+            "mutations=disallow",
+            "query-edge",
+            "",
+        ] {
+            assert!(super::parse_limits(bad).is_err(), "{bad}");
+        }
     }
 }

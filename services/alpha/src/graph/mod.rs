@@ -23,6 +23,7 @@ pub mod remote;
 pub mod schema;
 mod shape;
 pub mod shared;
+mod stream;
 pub mod view;
 
 #[cfg(test)]
@@ -311,6 +312,9 @@ struct OpenTxn {
     used: std::time::Instant,
 }
 
+/// Dgraph's default `query-edge` limit.
+pub const DEFAULT_QUERY_EDGE_LIMIT: usize = 1_000_000;
+
 /// The graph of one alpha.
 pub struct Graph {
     /// This graph, for the tasks it spawns (see [`Graph::commit`]).
@@ -343,6 +347,8 @@ pub struct Graph {
     max_uid: std::sync::atomic::AtomicU64,
     /// The highest timestamp written so far, for best-effort reads.
     max_applied: std::sync::atomic::AtomicU64,
+    /// How many edges a recursive query may follow and show (Dgraph's `query-edge` limit).
+    query_edge_limit: std::sync::atomic::AtomicUsize,
     /// groot and guardians, when ACL is on (see [`acl`]).
     acl_roots: RwLock<Option<acl::AclRoots>>,
     /// The group's log, when this graph is a replica of one; without, changes apply at once.
@@ -396,6 +402,7 @@ impl Graph {
             outcomes: Mutex::default(),
             failed: std::sync::OnceLock::new(),
             max_applied: std::sync::atomic::AtomicU64::new(0),
+            query_edge_limit: std::sync::atomic::AtomicUsize::new(DEFAULT_QUERY_EDGE_LIMIT),
             max_uid: std::sync::atomic::AtomicU64::new(0),
             acl_roots: RwLock::default(),
             rule_cache: access::RuleCache::new(),
@@ -542,6 +549,17 @@ impl Graph {
     }
 
     /// Sets the group this alpha serves (from zero, when it joins).
+    /// How many edges a recursive query may follow and show, at most.
+    pub fn set_query_edge_limit(&self, edges: usize) {
+        self.query_edge_limit
+            .store(edges, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn query_edge_limit(&self) -> usize {
+        self.query_edge_limit
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn set_group(&self, group: u32) {
         self.group
             .store(group, std::sync::atomic::Ordering::Relaxed);

@@ -168,6 +168,23 @@ pub fn order_by_facets(
     });
 }
 
+/// How deep a recursive answer may nest: each level is a frame while it is built, written
+/// and freed.
+const MAX_RECURSE_LEVELS: usize = 1_000;
+
+/// The edges a recursive answer holds so far, and how many it may.
+struct Shown {
+    edges: usize,
+    limit: usize,
+}
+
+/// Dgraph's words when a query passes its `query-edge` limit.
+fn edge_limit_exceeded(limit: usize, edges: usize) -> GraphError {
+    GraphError::Invalid(format!(
+        "Exceeded query edge limit = {limit}. Found {edges} edges."
+    ))
+}
+
 /// How many paths the shortest-path search may extend before it gives up.
 const MAX_PATH_STEPS: usize = 1_000_000;
 
@@ -722,6 +739,8 @@ impl Exec<'_, '_> {
             }
         }
         let depth = r.depth.filter(|d| *d > 0);
+        let limit = self.graph.query_edge_limit();
+        let mut edges = 0usize;
         let mut seen: HashSet<(usize, u64, u64)> = HashSet::new();
         let mut children: HashMap<(usize, u64, usize), Vec<u64>> = HashMap::new();
         let mut current: Vec<u64> = uids.to_vec();
@@ -756,6 +775,10 @@ impl Exec<'_, '_> {
                             }
                         }
                     }
+                    edges = edges.saturating_add(ts.len());
+                    if edges > limit {
+                        return Err(edge_limit_exceeded(limit, edges));
+                    }
                     next.extend(ts.iter().copied());
                     if !ts.is_empty() {
                         children.insert((lvl, u, i), ts);
@@ -775,9 +798,19 @@ impl Exec<'_, '_> {
             .filter(|(i, _)| !edge_fields.contains(i))
             .map(|(_, f)| f.clone())
             .collect();
+        // Levels may repeat nodes (with `loop`, or nodes reached along several paths), so the
+        // answer can hold far more edges than were followed: it is held to the limit too.
+        let mut shown = Shown { edges: 0, limit };
         let mut items = Vec::new();
         for &u in uids {
-            let obj = self.recurse_node(u, 0, fields, &edge_fields, &scalar_fields, &children)?;
+            let obj = self.recurse_node(
+                u,
+                0,
+                fields,
+                (&edge_fields, &scalar_fields),
+                &children,
+                &mut shown,
+            )?;
             if !obj.is_empty() {
                 items.push(Json::Object(obj));
             }
@@ -790,10 +823,15 @@ impl Exec<'_, '_> {
         u: u64,
         lvl: usize,
         fields: &[Field],
-        edge_fields: &[usize],
-        scalar_fields: &[Field],
+        (edge_fields, scalar_fields): (&[usize], &[Field]),
         children: &HashMap<(usize, u64, usize), Vec<u64>>,
+        shown: &mut Shown,
     ) -> Result<Map<String, Json>, GraphError> {
+        if lvl >= MAX_RECURSE_LEVELS {
+            return Err(GraphError::Invalid(format!(
+                "recurse went deeper than {MAX_RECURSE_LEVELS} levels; give it a depth"
+            )));
+        }
         let mut obj = self
             .node_at(u, scalar_fields, Level::default())?
             .unwrap_or_default();
@@ -804,10 +842,20 @@ impl Exec<'_, '_> {
             let FieldKind::Predicate(e) = &fields[i].kind else {
                 continue;
             };
+            shown.edges = shown.edges.saturating_add(kids.len());
+            if shown.edges > shown.limit {
+                return Err(edge_limit_exceeded(shown.limit, shown.edges));
+            }
             let mut items = Vec::new();
             for &t in kids {
-                let child =
-                    self.recurse_node(t, lvl + 1, fields, edge_fields, scalar_fields, children)?;
+                let child = self.recurse_node(
+                    t,
+                    lvl + 1,
+                    fields,
+                    (edge_fields, scalar_fields),
+                    children,
+                    shown,
+                )?;
                 if !child.is_empty() {
                     items.push(Json::Object(child));
                 }

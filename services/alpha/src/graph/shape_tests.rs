@@ -260,6 +260,36 @@ async fn recurse_follows_each_edge_once_unless_looping() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn recurse_is_held_to_the_edge_limit_and_a_nesting_depth() {
+    let (g, u) = walking_dead().await;
+    let q = "{ me(func: uid($m)) @recurse(depth: 4, loop: true) { name friend } }";
+    assert!(run(&g, &u, q).await["me"][0]["friend"].is_array());
+    g.set_query_edge_limit(5);
+    let e = run_err(&g, &u, q).await;
+    assert!(e.contains("Exceeded query edge limit = 5. Found"), "{e}");
+    g.set_query_edge_limit(crate::graph::DEFAULT_QUERY_EDGE_LIMIT);
+
+    // A chain longer than the nesting allowed: refused with the way out, not a crash.
+    let chain: String = (0..1_002)
+        .map(|i| format!("_:n{i} <friend> _:n{} .\n", i + 1))
+        .collect();
+    let nodes = set(&g, &chain).await;
+    let start = HashMap::from([("m".to_string(), nodes["n0"])]);
+    let e = run_err(&g, &start, "{ me(func: uid($m)) @recurse { friend } }").await;
+    assert!(
+        e.contains("deeper than 1000 levels; give it a depth"),
+        "{e}"
+    );
+    let r = run(
+        &g,
+        &start,
+        "{ me(func: uid($m)) @recurse(depth: 3) { uid friend } }",
+    )
+    .await;
+    assert!(r["me"][0]["friend"][0]["friend"].is_array(), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn ignorereflex_drops_nodes_already_on_the_path() {
     let (g, u) = walking_dead().await;
     let r = run(

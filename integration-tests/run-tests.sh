@@ -34,6 +34,11 @@ fi
 # The peers are installed above: from here a test whose peer is missing fails, never skips.
 export LODESTAR_REQUIRE_PEERS=1
 
+# The Kubernetes manifests, rendered and validated offline (no cluster runs here): schemas of
+# a pinned Kubernetes version, the deployment rules of check_rendered.py, and checkov.
+echo "==> validating the Kubernetes manifests (deploy/kubernetes/validate.sh)"
+"$root/deploy/kubernetes/validate.sh"
+
 # The fault suite (kill -9, client deadlines, retries, hostile input against the real binaries)
 # runs as its own stage after everything else.
 faults='package(lodestar-integration-tests) & binary(~faults)'

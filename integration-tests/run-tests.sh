@@ -24,6 +24,8 @@ export LODESTAR_PYTHON="$venv/bin/python"
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# lodestar compose's tests check its files with docker-compose (Debian's, 1.29).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   sudo=()

@@ -66,7 +66,10 @@ fn write(args: &ComposeArgs) -> Result<(), ComposeError> {
     for note in &plan.notes {
         eprintln!("note: {note}");
     }
-    if let Some(dir) = &plan.data_dir {
+    let out_dir = std::path::Path::new(&args.out)
+        .parent()
+        .filter(|d| args.out != "-" && !d.as_os_str().is_empty());
+    for dir in out_dir.into_iter().chain(plan.data_dir.as_deref()) {
         std::fs::create_dir_all(dir).map_err(|e| ComposeError::write(dir, e))?;
     }
     for demo in &plan.demo_files {

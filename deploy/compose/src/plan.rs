@@ -53,8 +53,7 @@ pub struct Plan {
     pub summary: String,
 }
 
-/// Where a secret comes from: a host path as the compose file names it, and whether it is a
-/// demo file.
+/// A secret the services get, and the host file it comes from as the compose file names it.
 #[derive(Debug, Clone)]
 struct SecretSource {
     secret: Secret,

@@ -574,8 +574,10 @@ fn the_header_records_the_command_line_and_dollars_are_escaped() {
 
 #[test]
 fn run_writes_the_file_and_private_demo_secrets_and_keeps_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("docker-compose.yml");
+    let top = tempfile::tempdir().unwrap();
+    // The output's directory is made when missing.
+    let dir = top.path().join("stack");
+    let out = dir.join("docker-compose.yml");
     let mut args = parse(&[
         "--acl",
         "--encryption",
@@ -591,29 +593,22 @@ fn run_writes_the_file_and_private_demo_secrets_and_keeps_them() {
     );
     let mut before = Vec::new();
     for name in ["cluster-secret", "acl-secret", "enc-secret", "minio.env"] {
-        let path = dir.path().join(name);
+        let path = dir.join(name);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name}");
         before.push(std::fs::read(&path).unwrap());
     }
-    assert_eq!(
-        std::fs::read(dir.path().join("enc-secret")).unwrap().len(),
-        32
-    );
+    assert_eq!(std::fs::read(dir.join("enc-secret")).unwrap().len(), 32);
     assert_eq!(run(args.clone()), ExitCode::SUCCESS);
     for (name, old) in ["cluster-secret", "acl-secret", "enc-secret", "minio.env"]
         .iter()
         .zip(before)
     {
-        assert_eq!(
-            std::fs::read(dir.path().join(name)).unwrap(),
-            old,
-            "{name} kept"
-        );
+        assert_eq!(std::fs::read(dir.join(name)).unwrap(), old, "{name} kept");
     }
 
     // Refused flags write nothing and exit 2.
-    let other = dir.path().join("other.yml");
+    let other = dir.join("other.yml");
     let bad = parse(&["-r", "4", "-O", other.to_str().unwrap()]);
     assert_eq!(run(bad), ExitCode::from(2));
     assert!(!other.exists());

@@ -26,7 +26,21 @@ pub const CONFIG_ENV: &str = "LODESTAR_CONFIG";
 /// file; prints the problem and exits (status 2) on a bad command line or config file, as
 /// clap does.
 pub fn parse<A: clap::Parser>() -> A {
-    match try_parse_from::<A, _, _>(std::env::args_os()) {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] over the given command line instead of the process's: its first item names the
+/// program in `--help` and in errors. A binary that runs a service as one of its subcommands
+/// passes the words after the subcommand behind its own name (`lodestar alpha`, then the
+/// alpha's flags), so the service reads its flags, environment and config file as it does
+/// from its own binary.
+pub fn parse_from<A, I, T>(argv: I) -> A
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match try_parse_from::<A, _, _>(argv) {
         Ok(args) => args,
         Err(SettingsError::Clap(e)) => e.exit(),
         Err(e) => {
@@ -336,6 +350,24 @@ mod tests {
         let list = file(dir.path(), "l.yaml", "- 1\n- 2\n");
         let e = parse(&["--config", &list]).unwrap_err().to_string();
         assert!(e.contains("top level"), "{e}");
+    }
+
+    #[test]
+    fn the_first_word_names_the_program_in_help_and_errors() {
+        let help = parse(&["--help"]).unwrap_err().to_string();
+        assert!(help.contains("Usage: svc [OPTIONS]"), "{help}");
+        let help = try_parse_from::<Args, _, _>(["lodestar svc", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(help.contains("Usage: lodestar svc [OPTIONS]"), "{help}");
+        assert!(help.contains("--cfg_test_port"), "{help}");
+        let e = try_parse_from::<Args, _, _>(["lodestar svc", "--cfg_test_prot", "1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("lodestar svc") && e.contains("--cfg_test_prot"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -93,6 +93,13 @@ impl Args {
     }
 }
 
+/// Runs the `gateway` service until it is stopped. The `gateway` binary and `lodestar gateway`
+/// both call it.
+pub fn main(args: Args) -> std::process::ExitCode {
+    let common = args.common.clone();
+    lodestar_runtime::run_main("gateway", &common, |shutdown| run(args, shutdown))
+}
+
 /// Runs the gateway until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;

@@ -118,6 +118,16 @@ pub struct Args {
     pub command: Option<offline::Command>,
 }
 
+/// Runs the `alpha` command line to its end: an offline command, or the alpha itself until it
+/// is stopped. The `alpha` binary and `lodestar alpha` both call it.
+pub fn main(mut args: Args) -> std::process::ExitCode {
+    if let Some(command) = args.command.take() {
+        return offline::main(command);
+    }
+    let common = args.common.clone();
+    lodestar_runtime::run_main("alpha", &common, |shutdown| run(args, shutdown))
+}
+
 impl Args {
     /// Checks the flags clap cannot check, failing fast with a message that says what to fix.
     pub fn validate(&self) -> Result<(), ServiceError> {

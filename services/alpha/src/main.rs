@@ -4,12 +4,5 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let mut args = lodestar_runtime::settings::parse::<lodestar_alpha::Args>();
-    if let Some(command) = args.command.take() {
-        return lodestar_alpha::offline::main(command);
-    }
-    let common = args.common.clone();
-    lodestar_runtime::run_main("alpha", &common, |shutdown| {
-        lodestar_alpha::run(args, shutdown)
-    })
+    lodestar_alpha::main(lodestar_runtime::settings::parse())
 }

@@ -270,6 +270,13 @@ impl Auth for AuthApi {
     }
 }
 
+/// Runs the `auth` service until it is stopped. The `auth` binary and `lodestar auth` both
+/// call it.
+pub fn main(args: Args) -> std::process::ExitCode {
+    let common = args.common.clone();
+    lodestar_runtime::run_main("auth", &common, |shutdown| run(args, shutdown))
+}
+
 /// Runs the auth service until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;

@@ -89,6 +89,16 @@ fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
     })
 }
 
+/// Runs the `backup-worker` command line to its end: an offline command, or the worker itself
+/// until it is stopped. The `backup-worker` binary and `lodestar backup-worker` both call it.
+pub fn main(mut args: Args) -> std::process::ExitCode {
+    if let Some(command) = args.command.take() {
+        return offline::main(command);
+    }
+    let common = args.common.clone();
+    lodestar_runtime::run_main("backup-worker", &common, |shutdown| run(args, shutdown))
+}
+
 /// Runs the backup worker until `shutdown` fires.
 pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     args.validate()?;

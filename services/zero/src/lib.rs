@@ -519,6 +519,35 @@ async fn watch_license(
     }
 }
 
+/// Runs the `zero` command line to its end: a license command, or the zero itself until it is
+/// stopped. The `zero` binary and `lodestar zero` both call it.
+pub fn main(cli: Cli) -> std::process::ExitCode {
+    match cli.command {
+        Some(CliCommand::License(cmd)) => license_main("zero license", cmd),
+        None => {
+            let args = cli.run;
+            let common = args.common.clone();
+            lodestar_runtime::run_main("zero", &common, |shutdown| run(args, shutdown))
+        }
+    }
+}
+
+/// Runs a license command: its text on stdout and status 0, or `<name>: error: <reason>` on
+/// stderr and status 1.
+pub fn license_main(name: &str, cmd: LicenseCommand) -> std::process::ExitCode {
+    use std::io::Write as _;
+    match license_command(cmd) {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a `zero license …` command; returns the text to print.
 pub fn license_command(cmd: LicenseCommand) -> Result<String, ZeroError> {
     match cmd {

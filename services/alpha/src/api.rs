@@ -443,7 +443,8 @@ fn proto_nquad_text(nq: &api::NQuad) -> Result<String, Status> {
     } else {
         format!("@{}", nq.lang)
     };
-    let pred = if nq.predicate == "*" {
+    // Dgraph's clients write the wildcard of `S * *` as `_STAR_ALL` (its `x.Star`).
+    let pred = if nq.predicate == "*" || nq.predicate == "_STAR_ALL" {
         "*".to_string()
     } else {
         format!("<{}>", nq.predicate)
@@ -934,6 +935,22 @@ impl lodestar_proto::auth::session_server::Session for DgraphApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_protobuf_delete_of_every_predicate_uses_dgraphs_wildcard() {
+        use api::value::Val;
+        let star = |p: &str| api::NQuad {
+            subject: "0x5".into(),
+            predicate: p.into(),
+            object_value: Some(api::Value {
+                val: Some(Val::DefaultVal("_STAR_ALL".into())),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(proto_nquad_text(&star("_STAR_ALL")).unwrap(), "<0x5> * * .");
+        assert_eq!(proto_nquad_text(&star("*")).unwrap(), "<0x5> * * .");
+        assert_eq!(proto_nquad_text(&star("name")).unwrap(), "<0x5> <name> * .");
+    }
 
     #[test]
     fn a_forwarded_request_carries_the_callers_token_as_accessjwt() {

@@ -78,6 +78,8 @@ pub struct ClusterBuilder {
     dir: Option<PathBuf>,
     log_dir: Option<PathBuf>,
     bin_dir: Option<PathBuf>,
+    /// The one binary every service runs as a subcommand of, when not their own binaries.
+    one_binary: Option<PathBuf>,
     ports: Ports,
     bind: IpAddr,
     health_timeout: Duration,
@@ -97,6 +99,7 @@ impl Default for ClusterBuilder {
             dir: None,
             log_dir: None,
             bin_dir: None,
+            one_binary: None,
             alphas: 1,
             alpha_hosts: BTreeMap::new(),
             with_alphas: false,
@@ -224,6 +227,13 @@ impl ClusterBuilder {
     /// Takes the binaries from `dir` instead of [`crate::bin_dir`].
     pub fn bin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.bin_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs every service as `<path> <service> <flags>` (the `lodestar` command, which serves
+    /// every role) instead of from its own binary in the binary directory.
+    pub fn one_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.one_binary = Some(path.into());
         self
     }
 
@@ -487,8 +497,17 @@ impl Cluster {
         } else {
             &[Service::Zero]
         };
-        for service in services {
-            crate::bin_path_in(&bin_dir, service.binary())?;
+        match &config.one_binary {
+            Some(path) => anyhow::ensure!(
+                path.is_file(),
+                "the binary every service runs as is missing: {} does not exist; run `cargo build --workspace` first",
+                path.display()
+            ),
+            None => {
+                for service in services {
+                    crate::bin_path_in(&bin_dir, service.binary())?;
+                }
+            }
         }
         let host = connect_host(config.bind);
         Ok(Cluster {
@@ -735,9 +754,15 @@ impl Cluster {
             Service::Alpha if idx > 1 => format!("alpha{idx}"),
             other => other.binary().to_string(),
         };
-        let bin = crate::bin_path_in(&self.bin_dir, service.binary())?;
+        let (bin, mut args) = match &self.config.one_binary {
+            Some(path) => (path.clone(), vec![service.binary().to_string()]),
+            None => (
+                crate::bin_path_in(&self.bin_dir, service.binary())?,
+                Vec::new(),
+            ),
+        };
         let ports = self.config.ports.plan(service, idx)?;
-        let mut args = make_args(ports);
+        args.extend(make_args(ports));
         args.extend(
             self.config
                 .args
@@ -1268,6 +1293,16 @@ mod tests {
             .unwrap_err();
         assert!(
             format!("{err:#}").contains("run `cargo build --workspace` first"),
+            "{err:#}"
+        );
+        let err = ClusterBuilder::new()
+            .one_binary("/nonexistent-bin-dir/lodestar")
+            .quiet(true)
+            .start()
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent-bin-dir/lodestar does not exist"),
             "{err:#}"
         );
     }

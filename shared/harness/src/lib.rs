@@ -8,7 +8,9 @@
 //! directory). It holds no test assertions, so the launcher links no test code.
 //!
 //! The binaries are not built by this crate: run `cargo build --workspace` first. They are taken
-//! from `$LODESTAR_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else `<workspace>/target/debug`.
+//! from `$LODESTAR_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else `<workspace>/target/debug`;
+//! [`ClusterBuilder::one_binary`] runs every service as a subcommand of the one `lodestar`
+//! command instead.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {

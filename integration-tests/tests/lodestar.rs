@@ -103,6 +103,7 @@ fn the_top_level_lists_the_roles_and_refuses_an_unknown_one_with_status_2() {
         "restore",
         "license",
         "rotate-key",
+        "acl",
         "version",
     ] {
         assert!(text.contains(&format!("\n  {role} ")), "{role}: {text}");

@@ -7,10 +7,15 @@
 //! - `lodestar live …` and `lodestar bulk …` are the loaders;
 //! - `lodestar restore …` is the alpha's offline restore, `lodestar license …` zero's license
 //!   commands, `lodestar rotate-key …` the master-key rotation (`badger rotate`);
+//! - `lodestar acl …` manages users, groups and rules over gRPC, as Dgraph's `dgraph acl`
+//!   (see [`acl`]);
 //! - `lodestar version` prints the version.
 //!
 //! The separate binaries (`zero`, `alpha`, …) stay: each role here calls the same library
 //! function its binary calls.
+
+mod acl;
+mod error;
 
 use clap::Parser as _;
 use std::ffi::OsString;
@@ -22,7 +27,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The roles, in the order `lodestar --help` lists them, with what each one is.
-const ROLES: [(&str, &str); 11] = [
+const ROLES: [(&str, &str); 12] = [
     (
         "zero",
         "Run a zero, the cluster coordinator (or `zero license …`)",
@@ -59,6 +64,10 @@ const ROLES: [(&str, &str); 11] = [
     (
         "rotate-key",
         "Change the master key of an encrypted directory of a stopped node (= badger rotate)",
+    ),
+    (
+        "acl",
+        "Add, delete, change and show users, groups and predicate rules (as dgraph acl)",
     ),
     ("version", "Print the version"),
 ];
@@ -149,6 +158,7 @@ fn run_role(role: OsString, args: Vec<OsString>) -> ExitCode {
         "restore" => offline::main(Offline::Restore(RestoreCli::parse_from(argv).args)),
         "rotate-key" => offline::main(Offline::RotateKey(RotateKeyCli::parse_from(argv).args)),
         "license" => lodestar_zero::license_main("license", LicenseCli::parse_from(argv).command),
+        "acl" => acl::main(acl::AclCli::parse_from(argv)),
         "version" => {
             // `version` takes no flags but --help.
             clap::Command::new("version")

@@ -49,11 +49,12 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast -E "not ($faults)" "$@"
   echo "==> running the fault suite"
   cargo nextest run --workspace --no-fail-fast -E "$faults" "$@"
-  # The acceptance of backups, restores and ACL again, every cluster a group of three
-  # replicated alphas, encrypted at rest (zero, every alpha and the backup worker under a key),
-  # with the leader-kill fault test (SIGKILL under a write load, replicas compared) encrypted too.
+  # The acceptance of backups, restores and ACL (the alpha's and `lodestar acl`) again, every
+  # cluster a group of three replicated alphas, encrypted at rest (zero, every alpha and the
+  # backup worker under a key), with the leader-kill fault test (SIGKILL under a write load,
+  # replicas compared) encrypted too.
   echo "==> running the backup, restore, export, ACL and leader-kill tests against encrypted three-replica groups"
-  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(export) | binary(alpha_acl))'
+  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(export) | binary(alpha_acl) | binary(lodestar_acl))'
   LODESTAR_TEST_REPLICAS=3 LODESTAR_TEST_ENCRYPTION=1 cargo nextest run --workspace --no-fail-fast \
     -E "$acceptance | (package(lodestar-integration-tests) & binary(faults_replicas))" "$@"
   # And again on two groups of three (predicates spread over both, the ACL's data in group 1),

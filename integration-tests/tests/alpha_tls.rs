@@ -2,9 +2,9 @@
 //! each test (a CA, a server certificate for `IP:127.0.0.1` and `DNS:localhost`, client
 //! certificates): pydgraph's `open()` connection strings (`sslmode=verify-ca`, `apikey`,
 //! `bearertoken`, a login), plain-text clients refused, client certificates under
-//! REQUIREANDVERIFY (the `live` loader's `--tls` too), the gateway's `/admin` and DQL HTTP API
-//! through `--alpha_tls`, and the configurations the alpha refuses to start with. These tests
-//! need `openssl` and fail without it.
+//! REQUIREANDVERIFY (the `live` loader's `--tls` too), the ACL tool's `--tls`, the gateway's
+//! `/admin` and DQL HTTP API through `--alpha_tls`, and the configurations the alpha refuses
+//! to start with. These tests need `openssl` and fail without it.
 
 mod common;
 
@@ -264,6 +264,35 @@ async fn pydgraph_logs_in_and_uses_bearer_tokens_over_tls() {
         body["data"]["q"],
         serde_json::json!([{"tls_name": "as groot"}, {"tls_name": "with a bearer token"}]),
         "{body}"
+    );
+
+    // The ACL tool logs in and works over TLS with --tls; without it the alpha does not answer.
+    let acl = |tls: Option<String>| {
+        let mut args = vec![
+            "acl".to_string(),
+            "-a".to_string(),
+            cluster.alpha_grpc(),
+            "--guardian-creds".to_string(),
+            "user=groot;password=password".to_string(),
+        ];
+        if let Some(tls) = tls {
+            args.extend(["--tls".to_string(), tls]);
+        }
+        args.extend(["add", "-g", "tls-dev"].map(String::from));
+        run_bin("lodestar", &args)
+    };
+    let out = acl(Some(certs.client_flag()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "lodestar acl over TLS: {stdout}");
+    assert!(
+        stdout.ends_with("Login successful.\nCreated new group with id tls-dev\n"),
+        "{stdout}"
+    );
+    let out = acl(None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "lodestar acl without TLS was served"
     );
 }
 

@@ -9,6 +9,7 @@
 //!   commands, `lodestar rotate-key …` the master-key rotation (`badger rotate`);
 //! - `lodestar acl …` manages users, groups and rules over gRPC, as Dgraph's `dgraph acl`
 //!   (see [`acl`]);
+//! - `lodestar compose …` writes a docker-compose file (`lodestar_compose`);
 //! - `lodestar version` prints the version.
 //!
 //! The separate binaries (`zero`, `alpha`, …) stay: each role here calls the same library
@@ -27,7 +28,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The roles, in the order `lodestar --help` lists them, with what each one is.
-const ROLES: [(&str, &str); 12] = [
+const ROLES: [(&str, &str); 13] = [
     (
         "zero",
         "Run a zero, the cluster coordinator (or `zero license …`)",
@@ -68,6 +69,10 @@ const ROLES: [(&str, &str); 12] = [
     (
         "acl",
         "Add, delete, change and show users, groups and predicate rules (as dgraph acl)",
+    ),
+    (
+        "compose",
+        "Write a docker-compose file for a cluster (Dgraph's compose flags)",
     ),
     ("version", "Print the version"),
 ];
@@ -110,6 +115,17 @@ struct RestoreCli {
 struct RotateKeyCli {
     #[command(flatten)]
     args: lodestar_alpha::offline::RotateKeyArgs,
+}
+
+/// `lodestar compose`: the docker-compose file generator.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "compose",
+    about = "Write a docker-compose file for a cluster of zeros, alphas, gateway, auth and backup worker"
+)]
+struct ComposeCli {
+    #[command(flatten)]
+    args: lodestar_compose::ComposeArgs,
 }
 
 /// `lodestar license`: zero's license commands.
@@ -159,6 +175,7 @@ fn run_role(role: OsString, args: Vec<OsString>) -> ExitCode {
         "rotate-key" => offline::main(Offline::RotateKey(RotateKeyCli::parse_from(argv).args)),
         "license" => lodestar_zero::license_main("license", LicenseCli::parse_from(argv).command),
         "acl" => acl::main(acl::AclCli::parse_from(argv)),
+        "compose" => lodestar_compose::run(ComposeCli::parse_from(argv).args),
         "version" => {
             // `version` takes no flags but --help.
             clap::Command::new("version")

@@ -74,7 +74,7 @@ skeleton() {
 # The shared libraries a binary needs (and the loader), copied at their paths.
 libraries() {
   local rootfs="$1" binary="$2"
-  ldd "$binary" | awk '/=> \//{print $3} /^\s*\//{print $1}' | while read -r lib; do
+  ldd "$binary" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}' | while read -r lib; do
     mkdir -p "$rootfs$(dirname "$lib")"
     cp -L "$lib" "$rootfs$lib"
   done

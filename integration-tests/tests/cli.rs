@@ -398,40 +398,5 @@ fn readme_flag_tables_match_every_binarys_help() {
 /// config file's unknown key stops the service with its name.
 #[test]
 fn flags_beat_the_environment_which_beats_the_config_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gateway.yaml");
-    std::fs::write(&config, "acl:\n  access_ttl: 1x\n").unwrap();
-    let run = |env: Option<&str>, flag: Option<&str>| {
-        let mut cmd = bin_command("gateway");
-        cmd.args(["--config", common::path(&config)]);
-        if let Some(v) = flag {
-            cmd.args(["--acl_access_ttl", v]);
-        }
-        if let Some(v) = env {
-            cmd.env("LODESTAR_ACL_ACCESS_TTL", v);
-        }
-        // A bad duration makes the service stop at once and name the value it read.
-        stderr(&cmd.output().unwrap())
-    };
-    assert!(run(None, None).contains("1x"), "the file's value is read");
-    let from_env = run(Some("2x"), None);
-    assert!(
-        from_env.contains("2x") && !from_env.contains("1x"),
-        "{from_env}"
-    );
-    let from_flag = run(Some("2x"), Some("3x"));
-    assert!(
-        from_flag.contains("3x") && !from_flag.contains("2x"),
-        "{from_flag}"
-    );
-
-    let typo = dir.path().join("typo.toml");
-    std::fs::write(&typo, "acl_acces_ttl = \"1h\"\n").unwrap();
-    let out = run_bin("gateway", ["--config", common::path(&typo)]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("acl_acces_ttl") && err.contains("typo.toml"),
-        "{err}"
-    );
+    common::gateway_settings_follow_precedence("gateway", &[]);
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use lodestar_integration_tests::{ClusterBuilder, bin_command, bin_path, run_bin};
+use lodestar_integration_tests::{ClusterBuilder, bin_path, run_bin};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Mutation, Operation, Request};
 
@@ -149,43 +149,7 @@ fn version_prints_the_version() {
 /// Flags beat the environment, which beats `--config`, exactly as with the gateway binary.
 #[test]
 fn a_role_reads_the_environment_and_the_config_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gateway.yaml");
-    std::fs::write(&config, "acl:\n  access_ttl: 1x\n").unwrap();
-    let run = |env: Option<&str>, flag: Option<&str>| {
-        let mut cmd = bin_command("lodestar");
-        cmd.args(["gateway", "--config", common::path(&config)]);
-        if let Some(v) = flag {
-            cmd.args(["--acl_access_ttl", v]);
-        }
-        if let Some(v) = env {
-            cmd.env("LODESTAR_ACL_ACCESS_TTL", v);
-        }
-        // A bad duration makes the service stop at once and name the value it read.
-        let out = cmd.output().unwrap();
-        assert!(!out.status.success());
-        stderr(&out)
-    };
-    assert!(run(None, None).contains("1x"), "the file's value is read");
-    let from_env = run(Some("2x"), None);
-    assert!(
-        from_env.contains("2x") && !from_env.contains("1x"),
-        "{from_env}"
-    );
-    let from_flag = run(Some("2x"), Some("3x"));
-    assert!(
-        from_flag.contains("3x") && !from_flag.contains("2x"),
-        "{from_flag}"
-    );
-    let typo = dir.path().join("typo.toml");
-    std::fs::write(&typo, "acl_acces_ttl = \"1h\"\n").unwrap();
-    let out = run_bin("lodestar", ["gateway", "--config", common::path(&typo)]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("acl_acces_ttl") && stderr(&out).contains("typo.toml"),
-        "{}",
-        stderr(&out)
-    );
+    common::gateway_settings_follow_precedence("lodestar", &["gateway"]);
 }
 
 /// `lodestar license` and `lodestar zero license` are zero's license commands: a key pair made

@@ -268,3 +268,49 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Checks that a gateway run as `program prefix...` takes a setting from the command line, then
+/// the environment, then `--config` (each a bad `--acl_access_ttl` the gateway names as it
+/// stops), and that a config file's unknown key stops it with the key and the file's name.
+#[allow(dead_code)]
+pub fn gateway_settings_follow_precedence(program: &str, prefix: &[&str]) {
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, "acl:\n  access_ttl: 1x\n").unwrap();
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = lodestar_integration_tests::bin_command(program);
+        cmd.args(prefix).args(["--config", path(&config)]);
+        if let Some(v) = flag {
+            cmd.args(["--acl_access_ttl", v]);
+        }
+        if let Some(v) = env {
+            cmd.env("LODESTAR_ACL_ACCESS_TTL", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "a bad duration stops the gateway");
+        stderr(&out)
+    };
+    assert!(run(None, None).contains("1x"), "the file's value is read");
+    let from_env = run(Some("2x"), None);
+    assert!(
+        from_env.contains("2x") && !from_env.contains("1x"),
+        "{from_env}"
+    );
+    let from_flag = run(Some("2x"), Some("3x"));
+    assert!(
+        from_flag.contains("3x") && !from_flag.contains("2x"),
+        "{from_flag}"
+    );
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "acl_acces_ttl = \"1h\"\n").unwrap();
+    let mut args: Vec<&str> = prefix.to_vec();
+    args.extend(["--config", path(&typo)]);
+    let out = run_bin(program, args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("acl_acces_ttl") && err.contains("typo.toml"),
+        "{err}"
+    );
+}

@@ -6,15 +6,13 @@
 
 mod common;
 
+use common::{TokenClient as Client, token_client as client};
 use lodestar_acl::{SigningKey, Tokens};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post};
-use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
 use prost::Message as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 const SECRET: &str = "1234567890abcdefghijklmnopqrstuvwxyz";
 
@@ -163,35 +161,12 @@ async fn read(c: &mut Client, q: &str) -> serde_json::Value {
     serde_json::from_slice(&resp.json).unwrap()
 }
 
-/// Puts an access token (if any) in every request's `accessjwt` metadata, as dgo and pydgraph do.
-#[derive(Clone)]
-struct Token(String);
-
-impl tonic::service::Interceptor for Token {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if !self.0.is_empty() {
-            req.metadata_mut()
-                .insert("accessjwt", self.0.parse().expect("ascii token"));
-        }
-        Ok(req)
-    }
-}
-
-type Client = DgraphClient<InterceptedService<Channel, Token>>;
-
-async fn client(cluster: &Cluster, token: &str) -> Client {
-    DgraphClient::with_interceptor(
-        lodestar_client::channel(&cluster.alpha_grpc()).unwrap(),
-        Token(token.to_string()),
-    )
-}
-
 /// A client logged in as `userid`.
 async fn logged_in(cluster: &Cluster, userid: &str, password: &str) -> Client {
-    let jwt = login(&mut client(cluster, "").await, userid, password, "")
+    let jwt = login(&mut client(cluster, ""), userid, password, "")
         .await
         .unwrap_or_else(|e| panic!("{userid} logs in: {e:?}"));
-    client(cluster, &jwt.access_jwt).await
+    client(cluster, &jwt.access_jwt)
 }
 
 /// A client logged in as groot.
@@ -262,7 +237,7 @@ async fn login_is_refused_while_enterprise_features_are_off_and_a_license_restor
     let kit = common::LicenseKit::new();
     let builder = ClusterBuilder::new().zero_arg("--license_public_key", kit.public_key_arg());
     let mut cluster = acl_cluster(dir.path(), builder).await;
-    let mut c = client(&cluster, "").await;
+    let mut c = client(&cluster, "");
     login(&mut c, "groot", "password", "")
         .await
         .expect("the trial is on");
@@ -316,7 +291,7 @@ async fn every_call_needs_a_valid_access_token() {
         .issue("groot", vec!["guardians".into()], 0, now() - 3600)
         .unwrap()
         .0;
-    let good = login(&mut client(&cluster, "").await, "groot", "password", "")
+    let good = login(&mut client(&cluster, ""), "groot", "password", "")
         .await
         .unwrap()
         .access_jwt;
@@ -350,7 +325,7 @@ async fn every_call_needs_a_valid_access_token() {
             "unable to parse jwt token: token signature is invalid",
         ),
     ] {
-        let mut c = client(&cluster, token).await;
+        let mut c = client(&cluster, token);
         let q = c
             .query(Request {
                 query: "{ q(func: has(name)) { uid } }".into(),
@@ -379,7 +354,7 @@ async fn every_call_needs_a_valid_access_token() {
         }
     }
     // The same calls with groot's token work, and nothing was written before.
-    let mut c = client(&cluster, &good).await;
+    let mut c = client(&cluster, &good);
     assert_eq!(
         read(&mut c, "{ q(func: has(name)) { uid } }").await,
         serde_json::json!({"q": []})
@@ -402,7 +377,7 @@ fn mutation(rdf: &str) -> Request {
 async fn failed_logins_are_throttled_then_forgiven() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
-    let mut c = client(&cluster, "").await;
+    let mut c = client(&cluster, "");
     // Five free failures, then the sixth locks groot (and this address) for 500 ms.
     for i in 0..6 {
         let err = login(&mut c, "groot", "wrong-password", "")
@@ -694,7 +669,7 @@ async fn the_documented_groot_password_reset_works() {
     root.query(set_groot_password("forgotten-password"))
         .await
         .unwrap();
-    let err = login(&mut client(&cluster, "").await, "groot", "password", "")
+    let err = login(&mut client(&cluster, ""), "groot", "password", "")
         .await
         .unwrap_err();
     assert_eq!(err.message(), "invalid username or password");
@@ -712,7 +687,7 @@ async fn the_documented_groot_password_reset_works() {
         alpha.args.drain(at..at + 2);
     }
     cluster.restart_alphas().await.unwrap();
-    let mut open = client(&cluster, "").await;
+    let mut open = client(&cluster, "");
     open.query(set_groot_password("newpassword"))
         .await
         .expect("the documented upsert");
@@ -814,12 +789,12 @@ _:a <age> "31" ."#,
     // Without a token, or as alice: refused.
     let err = b.start_backup(backup("")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
-    let alice = login(&mut client(&source, "").await, "alice", "alicepassword", "")
+    let alice = login(&mut client(&source, ""), "alice", "alicepassword", "")
         .await
         .unwrap();
     let err = b.start_backup(backup(&alice.access_jwt)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
-    let root_jwt = login(&mut client(&source, "").await, "groot", "password", "")
+    let root_jwt = login(&mut client(&source, ""), "groot", "password", "")
         .await
         .unwrap();
     let id = b
@@ -836,11 +811,11 @@ _:a <age> "31" ."#,
     std::fs::create_dir(&target_dir).unwrap();
     let target = acl_cluster(&target_dir, ClusterBuilder::new()).await;
     assert!(
-        login(&mut client(&target, "").await, "alice", "alicepassword", "")
+        login(&mut client(&target, ""), "alice", "alicepassword", "")
             .await
             .is_err()
     );
-    let target_root = login(&mut client(&target, "").await, "groot", "password", "")
+    let target_root = login(&mut client(&target, ""), "groot", "password", "")
         .await
         .unwrap();
     let addr = target.backup.as_ref().unwrap().grpc_addr();
@@ -912,7 +887,7 @@ async fn tokens_stop_working_when_their_user_is_deleted_or_leaves_guardians() {
     use lodestar_proto::backup::backup_client::BackupClient;
     let dir = tempfile::tempdir().unwrap();
     let cluster = acl_cluster(dir.path(), ClusterBuilder::new()).await;
-    let root_jwt = login(&mut client(&cluster, "").await, "groot", "password", "")
+    let root_jwt = login(&mut client(&cluster, ""), "groot", "password", "")
         .await
         .unwrap()
         .access_jwt;
@@ -926,12 +901,12 @@ async fn tokens_stop_working_when_their_user_is_deleted_or_leaves_guardians() {
     )
     .await;
     assert!(made["errors"].is_null(), "{made}");
-    let ops_jwt = login(&mut client(&cluster, "").await, "ops", "opspassword", "")
+    let ops_jwt = login(&mut client(&cluster, ""), "ops", "opspassword", "")
         .await
         .unwrap()
         .access_jwt;
     let mut alice = logged_in(&cluster, "alice", "alicepassword").await;
-    let mut ops = client(&cluster, &ops_jwt).await;
+    let mut ops = client(&cluster, &ops_jwt);
     // While ops is a guardian, its token works everywhere a guardian's does.
     assert!(
         admin(&cluster, &ops_jwt, "{ state { maxUID } }").await["errors"].is_null(),
@@ -1008,13 +983,7 @@ async fn tokens_stop_working_when_their_user_is_deleted_or_leaves_guardians() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("no longer exists"), "{err:?}");
-    let alice_jwt = login(
-        &mut client(&cluster, "").await,
-        "alice",
-        "alicepassword",
-        "",
-    )
-    .await;
+    let alice_jwt = login(&mut client(&cluster, ""), "alice", "alicepassword", "").await;
     assert!(alice_jwt.is_err(), "alice cannot log in again");
     // Groot's own token was never affected.
     assert!(admin(&cluster, &root_jwt, "{ state { maxUID } }").await["errors"].is_null());

@@ -6,15 +6,13 @@
 
 mod common;
 
+use common::{TokenClient as Client, token_client as client};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, bin_command};
-use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
 use prost::Message as _;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Output, Stdio};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 const SECRET: &str = "1234567890abcdefghijklmnopqrstuvwxyz";
 
@@ -93,29 +91,6 @@ fn logged_in(cluster: &Cluster) -> String {
     format!(
         "\nRunning transaction with dgraph endpoint: {}\nLogin successful.\n",
         cluster.alpha_grpc()
-    )
-}
-
-/// Puts an access token in every request's `accessjwt` metadata, as dgo and pydgraph do.
-#[derive(Clone)]
-struct Token(String);
-
-impl tonic::service::Interceptor for Token {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if !self.0.is_empty() {
-            req.metadata_mut()
-                .insert("accessjwt", self.0.parse().expect("ascii token"));
-        }
-        Ok(req)
-    }
-}
-
-type Client = DgraphClient<InterceptedService<Channel, Token>>;
-
-fn client(cluster: &Cluster, token: &str) -> Client {
-    DgraphClient::with_interceptor(
-        lodestar_client::channel(&cluster.alpha_grpc()).unwrap(),
-        Token(token.to_string()),
     )
 }
 

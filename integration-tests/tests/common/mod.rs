@@ -272,7 +272,6 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 /// Checks that a gateway run as `program prefix...` takes a setting from the command line, then
 /// the environment, then `--config` (each a bad `--acl_access_ttl` the gateway names as it
 /// stops), and that a config file's unknown key stops it with the key and the file's name.
-#[allow(dead_code)]
 pub fn gateway_settings_follow_precedence(program: &str, prefix: &[&str]) {
     let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
     let dir = tempfile::tempdir().unwrap();
@@ -313,4 +312,31 @@ pub fn gateway_settings_follow_precedence(program: &str, prefix: &[&str]) {
         err.contains("acl_acces_ttl") && err.contains("typo.toml"),
         "{err}"
     );
+}
+
+/// Puts an access token (if any) in every request's `accessjwt` metadata, as dgo and pydgraph do.
+#[derive(Clone)]
+pub struct Token(pub String);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if !self.0.is_empty() {
+            req.metadata_mut()
+                .insert("accessjwt", self.0.parse().expect("ascii token"));
+        }
+        Ok(req)
+    }
+}
+
+/// A client of the alpha's `api.Dgraph` that sends a token with every call.
+pub type TokenClient = lodestar_proto::api::dgraph_client::DgraphClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Token>,
+>;
+
+/// A client of `cluster`'s first alpha sending `token` (none when empty).
+pub fn token_client(cluster: &Cluster, token: &str) -> TokenClient {
+    lodestar_proto::api::dgraph_client::DgraphClient::with_interceptor(
+        lodestar_client::channel(&cluster.alpha_grpc()).unwrap(),
+        Token(token.to_string()),
+    )
 }

@@ -93,6 +93,19 @@ build() {
   printf '%s:%s  %d MiB (%d bytes)\n' "$tag" "$version" $((size / 1048576)) "$size"
 }
 
+# How every image's Dockerfile starts: the rootfs, then /data handed to the user the
+# services run as.
+dockerfile_head() {
+  cat <<'HEAD'
+FROM scratch
+COPY rootfs/ /
+RUN ["/bin/busybox", "chown", "-R", "65532:65532", "/data"]
+ENV PATH=/usr/local/bin:/bin
+USER 65532:65532
+WORKDIR /data
+HEAD
+}
+
 bb="$(busybox)"
 
 if [ "$want" != seaweedfs ]; then
@@ -105,19 +118,15 @@ if [ "$want" != seaweedfs ]; then
   install -m 0755 "$target/release/lodestar" "$ctx/rootfs/usr/local/bin/lodestar"
   install -m 0755 "$here/lodestar-health" "$ctx/rootfs/usr/local/bin/lodestar-health"
   libraries "$ctx/rootfs" "$target/release/lodestar"
-  # The data directory belongs to the user the services run as.
-  cat > "$ctx/Dockerfile" <<DOCKERFILE
-FROM scratch
-COPY rootfs/ /
-RUN ["/bin/busybox", "chown", "-R", "65532:65532", "/data"]
-ENV PATH=/usr/local/bin:/bin
-USER 65532:65532
-WORKDIR /data
+  {
+    dockerfile_head
+    cat <<DOCKERFILE
 ENTRYPOINT ["/usr/local/bin/lodestar"]
 CMD ["--help"]
 HEALTHCHECK --interval=5s --timeout=4s --start-period=60s --retries=3 CMD ["/usr/local/bin/lodestar-health"]
 LABEL org.opencontainers.image.title="lodestar" org.opencontainers.image.version="$version"
 DOCKERFILE
+  } > "$ctx/Dockerfile"
   echo "==> building the image lodestar:$version"
   build "$ctx" lodestar
 fi
@@ -139,19 +148,16 @@ PY
   skeleton "$ctx/rootfs" "$bb"
   install -m 0755 "$stage/weed" "$ctx/rootfs/usr/local/bin/weed"
   if ldd "$stage/weed" >/dev/null 2>&1; then libraries "$ctx/rootfs" "$stage/weed"; fi
-  cat > "$ctx/Dockerfile" <<DOCKERFILE
-FROM scratch
-COPY rootfs/ /
-RUN ["/bin/busybox", "chown", "-R", "65532:65532", "/data"]
-ENV PATH=/usr/local/bin:/bin
-USER 65532:65532
-WORKDIR /data
+  {
+    dockerfile_head
+    cat <<DOCKERFILE
 EXPOSE 8333 9333
 ENTRYPOINT ["/usr/local/bin/weed"]
 CMD ["mini", "-dir=/data", "-master.telemetry=false", "-webdav=false", "-admin.ui=false", "-s3.port=8333", "-s3.port.iceberg=0", "-s3.port.lance=0"]
 HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=5 CMD ["/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9333/cluster/healthz"]
 LABEL org.opencontainers.image.title="lodestar-seaweedfs" org.opencontainers.image.version="$version"
 DOCKERFILE
+  } > "$ctx/Dockerfile"
   echo "==> building the image lodestar-seaweedfs:$version"
   build "$ctx" lodestar-seaweedfs
 fi

@@ -173,6 +173,9 @@ pub struct Postings<'v> {
     /// The uid the list stands at; `None` before the first read and once it is done.
     head: Option<u64>,
     done: bool,
+    /// The estimate of [`Postings::density`], once sampled: planning nested intersections
+    /// asks for it more than once.
+    density: Option<f64>,
 }
 
 enum Source<'v> {
@@ -204,12 +207,16 @@ impl<'v> Postings<'v> {
             source,
             head: None,
             done: false,
+            density: None,
         })
     }
 
     /// The share of uids the first keys of the list hold: [`DENSITY_SAMPLE`] keys over the
     /// span of uids they cover. A shorter list counts as nearly empty, whatever its span.
     fn density(&mut self) -> Result<f64, GraphError> {
+        if let Some(d) = self.density {
+            return Ok(d);
+        }
         let sample: Vec<u64> = match &self.source {
             Source::Loaded { uids, .. } => uids.iter().take(DENSITY_SAMPLE).copied().collect(),
             Source::Store(_) => match self.view.keys_from(&self.prefix, &self.prefix) {
@@ -223,12 +230,14 @@ impl<'v> Postings<'v> {
                 None => Vec::new(),
             },
         };
-        Ok(match (sample.first(), sample.last()) {
+        let density = match (sample.first(), sample.last()) {
             (Some(first), Some(last)) if sample.len() == DENSITY_SAMPLE => {
                 sample.len() as f64 / (last.saturating_sub(*first) as f64 + 1.0)
             }
             _ => sample.len() as f64 * 1e-9,
-        })
+        };
+        self.density = Some(density);
+        Ok(density)
     }
 
     /// The smallest uid `>= target` in the list.

@@ -1128,8 +1128,12 @@ impl Ctx<'_> {
             volumes.push(Node::Map(v));
         }
         m.put("volumes", Node::List(volumes));
-        // A one-shot: restarting it would loop.
+        // A one-shot: restarting it would loop, and the image's health check (which looks for
+        // a service's port) would mark it unhealthy while it runs and after it exits.
         m.str("restart", "no");
+        let mut no_check = Map::new();
+        no_check.put("disable", Node::Plain("true"));
+        m.put("healthcheck", Node::Map(no_check));
         hardening(&mut m, &["CHOWN", "DAC_OVERRIDE", "FOWNER"]);
         labels(&mut m, "init");
         m

@@ -385,6 +385,8 @@ fn data_goes_to_the_volume_or_a_host_directory_not_both() {
     let y = yaml(&["--data_vol"]);
     assert!(service(&y, "zero1").contains("source: \"data\""));
     assert!(service(&y, "init").contains("mkdir -p"));
+    // The one-shot init has no health check (the image's looks for a service's port).
+    assert!(service(&y, "init").contains("healthcheck:\n      disable: true"));
 }
 
 #[test]

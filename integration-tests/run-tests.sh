@@ -67,3 +67,10 @@ else
   echo "==> running the tests (the fault suite among them; cargo-nextest runs it as its own stage)"
   cargo test --workspace --no-fail-fast "$@"
 fi
+
+# The compose stack, live: the images built by deploy/docker/build-images.sh (a release build),
+# `lodestar compose -z 3 -a 3 -r 3 --acl --encryption --minio`, docker-compose up, then pydgraph,
+# /admin, a backup to the SeaweedFS container and a restore, docker kill of the zero leader and
+# of the group leader under writes, a partition of the group leader, a crash, down and up.
+echo "==> the compose stack test (deploy/docker/test-stack.sh)"
+"$root/deploy/docker/test-stack.sh"

@@ -105,6 +105,34 @@ pub fn with_env_names(command: clap::Command) -> clap::Command {
         .fold(command, |c, (id, name)| c.mut_arg(id, |a| a.env(name)))
 }
 
+/// The `name=value` settings of a Dgraph-style superflag (`"name=value; name=value"`), in the
+/// order given: each name at most once, every name one of `known`; `flag` names the flag in
+/// errors. A value may hold `=` (only the first one splits).
+pub fn superflag<'a>(
+    flag: &str,
+    text: &'a str,
+    known: &[&str],
+) -> Result<Vec<(&'a str, &'a str)>, String> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .map(|(n, v)| (n.trim(), v.trim()))
+            .ok_or_else(|| format!("{flag}: {part:?} is not name=value"))?;
+        if !known.contains(&name) {
+            return Err(format!(
+                "{flag}: unknown setting {name:?}: use {}",
+                known.join(", ")
+            ));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("{flag}: {name} is given twice"));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
 /// `LODESTAR_` and the long flag name in capitals, `-` as `_`.
 pub fn env_name(long: &str) -> String {
     format!("LODESTAR_{}", long.replace('-', "_").to_ascii_uppercase())

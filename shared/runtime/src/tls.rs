@@ -55,32 +55,6 @@ pub struct ClientTls {
     pub client_key: Option<PathBuf>,
 }
 
-/// The `name=value` settings of a superflag, each name at most once, every name one of `known`.
-fn settings<'a>(
-    flag: &str,
-    text: &'a str,
-    known: &[&str],
-) -> Result<Vec<(&'a str, &'a str)>, String> {
-    let mut out: Vec<(&str, &str)> = Vec::new();
-    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = part
-            .split_once('=')
-            .map(|(n, v)| (n.trim(), v.trim()))
-            .ok_or_else(|| format!("{flag}: {part:?} is not name=value"))?;
-        if !known.contains(&name) {
-            return Err(format!(
-                "{flag}: unknown setting {name:?}: use {}",
-                known.join(", ")
-            ));
-        }
-        if out.iter().any(|(n, _)| *n == name) {
-            return Err(format!("{flag}: {name} is given twice"));
-        }
-        out.push((name, value));
-    }
-    Ok(out)
-}
-
 /// A path setting; an empty value counts as unset (Dgraph's defaults are empty strings).
 fn path(value: &str) -> Option<PathBuf> {
     (!value.is_empty()).then(|| PathBuf::from(value))
@@ -109,7 +83,7 @@ impl ServerTls {
         let mut key = None;
         let mut ca = None;
         let mut auth = None;
-        for (name, value) in settings(
+        for (name, value) in crate::settings::superflag(
             FLAG,
             text,
             &[
@@ -214,7 +188,7 @@ impl ClientTls {
         let mut server_name = None;
         let mut client_cert = None;
         let mut client_key = None;
-        for (name, value) in settings(
+        for (name, value) in crate::settings::superflag(
             flag,
             text,
             &[

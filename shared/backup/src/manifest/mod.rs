@@ -7,7 +7,7 @@
 //!
 //! This module holds the model and its JSON; `names` the predicate, folder and file names;
 //! `store` reading and writing it at a location; `plan` choosing the series a restore reads and
-//! the next backup of a series.
+//! the next backup of a series; `retention` which series a retention rule lets go.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,11 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod names;
 mod plan;
+pub mod retention;
 mod store;
 
 pub use crate::names::new_backup_id;
 pub use names::{
-    file_name, folder_name, galaxy_groups, galaxy_name, namespaced_name, plain_name, split_name,
+    file_name, folder_name, folder_time, galaxy_groups, galaxy_name, namespaced_name, plain_name,
+    split_name,
 };
 pub use plan::{BackupPlan, PlanError, SelectError, next_backup, select_series};
 pub use store::{ManifestError, append, missing_files, read_master, write_master};

@@ -71,6 +71,15 @@ pub fn folder_name(t: DateTime<Utc>) -> String {
     t.format("dgraph.%Y%m%d.%H%M%S%.3f").to_string()
 }
 
+/// When the backup in `folder` was taken, from its name (the inverse of [`folder_name`]):
+/// `None` for a name of another shape.
+pub fn folder_time(folder: &str) -> Option<DateTime<Utc>> {
+    let stamp = folder.trim_matches('/').strip_prefix("dgraph.")?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d.%H%M%S%.3f")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// A group's backup file name: `r<read_ts>-g<group>.backup`.
 pub fn file_name(read_ts: u64, group: u32) -> String {
     format!("r{read_ts}-g{group}.backup")
@@ -89,6 +98,20 @@ mod tests {
         assert_eq!(folder_name(t), "dgraph.20210517.095641.969");
         let t = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
         assert_eq!(folder_name(t), "dgraph.20240102.030405.000");
+        assert_eq!(folder_time("dgraph.20240102.030405.000"), Some(t));
+        assert_eq!(folder_time("dgraph.20240102.030405.000/"), Some(t));
+        let with_millis = Utc.with_ymd_and_hms(2021, 5, 17, 9, 56, 41).unwrap()
+            + chrono::Duration::milliseconds(969);
+        assert_eq!(folder_time("dgraph.20210517.095641.969"), Some(with_millis));
+        for other in [
+            "",
+            "dgraph.",
+            "dgraph.2024",
+            "backup.20240102.030405.000",
+            "dgraph.20241302.030405.000",
+        ] {
+            assert_eq!(folder_time(other), None, "{other}");
+        }
         assert_eq!(file_name(1234, 2), "r1234-g2.backup");
         assert_eq!(galaxy_name("name"), "0-name");
         assert_eq!(namespaced_name(255, "name"), "ff-name");

@@ -11,7 +11,8 @@ use http_body_util::BodyExt;
 use lodestar_gateway::{GatewayState, GrpcCluster, Services, router};
 use lodestar_proto::backup::backup_server::{Backup, BackupServer};
 use lodestar_proto::backup::{
-    BackupRequest, Credentials, KeySource, ListBackupsRequest, ListBackupsResponse, RestoreRequest,
+    BackupRequest, Credentials, KeySource, ListBackupsRequest, ListBackupsResponse,
+    ListSchedulesRequest, ListSchedulesResponse, RestoreRequest, ScheduleRun, ScheduleStatus,
     TaskRef, TaskStatus, VerifiedFile, VerifyRequest, VerifyResponse,
 };
 use lodestar_runtime::Shutdown;
@@ -31,6 +32,7 @@ enum Call {
     GetTask(String),
     ListBackups(ListBackupsRequest),
     Verify(VerifyRequest),
+    ListSchedules,
 }
 
 /// What the fake worker answers.
@@ -41,6 +43,7 @@ struct Replies {
     tasks: HashMap<String, Result<TaskStatus, Status>>,
     manifests: Result<Vec<u8>, Status>,
     verify: Result<VerifyResponse, Status>,
+    schedules: Result<ListSchedulesResponse, Status>,
 }
 
 impl Default for Replies {
@@ -51,6 +54,7 @@ impl Default for Replies {
             tasks: HashMap::new(),
             manifests: Ok(br#"{"Manifests":[]}"#.to_vec()),
             verify: Ok(VerifyResponse::default()),
+            schedules: Ok(ListSchedulesResponse::default()),
         }
     }
 }
@@ -134,6 +138,14 @@ impl Backup for FakeWorker {
     async fn verify(&self, req: tonic::Request<VerifyRequest>) -> Reply<VerifyResponse> {
         self.record(&req, Call::Verify(req.get_ref().clone()));
         self.replies().verify.clone().map(tonic::Response::new)
+    }
+
+    async fn list_schedules(
+        &self,
+        req: tonic::Request<ListSchedulesRequest>,
+    ) -> Reply<ListSchedulesResponse> {
+        self.record(&req, Call::ListSchedules);
+        self.replies().schedules.clone().map(tonic::Response::new)
     }
 }
 
@@ -941,6 +953,91 @@ async fn verify_backup_reports_the_series() {
     );
 }
 
+// ---- backupSchedules ----
+
+#[tokio::test]
+async fn backup_schedules_shows_each_schedule_with_its_runs() {
+    let h = harness().await;
+    h.worker.replies().schedules = Ok(ListSchedulesResponse {
+        schedules: vec![
+            ScheduleStatus {
+                name: "nightly".into(),
+                destination: "s3://s3.eu-west-1.amazonaws.com/b/lodestar".into(),
+                full: "0 0 * * *".into(),
+                incremental: "0 * * * *".into(),
+                keep_series: 7,
+                keep_days: 0,
+                credentials: "files".into(),
+                last_run: Some(ScheduleRun {
+                    kind: "incremental".into(),
+                    status: "Failed".into(),
+                    started_at: 1_621_245_401,
+                    finished_at: 1_621_245_402,
+                    task_id: "0x9".into(),
+                    backup_id: String::new(),
+                    backup_num: 0,
+                    error: "writing the manifest at s3://s3.eu-west-1.amazonaws.com/b/lodestar: timed out".into(),
+                    deleted_series: 0,
+                }),
+                next_full: 1_621_296_000,
+                next_incremental: 1_621_249_200,
+                last_error: "writing the manifest at s3://s3.eu-west-1.amazonaws.com/b/lodestar: timed out".into(),
+                last_error_at: 1_621_245_402,
+                last_success: 1_621_241_801,
+                last_task_id: "0x9".into(),
+                failing: true,
+                running: false,
+            },
+            ScheduleStatus {
+                name: "local".into(),
+                destination: "/var/backups/lodestar".into(),
+                full: "30 2 * * 0".into(),
+                credentials: "environment".into(),
+                keep_days: 30,
+                ..Default::default()
+            },
+        ],
+    });
+    let body = graphql(
+        &h.app,
+        r#"{ backupSchedules { name destination full incremental keepSeries keepDays credentials
+            lastRun { kind status startedAt finishedAt taskId backupId backupNum error deletedSeries }
+            nextFull nextIncremental lastError lastErrorAt lastSuccess lastTaskId failing running } }"#,
+    )
+    .await;
+    let error = "writing the manifest at s3://s3.eu-west-1.amazonaws.com/b/lodestar: timed out";
+    assert_eq!(
+        body,
+        json!({"data": {"backupSchedules": [
+            {"name": "nightly", "destination": "s3://s3.eu-west-1.amazonaws.com/b/lodestar",
+             "full": "0 0 * * *", "incremental": "0 * * * *", "keepSeries": 7, "keepDays": null,
+             "credentials": "files",
+             "lastRun": {"kind": "incremental", "status": "Failed",
+                         "startedAt": "2021-05-17T09:56:41Z", "finishedAt": "2021-05-17T09:56:42Z",
+                         "taskId": "0x9", "backupId": null, "backupNum": null, "error": error,
+                         "deletedSeries": 0},
+             "nextFull": "2021-05-18T00:00:00Z", "nextIncremental": "2021-05-17T11:00:00Z",
+             "lastError": error, "lastErrorAt": "2021-05-17T09:56:42Z",
+             "lastSuccess": "2021-05-17T08:56:41Z", "lastTaskId": "0x9",
+             "failing": true, "running": false},
+            {"name": "local", "destination": "/var/backups/lodestar", "full": "30 2 * * 0",
+             "incremental": null, "keepSeries": null, "keepDays": 30,
+             "credentials": "environment", "lastRun": null, "nextFull": null,
+             "nextIncremental": null, "lastError": null, "lastErrorAt": null,
+             "lastSuccess": null, "lastTaskId": null, "failing": false, "running": false}
+        ]}})
+    );
+    assert_eq!(h.worker.calls(), vec![Call::ListSchedules]);
+
+    // A caller who is no guardian is refused by the worker; the code comes through.
+    h.worker.replies().schedules = Err(Status::permission_denied(
+        "only guardians are allowed to run backup operations",
+    ));
+    let body = graphql(&h.app, "{ backupSchedules { name } }").await;
+    assert_eq!(body["data"]["backupSchedules"], Value::Null);
+    assert_eq!(error_of(&body).1, "PermissionDenied");
+}
+
 // ---- the caller's token ----
 
 #[tokio::test]
@@ -957,6 +1054,7 @@ async fn every_operation_forwards_the_access_token_as_accessjwt() {
         "{ restoreStatus(restoreId: 1) { status } }",
         r#"{ task(input: {id: "1"}) { status } }"#,
         r#"{ listBackups(input: {location: "/b"}) { backupId } }"#,
+        "{ backupSchedules { name } }",
     ];
     for op in operations {
         let body = graphql_as(&h.app, Some("the.access.jwt"), op).await;
@@ -964,7 +1062,7 @@ async fn every_operation_forwards_the_access_token_as_accessjwt() {
     }
     assert_eq!(
         h.worker.tokens(),
-        vec![Some("the.access.jwt".to_string()); 6]
+        vec![Some("the.access.jwt".to_string()); 7]
     );
     // Without the header, nothing is sent: the worker decides what an anonymous caller may do.
     graphql(&h.app, operations[0]).await;
@@ -1063,6 +1161,18 @@ async fn schema_has_dgraphs_backup_names_and_shapes() {
             "VerifiedFile",
             "path:String size:UInt64 sha256:String records:UInt64 keys:UInt64",
         ),
+        (
+            "BackupSchedule",
+            "name:String destination:String full:String incremental:String keepSeries:Int \
+             keepDays:Int credentials:String lastRun:BackupScheduleRun nextFull:DateTime \
+             nextIncremental:DateTime lastError:String lastErrorAt:DateTime \
+             lastSuccess:DateTime lastTaskId:String failing:Boolean running:Boolean",
+        ),
+        (
+            "BackupScheduleRun",
+            "kind:String status:TaskStatus startedAt:DateTime finishedAt:DateTime \
+             taskId:String backupId:String backupNum:UInt64 error:String deletedSeries:Int",
+        ),
     ];
     for (type_name, expected) in cases {
         let expected = expected.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -1114,5 +1224,9 @@ async fn schema_has_dgraphs_backup_names_and_shapes() {
     assert_eq!(
         signature("q", "listBackups"),
         "listBackups(input: ListBackupsInput!): [Manifest]"
+    );
+    assert_eq!(
+        signature("q", "backupSchedules"),
+        "backupSchedules(): [BackupSchedule]"
     );
 }

@@ -375,7 +375,8 @@ async fn schema_types_match_dgraph_admin_schema() {
             "Query",
             "health:[NodeState] state:MembershipState getUser:User getGroup:Group \
              getCurrentUser:User queryUser:[User] queryGroup:[Group] \
-             restoreStatus:RestoreStatus task:TaskPayload listBackups:[Manifest]",
+             restoreStatus:RestoreStatus task:TaskPayload listBackups:[Manifest] \
+             backupSchedules:[BackupSchedule]",
         ),
         (
             "Mutation",

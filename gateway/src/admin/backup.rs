@@ -1,5 +1,5 @@
 //! The backup part of `/admin`: Dgraph's `backup`, `export`, `restore`, `restoreStatus`, `task` and
-//! `listBackups`, with Dgraph's names and shapes, and our `verifyBackup`. Each becomes one call
+//! `listBackups`, with Dgraph's names and shapes, and our `verifyBackup` and `backupSchedules`. Each becomes one call
 //! to the backup worker (`backup.Backup`) with the caller's `X-Dgraph-AccessToken` as
 //! `accessjwt`; the worker decides who may call (guardians only, when ACL is on) and runs the
 //! tasks. This module only checks what Dgraph's resolvers check before queueing anything and
@@ -291,13 +291,7 @@ impl From<pb::TaskStatus> for TaskPayload {
             "Restore" => TaskKind::Restore,
             _ => TaskKind::Unknown,
         };
-        let status = match t.status.as_str() {
-            "Queued" => TaskStatus::Queued,
-            "Running" => TaskStatus::Running,
-            "Failed" => TaskStatus::Failed,
-            "Success" => TaskStatus::Success,
-            _ => TaskStatus::Unknown,
-        };
+        let status = task_status(&t.status);
         TaskPayload {
             kind: Some(kind),
             status: Some(status),
@@ -378,7 +372,120 @@ pub struct VerifyBackupPayload {
     pub files: List<VerifiedFile>,
 }
 
+/// One of the backup worker's schedules (`--backup_schedule`). Times are UTC; credentials are
+/// never shown.
+#[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
+pub struct BackupSchedule {
+    /// The schedule's name (`name=`, else "default").
+    pub name: Option<String>,
+    /// Where its backups go.
+    pub destination: Option<String>,
+    /// The cron expression of its full backups.
+    pub full: Option<String>,
+    /// The cron expression of its incremental backups, if any.
+    pub incremental: Option<String>,
+    /// Retention: the newest restorable series kept, if set.
+    pub keep_series: Option<i32>,
+    /// Retention: series younger than this many days kept, if set.
+    pub keep_days: Option<i32>,
+    /// Where the destination's credentials come from: "environment" or "files".
+    pub credentials: Option<String>,
+    /// The newest run.
+    pub last_run: Option<BackupScheduleRun>,
+    /// When the next full backup falls due.
+    pub next_full: Option<DateTime>,
+    /// When the next incremental backup falls due.
+    pub next_incremental: Option<DateTime>,
+    /// The newest error of any run (kept after later successes).
+    pub last_error: Option<String>,
+    /// When that error happened.
+    pub last_error_at: Option<DateTime>,
+    /// When the newest successful backup finished.
+    pub last_success: Option<DateTime>,
+    /// The task of the newest run, for `task`.
+    pub last_task_id: Option<String>,
+    /// Whether the newest run failed (its backup, or the retention after it).
+    pub failing: Option<bool>,
+    /// Whether a run is queued or running now.
+    pub running: Option<bool>,
+}
+
+/// One run of a backup schedule.
+#[derive(Clone, Debug, Default, PartialEq, SimpleObject)]
+pub struct BackupScheduleRun {
+    /// "full" or "incremental": what the tick asked for.
+    pub kind: Option<String>,
+    /// Running, Success or Failed.
+    pub status: Option<TaskStatus>,
+    /// When it started.
+    pub started_at: Option<DateTime>,
+    /// When it ended.
+    pub finished_at: Option<DateTime>,
+    /// Its backup task.
+    pub task_id: Option<String>,
+    /// The series of the backup it made.
+    pub backup_id: Option<String>,
+    /// The backup's number in its series (1: a full backup).
+    pub backup_num: Option<UInt64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Series the retention deleted after it.
+    pub deleted_series: Option<i32>,
+}
+
 // ---- conversions ----
+
+/// A Unix time from the worker (0: none).
+fn time(unix_secs: i64) -> Option<DateTime> {
+    (unix_secs > 0).then_some(DateTime { unix_secs })
+}
+
+fn nonempty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+fn task_status(status: &str) -> TaskStatus {
+    match status {
+        "Queued" => TaskStatus::Queued,
+        "Running" => TaskStatus::Running,
+        "Failed" => TaskStatus::Failed,
+        "Success" => TaskStatus::Success,
+        _ => TaskStatus::Unknown,
+    }
+}
+
+impl From<pb::ScheduleStatus> for BackupSchedule {
+    fn from(s: pb::ScheduleStatus) -> Self {
+        BackupSchedule {
+            name: Some(s.name),
+            destination: Some(s.destination),
+            full: Some(s.full),
+            incremental: nonempty(s.incremental),
+            keep_series: (s.keep_series > 0).then_some(saturating_i32(s.keep_series)),
+            keep_days: (s.keep_days > 0).then_some(saturating_i32(s.keep_days)),
+            credentials: Some(s.credentials),
+            last_run: s.last_run.map(|r| BackupScheduleRun {
+                kind: Some(r.kind),
+                status: Some(task_status(&r.status)),
+                started_at: time(r.started_at),
+                finished_at: time(r.finished_at),
+                task_id: nonempty(r.task_id),
+                backup_id: nonempty(r.backup_id),
+                backup_num: (r.backup_num > 0).then_some(UInt64(r.backup_num)),
+                error: nonempty(r.error),
+                deleted_series: Some(saturating_i32(r.deleted_series)),
+            }),
+            next_full: time(s.next_full),
+            next_incremental: time(s.next_incremental),
+            last_error: nonempty(s.last_error),
+            last_error_at: time(s.last_error_at),
+            last_success: time(s.last_success),
+            last_task_id: nonempty(s.last_task_id),
+            failing: Some(s.failing),
+            running: Some(s.running),
+        }
+    }
+}
 
 fn text(value: Option<String>) -> String {
     value.unwrap_or_default()
@@ -543,7 +650,7 @@ async fn get_task(
 
 // ---- resolvers ----
 
-/// The backup queries: `restoreStatus`, `task` and `listBackups`.
+/// The backup queries: `restoreStatus`, `task`, `listBackups` and `backupSchedules`.
 #[derive(Default)]
 pub struct BackupQuery;
 
@@ -599,6 +706,20 @@ impl BackupQuery {
         Ok(list(
             manifests_from_json(&resp.manifests_json).map_err(graphql_error)?,
         ))
+    }
+
+    /// The backup worker's schedules (`--backup_schedule`): settings, last run, next ticks and
+    /// errors (guardians only with ACL on).
+    async fn backup_schedules(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<List<BackupSchedule>> {
+        let resp = worker(ctx)?
+            .list_schedules(on_behalf_of(ctx, pb::ListSchedulesRequest {})?)
+            .await
+            .map_err(grpc_error)?
+            .into_inner();
+        Ok(list(resp.schedules.into_iter().map(BackupSchedule::from)))
     }
 }
 

@@ -30,6 +30,8 @@ pub struct BackupApi {
     pub context: backup::Context,
     /// Held by the restore that runs: one at a time.
     pub restoring: Arc<tokio::sync::Mutex<()>>,
+    /// The backup schedules (`--backup_schedule`).
+    pub schedules: Arc<crate::schedule::Schedules>,
 }
 
 /// The request's credentials as the destination layer takes them.
@@ -77,18 +79,7 @@ impl BackupApi {
 
     /// Queues `job`, or fails its task when the queue is full.
     fn queue(&self, job: Job) -> Result<(), Status> {
-        let id = job.task;
-        if self.backups.try_send(job).is_err() {
-            let refused = self.registry.update(id, |t| {
-                t.status = tasks::Status::Failed;
-                t.errors.push(backup::TOO_MANY_PENDING.to_string());
-            });
-            if let Err(e) = refused {
-                tracing::warn!(task = id, error = %e, "recording a refused task");
-            }
-            return Err(Status::resource_exhausted(backup::TOO_MANY_PENDING));
-        }
-        Ok(())
+        backup::enqueue(&self.registry, &self.backups, job).map_err(status)
     }
 
     async fn enterprise(&self) -> Result<(), Status> {
@@ -119,6 +110,50 @@ fn to_status(task: &Task) -> TaskStatus {
     }
 }
 
+/// A schedule as `ListSchedules` answers it: settings without credentials, times in Unix
+/// seconds (0: none).
+fn to_schedule_status(view: crate::schedule::View) -> pb::ScheduleStatus {
+    let s = view.schedule;
+    let state = view.state;
+    pb::ScheduleStatus {
+        failing: state.failing(),
+        name: s.name,
+        destination: s.destination.to_string(),
+        full: s.full.text,
+        incremental: s.incremental.map(|c| c.text).unwrap_or_default(),
+        keep_series: s.retention.keep_series.unwrap_or(0),
+        keep_days: s.retention.keep_days.unwrap_or(0),
+        credentials: if s.credentials.given() {
+            "files"
+        } else {
+            "environment"
+        }
+        .to_string(),
+        last_task_id: state
+            .last_run
+            .as_ref()
+            .and_then(|r| r.task_id.clone())
+            .unwrap_or_default(),
+        last_run: state.last_run.map(|r| pb::ScheduleRun {
+            kind: r.kind.as_str().to_string(),
+            status: format!("{:?}", r.status),
+            started_at: r.started_at,
+            finished_at: r.finished_at.unwrap_or(0),
+            task_id: r.task_id.unwrap_or_default(),
+            backup_id: r.backup_id,
+            backup_num: r.backup_num,
+            error: r.error.unwrap_or_default(),
+            deleted_series: r.deleted_series,
+        }),
+        next_full: view.next_full.unwrap_or(0),
+        next_incremental: view.next_incremental.unwrap_or(0),
+        last_error: state.last_error.unwrap_or_default(),
+        last_error_at: state.last_error_at.unwrap_or(0),
+        last_success: state.last_success.unwrap_or(0),
+        running: view.running,
+    }
+}
+
 #[tonic::async_trait]
 impl Backup for BackupApi {
     async fn start_backup(
@@ -139,6 +174,7 @@ impl Backup for BackupApi {
             destination,
             operator,
             work: Work::Backup { force_full },
+            then: None,
         })?;
         Ok(Response::new(TaskRef {
             id: task.display_id(),
@@ -171,6 +207,7 @@ impl Backup for BackupApi {
             destination,
             operator,
             work: Work::Export(format),
+            then: None,
         })?;
         Ok(Response::new(TaskRef {
             id: task.display_id(),
@@ -288,6 +325,21 @@ impl Backup for BackupApi {
             .get(id)
             .ok_or_else(|| Status::not_found(format!("no task with id {text}")))?;
         Ok(Response::new(to_status(&task)))
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<pb::ListSchedulesRequest>,
+    ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        self.guardian(&request).await?;
+        Ok(Response::new(pb::ListSchedulesResponse {
+            schedules: self
+                .schedules
+                .views()
+                .into_iter()
+                .map(to_schedule_status)
+                .collect(),
+        }))
     }
 
     async fn list_backups(

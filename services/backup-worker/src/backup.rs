@@ -14,6 +14,7 @@ use bytes::Bytes;
 use lodestar_backup::BackupError;
 use lodestar_backup::codec::{ByteSink, EncodeOptions, Encoder, FileSummary};
 use lodestar_backup::destination::{Credentials, Destination};
+use lodestar_backup::manifest::retention::Retention;
 use lodestar_backup::manifest::{self, BackupFile, BackupKind, Manifest};
 use lodestar_backup::record::Record;
 use lodestar_client::ZeroClient;
@@ -41,6 +42,25 @@ pub struct Job {
     pub destination: Destination,
     pub operator: opendal::Operator,
     pub work: Work,
+    /// A scheduled backup's follow-up; `None` for requests.
+    pub then: Option<AfterBackup>,
+}
+
+/// What a scheduled backup asks of the queue besides the backup: its retention, applied after
+/// a successful backup while the queue is still held (no other backup rewrites the manifest
+/// meanwhile), and where to report how both went.
+#[derive(Debug)]
+pub struct AfterBackup {
+    pub retention: Retention,
+    pub report: tokio::sync::oneshot::Sender<JobReport>,
+}
+
+/// How a scheduled backup and its retention went.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub outcome: Result<(), BackupError>,
+    /// `None` when no retention ran (no rule, or the backup failed).
+    pub retention: Option<Result<crate::schedule::retention::Applied, BackupError>>,
 }
 
 /// What a queued job does.
@@ -171,12 +191,37 @@ pub fn prepare(
     Ok((dest, op, force_full))
 }
 
+/// Queues `job`, or fails its task when the queue is full.
+pub fn enqueue(
+    registry: &Registry,
+    jobs: &tokio::sync::mpsc::Sender<Job>,
+    job: Job,
+) -> Result<(), BackupError> {
+    let id = job.task;
+    if jobs.try_send(job).is_err() {
+        let refused = registry.update(id, |t| {
+            t.status = TaskState::Failed;
+            t.errors.push(TOO_MANY_PENDING.to_string());
+        });
+        if let Err(e) = refused {
+            tracing::warn!(task = id, error = %e, "recording a refused task");
+        }
+        return Err(BackupError::new(
+            ErrorCode::ResourceExhausted,
+            TOO_MANY_PENDING,
+        ));
+    }
+    Ok(())
+}
+
 /// Runs queued backups and exports one at a time until the queue closes.
 pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
-    while let Some(job) = jobs.recv().await {
+    while let Some(mut job) = jobs.recv().await {
         let task = job.task;
         let operator = job.operator.clone();
+        let destination = job.destination.clone();
         let work = job.work;
+        let then = job.then.take();
         // Each job in its own task: whatever goes wrong in it (a panic in a store library
         // included) fails that job and leaves the queue working.
         let ctx2 = ctx.clone();
@@ -208,6 +253,22 @@ pub async fn run_queue(ctx: Context, mut jobs: tokio::sync::mpsc::Receiver<Job>)
                 work.name()
             ),
             (Err(e), Ok(_)) => tracing::warn!(task, error = %e, "{} failed", work.name()),
+        }
+        if let Some(then) = then {
+            let retention = match &outcome {
+                Ok(()) if then.retention.is_set() => {
+                    let rule = then.retention;
+                    let applied = isolated(async move {
+                        let now = chrono::Utc::now();
+                        crate::schedule::retention::apply(&operator, &destination, &rule, now).await
+                    })
+                    .await;
+                    Some(applied.and_then(|r| r))
+                }
+                _ => None,
+            };
+            // The schedule may have stopped waiting (the worker is stopping).
+            let _ = then.report.send(JobReport { outcome, retention });
         }
     }
 }

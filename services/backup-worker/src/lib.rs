@@ -10,12 +10,17 @@
 //! changed keys over `worker.Worker`, and the manifest entry is written last, only when every
 //! group's file is complete. Tasks ([`tasks`]) survive restarts; one cut off by a crash shows
 //! failed with the reason.
+//!
+//! Scheduled backups ([`schedule`], `--backup_schedule`): cron-driven full and incremental
+//! backups through the same queue, with retention, their state in `<data>/schedules`, shown
+//! by `ListSchedules` and in metrics.
 
 pub mod api;
 pub mod backup;
 pub mod export;
 pub mod offline;
 pub mod restore;
+pub mod schedule;
 pub mod tasks;
 
 use lodestar_proto::backup::backup_server::BackupServer;
@@ -52,6 +57,21 @@ pub struct Args {
     #[arg(long = "compression_level", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub compression_level: u32,
 
+    /// A backup schedule: "full=CRON; incremental=CRON; destination=URI; keep_series=N;
+    /// keep_days=N; name=NAME" (5-field cron expressions in UTC; incremental, retention and
+    /// name optional; s3/minio keys from access_key_file= and secret_key_file= or the
+    /// environment). Give it once per schedule (or newline-separated schedules in one value).
+    #[arg(
+        long = "backup_schedule",
+        value_name = "SCHEDULE",
+        value_delimiter = '\n'
+    )]
+    pub backup_schedule: Vec<String>,
+
+    /// Testing aid: schedules' cron expressions take a seconds field first (6 fields).
+    #[arg(long = "backup_schedule_seconds", hide = true)]
+    pub backup_schedule_seconds: bool,
+
     /// ACL: with the cluster's secret, only guardians may back up, restore or list.
     #[command(flatten)]
     pub acl: lodestar_acl::AclArgs,
@@ -65,7 +85,19 @@ impl Args {
     /// Checks the flags clap cannot check, failing fast with a message that says what to fix.
     pub fn validate(&self) -> Result<(), ServiceError> {
         self.upstream.validate()?;
+        self.schedules()?;
         Ok(())
+    }
+
+    /// The parsed `--backup_schedule` values (blank ones are ignored).
+    pub fn schedules(&self) -> Result<Vec<schedule::Schedule>, ServiceError> {
+        let given: Vec<String> = self
+            .backup_schedule
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect();
+        schedule::Schedule::parse_all(&given, self.backup_schedule_seconds)
     }
 
     fn key(&self) -> Result<Option<lodestar_crypto::EncryptionKey>, ServiceError> {
@@ -130,12 +162,20 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         }
         None => None,
     };
-    let registry = tasks::Registry::open(&tasks_dir, sealer).map_err(|e| {
+    let registry = tasks::Registry::open(&tasks_dir, sealer.clone()).map_err(|e| {
         ServiceError::invalid(format!(
             "opening the task registry in {}: {e}",
             args.data.display()
         ))
     })?;
+    let schedules =
+        schedule::Schedules::open(args.schedules()?, &args.data.join("schedules"), sealer)
+            .map_err(|e| {
+                ServiceError::invalid(format!(
+                    "opening the schedules' state in {}: {e}",
+                    args.data.display()
+                ))
+            })?;
     let zero = Arc::new(lodestar_client::ZeroClient::new(
         args.upstream.zero.addrs(),
     )?);
@@ -147,6 +187,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         data = %args.data.display(),
         encrypted = key.is_some(),
         acl = tokens.is_some(),
+        schedules = args.backup_schedule.len(),
         "serving"
     );
 
@@ -166,6 +207,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
     shutdown.spawn(settle_interrupted(context.clone()));
     let (backups, queue) = tokio::sync::mpsc::channel(backup::MAX_PENDING);
     shutdown.spawn(backup::run_queue(context.clone(), queue));
+    schedules.spawn(&context, &backups);
     let verifier = tokens
         .map(|t| lodestar_acl::Verifier::new(t, &args.upstream.alpha))
         .transpose()
@@ -177,6 +219,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<(), ServiceError> {
         backups,
         context,
         restoring: Default::default(),
+        schedules,
     };
     let routes = tonic::service::Routes::new(BackupServer::new(api));
     serve::serve_service(
@@ -255,6 +298,58 @@ mod tests {
             args.common.http_addr(ports::BACKUP_HTTP).unwrap().port(),
             7091
         );
+    }
+
+    #[test]
+    fn schedules_are_given_once_each_and_checked_at_start() {
+        let args = Args::try_parse_from([
+            "backup-worker",
+            "--backup_schedule",
+            "name=a; full=0 0 * * *; destination=/b1",
+            "--backup_schedule",
+            "name=b; full=0 1 * * *; incremental=*/15 * * * *; destination=/b2; keep_days=7",
+        ])
+        .unwrap();
+        let schedules = args.schedules().unwrap();
+        assert_eq!(
+            schedules
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        // Newline-separated schedules in one value (the environment, a config file).
+        let args = Args::try_parse_from([
+            "backup-worker",
+            "--backup_schedule",
+            "name=a; full=0 0 * * *; destination=/b1\nname=b; full=0 1 * * *; destination=/b2\n",
+        ])
+        .unwrap();
+        assert_eq!(args.schedules().unwrap().len(), 2);
+        let bad = Args::try_parse_from([
+            "backup-worker",
+            "--backup_schedule",
+            "full=0 0 * * *; destination=/b; keep_series=0",
+        ])
+        .unwrap();
+        let e = bad.validate().unwrap_err();
+        assert!(
+            e.message.starts_with("--backup_schedule: keep_series=0"),
+            "{}",
+            e.message
+        );
+        // Seconds only with the testing aid.
+        let args = |extra: &[&str]| {
+            let mut argv = vec![
+                "backup-worker",
+                "--backup_schedule",
+                "full=*/2 * * * * *; destination=/b",
+            ];
+            argv.extend(extra);
+            Args::try_parse_from(argv).unwrap()
+        };
+        assert!(args(&[]).validate().is_err());
+        assert!(args(&["--backup_schedule_seconds"]).validate().is_ok());
     }
 
     #[test]

@@ -126,17 +126,8 @@ impl Registry {
                     let _ = std::fs::remove_file(&path);
                     continue;
                 }
-                Some("json") => std::fs::read(&path)?,
-                Some("sealed") => {
-                    let Some(sealer) = &sealer else {
-                        return Err(std::io::Error::other(format!(
-                            "{} holds encrypted task records: start with the --encryption_key_file they were sealed with",
-                            dir.display()
-                        )));
-                    };
-                    sealer
-                        .open(RECORD_CONTEXT, &std::fs::read(&path)?)
-                        .map_err(std::io::Error::other)?
+                Some("json" | "sealed") => {
+                    read_record(&path, sealer.as_ref(), RECORD_CONTEXT, "task records")?
                 }
                 _ => continue,
             };
@@ -277,25 +268,67 @@ impl Registry {
     fn store(&self, task: Task) -> std::io::Result<()> {
         let mut inner = self.inner.lock();
         let json = serde_json::to_vec_pretty(&task).expect("a task serializes");
-        let (bytes, ext) = match &inner.sealer {
-            Some(sealer) => (sealer.seal(RECORD_CONTEXT, &json), "sealed"),
-            None => (json, "json"),
-        };
-        let path = inner.dir.join(format!("{}.{ext}", task.id));
-        let tmp = inner.dir.join(format!("{}.tmp", task.id));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        if ext == "sealed" {
-            let _ = std::fs::remove_file(inner.dir.join(format!("{}.json", task.id)));
-        }
-        // The rename is durable only once the directory is: a restore's drained record must
-        // survive a crash, so a failed directory sync fails the update.
-        std::fs::File::open(&inner.dir)?.sync_all()?;
+        // A restore's drained record must survive a crash: written durably or not at all.
+        write_record(
+            &inner.dir,
+            &task.id.to_string(),
+            inner.sealer.as_ref(),
+            RECORD_CONTEXT,
+            &json,
+        )?;
         inner.tasks.insert(task.id, task);
         Ok(())
     }
+}
+
+/// Writes a record of the worker's own state as `<dir>/<stem>.json`, or sealed under
+/// `context` as `<dir>/<stem>.sealed` when the worker has a key (then removing a plain one):
+/// through `<stem>.tmp`, synced and renamed over, the directory synced, so a crash leaves the
+/// old record or the new one and a returned `Ok` is durable.
+pub(crate) fn write_record(
+    dir: &Path,
+    stem: &str,
+    sealer: Option<&Sealer>,
+    context: &[u8],
+    json: &[u8],
+) -> std::io::Result<()> {
+    let (bytes, ext) = match sealer {
+        Some(sealer) => (sealer.seal(context, json), "sealed"),
+        None => (json.to_vec(), "json"),
+    };
+    let path = dir.join(format!("{stem}.{ext}"));
+    let tmp = dir.join(format!("{stem}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    if ext == "sealed" {
+        let _ = std::fs::remove_file(dir.join(format!("{stem}.json")));
+    }
+    // The rename is durable only once the directory is.
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Reads a record [`write_record`] wrote at `path` (`.json`, or `.sealed` opened with
+/// `sealer`); `what` names the records in the error for sealed ones without a key.
+pub(crate) fn read_record(
+    path: &Path,
+    sealer: Option<&Sealer>,
+    context: &[u8],
+    what: &str,
+) -> std::io::Result<Vec<u8>> {
+    let raw = std::fs::read(path)?;
+    if path.extension().is_some_and(|e| e == "sealed") {
+        let Some(sealer) = sealer else {
+            return Err(std::io::Error::other(format!(
+                "{} holds encrypted {what}: start with the --encryption_key_file they were sealed with",
+                path.parent().unwrap_or(path).display()
+            )));
+        };
+        return sealer.open(context, &raw).map_err(std::io::Error::other);
+    }
+    Ok(raw)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::backups::admin_as as admin;
 use common::{TokenClient as Client, token_client as client};
 use lodestar_acl::{SigningKey, Tokens};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post};
@@ -855,20 +856,6 @@ _:a <age> "31" ."#,
         read(&mut root, r#"{ q(func: eq(name, "Ann")) { name age } }"#).await,
         serde_json::json!({"q": [{"name": "Ann", "age": 31}]})
     );
-}
-
-/// `/admin` through the gateway with `token` in `X-Dgraph-AccessToken`: the JSON answer.
-async fn admin(cluster: &Cluster, token: &str, query: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("{}/admin", cluster.gateway_http()))
-        .header("X-Dgraph-AccessToken", token)
-        .json(&serde_json::json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 fn admin_error(body: &serde_json::Value) -> String {

@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::backups::{admin, alter, backup_client, dgraph, read_only, set, wait_task};
+use common::backups::{
+    admin, admin_as, alter, backup_client, dgraph, groot_token, read_only, set, wait_task,
+};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service};
 use lodestar_proto::backup::RestoreRequest;
 use std::collections::BTreeSet;
@@ -200,62 +202,62 @@ async fn a_schedule_backs_up_on_its_own_and_retention_keeps_the_newest_series() 
     assert_eq!(b["lastRun"]["error"], error, "{b}");
     assert_eq!(b["incremental"], serde_json::Value::Null);
 
-    // And the worker's metrics: the failing gauge to alert on, counts, times.
-    assert_eq!(
-        metric(
-            &cluster,
-            r#"lodestar_backup_schedule_failing{schedule="broken"}"#
-        )
-        .await,
-        Some(1.0)
-    );
-    assert!(
-        metric(
-            &cluster,
-            r#"lodestar_backup_schedule_runs_total{kind="full",result="failure",schedule="broken"}"#
-        )
-        .await
-        .unwrap()
-            >= 1.0
-    );
-    assert!(
-        metric(
-            &cluster,
-            r#"lodestar_backup_schedule_runs_total{kind="full",result="success",schedule="local"}"#
-        )
-        .await
-        .unwrap()
-            >= 2.0
-    );
-    assert!(
-        metric(&cluster, r#"lodestar_backup_schedule_runs_total{kind="incremental",result="success",schedule="local"}"#)
-            .await
-            .unwrap()
-            >= 1.0
-    );
-    assert!(
-        metric(
-            &cluster,
-            r#"lodestar_backup_schedule_last_success_timestamp_seconds{schedule="local"}"#
-        )
-        .await
-        .unwrap()
-            >= written as f64
-    );
-    assert_eq!(
-        metric(
-            &cluster,
-            r#"lodestar_backup_schedule_last_success_timestamp_seconds{schedule="broken"}"#
-        )
-        .await,
-        Some(0.0)
-    );
-    assert!(
-        metric(&cluster, r#"lodestar_backup_schedule_next_run_timestamp_seconds{kind="incremental",schedule="local"}"#)
-            .await
-            .unwrap()
-            > 0.0
-    );
+    // And the worker's metrics: the failing gauge to alert on, counts, times. Each sample with
+    // the least (and, for gauges, the most) value it may have.
+    let written = written as f64;
+    for (sample, least, most) in [
+        (
+            r#"lodestar_backup_schedule_failing{schedule="broken"}"#,
+            1.0,
+            1.0,
+        ),
+        (
+            r#"lodestar_backup_schedule_failing{schedule="local"}"#,
+            0.0,
+            1.0,
+        ),
+        (
+            r#"lodestar_backup_schedule_runs_total{kind="full",result="failure",schedule="broken"}"#,
+            1.0,
+            f64::MAX,
+        ),
+        (
+            r#"lodestar_backup_schedule_runs_total{kind="full",result="success",schedule="local"}"#,
+            2.0,
+            f64::MAX,
+        ),
+        (
+            r#"lodestar_backup_schedule_runs_total{kind="incremental",result="success",schedule="local"}"#,
+            1.0,
+            f64::MAX,
+        ),
+        (
+            r#"lodestar_backup_schedule_last_success_timestamp_seconds{schedule="local"}"#,
+            written,
+            f64::MAX,
+        ),
+        (
+            r#"lodestar_backup_schedule_last_success_timestamp_seconds{schedule="broken"}"#,
+            0.0,
+            0.0,
+        ),
+        (
+            r#"lodestar_backup_schedule_next_run_timestamp_seconds{kind="incremental",schedule="local"}"#,
+            written,
+            f64::MAX,
+        ),
+        (
+            r#"lodestar_backup_retention_deleted_series_total{schedule="local"}"#,
+            1.0,
+            f64::MAX,
+        ),
+    ] {
+        let value = metric(&cluster, sample).await;
+        assert!(
+            value.is_some_and(|v| v >= least && v <= most),
+            "{sample} is {value:?}"
+        );
+    }
 
     // Stop the worker (a run under way finishes first), so the location holds still.
     let success_before =
@@ -366,37 +368,6 @@ async fn a_schedule_backs_up_on_its_own_and_retention_keeps_the_newest_series() 
         .collect();
     names.sort();
     assert_eq!(names, ["Ann", "Bob"], "the restore took Zed back");
-}
-
-/// A guardian's access token.
-async fn groot_token(cluster: &Cluster) -> String {
-    let resp = dgraph(cluster)
-        .await
-        .login(lodestar_proto::api::LoginRequest {
-            userid: "groot".into(),
-            password: "password".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    <lodestar_proto::api::Jwt as prost::Message>::decode(resp.json.as_slice())
-        .unwrap()
-        .access_jwt
-}
-
-/// `/admin` with a token.
-async fn admin_as(cluster: &Cluster, token: &str, query: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("{}/admin", cluster.gateway_http()))
-        .header("X-Dgraph-AccessToken", token)
-        .json(&serde_json::json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -619,7 +619,7 @@ async fn live_loads_blank_nodes_once_per_xid_map_and_logs_in_with_acl() {
             "{stdout}"
         );
     }
-    let token = login(&cluster).await;
+    let token = common::backups::groot_token(&cluster).await;
     let count = |token: String| {
         let cluster = &cluster;
         async move {
@@ -648,23 +648,6 @@ async fn live_loads_blank_nodes_once_per_xid_map_and_logs_in_with_acl() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(count(token).await["n"][0]["count"], 500);
-}
-
-/// groot's access token.
-async fn login(cluster: &Cluster) -> String {
-    let mut c = dgraph(cluster).await;
-    let resp = c
-        .login(lodestar_proto::api::LoginRequest {
-            userid: "groot".into(),
-            password: "password".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    <lodestar_proto::api::Jwt as prost::Message>::decode(resp.json.as_slice())
-        .unwrap()
-        .access_jwt
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

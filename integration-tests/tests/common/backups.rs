@@ -23,6 +23,38 @@ pub async fn admin(cluster: &Cluster, query: &str) -> serde_json::Value {
     v
 }
 
+/// `/admin` through the gateway with `token` in `X-Dgraph-AccessToken`: the JSON answer,
+/// whatever the status.
+pub async fn admin_as(cluster: &Cluster, token: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{}/admin", cluster.gateway_http()))
+        .header("X-Dgraph-AccessToken", token)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// groot's access token, from the alpha's `Login`.
+pub async fn groot_token(cluster: &Cluster) -> String {
+    let resp = dgraph(cluster)
+        .await
+        .login(lodestar_proto::api::LoginRequest {
+            userid: "groot".into(),
+            password: "password".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    <lodestar_proto::api::Jwt as prost::Message>::decode(resp.json.as_slice())
+        .unwrap()
+        .access_jwt
+}
+
 /// A client of the cluster's backup worker.
 pub fn backup_client(cluster: &Cluster) -> BackupClient<lodestar_client::TracedChannel> {
     let addr = cluster.backup.as_ref().unwrap().grpc_addr();

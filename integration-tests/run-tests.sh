@@ -54,7 +54,7 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   # backup worker under a key), with the leader-kill fault test (SIGKILL under a write load,
   # replicas compared) encrypted too.
   echo "==> running the backup, restore, export, ACL and leader-kill tests against encrypted three-replica groups"
-  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_stores) | binary(restore) | binary(export) | binary(alpha_acl) | binary(lodestar_acl))'
+  acceptance='package(lodestar-integration-tests) & (binary(backup) | binary(backup_schedule) | binary(backup_stores) | binary(restore) | binary(export) | binary(alpha_acl) | binary(lodestar_acl))'
   LODESTAR_TEST_REPLICAS=3 LODESTAR_TEST_ENCRYPTION=1 cargo nextest run --workspace --no-fail-fast \
     -E "$acceptance | (package(lodestar-integration-tests) & binary(faults_replicas))" "$@"
   # And again on two groups of three (predicates spread over both, the ACL's data in group 1),

@@ -58,6 +58,18 @@ async fn a_partitioned_leader_refuses_writes_and_the_majority_goes_on() {
     // The leader's host loses the other alphas.
     lab.cut(old, &others).expect("cut the leader off");
     let cut_at = Instant::now();
+    // A write through a follower at that moment goes to the old leader, whose host no longer
+    // answers: it is given up once the majority elects another leader, not left hanging until
+    // the client's deadline (or a transport timeout, when the client sets none).
+    let forwarded = {
+        let mut to_follower = client(&cluster.alphas[others[0]]);
+        tokio::spawn(async move {
+            let mut req = tonic::Request::new(rdf("_:n <xid> \"in-flight\" .", true));
+            req.set_timeout(Duration::from_secs(60));
+            let answer = to_follower.query(req).await;
+            (answer, cut_at.elapsed())
+        })
+    };
     // The majority elects one of its own.
     let new = loop {
         let mut found = None;
@@ -81,6 +93,21 @@ async fn a_partitioned_leader_refuses_writes_and_the_majority_goes_on() {
         "the majority elected {} {:.2} s after the cut",
         cluster.alphas[new].name,
         cut_at.elapsed().as_secs_f64()
+    );
+    let (answer, took) = forwarded.await.expect("the forwarded write's task");
+    let given_up = answer.expect_err("a write forwarded to the cut-off leader was acknowledged");
+    assert_eq!(given_up.code(), tonic::Code::Unavailable, "{given_up:?}");
+    assert!(
+        given_up.message().contains("no longer leads group 1"),
+        "{given_up:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "the forwarded write hung for {took:?} after the cut"
+    );
+    eprintln!(
+        "a write forwarded to the cut-off leader was given up {:.2} s after the cut",
+        took.as_secs_f64()
     );
     // It serves writes, through either alpha of the majority.
     for (n, &i) in others.iter().enumerate() {

@@ -42,7 +42,36 @@ enum Route {
     /// This alpha leads (or has no group): handle the request here.
     Here,
     /// Send it to the leader over this channel.
-    Leader(lodestar_client::TracedChannel),
+    Leader(Forward),
+}
+
+/// A request on its way to the group's leader: the channel, and who leads in which term as
+/// this replica knew it when the request left.
+struct Forward {
+    channel: lodestar_client::TracedChannel,
+    replica: Arc<crate::group::replica::Replica>,
+    leader: u64,
+    term: u64,
+}
+
+impl Forward {
+    /// `call` on a client of the leader, given up with Unavailable when the group elects
+    /// another leader meanwhile: the caller learns within an election, not after its deadline
+    /// or a transport timeout, and can retry on the new leader.
+    async fn run<R, F, Fut>(self, call: F) -> Result<R, Status>
+    where
+        F: FnOnce(DgraphClient<lodestar_client::TracedChannel>) -> Fut,
+        Fut: std::future::Future<Output = Result<R, Status>>,
+    {
+        tokio::select! {
+            answer = call(DgraphApi::leader_client(self.channel.clone())) => answer,
+            () = self.replica.leader_gone(self.leader, self.term) => Err(Status::unavailable(format!(
+                "the request was forwarded to alpha {}, which no longer leads group {} (it was cut off, stopped or stepped down); a commit may or may not have been applied there: check before retrying a write that is not idempotent",
+                self.leader,
+                self.replica.group
+            ))),
+        }
+    }
 }
 
 pub fn to_status(e: GraphError) -> Status {
@@ -67,10 +96,15 @@ impl DgraphApi {
         if request.metadata().contains_key(FORWARDED) {
             return Err(to_status(replica.not_leader()));
         }
-        let Some((_, addr)) = replica.leader() else {
+        let Some((leader, addr, term)) = replica.leader_in_term() else {
             return Err(to_status(replica.not_leader()));
         };
-        Ok(Route::Leader(replica.channel(&addr).map_err(to_status)?))
+        Ok(Route::Leader(Forward {
+            channel: replica.channel(&addr).map_err(to_status)?,
+            replica: replica.clone(),
+            leader,
+            term,
+        }))
     }
 
     /// `request` as the leader gets it: the same message and caller token, marked forwarded.
@@ -623,11 +657,10 @@ impl Dgraph for DgraphApi {
         if (!req.mutations.is_empty()
             || (run_dql && req.commit_now)
             || (req.start_ts != 0 && !req.read_only))
-            && let Route::Leader(channel) = self.route(&request).await?
+            && let Route::Leader(to) = self.route(&request).await?
         {
-            return Self::leader_client(channel)
-                .query(Self::forwarded(request))
-                .await;
+            let request = Self::forwarded(request);
+            return to.run(|mut c| async move { c.query(request).await }).await;
         }
         let started = Instant::now();
         self.check_draining().await?;
@@ -712,10 +745,9 @@ impl Dgraph for DgraphApi {
         &self,
         request: tonic::Request<Operation>,
     ) -> Result<tonic::Response<Payload>, Status> {
-        if let Route::Leader(channel) = self.route(&request).await? {
-            return Self::leader_client(channel)
-                .alter(Self::forwarded(request))
-                .await;
+        if let Route::Leader(to) = self.route(&request).await? {
+            let request = Self::forwarded(request);
+            return to.run(|mut c| async move { c.alter(request).await }).await;
         }
         self.check_draining().await?;
         let caller = self.authenticate(&request).await?;
@@ -806,9 +838,10 @@ impl Dgraph for DgraphApi {
         &self,
         request: tonic::Request<TxnContext>,
     ) -> Result<tonic::Response<TxnContext>, Status> {
-        if let Route::Leader(channel) = self.route(&request).await? {
-            return Self::leader_client(channel)
-                .commit_or_abort(Self::forwarded(request))
+        if let Route::Leader(to) = self.route(&request).await? {
+            let request = Self::forwarded(request);
+            return to
+                .run(|mut c| async move { c.commit_or_abort(request).await })
                 .await;
         }
         self.authenticate(&request).await?;

@@ -147,6 +147,34 @@ impl Replica {
         Some((id, node.addr.clone()))
     }
 
+    /// The leader as [`Self::leader`] knows it, with the term it knows it in: what a request
+    /// forwarded to it is watched against ([`Self::leader_gone`]).
+    pub fn leader_in_term(&self) -> Option<(u64, String, u64)> {
+        let term = self.raft.metrics().borrow().current_term;
+        self.leader().map(|(id, addr)| (id, addr, term))
+    }
+
+    /// Resolves once this replica sees a term after `term` or a leader other than `leader`:
+    /// the leader a request was forwarded to has been voted out (cut off, killed, or stepped
+    /// down), so an answer from it may never come. A connection to a host that vanished
+    /// from the network gives no error until transport keepalives time out, long after the
+    /// group elected another leader.
+    pub async fn leader_gone(&self, leader: u64, term: u64) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            {
+                let m = metrics.borrow_and_update();
+                if m.current_term > term || m.current_leader.is_some_and(|l| l != leader) {
+                    return;
+                }
+            }
+            if metrics.changed().await.is_err() {
+                // Shutting down: the call's own end comes first or the server stops.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Why this replica cannot take a write now, naming the leader when it knows one.
     pub fn not_leader(&self) -> GraphError {
         match self.leader() {

@@ -2,7 +2,8 @@
 //! puts users in groups and grants groups predicates, and a real client logged in as such a
 //! user then reads and writes exactly what was granted; a negative permission takes the rule
 //! away; `info` shows users and groups; a wrong guardian password and a user who is not a
-//! guardian are refused with status 1 and Dgraph's messages on stdout.
+//! guardian are refused with status 1 and Dgraph's messages on stdout; a command killed
+//! part-way changes all or nothing.
 
 mod common;
 
@@ -575,4 +576,98 @@ async fn a_wrong_guardian_password_or_a_user_who_is_no_guardian_is_refused() {
         &["-w", "groot", "-x", "password", "info", "-g", "ops"],
     ));
     assert!(out.ends_with("the group ops doesn't exist\n"), "{out}");
+}
+
+/// The groups `info -u user` lists.
+fn groups_of(cluster: &Cluster, user: &str) -> Vec<String> {
+    let info = groot_acl(cluster, &["info", "-u", user]);
+    let mut groups: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.strip_prefix("Group :"))
+        .flat_map(|g| g.split_whitespace())
+        .map(str::to_string)
+        .collect();
+    groups.sort();
+    groups
+}
+
+/// `lodestar acl` killed (SIGKILL) at any moment of a `mod -u … -l …` leaves the user's groups
+/// as they were or as asked, never some of each: the tool reads and writes in one transaction
+/// that it commits last. Delays come from a fixed seed, so a failing schedule repeats. And an
+/// alpha that is not there fails the command with status 1 naming the address, promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_acl_command_changes_all_or_nothing() {
+    use rand::{Rng as _, SeedableRng as _};
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = acl_cluster(dir.path()).await;
+    groot_acl(&cluster, &["add", "-u", "kim", "-p", "kimpassword"]);
+    for g in ["a1", "a2", "a3", "b1", "b2", "b3"] {
+        groot_acl(&cluster, &["add", "-g", g]);
+    }
+    let sets = ["a1,a2,a3", "b1,b2,b3"];
+    let as_list = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    groot_acl(&cluster, &["mod", "-u", "kim", "-l", sets[0]]);
+    assert_eq!(groups_of(&cluster, "kim"), as_list(sets[0]));
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(18);
+    let (mut killed, mut finished) = (0, 0);
+    for round in 0..24 {
+        let target = sets[(round + 1) % 2];
+        let mut child = bin_command("lodestar")
+            .args([
+                "acl",
+                "-a",
+                &cluster.alpha_grpc(),
+                "-w",
+                "groot",
+                "-x",
+                "password",
+            ])
+            .args(["mod", "-u", "kim", "-l", target])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lodestar runs");
+        let delay = std::time::Duration::from_millis(rng.gen_range(0..60));
+        tokio::time::sleep(delay).await;
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.code().is_some() {
+            assert!(status.success(), "round {round}: {status:?}");
+            finished += 1;
+        } else {
+            killed += 1;
+        }
+        let groups = groups_of(&cluster, "kim");
+        assert!(
+            sets.iter().any(|s| groups == as_list(s)),
+            "round {round}, killed after {delay:?}: kim is in {groups:?}"
+        );
+        // Where the run finished, the change is there.
+        if status.success() {
+            assert_eq!(groups, as_list(target), "round {round}");
+        }
+    }
+    eprintln!("{killed} runs killed part-way, {finished} finished before the kill");
+    assert!(
+        killed > 0,
+        "no run was killed part-way: the test proved nothing"
+    );
+
+    // Nothing listens there: status 1 and the address, without waiting out a deadline.
+    let started = std::time::Instant::now();
+    let out = bin_command("lodestar")
+        .args(["acl", "-a", "127.0.0.1:1", "-w", "groot", "-x", "password"])
+        .args(["info", "-u", "kim"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = failed(out);
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }

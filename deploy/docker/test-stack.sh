@@ -54,6 +54,15 @@ cd "$work"
 echo "==> lodestar compose -z 3 -a 3 -r 3 --acl --encryption --minio -O docker-compose.yml"
 "$lodestar" compose -z 3 -a 3 -r 3 --acl --encryption --minio -O docker-compose.yml
 
+# The file names its containers after its services (--names, as Dgraph's): containers of
+# another stack by those names would make `up` fail half-way. Say which, and stop.
+names="$("${compose[@]}" config --services | sort)"
+clash="$(docker ps -a --format '{{.Names}}' | sort | comm -12 - <(echo "$names"))"
+if [ -n "$clash" ]; then
+  echo "error: containers named like this stack's services exist already (another compose stack?): $(echo $clash); remove them (docker rm -f ...) or stop that stack first" >&2
+  exit 1
+fi
+
 echo "==> docker-compose up -d"
 start=$(date +%s%3N)
 "${compose[@]}" up -d

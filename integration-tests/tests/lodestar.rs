@@ -5,7 +5,7 @@
 
 mod common;
 
-use lodestar_integration_tests::{ClusterBuilder, bin_path, run_bin};
+use lodestar_integration_tests::{ClusterBuilder, bin_command, bin_path, run_bin};
 use lodestar_proto::api::dgraph_client::DgraphClient;
 use lodestar_proto::api::{Mutation, Operation, Request};
 
@@ -144,6 +144,39 @@ fn version_prints_the_version() {
     );
     let out = run_bin("lodestar", ["version", "--extra"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `lodestar compose --backup_schedule` checks each schedule as the backup worker will at
+/// start (a stack whose worker would refuse it is never written) and passes good ones on.
+#[test]
+fn compose_checks_backup_schedules_as_the_worker_does() {
+    // In a directory of its own: the demo secrets go beside the output (here the current
+    // directory, the file going to stdout).
+    let dir = tempfile::tempdir().unwrap();
+    let compose = |schedule: &str| {
+        bin_command("lodestar")
+            .args(["compose", "-O", "-", "--backup_schedule", schedule])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = compose("full=0 25 * * *; destination=/data/backup-worker/backups");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).is_empty(), "nothing written: {}", stdout(&out));
+    assert!(
+        stderr(&out).contains("--backup_schedule: full=\"0 25 * * *\" is not a cron expression"),
+        "{}",
+        stderr(&out)
+    );
+    let good = "full=0 0 * * *; incremental=0 * * * *; destination=/data/backup-worker/backups; keep_series=7";
+    let out = compose(good);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("\"--backup_schedule={good}\"")),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// Flags beat the environment, which beats `--config`, exactly as with the gateway binary.

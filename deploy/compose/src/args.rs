@@ -10,6 +10,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// 16686.
 pub const JAEGER_IMAGE: &str = "jaegertracing/all-in-one:1.60";
 
+/// Checks `--backup_schedule` values: the message of the first refusal.
+pub type ScheduleCheck = fn(&[String]) -> Result<(), String>;
+
 /// Writes a docker-compose file that runs a cluster of the suite's services: zeros, alphas,
 /// the gateway, auth and the backup worker, all from one image.
 ///
@@ -182,6 +185,12 @@ pub struct ComposeArgs {
     )]
     pub extra_zero_flags: String,
 
+    /// A backup schedule for the backup worker, passed as its `--backup_schedule` (e.g.
+    /// "full=0 0 * * *; incremental=0 * * * *; destination=minio://seaweedfs:9001/backups/cluster?secure=false; keep_series=7");
+    /// repeat for several. The worker's S3 keys are those of --minio_env_file.
+    #[arg(long = "backup_schedule", value_name = "SETTINGS")]
+    pub backup_schedule: Vec<String>,
+
     /// Where to write the compose file; `-` for stdout (the demo files then go to the current
     /// directory).
     #[arg(short = 'O', long = "out", default_value = "./docker-compose.yml")]
@@ -191,4 +200,9 @@ pub struct ComposeArgs {
     /// process's arguments when it is empty.
     #[arg(skip)]
     pub command_line: Vec<String>,
+
+    /// Checks the --backup_schedule values as the backup worker will (the caller that links
+    /// the worker sets it); without it they are passed on unchecked.
+    #[arg(skip)]
+    pub check_schedules: Option<ScheduleCheck>,
 }

@@ -299,6 +299,29 @@ impl Published {
     }
 }
 
+/// Refuses --backup_schedule values the backup worker would refuse at start, and key files,
+/// which nothing copies into its container.
+fn check_schedules(args: &ComposeArgs) -> Result<(), ComposeError> {
+    for value in &args.backup_schedule {
+        let key_file = value
+            .split(';')
+            .filter_map(|part| part.split_once('='))
+            .map(|(key, _)| key.trim())
+            .find(|key| key.ends_with("_file"));
+        if let Some(key) = key_file {
+            return Err(ComposeError::invalid(format!(
+                "--backup_schedule: {key} names a file inside the backup worker's container, which the compose file does not provide: drop it, and the worker takes its S3 keys from --minio_env_file"
+            )));
+        }
+    }
+    match args.check_schedules {
+        Some(check) if !args.backup_schedule.is_empty() => {
+            check(&args.backup_schedule).map_err(ComposeError::invalid)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads the flags into a [`Plan`]; refuses flags that cannot make a running cluster, and
 /// secret files the services would refuse.
 pub fn plan(args: &ComposeArgs) -> Result<Plan, ComposeError> {
@@ -409,6 +432,8 @@ pub fn plan(args: &ComposeArgs) -> Result<Plan, ComposeError> {
         }
         (false, None) => None,
     };
+
+    check_schedules(args)?;
 
     let extra_alpha = shell::split(&args.extra_alpha_flags)
         .map_err(|e| ComposeError::invalid(format!("--extra_alpha_flags: {e}")))?;
@@ -876,6 +901,12 @@ impl Ctx<'_> {
             "--data=/data/backup-worker".to_string(),
         ];
         args.extend(self.secret_flags(Role::BackupWorker));
+        args.extend(
+            self.args
+                .backup_schedule
+                .iter()
+                .map(|s| format!("--backup_schedule={s}")),
+        );
         self.add(
             &mut services,
             published,

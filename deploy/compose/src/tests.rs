@@ -615,3 +615,47 @@ fn run_writes_the_file_and_private_demo_secrets_and_keeps_them() {
     assert_eq!(run(bad), ExitCode::from(2));
     assert!(!other.exists());
 }
+
+#[test]
+fn backup_schedules_go_to_the_backup_worker_checked() {
+    let minio =
+        "full=0 0 * * *; destination=minio://seaweedfs:9001/b/c?secure=false; keep_series=7";
+    let y = yaml(&[
+        "--minio",
+        "--backup_schedule",
+        minio,
+        "--backup_schedule",
+        "name=local; full=0 * * * *; destination=/data/backup-worker/b",
+    ]);
+    let worker = service(&y, "backup-worker");
+    assert!(
+        worker.contains(&format!("\"--backup_schedule={minio}\"")),
+        "{worker}"
+    );
+    assert!(
+        worker.contains("\"--backup_schedule=name=local; "),
+        "{worker}"
+    );
+    assert!(!service(&y, "alpha1").contains("backup_schedule"));
+
+    // Key files would name paths inside the worker's container that nothing provides.
+    let e = refused(&[
+        "--backup_schedule",
+        "full=0 0 * * *; destination=s3://h/b; access_key_file=/k; secret_key_file=/s",
+    ]);
+    assert!(
+        e.to_string()
+            .contains("access_key_file names a file inside the backup worker's container"),
+        "{e}"
+    );
+
+    // The check the lodestar binary installs (the worker's own parser) is applied and its
+    // message kept; without schedules it is not called.
+    let mut args = parse(&["--backup_schedule", "full=0 0 * * *; destination=/x"]);
+    args.check_schedules = Some(|values| Err(format!("refused {} schedule(s)", values.len())));
+    let e = generate(&args).unwrap_err();
+    assert!(e.to_string().contains("refused 1 schedule(s)"), "{e}");
+    let mut args = parse(&[]);
+    args.check_schedules = Some(|_| Err("called".into()));
+    assert!(generate(&args).is_ok());
+}

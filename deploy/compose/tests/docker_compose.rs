@@ -188,6 +188,7 @@ fn host_directory_tmpfs_traces_and_unpublished_ports() {
             "--names=false",
             "--mem=",
             "--extra_alpha_flags=--snapshot_after_entries 500",
+            "--backup_schedule=full=0 0 * * *; destination=/data/backup-worker/backups; keep_series=3",
         ],
     );
     assert!(data.is_dir(), "run makes --data_dir");
@@ -195,4 +196,8 @@ fn host_directory_tmpfs_traces_and_unpublished_ports() {
     assert!(cfg.contains("/data/alpha1/w:uid=65532"), "{cfg}");
     assert!(cfg.contains("\n  jaeger:\n"), "{cfg}");
     assert!(!cfg.contains("container_name"), "{cfg}");
+    assert!(
+        cfg.contains("--backup_schedule=full=0 0 * * *; destination=/data/backup-worker/backups; keep_series=3"),
+        "{cfg}"
+    );
 }

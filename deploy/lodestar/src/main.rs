@@ -175,7 +175,15 @@ fn run_role(role: OsString, args: Vec<OsString>) -> ExitCode {
         "rotate-key" => offline::main(Offline::RotateKey(RotateKeyCli::parse_from(argv).args)),
         "license" => lodestar_zero::license_main("license", LicenseCli::parse_from(argv).command),
         "acl" => acl::main(acl::AclCli::parse_from(argv)),
-        "compose" => lodestar_compose::run(ComposeCli::parse_from(argv).args),
+        "compose" => {
+            let mut args = ComposeCli::parse_from(argv).args;
+            args.check_schedules = Some(|values| {
+                lodestar_backup_worker::schedule::config::Schedule::parse_all(values, false)
+                    .map(|_| ())
+                    .map_err(|e| e.message)
+            });
+            lodestar_compose::run(args)
+        }
         "version" => {
             // `version` takes no flags but --help.
             clap::Command::new("version")

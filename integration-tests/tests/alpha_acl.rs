@@ -7,7 +7,7 @@
 mod common;
 
 use common::backups::admin_as as admin;
-use common::{TokenClient as Client, token_client as client};
+use common::{TokenClient as Client, token_client as client, token_read as read};
 use lodestar_acl::{SigningKey, Tokens};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, Service, http_post};
 use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
@@ -146,20 +146,6 @@ const WHO: &str = r#"{
 
 async fn who(c: &mut Client) -> serde_json::Value {
     read(c, WHO).await
-}
-
-/// A read-only query's JSON result.
-async fn read(c: &mut Client, q: &str) -> serde_json::Value {
-    let resp = c
-        .query(Request {
-            query: q.into(),
-            read_only: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    serde_json::from_slice(&resp.json).unwrap()
 }
 
 /// A client logged in as `userid`.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{TokenClient as Client, token_client as client};
+use common::{TokenClient as Client, token_client as client, token_read as read};
 use lodestar_integration_tests::{Cluster, ClusterBuilder, bin_command};
 use lodestar_proto::api::{Jwt, LoginRequest, Mutation, Operation, Request};
 use prost::Message as _;
@@ -116,19 +116,6 @@ async fn log_in(cluster: &Cluster, user: &str, password: &str) -> Client {
     try_log_in(cluster, user, password)
         .await
         .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"))
-}
-
-async fn read(c: &mut Client, q: &str) -> serde_json::Value {
-    let resp = c
-        .query(Request {
-            query: q.into(),
-            read_only: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    serde_json::from_slice(&resp.json).unwrap()
 }
 
 async fn write(c: &mut Client, rdf: &str) -> Result<(), tonic::Status> {

@@ -1235,13 +1235,7 @@ async fn leader_of(cluster: &Cluster, group: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_cut_by_a_leader_crash_loses_nothing_and_completes_when_asked_again() {
-    let mut cluster = ClusterBuilder::new()
-        .zeros(1)
-        .alphas(6)
-        .replicas(3)
-        .start()
-        .await
-        .expect("cluster");
+    let mut cluster = common::replicas::two_groups_of_three().await;
     let from = alter_where_served(&cluster, "big: string @index(exact) .").await;
     let to = 3 - from;
     let mut c = client(&cluster.alphas[0]);

@@ -26,6 +26,17 @@ pub async fn three_replicas(
     .expect("cluster")
 }
 
+/// A cluster of one zero and six alphas in two groups of three.
+pub async fn two_groups_of_three() -> Cluster {
+    lodestar_integration_tests::ClusterBuilder::new()
+        .zeros(1)
+        .alphas(6)
+        .replicas(3)
+        .start()
+        .await
+        .expect("cluster")
+}
+
 /// A client of `alpha`'s public port.
 pub fn client(alpha: &Proc) -> DgraphClient<Channel> {
     DgraphClient::new(lodestar_client::channel(&alpha.grpc_addr()).expect("channel"))

@@ -39,14 +39,16 @@ impl WorkerApi {
         Ok(())
     }
 
-    /// Refuses a call meant for the leader of `group` on any other alpha.
-    fn leading(&self, group: u32) -> Result<(), Status> {
+    /// Refuses a call meant for the leader of `group` on any other alpha, and holds it on a
+    /// leader until that leader has taken over: until then its schema, dictionary and open
+    /// transactions may be behind what its predecessors committed (a part buffered then
+    /// would be written without the index a schema change just added, or dropped by the
+    /// take-over), as the client API's writes wait.
+    async fn leading(&self, group: u32) -> Result<(), Status> {
         self.serves(group)?;
         match &self.replica {
-            Some(r) if !r.is_leader() => Err(Status::unavailable(format!(
-                "this alpha does not lead group {group}"
-            ))),
-            _ => Ok(()),
+            Some(r) => r.until_ready().await.map_err(to_status),
+            None => Ok(()),
         }
     }
 }
@@ -229,7 +231,7 @@ impl Worker for WorkerApi {
         request: Request<MutatePartRequest>,
     ) -> Result<Response<MutatePartResponse>, Status> {
         let req = request.into_inner();
-        self.leading(req.group_id)?;
+        self.leading(req.group_id).await?;
         let (keys, preds) = self
             .graph
             .mutate_part(req.start_ts, &req.part)
@@ -243,7 +245,7 @@ impl Worker for WorkerApi {
         request: Request<TxnPartRequest>,
     ) -> Result<Response<MutatePartResponse>, Status> {
         let req = request.into_inner();
-        self.leading(req.group_id)?;
+        self.leading(req.group_id).await?;
         let keys = self
             .graph
             .prepare_part(req.start_ts)
@@ -260,7 +262,7 @@ impl Worker for WorkerApi {
         request: Request<AlterPartRequest>,
     ) -> Result<Response<TxnPartResponse>, Status> {
         let req = request.into_inner();
-        self.leading(req.group_id)?;
+        self.leading(req.group_id).await?;
         if req.drop.is_empty() {
             self.graph
                 .alter_schema_part(&req.schema)
@@ -278,7 +280,7 @@ impl Worker for WorkerApi {
         request: Request<TxnPartRequest>,
     ) -> Result<Response<TxnPartResponse>, Status> {
         let req = request.into_inner();
-        self.leading(req.group_id)?;
+        self.leading(req.group_id).await?;
         let commit_ts = self
             .graph
             .decide_part(req.start_ts, req.commit_ts)
@@ -315,7 +317,7 @@ impl Worker for WorkerApi {
         request: Request<ReceiveTabletRequest>,
     ) -> Result<Response<ReceiveTabletResponse>, Status> {
         let req = request.into_inner();
-        self.leading(req.group_id)?;
+        self.leading(req.group_id).await?;
         if req.from_group == req.group_id {
             return Err(Status::invalid_argument(
                 "a tablet cannot move into the group it is in",
@@ -344,7 +346,7 @@ impl Worker for WorkerApi {
         request: Request<ReleaseTabletRequest>,
     ) -> Result<Response<TxnPartResponse>, Status> {
         let req = request.into_inner();
-        self.leading(req.group_id)?;
+        self.leading(req.group_id).await?;
         tracing::info!(predicate = %req.predicate, at = req.released_ts, "letting go of a tablet");
         self.graph
             .release_tablet(&req.predicate, req.released_ts)

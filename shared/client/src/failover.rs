@@ -2,6 +2,12 @@
 //! call that cannot reach it (the connection fails, or the alpha answers `Unavailable` at
 //! once) is sent to the next, so a service pointed at a group's alphas keeps working when one
 //! of them dies. Meant for unary calls: a request body is held in memory to be sent again.
+//!
+//! A call that may write (a query with mutations, a commit) is sent again only when the
+//! connection to the alpha could not be made: once the alpha has it, an `Unavailable` answer
+//! or a broken connection may come after the commit was applied (the leader it was forwarded
+//! to stepped down), and running it on another alpha would apply it twice. The caller gets
+//! that answer and decides, as with any database client.
 
 use http_body_util::BodyExt;
 use std::future::Future;
@@ -57,6 +63,7 @@ impl tower::Service<http::Request<Body>> for FailoverChannel {
             }
             let (parts, body) = req.into_parts();
             let bytes = body.collect().await?.to_bytes();
+            let writes = may_write(parts.uri.path(), &bytes);
             let start = current.load(Ordering::Relaxed);
             let mut last: Option<Result<http::Response<Body>, BoxError>> = None;
             for k in 0..channels.len() {
@@ -68,15 +75,109 @@ impl tower::Service<http::Request<Body>> for FailoverChannel {
                     .body(Body::new(http_body_util::Full::new(bytes.clone())))?;
                 *again.headers_mut() = parts.headers.clone();
                 match channels[i].clone().oneshot(again).await {
-                    Ok(resp) if early_status(&resp) != Some(tonic::Code::Unavailable as i32) => {
+                    Ok(resp)
+                        if writes
+                            || early_status(&resp) != Some(tonic::Code::Unavailable as i32) =>
+                    {
                         current.store(i, Ordering::Relaxed);
                         return Ok(resp);
                     }
                     Ok(resp) => last = Some(Ok(resp)),
+                    Err(e) if writes && !connect_failed(&e) => return Err(e.into()),
                     Err(e) => last = Some(Err(e.into())),
                 }
             }
             last.unwrap_or_else(|| Err("no address to call".into()))
         })
+    }
+}
+
+/// Whether a call may change data if the alpha ran it (see the module docs): `Query` with
+/// mutations (or a message that cannot be read as one: compressed, say), and `CommitOrAbort`.
+fn may_write(path: &str, body: &[u8]) -> bool {
+    use prost::Message;
+    match path {
+        "/api.Dgraph/CommitOrAbort" => true,
+        "/api.Dgraph/Query" => match body {
+            // One gRPC message: not compressed, a 4-byte length, the protobuf.
+            [0, _, _, _, _, message @ ..] => lodestar_proto::api::Request::decode(message)
+                .map_or(true, |r| !r.mutations.is_empty()),
+            _ => true,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `error` says the connection to the alpha could not be made, so the alpha never got
+/// the call.
+fn connect_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(error);
+    while let Some(e) = at {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        at = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lodestar_proto::api::{Mutation, Request};
+    use prost::Message;
+
+    fn framed(req: &Request) -> Vec<u8> {
+        let message = req.encode_to_vec();
+        let mut body = vec![0];
+        body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        body.extend_from_slice(&message);
+        body
+    }
+
+    #[test]
+    fn queries_are_sent_again_but_mutations_and_commits_are_not() {
+        let query = Request {
+            query: "{ q(func: has(name)) { name } }".into(),
+            ..Default::default()
+        };
+        assert!(!may_write("/api.Dgraph/Query", &framed(&query)));
+        let mutation = Request {
+            mutations: vec![Mutation {
+                set_nquads: b"_:a <name> \"A\" .".to_vec(),
+                ..Default::default()
+            }],
+            commit_now: true,
+            ..Default::default()
+        };
+        assert!(may_write("/api.Dgraph/Query", &framed(&mutation)));
+        // A compressed message is not read: it is taken as a write.
+        let mut compressed = framed(&query);
+        compressed[0] = 1;
+        assert!(may_write("/api.Dgraph/Query", &compressed));
+        assert!(may_write("/api.Dgraph/CommitOrAbort", &[]));
+        assert!(!may_write("/api.Dgraph/Alter", &[]));
+        assert!(!may_write("/api.Dgraph/Login", &[]));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_from_a_call_that_reached_the_alpha() {
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect_lazy();
+        let req = http::Request::builder()
+            .uri(format!("http://127.0.0.1:{port}/api.Dgraph/Query"))
+            .body(Body::empty())
+            .unwrap();
+        let err = channel.oneshot(req).await.expect_err("nothing listens");
+        assert!(connect_failed(&err), "{err:?}");
+        let status = tonic::Status::unavailable("the leader stepped down");
+        assert!(!connect_failed(&status));
     }
 }

@@ -14,6 +14,14 @@ pub const LEADER_ADDR_METADATA: &str = "leader-addr";
 /// How long a call keeps looking for a leader before it gives up.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long one attempt of a quick call (timestamps, commit decisions, leases, state) may
+/// take before the next zero is tried over a new connection. A zero whose host vanished (a
+/// container killed, a machine lost) sends no reset: calls on its connection would wait for
+/// keepalives (10 s and more) while another zero already leads. Zero answers these within
+/// milliseconds; a retried attempt is safe (a lost timestamp leaves a gap, a commit asked
+/// again gets the decision recorded for its start).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A client for a set of zeros that always reaches the leader.
 #[derive(Debug)]
 pub struct ZeroClient {
@@ -88,8 +96,11 @@ impl ZeroClient {
         Ok((addr, channel))
     }
 
-    fn failed(&self, addr: &str, leader_hint: Option<String>) {
+    fn failed(&self, addr: &str, leader_hint: Option<String>, drop_channel: bool) {
         let mut state = self.state.lock();
+        if drop_channel {
+            state.channels.remove(addr);
+        }
         if state.preferred.as_deref() == Some(addr) {
             state.preferred = leader_hint;
             if state.preferred.is_none() {
@@ -98,8 +109,27 @@ impl ZeroClient {
         }
     }
 
-    /// Runs `call` against the leader, following redirects and skipping dead zeros.
+    /// Runs `call` against the leader, following redirects and skipping dead zeros; each
+    /// attempt may take as long as it needs (a tablet move, a license).
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(RawZero<TracedChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_within(None, call).await
+    }
+
+    /// [`Self::call`] for a quick call: an attempt that takes longer than [`ATTEMPT_TIMEOUT`]
+    /// is given up and the next zero tried.
+    async fn quick<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(RawZero<TracedChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_within(Some(ATTEMPT_TIMEOUT), call).await
+    }
+
+    async fn call_within<T, F, Fut>(&self, attempt: Option<Duration>, call: F) -> Result<T, Status>
     where
         F: Fn(RawZero<TracedChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -108,9 +138,27 @@ impl ZeroClient {
         let mut backoff = Duration::from_millis(20);
         loop {
             let (addr, channel) = self.pick()?;
-            let status = match call(RawZero::new(channel)).await {
-                Ok(resp) => return Ok(resp.into_inner()),
-                Err(status) => status,
+            let answer = match attempt {
+                Some(limit) => tokio::time::timeout(limit, call(RawZero::new(channel))).await,
+                None => Ok(call(RawZero::new(channel)).await),
+            };
+            let status = match answer {
+                Ok(Ok(resp)) => return Ok(resp.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => {
+                    // The connection may be dead without knowing it: the next try opens a
+                    // new one.
+                    self.failed(&addr, None, true);
+                    if start.elapsed() >= self.deadline {
+                        return Err(Status::unavailable(format!(
+                            "no zero leader answered at {} within {:?}: {addr} took longer than {:?}",
+                            self.addrs.join(","),
+                            self.deadline,
+                            attempt.unwrap_or_default()
+                        )));
+                    }
+                    continue;
+                }
             };
             if !retryable(&status) {
                 return Err(status);
@@ -122,7 +170,7 @@ impl ZeroClient {
                 .map(str::to_string)
                 .filter(|h| !h.is_empty() && *h != addr);
             let followed = hint.is_some();
-            self.failed(&addr, hint);
+            self.failed(&addr, hint, false);
             if start.elapsed() >= self.deadline {
                 return Err(Status::unavailable(format!(
                     "no zero leader reachable at {} within {:?}: {}",
@@ -141,7 +189,7 @@ impl ZeroClient {
     /// `n` fresh timestamps (inclusive range). A retried call never repeats ids: a lost answer
     /// leaves a gap, never a duplicate.
     pub async fn timestamps(&self, n: u64) -> Result<AssignedIds, Status> {
-        self.call(|mut c| async move {
+        self.quick(|mut c| async move {
             c.timestamps(Num {
                 val: n,
                 ..Default::default()
@@ -154,7 +202,7 @@ impl ZeroClient {
     /// A read-only timestamp.
     pub async fn read_ts(&self) -> Result<u64, Status> {
         let ids = self
-            .call(|mut c| async move {
+            .quick(|mut c| async move {
                 c.timestamps(Num {
                     read_only: true,
                     ..Default::default()
@@ -167,7 +215,7 @@ impl ZeroClient {
 
     /// Leases `n` ids of `kind` (UID or namespace).
     pub async fn assign_ids(&self, kind: NumLeaseType, n: u64) -> Result<AssignedIds, Status> {
-        self.call(|mut c| async move {
+        self.quick(|mut c| async move {
             c.assign_ids(Num {
                 val: n,
                 r#type: kind as i32,
@@ -219,7 +267,7 @@ impl ZeroClient {
     }
 
     pub async fn commit_or_abort(&self, req: CommitRequest) -> Result<CommitDecision, Status> {
-        self.call(|mut c| {
+        self.quick(|mut c| {
             let req = req.clone();
             async move { c.commit_or_abort(req).await }
         })
@@ -241,7 +289,7 @@ impl ZeroClient {
             force,
         };
         let info = self
-            .call(|mut c| {
+            .quick(|mut c| {
                 let req = req.clone();
                 async move { c.tablet(req).await }
             })
@@ -250,12 +298,12 @@ impl ZeroClient {
     }
 
     pub async fn state(&self) -> Result<MembershipState, Status> {
-        self.call(|mut c| async move { c.state(StateRequest {}).await })
+        self.quick(|mut c| async move { c.state(StateRequest {}).await })
             .await
     }
 
     pub async fn enterprise_state(&self) -> Result<EnterpriseStateResponse, Status> {
-        self.call(|mut c| async move { c.enterprise_state(EnterpriseStateRequest {}).await })
+        self.quick(|mut c| async move { c.enterprise_state(EnterpriseStateRequest {}).await })
             .await
     }
 
@@ -292,7 +340,7 @@ impl ZeroClient {
 
     /// Tells the leading zero where an alpha stands in its group.
     pub async fn report_member(&self, report: MemberReport) -> Result<(), Status> {
-        self.call(|mut c| {
+        self.quick(|mut c| {
             let report = report.clone();
             async move { c.report_member(report).await }
         })
@@ -332,5 +380,40 @@ mod tests {
         assert!(!retryable(&Status::unknown("some application error")));
         let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
         assert!(retryable(&Status::from_error(Box::new(io))));
+    }
+
+    /// A zero that accepts connections and never answers (its host vanished under an open
+    /// connection looks the same): a quick call gives up on it within the client's deadline
+    /// plus one attempt, instead of waiting for keepalives, and each attempt opens a new
+    /// connection.
+    #[tokio::test]
+    async fn a_zero_that_never_answers_is_given_up_after_an_attempt() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                held.push(socket);
+            }
+        });
+        let zero = ZeroClient::new([addr.as_str()])
+            .unwrap()
+            .with_deadline(Duration::from_secs(4));
+        let started = Instant::now();
+        let err = zero.timestamps(1).await.expect_err("nothing answers");
+        let took = started.elapsed();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert!(err.message().contains("took longer than"), "{err:?}");
+        assert!(
+            took >= ATTEMPT_TIMEOUT && took < Duration::from_secs(4) + ATTEMPT_TIMEOUT * 2,
+            "gave up after {took:?}"
+        );
+        assert!(
+            accepted.load(std::sync::atomic::Ordering::Relaxed) >= 2,
+            "each attempt opens a new connection"
+        );
     }
 }

@@ -31,10 +31,19 @@ async fn acl_cluster(dir: &std::path::Path) -> Cluster {
         .expect("cluster")
 }
 
+/// groot's login as `lodestar acl` takes it.
+const GROOT: [&str; 4] = ["-w", "groot", "-x", "password"];
+
+/// `lodestar acl -a <alpha>`, for more arguments.
+fn acl_command(alpha: &str) -> std::process::Command {
+    let mut command = bin_command("lodestar");
+    command.args(["acl", "-a", alpha]);
+    command
+}
+
 /// Runs `lodestar acl -a <alpha> <args…>`, with `input` on stdin.
 fn acl_with_input(cluster: &Cluster, args: &[&str], input: &str) -> Output {
-    let mut child = bin_command("lodestar")
-        .args(["acl", "-a", &cluster.alpha_grpc()])
+    let mut child = acl_command(&cluster.alpha_grpc())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -57,11 +66,7 @@ fn acl(cluster: &Cluster, args: &[&str]) -> Output {
 
 /// Runs `lodestar acl -a <alpha> -w groot -x password <args…>`, which must succeed; its stdout.
 fn groot_acl(cluster: &Cluster, args: &[&str]) -> String {
-    let args: Vec<&str> = ["-w", "groot", "-x", "password"]
-        .iter()
-        .chain(args)
-        .copied()
-        .collect();
+    let args: Vec<&str> = GROOT.iter().chain(args).copied().collect();
     let out = acl(cluster, &args);
     assert!(
         out.status.success(),
@@ -447,8 +452,8 @@ async fn users_and_groups_are_added_changed_shown_and_deleted() {
     log_in(&cluster, "groot", "password").await;
 
     // The guardian's login from the environment, out of the process list.
-    let out = bin_command("lodestar")
-        .args(["acl", "-a", &cluster.alpha_grpc(), "info", "-g", "dev"])
+    let out = acl_command(&cluster.alpha_grpc())
+        .args(["info", "-g", "dev"])
         .env("LODESTAR_GUARDIAN_CREDS", "user=groot;password=password")
         .output()
         .unwrap();
@@ -600,16 +605,8 @@ async fn a_killed_acl_command_changes_all_or_nothing() {
     let (mut killed, mut finished) = (0, 0);
     for round in 0..24 {
         let target = sets[(round + 1) % 2];
-        let mut child = bin_command("lodestar")
-            .args([
-                "acl",
-                "-a",
-                &cluster.alpha_grpc(),
-                "-w",
-                "groot",
-                "-x",
-                "password",
-            ])
+        let mut child = acl_command(&cluster.alpha_grpc())
+            .args(GROOT)
             .args(["mod", "-u", "kim", "-l", target])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -644,8 +641,8 @@ async fn a_killed_acl_command_changes_all_or_nothing() {
 
     // Nothing listens there: status 1 and the address, without waiting out a deadline.
     let started = std::time::Instant::now();
-    let out = bin_command("lodestar")
-        .args(["acl", "-a", "127.0.0.1:1", "-w", "groot", "-x", "password"])
+    let out = acl_command("127.0.0.1:1")
+        .args(GROOT)
         .args(["info", "-u", "kim"])
         .stdin(Stdio::null())
         .output()

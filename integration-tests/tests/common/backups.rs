@@ -93,7 +93,13 @@ pub async fn mutate(c: &mut DgraphClient<Channel>, set: &str, del: &str) {
 
 /// A read-only query's JSON result at `start_ts` (0: zero's newest read-only timestamp), as
 /// `txn(read_only=True)` sends it.
-pub async fn read_only(c: &mut DgraphClient<Channel>, q: &str, start_ts: u64) -> serde_json::Value {
+pub async fn read_only<T>(c: &mut DgraphClient<T>, q: &str, start_ts: u64) -> serde_json::Value
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     let resp = c
         .query(Request {
             query: q.to_string(),

@@ -343,14 +343,5 @@ pub fn token_client(cluster: &Cluster, token: &str) -> TokenClient {
 
 /// A read-only query's JSON result through `c`, which must be answered.
 pub async fn token_read(c: &mut TokenClient, q: &str) -> serde_json::Value {
-    let resp = c
-        .query(lodestar_proto::api::Request {
-            query: q.into(),
-            read_only: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    serde_json::from_slice(&resp.json).unwrap()
+    backups::read_only(c, q, 0).await
 }

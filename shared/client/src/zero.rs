@@ -142,23 +142,17 @@ impl ZeroClient {
                 Some(limit) => tokio::time::timeout(limit, call(RawZero::new(channel))).await,
                 None => Ok(call(RawZero::new(channel)).await),
             };
-            let status = match answer {
+            let (status, timed_out) = match answer {
                 Ok(Ok(resp)) => return Ok(resp.into_inner()),
-                Ok(Err(status)) => status,
-                Err(_) => {
-                    // The connection may be dead without knowing it: the next try opens a
-                    // new one.
-                    self.failed(&addr, None, true);
-                    if start.elapsed() >= self.deadline {
-                        return Err(Status::unavailable(format!(
-                            "no zero leader answered at {} within {:?}: {addr} took longer than {:?}",
-                            self.addrs.join(","),
-                            self.deadline,
-                            attempt.unwrap_or_default()
-                        )));
-                    }
-                    continue;
-                }
+                Ok(Err(status)) => (status, false),
+                // The connection may be dead without knowing it: the next try opens a new one.
+                Err(_) => (
+                    Status::unavailable(format!(
+                        "{addr} took longer than {:?}",
+                        attempt.unwrap_or_default()
+                    )),
+                    true,
+                ),
             };
             if !retryable(&status) {
                 return Err(status);
@@ -170,7 +164,7 @@ impl ZeroClient {
                 .map(str::to_string)
                 .filter(|h| !h.is_empty() && *h != addr);
             let followed = hint.is_some();
-            self.failed(&addr, hint, false);
+            self.failed(&addr, hint, timed_out);
             if start.elapsed() >= self.deadline {
                 return Err(Status::unavailable(format!(
                     "no zero leader reachable at {} within {:?}: {}",
